@@ -1,0 +1,1 @@
+//! Synthetic national data (filled in below).

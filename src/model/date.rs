@@ -1,0 +1,124 @@
+//! Calendar dates as a plain day count.
+//!
+//! Every date in the system (birth, acquired, lost, treatment date, …) is a
+//! `Date`: the number of days since 0001-01-01 (chrono's "days from CE"). A
+//! day count is what the snapshot stores (4 bytes, every bit pattern valid)
+//! and what the answer rules compare, so the rules never parse or allocate.
+
+use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
+use std::fmt;
+
+/// A calendar date (proleptic Gregorian), stored as days from 0001-01-01.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date(i32);
+
+/// Japan Standard Time: UTC+9 all year (no daylight saving).
+const JST_OFFSET_SECONDS: i32 = 9 * 3600;
+
+impl Date {
+    /// Builds a date from year, month and day; `None` if it does not exist.
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Date> {
+        NaiveDate::from_ymd_opt(year, month, day).map(Date::from_naive)
+    }
+
+    /// The date for a raw day count as stored in a snapshot.
+    pub fn from_days(days: i32) -> Date {
+        Date(days)
+    }
+
+    /// The raw day count, as stored in a snapshot.
+    pub fn days(self) -> i32 {
+        self.0
+    }
+
+    /// Today's date in Japan (the default treatment date of a check).
+    pub fn today_in_japan() -> Date {
+        let jst = FixedOffset::east_opt(JST_OFFSET_SECONDS).expect("UTC+9 is a valid offset");
+        Date::from_naive(Utc::now().with_timezone(&jst).date_naive())
+    }
+
+    /// Parses `YYYY-MM-DD` or `YYYYMMDD`.
+    pub fn parse(text: &str) -> Result<Date, DateError> {
+        let text = text.trim();
+        let parsed = match text.len() {
+            10 => NaiveDate::parse_from_str(text, "%Y-%m-%d"),
+            8 if text.bytes().all(|b| b.is_ascii_digit()) => {
+                NaiveDate::parse_from_str(text, "%Y%m%d")
+            }
+            _ => return Err(DateError(text.to_string())),
+        };
+        parsed
+            .map(Date::from_naive)
+            .map_err(|_| DateError(text.to_string()))
+    }
+
+    /// Parses an optional date: an empty cell means none.
+    pub fn parse_optional(text: &str) -> Result<Option<Date>, DateError> {
+        if text.trim().is_empty() {
+            Ok(None)
+        } else {
+            Date::parse(text).map(Some)
+        }
+    }
+
+    /// The date `days` later (earlier when negative).
+    pub fn add_days(self, days: i32) -> Date {
+        Date(self.0 + days)
+    }
+
+    /// Year, month and day of this date.
+    pub fn ymd(self) -> (i32, u32, u32) {
+        let naive = self.to_naive();
+        (naive.year(), naive.month(), naive.day())
+    }
+
+    fn from_naive(date: NaiveDate) -> Date {
+        Date(date.num_days_from_ce())
+    }
+
+    fn to_naive(self) -> NaiveDate {
+        NaiveDate::from_num_days_from_ce_opt(self.0).unwrap_or(NaiveDate::MIN)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = self.ymd();
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// A date cell that is neither `YYYY-MM-DD` nor `YYYYMMDD`, or names no real day.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a date: write YYYY-MM-DD or YYYYMMDD")]
+pub struct DateError(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_forms_and_round_trips() {
+        let a = Date::parse("2026-11-21").unwrap();
+        let b = Date::parse("20261121").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "2026-11-21");
+        assert_eq!(Date::from_days(a.days()), a);
+        assert_eq!(a.add_days(10).to_string(), "2026-12-01");
+    }
+
+    #[test]
+    fn refuses_non_dates() {
+        for bad in [
+            "2026-02-30",
+            "2026/11/21",
+            "20261301",
+            "tomorrow",
+            "2026-1-1",
+            "１９８０0101",
+        ] {
+            assert!(Date::parse(bad).is_err(), "{bad} should be refused");
+        }
+        assert_eq!(Date::parse_optional("  ").unwrap(), None);
+    }
+}

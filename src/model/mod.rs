@@ -1,0 +1,21 @@
+//! The domain model: identifiers, dates, qualification rows, verdicts.
+//!
+//! Everything that comes from outside (CSV sources, HTTP requests, CLI
+//! arguments) is turned into these types at the edge; the snapshot builder
+//! and the engine work only with validated, canonical values.
+
+pub mod date;
+pub mod ids;
+pub mod record;
+pub mod verdict;
+
+pub use date::{Date, DateError};
+pub use ids::{
+    BranchNumber, CardBranch, CardFaceKey, IdError, InstitutionCode, InsurerCode, InsurerNumber,
+    LinkageNo, MunicipalId, OnlineNumber, Scheme, Serial,
+};
+pub use record::{
+    CodeField, DateField, EligibilityRow, Subscription, TextField, Validity, CODE_FIELD_COUNT,
+    CODE_FIELD_NAMES, DATE_FIELD_COUNT, DATE_FIELD_NAMES, TEXT_FIELD_COUNT, TEXT_FIELD_NAMES,
+};
+pub use verdict::Verdict;

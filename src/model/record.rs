@@ -1,0 +1,283 @@
+//! The qualification row (資格情報) and the rules that say whether it is in
+//! force on a date. These rules are the heart of every verdict, so they live
+//! here once, as plain functions, and both the engine and the reference-model
+//! tests call them.
+
+use super::date::Date;
+use super::ids::{CardBranch, InsurerNumber, LinkageNo, OnlineNumber};
+
+/// Text fields of a row, in the order the snapshot stores them and answers
+/// list them. Names are the `eligibility.csv` column names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum TextField {
+    OnlineNumber,
+    InsurerCode,
+    BranchNo,
+    MunicipalId,
+    InsurerNumber,
+    CardSymbol,
+    CardNumber,
+    CardBranch,
+    Name,
+    NameKana,
+    Address,
+    PostalCode,
+    InsuredName,
+    HouseholdHeadName,
+    EmployerName,
+    IssuerAddress,
+    LossReason,
+    CardType,
+}
+
+/// Number of [`TextField`]s.
+pub const TEXT_FIELD_COUNT: usize = 18;
+
+/// Column names of the text fields, indexed by `TextField as usize`.
+pub const TEXT_FIELD_NAMES: [&str; TEXT_FIELD_COUNT] = [
+    "online_number",
+    "insurer_code",
+    "branch_no",
+    "municipal_id",
+    "insurer_number",
+    "card_symbol",
+    "card_number",
+    "card_branch",
+    "name",
+    "name_kana",
+    "address",
+    "postal_code",
+    "insured_name",
+    "household_head_name",
+    "employer_name",
+    "issuer_address",
+    "loss_reason",
+    "card_type",
+];
+
+/// Date fields of a row, in stored order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum DateField {
+    BirthDate,
+    Acquired,
+    Lost,
+    RetireeSwitch,
+    BenefitStart,
+    BenefitEnd,
+    CardValidFrom,
+    CardValidTo,
+    ElderlyValidFrom,
+    ElderlyValidTo,
+}
+
+/// Number of [`DateField`]s.
+pub const DATE_FIELD_COUNT: usize = 10;
+
+/// Column names of the date fields, indexed by `DateField as usize`.
+pub const DATE_FIELD_NAMES: [&str; DATE_FIELD_COUNT] = [
+    "birth_date",
+    "acquired",
+    "lost",
+    "retiree_switch",
+    "benefit_start",
+    "benefit_end",
+    "card_valid_from",
+    "card_valid_to",
+    "elderly_valid_from",
+    "elderly_valid_to",
+];
+
+/// Small numeric codes of a row, in stored order (0 in the snapshot = absent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum CodeField {
+    Sex,
+    Relationship,
+    HouseholdHead,
+    CopayRatio,
+    ElderlyCopayRatio,
+}
+
+/// Number of [`CodeField`]s.
+pub const CODE_FIELD_COUNT: usize = 5;
+
+/// Column names of the code fields, indexed by `CodeField as usize`.
+pub const CODE_FIELD_NAMES: [&str; CODE_FIELD_COUNT] = [
+    "sex",
+    "relationship",
+    "household_head",
+    "copay_ratio",
+    "elderly_copay_ratio",
+];
+
+/// The dates that decide whether a row is in force (加入資格 refined by
+/// 受給資格 and the card's validity period).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Validity {
+    /// 資格取得年月日: first day in force.
+    pub acquired: Date,
+    /// 資格喪失年月日: first day no longer in force.
+    pub lost: Option<Date>,
+    /// 給付開始年月日 (inclusive).
+    pub benefit_start: Option<Date>,
+    /// 給付終了年月日 (inclusive).
+    pub benefit_end: Option<Date>,
+    /// Card valid from (inclusive).
+    pub card_valid_from: Option<Date>,
+    /// Card valid to (inclusive).
+    pub card_valid_to: Option<Date>,
+}
+
+impl Validity {
+    /// In force on `date`: `acquired <= date < lost` (so a row acquired and
+    /// lost on the same day is never in force), and the benefit period and
+    /// the card's validity period, where given, include `date`.
+    pub fn in_force_on(&self, date: Date) -> bool {
+        self.acquired <= date
+            && self.lost.is_none_or(|lost| date < lost)
+            && self.benefit_start.is_none_or(|start| start <= date)
+            && self.benefit_end.is_none_or(|end| date <= end)
+            && self.card_valid_from.is_none_or(|from| from <= date)
+            && self.card_valid_to.is_none_or(|to| date <= to)
+    }
+
+    /// The row had a qualification that started on or before `date` and was
+    /// in force for at least one day: the kind of row an `invalid` answer
+    /// shows "as it was before loss".
+    pub fn started_by(&self, date: Date) -> bool {
+        self.acquired <= date && self.lost.is_none_or(|lost| self.acquired < lost)
+    }
+}
+
+/// How a subscription is identified: insurer code + branch number, or the
+/// municipal insured ID (市町村国保).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subscription {
+    Branch {
+        insurer_code: super::ids::InsurerCode,
+        branch_no: super::ids::BranchNumber,
+    },
+    Municipal(super::ids::MunicipalId),
+}
+
+impl Subscription {
+    /// The online-check number of this subscription.
+    pub fn online_number(&self) -> OnlineNumber {
+        match self {
+            Subscription::Branch {
+                insurer_code,
+                branch_no,
+            } => OnlineNumber::from_parts(insurer_code, branch_no),
+            Subscription::Municipal(id) => OnlineNumber::from_municipal_id(id),
+        }
+    }
+}
+
+/// One row of `eligibility.csv`, validated and normalised.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EligibilityRow {
+    pub linkage_no: u128,
+    /// Text fields indexed by [`TextField`].
+    pub text: [String; TEXT_FIELD_COUNT],
+    /// Date fields indexed by [`DateField`] (`None` = empty cell).
+    pub dates: [Option<i32>; DATE_FIELD_COUNT],
+    /// Code fields indexed by [`CodeField`] (0 = empty cell).
+    pub codes: [u8; CODE_FIELD_COUNT],
+    /// 資格通番 (default 1).
+    pub qualification_seq: u32,
+}
+
+impl EligibilityRow {
+    pub fn text(&self, field: TextField) -> &str {
+        &self.text[field as usize]
+    }
+
+    pub fn date(&self, field: DateField) -> Option<Date> {
+        self.dates[field as usize].map(Date::from_days)
+    }
+
+    pub fn linkage(&self) -> LinkageNo {
+        LinkageNo(self.linkage_no)
+    }
+
+    pub fn validity(&self) -> Validity {
+        validity_from(|field| self.date(field))
+    }
+
+    /// The insurer number, re-read from its canonical text.
+    pub fn insurer_number(&self) -> Option<InsurerNumber> {
+        InsurerNumber::parse(self.text(TextField::InsurerNumber)).ok()
+    }
+
+    /// The card branch, if the card has one.
+    pub fn card_branch(&self) -> Option<CardBranch> {
+        CardBranch::parse_optional(self.text(TextField::CardBranch))
+            .ok()
+            .flatten()
+    }
+}
+
+/// Builds the [`Validity`] of a row from a date accessor; shared by the
+/// owned row and the snapshot's row view so the rule reads the same fields.
+pub fn validity_from(date: impl Fn(DateField) -> Option<Date>) -> Validity {
+    Validity {
+        acquired: date(DateField::Acquired).unwrap_or(Date::from_days(i32::MAX)),
+        lost: date(DateField::Lost),
+        benefit_start: date(DateField::BenefitStart),
+        benefit_end: date(DateField::BenefitEnd),
+        card_valid_from: date(DateField::CardValidFrom),
+        card_valid_to: date(DateField::CardValidTo),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> Date {
+        Date::parse(text).unwrap()
+    }
+
+    fn validity(acquired: &str, lost: Option<&str>) -> Validity {
+        Validity {
+            acquired: d(acquired),
+            lost: lost.map(d),
+            benefit_start: None,
+            benefit_end: None,
+            card_valid_from: None,
+            card_valid_to: None,
+        }
+    }
+
+    #[test]
+    fn acquired_inclusive_lost_exclusive() {
+        let v = validity("2020-04-01", Some("2026-11-21"));
+        assert!(!v.in_force_on(d("2020-03-31")));
+        assert!(v.in_force_on(d("2020-04-01")));
+        assert!(v.in_force_on(d("2026-11-20")));
+        assert!(!v.in_force_on(d("2026-11-21")));
+    }
+
+    #[test]
+    fn same_day_acquire_and_lose_is_never_in_force() {
+        let v = validity("2026-11-21", Some("2026-11-21"));
+        assert!(!v.in_force_on(d("2026-11-21")));
+        assert!(!v.started_by(d("2026-12-01")));
+    }
+
+    #[test]
+    fn benefit_and_card_periods_refine() {
+        let mut v = validity("2020-04-01", None);
+        v.benefit_end = Some(d("2026-03-31"));
+        assert!(v.in_force_on(d("2026-03-31")));
+        assert!(!v.in_force_on(d("2026-04-01")));
+        let mut v = validity("2020-04-01", None);
+        v.card_valid_from = Some(d("2026-08-01"));
+        v.card_valid_to = Some(d("2027-07-31"));
+        assert!(!v.in_force_on(d("2026-07-31")));
+        assert!(v.in_force_on(d("2027-07-31")));
+        assert!(!v.in_force_on(d("2027-08-01")));
+    }
+}
