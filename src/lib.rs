@@ -10,5 +10,8 @@
 //! - [`gen`] makes realistic synthetic national data for tests and benchmarks;
 //! - [`cli`] is the operators' command line.
 
+pub mod engine;
 pub mod gen;
 pub mod model;
+pub mod snapshot;
+pub mod source;

@@ -15,7 +15,8 @@ pub use ids::{
     LinkageNo, MunicipalId, OnlineNumber, Scheme, Serial,
 };
 pub use record::{
-    CodeField, DateField, EligibilityRow, Subscription, TextField, Validity, CODE_FIELD_COUNT,
-    CODE_FIELD_NAMES, DATE_FIELD_COUNT, DATE_FIELD_NAMES, TEXT_FIELD_COUNT, TEXT_FIELD_NAMES,
+    CodeField, DateField, EligibilityRow, Subscription, TextField, Validity, CODE_ABSENT,
+    CODE_FIELD_COUNT, CODE_FIELD_NAMES, DATE_FIELD_COUNT, DATE_FIELD_NAMES, TEXT_FIELD_COUNT,
+    TEXT_FIELD_NAMES,
 };
 pub use verdict::Verdict;

@@ -56,6 +56,34 @@ pub const TEXT_FIELD_NAMES: [&str; TEXT_FIELD_COUNT] = [
     "card_type",
 ];
 
+impl TextField {
+    pub const ALL: [TextField; TEXT_FIELD_COUNT] = [
+        TextField::OnlineNumber,
+        TextField::InsurerCode,
+        TextField::BranchNo,
+        TextField::MunicipalId,
+        TextField::InsurerNumber,
+        TextField::CardSymbol,
+        TextField::CardNumber,
+        TextField::CardBranch,
+        TextField::Name,
+        TextField::NameKana,
+        TextField::Address,
+        TextField::PostalCode,
+        TextField::InsuredName,
+        TextField::HouseholdHeadName,
+        TextField::EmployerName,
+        TextField::IssuerAddress,
+        TextField::LossReason,
+        TextField::CardType,
+    ];
+
+    /// The `eligibility.csv` column name.
+    pub fn name(self) -> &'static str {
+        TEXT_FIELD_NAMES[self as usize]
+    }
+}
+
 /// Date fields of a row, in stored order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
@@ -89,7 +117,27 @@ pub const DATE_FIELD_NAMES: [&str; DATE_FIELD_COUNT] = [
     "elderly_valid_to",
 ];
 
-/// Small numeric codes of a row, in stored order (0 in the snapshot = absent).
+impl DateField {
+    pub const ALL: [DateField; DATE_FIELD_COUNT] = [
+        DateField::BirthDate,
+        DateField::Acquired,
+        DateField::Lost,
+        DateField::RetireeSwitch,
+        DateField::BenefitStart,
+        DateField::BenefitEnd,
+        DateField::CardValidFrom,
+        DateField::CardValidTo,
+        DateField::ElderlyValidFrom,
+        DateField::ElderlyValidTo,
+    ];
+
+    /// The `eligibility.csv` column name.
+    pub fn name(self) -> &'static str {
+        DATE_FIELD_NAMES[self as usize]
+    }
+}
+
+/// Small numeric codes of a row, in stored order ([`CODE_ABSENT`] = empty cell).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum CodeField {
@@ -99,6 +147,9 @@ pub enum CodeField {
     CopayRatio,
     ElderlyCopayRatio,
 }
+
+/// Stored value of a code field whose cell was empty.
+pub const CODE_ABSENT: u8 = u8::MAX;
 
 /// Number of [`CodeField`]s.
 pub const CODE_FIELD_COUNT: usize = 5;
@@ -111,6 +162,21 @@ pub const CODE_FIELD_NAMES: [&str; CODE_FIELD_COUNT] = [
     "copay_ratio",
     "elderly_copay_ratio",
 ];
+
+impl CodeField {
+    pub const ALL: [CodeField; CODE_FIELD_COUNT] = [
+        CodeField::Sex,
+        CodeField::Relationship,
+        CodeField::HouseholdHead,
+        CodeField::CopayRatio,
+        CodeField::ElderlyCopayRatio,
+    ];
+
+    /// The `eligibility.csv` column name.
+    pub fn name(self) -> &'static str {
+        CODE_FIELD_NAMES[self as usize]
+    }
+}
 
 /// The dates that decide whether a row is in force (加入資格 refined by
 /// 受給資格 and the card's validity period).
@@ -183,7 +249,7 @@ pub struct EligibilityRow {
     pub text: [String; TEXT_FIELD_COUNT],
     /// Date fields indexed by [`DateField`] (`None` = empty cell).
     pub dates: [Option<i32>; DATE_FIELD_COUNT],
-    /// Code fields indexed by [`CodeField`] (0 = empty cell).
+    /// Code fields indexed by [`CodeField`] ([`CODE_ABSENT`] = empty cell).
     pub codes: [u8; CODE_FIELD_COUNT],
     /// 資格通番 (default 1).
     pub qualification_seq: u32,
@@ -196,6 +262,10 @@ impl EligibilityRow {
 
     pub fn date(&self, field: DateField) -> Option<Date> {
         self.dates[field as usize].map(Date::from_days)
+    }
+
+    pub fn code(&self, field: CodeField) -> Option<u8> {
+        Some(self.codes[field as usize]).filter(|&c| c != CODE_ABSENT)
     }
 
     pub fn linkage(&self) -> LinkageNo {

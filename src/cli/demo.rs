@@ -1,0 +1,123 @@
+//! `shikaku demo`: the one-command tour. Generates a small synthetic
+//! dataset under `snapshots/demo/`, builds and verifies a snapshot from it
+//! (once; later runs reuse it), then answers one example check per verdict
+//! the data holds, found by scanning the snapshot itself.
+
+use crate::engine::json::AnswerJson;
+use crate::engine::reception::next_reception;
+use crate::engine::{check, Query};
+use crate::gen::{generate, GenOptions};
+use crate::model::{CardFaceKey, Date, DateField, OnlineNumber, Serial, TextField, Verdict};
+use crate::snapshot::build::{build, BuildOptions};
+use crate::snapshot::verify::verify;
+use crate::snapshot::Snapshot;
+use crate::source::revocations::Revocation;
+use crate::source::Encoding;
+use anyhow::{anyhow, Context};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where the demo data and snapshot live.
+    #[arg(long, default_value = "snapshots/demo")]
+    dir: PathBuf,
+    /// Persons in the demo dataset.
+    #[arg(long, default_value_t = 20_000)]
+    persons: u64,
+    /// Reference date of the demo data and the checks.
+    #[arg(long, default_value = "2026-11-21")]
+    date: String,
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+    let date = Date::parse(&args.date).map_err(|e| anyhow!("--date: {e}"))?;
+    let snapshot_dir = prepare(&args.dir, args.persons, date)?;
+    let snapshot = Snapshot::open(&snapshot_dir).map_err(|e| anyhow!("{}: {e}", snapshot_dir.display()))?;
+    println!("\nexample checks on {date} (one per verdict found in the data):");
+    for (verdict, (description, query)) in examples(&snapshot, date) {
+        let answer = check(&snapshot, &query, date);
+        let reception = next_reception();
+        let json = AnswerJson { answer: &answer, snapshot: &snapshot, date, client_ref: Some("demo"), reception: &reception };
+        let text = serde_json::to_string(&json).context("cannot encode an answer")?;
+        let shown: String = text.chars().take(240).collect();
+        println!("\n# {verdict}: {description}\n{shown}{}", if text.len() > shown.len() { " …" } else { "" });
+    }
+    println!(
+        "\ntry one yourself:\n  cargo run --release -- check --snapshot {} --online-number <24 or 15 digits> --date {date}",
+        snapshot_dir.display()
+    );
+    Ok(())
+}
+
+/// Generates and builds the demo snapshot unless it is already there.
+pub fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> {
+    let source = dir.join("source");
+    let snapshot_dir = dir.join(format!("snapshot-{persons}-{date}"));
+    if Snapshot::open(&snapshot_dir).is_ok() {
+        println!("using the demo snapshot in {}", snapshot_dir.display());
+        return Ok(snapshot_dir);
+    }
+    println!("generating {persons} demo persons into {}", source.display());
+    generate(&GenOptions { persons, seed: 1, out: source.clone(), today: date, progress: false })?;
+    println!("building the demo snapshot into {}", snapshot_dir.display());
+    let report = build(&BuildOptions {
+        input: source,
+        out: snapshot_dir.clone(),
+        encoding: Encoding::Utf8,
+        skip_bad_rows: false,
+        shards: Some(2),
+        id: Some(format!("demo-{date}")),
+        progress: false,
+    })?;
+    super::snapshot::print_build_report(&report);
+    let verified = verify(&snapshot_dir).map_err(|e| anyhow!("{}: {e}", snapshot_dir.display()))?;
+    println!("verified {} files in {:.2} s", verified.files, verified.seconds);
+    Ok(snapshot_dir)
+}
+
+/// One example query per verdict, found by scanning the snapshot.
+fn examples(snapshot: &Snapshot, date: Date) -> BTreeMap<&'static str, (String, Query)> {
+    let mut found: BTreeMap<&'static str, (String, Query)> = BTreeMap::new();
+    let mut keep = |found: &mut BTreeMap<_, _>, query: Query, description: String| {
+        let verdict = check(snapshot, &query, date).verdict;
+        found.entry(verdict.as_str()).or_insert((description, query));
+    };
+    keep(&mut found, Query::Card { serial: Serial::from_u64(u64::MAX - 7) }, "a serial nobody linked".into());
+    if let Ok(number) = OnlineNumber::parse("999999999999999") {
+        keep(&mut found, Query::OnlineNumber { number, birth_date: None }, "an unknown online number".into());
+    }
+    for shard in 0..snapshot.shard_count() {
+        let Some(keys) = snapshot.key_shard(shard) else { continue };
+        for entry in keys.serials.iter().take(2_000) {
+            let len = (entry.serial_len.to_native() as usize).min(20);
+            if let Some(serial) = Serial::from_be_bytes(&entry.serial[..len]) {
+                keep(&mut found, Query::Card { serial }, format!("card check by serial {serial}"));
+            }
+        }
+        let Some(persons) = snapshot.person_shard(shard) else { continue };
+        for index in 0..persons.rows.len().min(20_000) {
+            let loc = crate::snapshot::format::Loc { shard, index: index as u32 };
+            let Some(row) = snapshot.row(loc) else { continue };
+            if let Ok(number) = OnlineNumber::parse(row.text(TextField::OnlineNumber)) {
+                let birth_date = row.date(DateField::BirthDate);
+                keep(&mut found, Query::OnlineNumber { number, birth_date }, format!("online number {number} with birth date"));
+            }
+            if let Ok(key) = CardFaceKey::parse(row.text(TextField::InsurerNumber), row.text(TextField::CardSymbol), row.text(TextField::CardNumber), "") {
+                keep(&mut found, Query::CardFace { key, birth_date: None }, "card face without branch or birth date".into());
+            }
+        }
+        if found.len() == Verdict::ALL.len() - 1 {
+            break;
+        }
+    }
+    for status in [Revocation::Revoked, Revocation::Suspended] {
+        {
+            if let Some(serial) = snapshot.revocations().first(status) {
+                keep(&mut found, Query::Card { serial }, format!("card check by serial {serial}"));
+            }
+        }
+    }
+    found
+}

@@ -1,0 +1,46 @@
+//! The operators' command line. Each subcommand parses its arguments, calls
+//! the library, and prints a human summary (or JSON where a program reads
+//! it); failures end with a one-line reason and a non-zero exit.
+
+mod check;
+mod demo;
+mod gen;
+mod snapshot;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "shikaku",
+    version,
+    about = "Online health-insurance eligibility check engine (オンライン資格確認)",
+    long_about = "Builds, verifies and answers from daily eligibility snapshots.\n\nStart with `shikaku demo` to generate demo data, build a snapshot and run example checks."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a realistic, deterministic synthetic national dataset.
+    Gen(gen::GenArgs),
+    /// Build, verify and inspect snapshots.
+    #[command(subcommand)]
+    Snapshot(snapshot::SnapshotCommand),
+    /// Answer one check against a snapshot and print the JSON answer.
+    Check(check::CheckArgs),
+    /// Generate demo data, build a snapshot from it and run example checks.
+    Demo(demo::DemoArgs),
+}
+
+/// Runs the command line; the error's first line is the one-line reason.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Gen(args) => gen::run(&args),
+        Command::Snapshot(command) => snapshot::run(command),
+        Command::Check(args) => check::run(&args),
+        Command::Demo(args) => demo::run(&args),
+    }
+}

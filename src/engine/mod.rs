@@ -1,0 +1,153 @@
+//! The answer rules (`SPEC.md` §3): given a loaded snapshot, a query and a
+//! date, decide the verdict and which records to answer with.
+//!
+//! Pure functions over borrowed snapshot data: no I/O, no locks, and no heap
+//! allocation unless a key matches more than eight rows. The HTTP layer and
+//! the CLI only translate requests into [`Query`] and [`Answer`] into JSON
+//! ([`json`]).
+
+pub mod json;
+pub mod reception;
+
+use crate::model::{CardFaceKey, Date, OnlineNumber, Serial, TextField, Verdict};
+use crate::snapshot::lookup::Rows;
+use crate::snapshot::{RowRef, Snapshot};
+use crate::source::revocations::Revocation;
+
+/// What is being checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// My Number card: the user certificate's serial (certificate already
+    /// checked for issuer, signature and validity by the caller).
+    Card { serial: Serial },
+    /// Insurance card by online-check number (e.g. from the QR code).
+    OnlineNumber {
+        number: OnlineNumber,
+        birth_date: Option<Date>,
+    },
+    /// Insurance card by the key printed on its face.
+    CardFace {
+        key: CardFaceKey,
+        birth_date: Option<Date>,
+    },
+}
+
+/// The verdict and the records answered with, borrowed from the snapshot.
+#[derive(Debug)]
+pub struct Answer<'s> {
+    pub verdict: Verdict,
+    /// Newest `acquired` first. Empty for `not_found`, `multiple` and the
+    /// certificate verdicts.
+    pub records: Rows<'s>,
+}
+
+impl<'s> Answer<'s> {
+    fn bare(verdict: Verdict) -> Answer<'s> {
+        Answer {
+            verdict,
+            records: Rows::new(),
+        }
+    }
+}
+
+/// Answers `query` for treatment date `date` from `snapshot`.
+pub fn check<'s>(snapshot: &'s Snapshot, query: &Query, date: Date) -> Answer<'s> {
+    match query {
+        Query::Card { serial } => check_card(snapshot, serial, date),
+        Query::OnlineNumber { number, birth_date } => {
+            let rows = snapshot.rows_by_online_number(number);
+            answer_insurance_card(rows, *birth_date, date)
+        }
+        Query::CardFace { key, birth_date } => {
+            let mut rows =
+                snapshot.rows_by_card_face(key.insurer_number.as_str(), &key.symbol, &key.number);
+            if let Some(branch) = key.branch {
+                // Cards issued before 枝番 existed carry none: such rows match any branch.
+                rows.retain(|row| {
+                    let row_branch = row.text(TextField::CardBranch);
+                    row_branch.is_empty() || row_branch == branch.as_str()
+                });
+            }
+            answer_insurance_card(rows, *birth_date, date)
+        }
+    }
+}
+
+/// Card path: CRL, then linkage, then every row of the person, across insurers.
+fn check_card<'s>(snapshot: &'s Snapshot, serial: &Serial, date: Date) -> Answer<'s> {
+    match snapshot.revocation(serial) {
+        Some(Revocation::Revoked) => return Answer::bare(Verdict::CertRevoked),
+        Some(Revocation::Suspended) => return Answer::bare(Verdict::CertSuspended),
+        None => {}
+    }
+    let Some(link) = snapshot.serial_link(serial) else {
+        return Answer::bare(Verdict::NotLinked);
+    };
+    let Some(person) = link.person else {
+        return Answer::bare(Verdict::NotFound);
+    };
+    let rows: Rows<'s> = person.rows().collect();
+    answer_for_person(rows, &[], date)
+}
+
+/// Insurance-card path: only the rows of the key (that insurer), one person.
+fn answer_insurance_card(mut rows: Rows<'_>, birth_date: Option<Date>, date: Date) -> Answer<'_> {
+    if let Some(birth_date) = birth_date {
+        rows.retain(|row| row.date(crate::model::DateField::BirthDate) == Some(birth_date));
+    }
+    let Some(first) = rows.first().copied() else {
+        return Answer::bare(Verdict::NotFound);
+    };
+    let person = first.person_loc();
+    if rows.iter().any(|row| row.person_loc() != person) {
+        return Answer::bare(Verdict::Multiple);
+    }
+    // Stored order within a person is newest first.
+    rows.sort_unstable_by_key(RowRef::loc);
+    let others: Rows<'_> = match first.person() {
+        Some(p) => p
+            .rows()
+            .filter(|r| !rows.iter().any(|m| m.loc() == r.loc()))
+            .collect(),
+        None => Rows::new(),
+    };
+    answer_for_person(rows, &others, date)
+}
+
+/// The rules for one person's matched rows (newest first): all in-force
+/// rows → `valid`; otherwise the most recent row that was ever in force by
+/// the date (or, failing that, the newest) → `invalid`, or
+/// `invalid_newer_exists` when one of the person's `other_rows` is in force
+/// and was acquired after that row (a new card not yet in force while the
+/// old one still is stays plain `invalid`).
+fn answer_for_person<'s>(matched: Rows<'s>, other_rows: &[RowRef<'s>], date: Date) -> Answer<'s> {
+    let in_force: Rows<'s> = matched
+        .iter()
+        .copied()
+        .filter(|row| row.validity().in_force_on(date))
+        .collect();
+    if !in_force.is_empty() {
+        return Answer {
+            verdict: Verdict::Valid,
+            records: in_force,
+        };
+    }
+    let most_recent = matched
+        .iter()
+        .find(|row| row.validity().started_by(date))
+        .or(matched.first())
+        .copied();
+    let shown_acquired = most_recent.map(|row| row.validity().acquired);
+    let newer_elsewhere = other_rows.iter().any(|row| {
+        let validity = row.validity();
+        validity.in_force_on(date) && shown_acquired.is_none_or(|shown| validity.acquired > shown)
+    });
+    Answer {
+        verdict: if newer_elsewhere {
+            Verdict::InvalidNewerExists
+        } else {
+            Verdict::Invalid
+        },
+        records: most_recent.into_iter().collect(),
+    }
+}

@@ -1,0 +1,150 @@
+//! The post-build key check: every key of every accepted input row must be
+//! found in the finished snapshot, through the same lookups the engine uses.
+//! Stores that lose keys silently at build time are a known failure; this
+//! turns such a loss into a failed build instead of a wrong `not_found`.
+
+use super::temp::{read_links, read_rows};
+use crate::model::{OnlineNumber, TextField};
+use crate::snapshot::open::Snapshot;
+use anyhow::bail;
+use rayon::prelude::*;
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// What the key check looked at and noticed.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct KeyCheck {
+    pub rows_checked: u64,
+    pub serials_checked: u64,
+    /// Online numbers whose rows belong to more than one person (checks by
+    /// them answer `multiple`).
+    pub shared_online_numbers: u64,
+    pub shared_examples: Vec<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    check: KeyCheck,
+    lost: Vec<String>,
+    lost_count: u64,
+}
+
+impl Tally {
+    fn lost(&mut self, what: String) {
+        self.lost_count += 1;
+        if self.lost.len() < 5 {
+            self.lost.push(what);
+        }
+    }
+
+    fn merge(mut self, other: Tally) -> Tally {
+        self.check.rows_checked += other.check.rows_checked;
+        self.check.serials_checked += other.check.serials_checked;
+        self.check.shared_online_numbers += other.check.shared_online_numbers;
+        self.check
+            .shared_examples
+            .extend(other.check.shared_examples);
+        self.check.shared_examples.truncate(5);
+        self.lost_count += other.lost_count;
+        self.lost.extend(other.lost);
+        self.lost.truncate(5);
+        self
+    }
+}
+
+pub fn check_keys(
+    snapshot: &Snapshot,
+    person_partitions: &[PathBuf],
+    link_partitions: &[PathBuf],
+    refused_link_lines: &HashSet<u64>,
+) -> anyhow::Result<KeyCheck> {
+    let rows = person_partitions
+        .par_iter()
+        .map(|path| check_rows(snapshot, path))
+        .try_reduce(Tally::default, |a, b| Ok(a.merge(b)))?;
+    let links = link_partitions
+        .par_iter()
+        .map(|path| check_links(snapshot, path, refused_link_lines))
+        .try_reduce(Tally::default, |a, b| Ok(a.merge(b)))?;
+    let tally = rows.merge(links);
+    if tally.lost_count > 0 {
+        bail!(
+            "key check failed: {} input key(s) not found in the built snapshot (first: {}); this is a bug in the build, please report it with the build report",
+            tally.lost_count,
+            tally.lost.join("; ")
+        );
+    }
+    Ok(tally.check)
+}
+
+fn check_rows(snapshot: &Snapshot, path: &PathBuf) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut shared_seen = HashSet::new();
+    for (line, row) in read_rows(path)? {
+        tally.check.rows_checked += 1;
+        let online = row.text(TextField::OnlineNumber);
+        let same_row = |found: &crate::snapshot::RowRef<'_>| {
+            found.qualification_seq() == row.qualification_seq
+                && found.text(TextField::OnlineNumber) == online
+                && found.person().map(|p| p.linkage()) == Some(row.linkage())
+        };
+        let by_online = OnlineNumber::parse(online)
+            .map(|number| snapshot.rows_by_online_number(&number))
+            .unwrap_or_default();
+        if !by_online.iter().any(same_row) {
+            tally.lost(format!(
+                "online number {online} (eligibility.csv line {line})"
+            ));
+        }
+        if by_online
+            .iter()
+            .any(|r| r.person_loc() != by_online[0].person_loc())
+            && shared_seen.insert(online.to_string())
+        {
+            tally.check.shared_online_numbers += 1;
+            if tally.check.shared_examples.len() < 5 {
+                tally
+                    .check
+                    .shared_examples
+                    .push(format!("{online} (eligibility.csv line {line})"));
+            }
+        }
+        let by_face = snapshot.rows_by_card_face(
+            row.text(TextField::InsurerNumber),
+            row.text(TextField::CardSymbol),
+            row.text(TextField::CardNumber),
+        );
+        if !by_face.iter().any(same_row) {
+            tally.lost(format!("card face of eligibility.csv line {line}"));
+        }
+        if snapshot.person_by_linkage(row.linkage()).is_none() {
+            tally.lost(format!(
+                "linkage_no {} (eligibility.csv line {line})",
+                row.linkage()
+            ));
+        }
+    }
+    Ok(tally)
+}
+
+fn check_links(
+    snapshot: &Snapshot,
+    path: &PathBuf,
+    refused_link_lines: &HashSet<u64>,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally::default();
+    for link in read_links(path)? {
+        if refused_link_lines.contains(&link.line) {
+            continue;
+        }
+        tally.check.serials_checked += 1;
+        let found = snapshot.serial_link(&link.serial).map(|l| l.linkage);
+        if found != Some(link.linkage) {
+            tally.lost(format!(
+                "serial {} (linkage.csv line {})",
+                link.serial, link.line
+            ));
+        }
+    }
+    Ok(tally)
+}

@@ -1,0 +1,487 @@
+//! `shikaku snapshot build`: source files → a new snapshot directory.
+//!
+//! Bounded memory at national scale comes from partitioning:
+//! 1. **partition** — stream each source once, validate every row (in
+//!    parallel batches) and append it to a temporary file per shard, chosen
+//!    by the hash of its key (linkage number for eligibility rows, serial for
+//!    linkage rows);
+//! 2. **person shards** — one shard at a time per worker: load it, group rows
+//!    by person, write the archive, emit (key hash → row location) entries for
+//!    the online-number and card-face indexes to the key partitions;
+//! 3. **key shards** — build those indexes and the serial entries, resolving
+//!    each serial's linkage number through the finished person shards;
+//! 4. **check** — reopen the result with checksums and look up every input
+//!    key through the engine's own lookups; a lost key fails the build.
+//!
+//! Everything is written under `<out>.partial/`; the manifest is written
+//! last and the directory is renamed into place, so a snapshot directory
+//! either is complete or does not exist.
+
+mod check;
+mod keys;
+mod output;
+mod partition;
+mod persons;
+mod temp;
+
+pub use check::KeyCheck;
+
+use crate::snapshot::format::{FileKind, InsurerMaster, FORMAT_VERSION, NO_DATE};
+use crate::snapshot::manifest::{
+    Counts, FileEntry, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
+    REVOCATIONS_FILE,
+};
+use crate::snapshot::open::{PersonShards, Snapshot, Verification};
+use crate::source::insurers::InsurerRow;
+use crate::source::{BadRow, Encoding};
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use partition::Partitioned;
+use rayon::prelude::*;
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Source file names inside the input directory (`CONTRACT.md` §1).
+pub struct Sources;
+
+impl Sources {
+    pub const ELIGIBILITY: &'static str = "eligibility.csv";
+    pub const LINKAGE: &'static str = "linkage.csv";
+    pub const RENEWALS: &'static str = "renewals.csv";
+    pub const INSURERS: &'static str = "insurers.csv";
+    pub const REVOKED: &'static str = "revoked.csv";
+}
+
+/// Source bytes per shard when the shard count is not given: keeps one
+/// shard's rows (as parsed in phase 2) to a few hundred MB per worker.
+const SOURCE_BYTES_PER_SHARD: u64 = 128 << 20;
+const MAX_SHARDS: u32 = 4096;
+
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    pub input: PathBuf,
+    pub out: PathBuf,
+    pub encoding: Encoding,
+    pub skip_bad_rows: bool,
+    /// Shard count; derived from the size of `eligibility.csv` when `None`.
+    pub shards: Option<u32>,
+    /// Snapshot id; `<date in Japan>.<source digest prefix>` when `None`.
+    pub id: Option<String>,
+    /// Draw progress bars (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// Time spent in one phase.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PhaseTiming {
+    pub phase: &'static str,
+    pub seconds: f64,
+}
+
+/// Everything a build did, written to `build-report.json`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BuildReport {
+    pub id: String,
+    pub snapshot: String,
+    pub shard_count: u32,
+    pub encoding: &'static str,
+    pub counts: Counts,
+    pub sources: Vec<SourceDigest>,
+    pub files: Vec<FileEntry>,
+    pub timings: Vec<PhaseTiming>,
+    pub total_seconds: f64,
+    pub rows_per_second: f64,
+    pub key_check: KeyCheck,
+    pub warnings: Vec<String>,
+    pub bad_rows: Vec<BadRow>,
+}
+
+/// A progress bar that draws only on a terminal and only when asked.
+pub struct Progress(ProgressBar);
+
+impl Progress {
+    fn new(enabled: bool, length: u64, message: &'static str, bytes: bool) -> Progress {
+        let target = if enabled {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let template = if bytes {
+            "{msg:>14} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+        } else {
+            "{msg:>14} [{bar:40}] {pos}/{len} eta {eta}"
+        };
+        let bar = ProgressBar::with_draw_target(Some(length), target);
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        Progress(bar)
+    }
+
+    fn set_position(&self, position: u64) {
+        self.0.set_position(position);
+    }
+
+    fn inc(&self) {
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Removes the partial directory unless the build got to the end.
+struct PartialDir {
+    path: PathBuf,
+    done: bool,
+}
+
+impl Drop for PartialDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Builds a snapshot from `options.input` into `options.out`.
+pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
+    let started = Instant::now();
+    let input = &options.input;
+    for required in [
+        Sources::ELIGIBILITY,
+        Sources::LINKAGE,
+        Sources::INSURERS,
+        Sources::REVOKED,
+    ] {
+        if !input.join(required).is_file() {
+            bail!(
+                "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
+                input.display()
+            );
+        }
+    }
+    if options.out.exists() {
+        bail!(
+            "{}: already exists; snapshots are immutable, build into a new directory",
+            options.out.display()
+        );
+    }
+    let partial = PartialDir {
+        path: partial_path(&options.out),
+        done: false,
+    };
+    if partial.path.exists() {
+        std::fs::remove_dir_all(&partial.path)
+            .with_context(|| format!("cannot clear {}", partial.path.display()))?;
+    }
+    let temp_dir = partial.path.join("tmp");
+    std::fs::create_dir_all(&temp_dir)
+        .with_context(|| format!("cannot create {}", temp_dir.display()))?;
+    let shards = shard_count(options)?;
+    let mut timings = Vec::new();
+    let mut lap = Instant::now();
+    let mut phase_done = |phase: &'static str, timings: &mut Vec<PhaseTiming>| {
+        timings.push(PhaseTiming {
+            phase,
+            seconds: lap.elapsed().as_secs_f64(),
+        });
+        lap = Instant::now();
+    };
+
+    // Phase 1: partition.
+    let person_parts = temp::PartitionFiles::create(&temp_dir, "persons", shards)?;
+    let link_parts = temp::PartitionFiles::create(&temp_dir, "links", shards)?;
+    let eligibility_path = input.join(Sources::ELIGIBILITY);
+    let eligibility_size = std::fs::metadata(&eligibility_path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bar = Progress::new(options.progress, eligibility_size, "reading", true);
+    let mut parts = Partitioned {
+        rows_read: 0,
+        links_read: 0,
+        renewals: 0,
+        insurers: Vec::new(),
+        revocations: Default::default(),
+        sources: Vec::new(),
+        bad_rows: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let (rows_read, digest) = partition::partition_eligibility(
+        &eligibility_path,
+        options,
+        &person_parts,
+        shards,
+        &bar,
+        &mut parts.bad_rows,
+    )?;
+    bar.finish();
+    parts.rows_read = rows_read;
+    parts.sources.push(digest);
+    partition::partition_linkage(input, options, &link_parts, shards, &mut parts)?;
+    partition::read_revocation_sets(&input.join(Sources::REVOKED), options, &mut parts)?;
+    partition::read_insurer_master(&input.join(Sources::INSURERS), options, &mut parts)?;
+    let person_paths = person_parts.finish()?;
+    let link_paths = link_parts.finish()?;
+    refuse_bad_rows(options, &parts.bad_rows)?;
+    phase_done("partition", &mut timings);
+
+    // Phase 2: person shards.
+    let out_dir = &partial.path;
+    let key_parts = temp::PartitionFiles::create(&temp_dir, "keys", shards)?;
+    let bar = Progress::new(options.progress, u64::from(shards), "person shards", false);
+    let person_built = person_paths
+        .par_iter()
+        .enumerate()
+        .map(|(shard, path)| {
+            let built =
+                persons::build_person_shard(path, out_dir, shard as u32, shards, &key_parts);
+            bar.inc();
+            built
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    bar.finish();
+    let key_paths = key_parts.finish()?;
+    let mut bad_rows: Vec<BadRow> = person_built
+        .iter()
+        .flat_map(|b| b.bad_rows.clone())
+        .collect();
+    refuse_bad_rows(options, &bad_rows)?;
+    phase_done("person shards", &mut timings);
+
+    // Phase 3: key shards.
+    let person_files: Vec<&FileEntry> = person_built.iter().map(|b| &b.file).collect();
+    let person_shards = PersonShards::open(out_dir, &person_files, Verification::Structure)?;
+    let bar = Progress::new(options.progress, u64::from(shards), "key shards", false);
+    let key_built = key_paths
+        .par_iter()
+        .zip(link_paths.par_iter())
+        .enumerate()
+        .map(|(shard, (keys_path, links_path))| {
+            let built =
+                keys::build_key_shard(keys_path, links_path, out_dir, shard as u32, &person_shards);
+            bar.inc();
+            built
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    bar.finish();
+    drop(person_shards);
+    let link_bad: Vec<BadRow> = key_built.iter().flat_map(|b| b.bad_rows.clone()).collect();
+    refuse_bad_rows(options, &link_bad)?;
+    let refused_link_lines: HashSet<u64> = link_bad.iter().map(|b| b.line).collect();
+    bad_rows.extend(link_bad);
+
+    let mut files: Vec<FileEntry> = person_built.iter().map(|b| b.file.clone()).collect();
+    files.extend(key_built.iter().map(|b| b.file.clone()));
+    files.push(output::write_archive(
+        out_dir,
+        INSURERS_FILE,
+        FileKind::Insurers,
+        &insurer_master(&parts.insurers),
+    )?);
+    let revocation_file = parts
+        .revocations
+        .to_file()
+        .context("cannot encode the revocation sets")?;
+    files.push(output::write_archive(
+        out_dir,
+        REVOCATIONS_FILE,
+        FileKind::Revocations,
+        &revocation_file,
+    )?);
+    phase_done("key shards", &mut timings);
+
+    // The manifest as it will be written, then the check through it.
+    let mut all_bad = parts.bad_rows.clone();
+    all_bad.extend(bad_rows);
+    let counts = Counts {
+        persons: person_built.iter().map(|b| b.persons).sum(),
+        rows: person_built.iter().map(|b| b.rows).sum(),
+        online_numbers: key_built.iter().map(|b| b.online_entries).sum(),
+        card_faces: key_built.iter().map(|b| b.face_entries).sum(),
+        serials: key_built.iter().map(|b| b.serials).sum(),
+        serials_without_rows: key_built.iter().map(|b| b.serials_without_rows).sum(),
+        renewals: parts.renewals,
+        revoked: parts.revocations.revoked_count(),
+        suspended: parts.revocations.suspended_count(),
+        insurers: parts.insurers.len() as u64,
+        bad_rows_skipped: all_bad.len() as u64,
+    };
+    let id = options
+        .id
+        .clone()
+        .unwrap_or_else(|| default_id(&parts.sources));
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        id: id.clone(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        shard_count: shards,
+        encoding: options.encoding.name().into(),
+        sources: parts.sources.clone(),
+        counts: counts.clone(),
+        files: files.clone(),
+    };
+    let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
+        .context("the build's own output does not open")?;
+    let key_check = check::check_keys(&snapshot, &person_paths, &link_paths, &refused_link_lines)?;
+    drop(snapshot);
+    phase_done("key check", &mut timings);
+
+    let mut warnings = parts.warnings.clone();
+    let used_insurers: BTreeSet<String> = person_built
+        .iter()
+        .flat_map(|b| b.insurer_numbers.iter().cloned())
+        .collect();
+    warnings.extend(unknown_insurers(&used_insurers, &parts.insurers));
+    if key_check.shared_online_numbers > 0 {
+        warnings.push(format!(
+            "{} online number(s) belong to more than one person; checks by them answer `multiple` (e.g. {})",
+            key_check.shared_online_numbers,
+            key_check.shared_examples.join(", ")
+        ));
+    }
+    if counts.serials_without_rows > 0 {
+        warnings.push(format!(
+            "{} linked serial(s) point to a linkage_no with no eligibility rows; card checks for them answer `not_found`",
+            counts.serials_without_rows
+        ));
+    }
+    std::fs::remove_dir_all(&temp_dir)
+        .with_context(|| format!("cannot remove {}", temp_dir.display()))?;
+    let total_seconds = started.elapsed().as_secs_f64();
+    let report = BuildReport {
+        id,
+        snapshot: options.out.display().to_string(),
+        shard_count: shards,
+        encoding: options.encoding.name(),
+        counts,
+        sources: parts.sources,
+        files,
+        timings,
+        total_seconds,
+        rows_per_second: parts.rows_read as f64 / total_seconds.max(1e-9),
+        key_check,
+        warnings,
+        bad_rows: all_bad,
+    };
+    write_json(&out_dir.join(BUILD_REPORT_FILE), &report)?;
+    write_json(&out_dir.join(MANIFEST_FILE), &manifest)?;
+    sync_dir(out_dir)?;
+    std::fs::rename(out_dir, &options.out).with_context(|| {
+        format!(
+            "cannot move {} to {}",
+            out_dir.display(),
+            options.out.display()
+        )
+    })?;
+    if let Some(parent) = options.out.parent() {
+        sync_dir(parent)?;
+    }
+    let mut partial = partial;
+    partial.done = true;
+    Ok(report)
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+fn shard_count(options: &BuildOptions) -> anyhow::Result<u32> {
+    match options.shards {
+        Some(0) => bail!("--shards: must be at least 1"),
+        Some(n) if n > MAX_SHARDS => bail!("--shards: at most {MAX_SHARDS}"),
+        Some(n) => Ok(n),
+        None => {
+            let size = std::fs::metadata(options.input.join(Sources::ELIGIBILITY))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            Ok((size.div_ceil(SOURCE_BYTES_PER_SHARD) as u32).clamp(1, MAX_SHARDS))
+        }
+    }
+}
+
+fn refuse_bad_rows(options: &BuildOptions, bad_rows: &[BadRow]) -> anyhow::Result<()> {
+    if bad_rows.is_empty() || options.skip_bad_rows {
+        return Ok(());
+    }
+    let shown: Vec<String> = bad_rows.iter().take(20).map(ToString::to_string).collect();
+    bail!(
+        "{} bad row(s); fix them, or pass --skip-bad-rows to build without them (each is then listed in the build report):\n  {}{}",
+        bad_rows.len(),
+        shown.join("\n  "),
+        if bad_rows.len() > shown.len() { "\n  …" } else { "" }
+    )
+}
+
+fn default_id(sources: &[SourceDigest]) -> String {
+    let joined: String = sources.iter().map(|s| s.xxh3_128.as_str()).collect();
+    let digest = xxhash_rust::xxh3::xxh3_64(joined.as_bytes());
+    format!(
+        "{}.{:08x}",
+        crate::model::Date::today_in_japan(),
+        digest >> 32
+    )
+}
+
+fn insurer_master(rows: &[InsurerRow]) -> InsurerMaster {
+    let mut master = InsurerMaster::default();
+    for row in rows {
+        master.numbers.push(
+            row.number
+                .as_str()
+                .as_bytes()
+                .try_into()
+                .unwrap_or([b'0'; 8]),
+        );
+        let mut ends = [0u64; 4];
+        for (end, field) in
+            ends.iter_mut()
+                .zip([&row.name, &row.address, &row.phone, &row.postal_code])
+        {
+            master.text.extend_from_slice(field.as_bytes());
+            *end = master.text.len() as u64;
+        }
+        master.text_ends.push(ends);
+        master
+            .abolished
+            .push(row.abolished.map_or(NO_DATE, |d| d.days()));
+    }
+    master
+}
+
+/// Insurer numbers used by eligibility rows but missing from the master.
+fn unknown_insurers(used: &BTreeSet<String>, insurers: &[InsurerRow]) -> Option<String> {
+    let known: HashSet<&str> = insurers.iter().map(|i| i.number.as_str()).collect();
+    let missing: Vec<&str> = used
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !known.contains(n))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "{} insurer number(s) in eligibility.csv are not in insurers.csv; answers for them carry no insurer name (e.g. {})",
+            missing.len(),
+            missing[..missing.len().min(5)].join(", ")
+        )
+    })
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot encode JSON")?;
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}

@@ -1,0 +1,247 @@
+//! Phase 1: read every source once, validate each row, and append it to the
+//! temporary partition of the shard its key hashes to. Eligibility rows are
+//! parsed in parallel batches; everything else is small or cheap.
+
+use super::temp::{encode_link, encode_row, LinkEntry, PartitionFiles};
+use super::{BuildOptions, Progress, Sources};
+use crate::model::{LinkageNo, Serial};
+use crate::snapshot::format::{key_hash, shard_of};
+use crate::snapshot::manifest::SourceDigest;
+use crate::snapshot::revocations::RevocationSets;
+use crate::source::eligibility::EligibilityColumns;
+use crate::source::insurers::{read_insurers, InsurerRow};
+use crate::source::linkage::{read_linkage, read_renewals, RenewalRow};
+use crate::source::revocations::read_revocations;
+use crate::source::{BadRow, CsvSource};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Rows parsed per parallel batch.
+const BATCH_ROWS: usize = 16_384;
+
+/// What phase 1 produced besides the partition files.
+pub struct Partitioned {
+    pub rows_read: u64,
+    pub links_read: u64,
+    pub renewals: u64,
+    pub insurers: Vec<InsurerRow>,
+    pub revocations: RevocationSets,
+    pub sources: Vec<SourceDigest>,
+    pub bad_rows: Vec<BadRow>,
+    pub warnings: Vec<String>,
+}
+
+/// Streams `eligibility.csv` into the person partitions.
+pub fn partition_eligibility(
+    path: &Path,
+    options: &BuildOptions,
+    persons: &PartitionFiles,
+    shards: u32,
+    progress: &Progress,
+    bad_rows: &mut Vec<BadRow>,
+) -> anyhow::Result<(u64, SourceDigest)> {
+    let mut source = CsvSource::open(path, options.encoding)?;
+    let columns = EligibilityColumns::resolve(&source)?;
+    let mut rows_read = 0u64;
+    loop {
+        let batch = source.next_batch(BATCH_ROWS);
+        if batch.is_empty() {
+            break;
+        }
+        rows_read += batch.len() as u64;
+        let header = source.header();
+        let parsed: Vec<Result<(u32, Vec<u8>), BadRow>> = batch
+            .par_iter()
+            .map(|record| {
+                let record = record.as_ref().map_err(Clone::clone)?;
+                let row = header.row(record)?;
+                let parsed = columns.parse(&row)?;
+                let shard = shard_of(key_hash(&parsed.linkage().index_key()), shards);
+                let mut bytes = Vec::with_capacity(320);
+                encode_row(row.line, &parsed, &mut bytes).map_err(|e| row.bad(e.to_string()))?;
+                Ok((shard, bytes))
+            })
+            .collect();
+        let mut per_shard: HashMap<u32, Vec<u8>> = HashMap::new();
+        for result in parsed {
+            match result {
+                Ok((shard, bytes)) => per_shard
+                    .entry(shard)
+                    .or_default()
+                    .extend_from_slice(&bytes),
+                Err(bad) => bad_rows.push(bad),
+            }
+        }
+        for (shard, bytes) in per_shard {
+            persons.append(shard, &bytes)?;
+        }
+        progress.set_position(source.bytes_read());
+    }
+    Ok((rows_read, source.digest()))
+}
+
+/// Reads renewals (new → old) into a map old → (new, line), refusing an old
+/// serial renewed twice or a new serial given twice.
+fn read_renewal_map(
+    path: &Path,
+    options: &BuildOptions,
+    bad_rows: &mut Vec<BadRow>,
+) -> anyhow::Result<(HashMap<Serial, (Serial, u64)>, SourceDigest)> {
+    let mut rows: Vec<RenewalRow> = Vec::new();
+    let digest = read_renewals(path, options.encoding, |row| rows.push(row), &mut |bad| {
+        bad_rows.push(bad)
+    })?;
+    let mut by_old = HashMap::with_capacity(rows.len());
+    let mut seen_new = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let file = "renewals.csv".to_string();
+        if let Some(first) = seen_new.insert(row.new_serial, row.line) {
+            bad_rows.push(BadRow {
+                file,
+                line: row.line,
+                reason: format!(
+                    "new_serial: {} is already the new serial of line {first}",
+                    row.new_serial
+                ),
+            });
+        } else if let Some((_, first)) = by_old.get(&row.old_serial) {
+            bad_rows.push(BadRow {
+                file,
+                line: row.line,
+                reason: format!(
+                    "old_serial: {} was already renewed at line {first}",
+                    row.old_serial
+                ),
+            });
+        } else {
+            by_old.insert(row.old_serial, (row.new_serial, row.line));
+        }
+    }
+    Ok((by_old, digest))
+}
+
+/// Follows renewals from `serial` to the serial in use now. A cycle (which
+/// the duplicate checks above make the only way to loop) stops the walk.
+fn current_serial(serial: Serial, renewals: &HashMap<Serial, (Serial, u64)>) -> Serial {
+    let mut current = serial;
+    for _ in 0..=renewals.len() {
+        match renewals.get(&current) {
+            Some((next, _)) => current = *next,
+            None => break,
+        }
+    }
+    current
+}
+
+/// Streams `linkage.csv` (after renewals) into the key partitions.
+pub fn partition_linkage(
+    dir: &Path,
+    options: &BuildOptions,
+    links: &PartitionFiles,
+    shards: u32,
+    out: &mut Partitioned,
+) -> anyhow::Result<()> {
+    let renewals_path = dir.join(Sources::RENEWALS);
+    let (renewals, renewal_digest) = if renewals_path.exists() {
+        let (map, digest) = read_renewal_map(&renewals_path, options, &mut out.bad_rows)?;
+        (map, Some(digest))
+    } else {
+        (HashMap::new(), None)
+    };
+    out.renewals = renewals.len() as u64;
+    let mut used_renewals = 0u64;
+    let mut write_error = None;
+    let mut buffer = Vec::with_capacity(64);
+    let bad_rows = &mut out.bad_rows;
+    let mut links_read = 0u64;
+    let digest = read_linkage(
+        &dir.join(Sources::LINKAGE),
+        options.encoding,
+        |row| {
+            links_read += 1;
+            let serial = current_serial(row.serial, &renewals);
+            used_renewals += u64::from(serial != row.serial);
+            let entry = LinkEntry {
+                serial,
+                linkage: LinkageNo(row.linkage.0),
+                line: row.line,
+            };
+            buffer.clear();
+            encode_link(&entry, &mut buffer);
+            let shard = shard_of(key_hash(serial.as_bytes()), shards);
+            if let Err(error) = links.append(shard, &buffer) {
+                write_error.get_or_insert(error);
+            }
+        },
+        &mut |bad| bad_rows.push(bad),
+    )?;
+    if let Some(error) = write_error {
+        return Err(error);
+    }
+    out.links_read = links_read;
+    out.sources.push(digest);
+    out.sources.extend(renewal_digest);
+    let unused = out.renewals.saturating_sub(used_renewals);
+    if unused > 0 {
+        out.warnings.push(format!(
+            "renewals.csv: {unused} renewal(s) name an old serial that is not in linkage.csv; they link nothing"
+        ));
+    }
+    Ok(())
+}
+
+/// Reads `revoked.csv` into the revocation sets.
+pub fn read_revocation_sets(
+    path: &Path,
+    options: &BuildOptions,
+    out: &mut Partitioned,
+) -> anyhow::Result<()> {
+    let mut sets = RevocationSets::default();
+    let mut duplicates = Vec::new();
+    let bad_rows = &mut out.bad_rows;
+    let digest = read_revocations(
+        path,
+        options.encoding,
+        |(serial, status, line)| {
+            if !sets.insert(&serial, status) {
+                duplicates.push(BadRow {
+                    file: Sources::REVOKED.into(),
+                    line,
+                    reason: format!("serial: {serial} is listed twice"),
+                });
+            }
+        },
+        &mut |bad| bad_rows.push(bad),
+    )?;
+    out.bad_rows.extend(duplicates);
+    out.revocations = sets;
+    out.sources.push(digest);
+    Ok(())
+}
+
+/// Reads `insurers.csv`, refusing an insurer number listed twice.
+pub fn read_insurer_master(
+    path: &Path,
+    options: &BuildOptions,
+    out: &mut Partitioned,
+) -> anyhow::Result<()> {
+    let bad_rows = &mut out.bad_rows;
+    let (mut rows, digest) = read_insurers(path, options.encoding, &mut |bad| bad_rows.push(bad))?;
+    rows.sort_by(|a, b| a.0.number.cmp(&b.0.number).then(a.1.cmp(&b.1)));
+    let mut kept: Vec<InsurerRow> = Vec::with_capacity(rows.len());
+    for (row, line) in rows {
+        if kept.last().is_some_and(|last| last.number == row.number) {
+            out.bad_rows.push(BadRow {
+                file: Sources::INSURERS.into(),
+                line,
+                reason: format!("insurer_number: {} is listed twice", row.number),
+            });
+        } else {
+            kept.push(row);
+        }
+    }
+    out.insurers = kept;
+    out.sources.push(digest);
+    Ok(())
+}

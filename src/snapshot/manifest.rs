@@ -1,0 +1,81 @@
+//! `manifest.json`: what a snapshot holds and how to check it. Written last
+//! by the build, so a directory without a manifest is an unfinished build.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Name of the manifest file inside a snapshot directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Snapshot id, echoed in every answer.
+    pub id: String,
+    /// When the build finished (RFC 3339, UTC).
+    pub created_at: String,
+    pub shard_count: u32,
+    /// Encoding the sources were read with.
+    pub encoding: String,
+    pub sources: Vec<SourceDigest>,
+    pub counts: Counts,
+    pub files: Vec<FileEntry>,
+}
+
+pub use crate::source::SourceDigest;
+
+/// A data file of the snapshot, with the checksum `verify` compares.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    pub name: String,
+    pub bytes: u64,
+    pub xxh3_128: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub persons: u64,
+    pub rows: u64,
+    pub online_numbers: u64,
+    pub card_faces: u64,
+    pub serials: u64,
+    pub serials_without_rows: u64,
+    pub renewals: u64,
+    pub revoked: u64,
+    pub suspended: u64,
+    pub insurers: u64,
+    pub bad_rows_skipped: u64,
+}
+
+impl Manifest {
+    pub fn read(dir: &Path) -> Result<Manifest, String> {
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            format!("{MANIFEST_FILE}: cannot read ({e}); is this a finished snapshot directory?")
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| format!("{MANIFEST_FILE}: not a shikaku manifest ({e})"))
+    }
+
+    pub fn file(&self, name: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.name == name)
+    }
+}
+
+/// xxh3-128 of `bytes` as 32 lowercase hex digits.
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// Names of the data files of a snapshot with `shards` shards.
+pub fn person_file(shard: u32) -> String {
+    format!("persons-{shard:04}.rkyv")
+}
+
+pub fn keys_file(shard: u32) -> String {
+    format!("keys-{shard:04}.rkyv")
+}
+
+pub const INSURERS_FILE: &str = "insurers.rkyv";
+pub const REVOCATIONS_FILE: &str = "revocations.rkyv";
+pub const BUILD_REPORT_FILE: &str = "build-report.json";

@@ -1,0 +1,314 @@
+//! CSV plumbing shared by the source readers: decoding, header mapping,
+//! line numbers and the bad-row type.
+
+use anyhow::{bail, Context};
+use csv::{ByteRecord, ReaderBuilder};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Character encoding of the source files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+pub enum Encoding {
+    /// UTF-8 (a leading byte-order mark is ignored).
+    #[default]
+    Utf8,
+    /// Shift_JIS / CP932, as many Japanese systems export.
+    Sjis,
+}
+
+impl Encoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Sjis => "shift_jis",
+        }
+    }
+}
+
+/// A source file as read: name, size and xxh3-128 of its raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SourceDigest {
+    pub file: String,
+    pub bytes: u64,
+    /// xxh3-128 of the file's bytes, 32 hex digits.
+    pub xxh3_128: String,
+}
+
+/// A source row that could not be read: where it is and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BadRow {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+    }
+}
+
+/// An open CSV source: header mapped, records decoded to UTF-8, the raw
+/// bytes hashed as they are read (for the manifest's source digests).
+pub struct CsvSource {
+    header: CsvHeader,
+    path: PathBuf,
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    record: ByteRecord,
+    digest: Arc<Mutex<RawDigest>>,
+}
+
+/// A file's name and header: all a row needs to be read by column (shared
+/// by the threads that parse batches).
+pub struct CsvHeader {
+    name: String,
+    columns: Vec<String>,
+}
+
+/// A record's fields by column, with the line it came from.
+pub struct Row<'a> {
+    header: &'a CsvHeader,
+    record: &'a ByteRecord,
+    pub line: u64,
+}
+
+/// Size and running xxh3-128 of the raw bytes read so far.
+#[derive(Default)]
+struct RawDigest {
+    bytes: u64,
+    hasher: Xxh3,
+}
+
+/// Passes bytes through while counting and hashing them.
+struct HashingReader<R> {
+    inner: R,
+    digest: Arc<Mutex<RawDigest>>,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut digest) = self.digest.lock() {
+            digest.bytes += n as u64;
+            digest.hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+impl CsvSource {
+    /// Opens `path`, decodes it with `encoding` and reads the header row.
+    pub fn open(path: &Path, encoding: Encoding) -> anyhow::Result<CsvSource> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let digest = Arc::new(Mutex::new(RawDigest::default()));
+        let raw = HashingReader {
+            inner: BufReader::with_capacity(1 << 20, file),
+            digest: Arc::clone(&digest),
+        };
+        let decoded: Box<dyn Read + Send> = match encoding {
+            Encoding::Utf8 => Box::new(
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(encoding_rs::UTF_8))
+                    .bom_sniffing(true)
+                    .strip_bom(true)
+                    .utf8_passthru(true)
+                    .build(raw),
+            ),
+            Encoding::Sjis => Box::new(
+                encoding_rs_io::DecodeReaderBytesBuilder::new()
+                    .encoding(Some(encoding_rs::SHIFT_JIS))
+                    .build(raw),
+            ),
+        };
+        let mut reader = ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .from_reader(decoded);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let columns = reader
+            .byte_headers()
+            .with_context(|| format!("{name}: cannot read the header row"))?
+            .iter()
+            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .collect();
+        Ok(CsvSource {
+            header: CsvHeader { name, columns },
+            path: path.to_path_buf(),
+            reader,
+            record: ByteRecord::new(),
+            digest,
+        })
+    }
+
+    /// Size and checksum of the raw bytes read so far (the whole file once
+    /// every row has been read).
+    pub fn digest(&self) -> SourceDigest {
+        let (bytes, xxh3_128) = match self.digest.lock() {
+            Ok(digest) => (digest.bytes, format!("{:032x}", digest.hasher.digest128())),
+            Err(_) => (0, String::new()),
+        };
+        SourceDigest {
+            file: self.header.name.clone(),
+            bytes,
+            xxh3_128,
+        }
+    }
+
+    /// Raw bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.digest.lock().map_or(0, |digest| digest.bytes)
+    }
+
+    /// Reads up to `max` records for parsing elsewhere (e.g. in parallel);
+    /// records that are not valid CSV come back as bad rows.
+    pub fn next_batch(&mut self, max: usize) -> Vec<Result<ByteRecord, BadRow>> {
+        let mut batch = Vec::with_capacity(max);
+        while batch.len() < max {
+            let mut record = ByteRecord::new();
+            match self.reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => batch.push(Ok(record)),
+                Err(error) => batch.push(Err(self.csv_error(&error))),
+            }
+        }
+        batch
+    }
+
+    /// The file's name and header.
+    pub fn header(&self) -> &CsvHeader {
+        &self.header
+    }
+
+    fn csv_error(&self, error: &csv::Error) -> BadRow {
+        let line = error.position().map_or(0, |p| p.line());
+        self.header
+            .bad(line, &format!("not a valid CSV row: {error}"))
+    }
+
+    /// File name used in messages.
+    pub fn name(&self) -> &str {
+        &self.header.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Checks that every named column is present; fails naming the first missing one.
+    pub fn require_columns(&self, names: &[&str]) -> anyhow::Result<()> {
+        self.header.require_columns(names)
+    }
+
+    /// Index of a column by name, if present.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.header.column(name)
+    }
+
+    /// Advances to the next record. `None` at the end; a record that is
+    /// not valid CSV or not valid text is returned as a bad row.
+    pub fn next_row(&mut self) -> Option<Result<Row<'_>, BadRow>> {
+        match self.reader.read_byte_record(&mut self.record) {
+            Ok(false) => None,
+            Ok(true) => Some(self.header.row(&self.record)),
+            Err(error) => Some(Err(self.csv_error(&error))),
+        }
+    }
+}
+
+impl CsvHeader {
+    /// A view of a record read by [`CsvSource::next_batch`].
+    pub fn row<'a>(&'a self, record: &'a ByteRecord) -> Result<Row<'a>, BadRow> {
+        let line = record.position().map_or(0, |p| p.line());
+        if std::str::from_utf8(record.as_slice()).is_err() {
+            return Err(self.bad(
+                line,
+                "the row is not valid text in the given encoding (try --encoding sjis)",
+            ));
+        }
+        Ok(Row {
+            header: self,
+            record,
+            line,
+        })
+    }
+
+    /// File name used in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Checks that every named column is present; fails naming the first missing one.
+    pub fn require_columns(&self, names: &[&str]) -> anyhow::Result<()> {
+        for name in names {
+            if !self.columns.iter().any(|c| c == name) {
+                bail!(
+                    "{}: the header has no '{}' column (columns found: {})",
+                    self.name,
+                    name,
+                    self.columns.join(",")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Index of a column by name, if present.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
+
+    /// A bad row of this file.
+    pub fn bad(&self, line: u64, reason: &str) -> BadRow {
+        BadRow {
+            file: self.name.clone(),
+            line,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl Row<'_> {
+    /// The cell of a column by index (empty when the row is short).
+    pub fn cell(&self, index: Option<usize>) -> &str {
+        index
+            .and_then(|i| self.record.get(i))
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .unwrap_or("")
+    }
+
+    /// The cell of a named column (empty when absent).
+    pub fn get(&self, column: &str) -> &str {
+        self.cell(self.header.column(column))
+    }
+
+    /// A bad row at this line.
+    pub fn bad(&self, reason: String) -> BadRow {
+        self.header.bad(self.line, &reason)
+    }
+}
+
+impl CsvSource {
+    /// Calls `parse` for every record; a record that cannot be read or that
+    /// `parse` refuses goes to `bad`, and reading goes on. Returns the
+    /// digest of the whole file.
+    pub fn for_each_row<T>(
+        &mut self,
+        mut parse: impl FnMut(&Row<'_>) -> Result<T, BadRow>,
+        mut good: impl FnMut(T),
+        bad: &mut dyn FnMut(BadRow),
+    ) -> SourceDigest {
+        while let Some(next) = self.next_row() {
+            match next.and_then(|row| parse(&row)) {
+                Ok(value) => good(value),
+                Err(bad_row) => bad(bad_row),
+            }
+        }
+        self.digest()
+    }
+}

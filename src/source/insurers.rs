@@ -1,0 +1,56 @@
+//! `insurers.csv`: the insurer master (保険者マスタ).
+
+use super::csv_input::{BadRow, CsvSource, Encoding, SourceDigest};
+use crate::model::{Date, InsurerNumber};
+use std::path::Path;
+
+/// One insurer of the master.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InsurerRow {
+    pub number: InsurerNumber,
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+    pub postal_code: String,
+    pub abolished: Option<Date>,
+}
+
+/// Reads the whole master (a few thousand rows), each with its line.
+pub fn read_insurers(
+    path: &Path,
+    encoding: Encoding,
+    bad: &mut dyn FnMut(BadRow),
+) -> anyhow::Result<(Vec<(InsurerRow, u64)>, SourceDigest)> {
+    let mut source = CsvSource::open(path, encoding)?;
+    source.require_columns(&["insurer_number", "name"])?;
+    let mut rows = Vec::new();
+    let digest = source.for_each_row(
+        |row| {
+            let text =
+                |column: &str| crate::model::ids::normalize_width(row.get(column)).into_owned();
+            let parsed = InsurerNumber::parse(row.get("insurer_number"))
+                .map_err(|e| format!("insurer_number: {e}"))
+                .and_then(|number| {
+                    let abolished = Date::parse_optional(row.get("abolished"))
+                        .map_err(|e| format!("abolished: {e}"))?;
+                    let name = text("name");
+                    if name.is_empty() {
+                        return Err("name: required".to_string());
+                    }
+                    let insurer = InsurerRow {
+                        number,
+                        name,
+                        address: text("address"),
+                        phone: text("phone"),
+                        postal_code: text("postal_code"),
+                        abolished,
+                    };
+                    Ok((insurer, row.line))
+                });
+            parsed.map_err(|reason| row.bad(reason))
+        },
+        |row| rows.push(row),
+        bad,
+    );
+    Ok((rows, digest))
+}
