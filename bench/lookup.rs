@@ -1,1 +1,272 @@
-fn main() {}
+//! Lookup latency per key kind against a `HashMap` baseline holding the same
+//! rows in RAM, plus full checks, answer encoding and snapshot open.
+//!
+//! Data: `shikaku gen` output for `SHIKAKU_BENCH_PERSONS` persons (default
+//! 1,000,000), generated and built once under `target/bench-data/` and
+//! reused by later runs. Each iteration looks up one key drawn from 4,096
+//! keys sampled across the whole dataset, so caches are not flattered.
+//!
+//! Run: `cargo bench --bench lookup` (or with `SHIKAKU_BENCH_PERSONS=10000000`).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use shikaku::engine::json::AnswerJson;
+use shikaku::engine::{check, Query};
+use shikaku::gen::{generate, GenOptions};
+use shikaku::model::{CardFaceKey, Date, OnlineNumber, Serial};
+use shikaku::snapshot::build::{build, BuildOptions};
+use shikaku::snapshot::Snapshot;
+use shikaku::source::Encoding;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const SAMPLE: usize = 4096;
+const TODAY: &str = "2026-11-21";
+
+fn persons() -> u64 {
+    std::env::var("SHIKAKU_BENCH_PERSONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// Generates and builds the dataset once; returns (source dir, snapshot dir).
+fn dataset(persons: u64) -> (PathBuf, PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-data/{persons}"));
+    let source = root.join("source");
+    let snapshot = root.join("snapshot");
+    if Snapshot::open(&snapshot).is_err() {
+        let today = Date::parse(TODAY).expect("a valid date");
+        let _ = std::fs::remove_dir_all(&root);
+        generate(&GenOptions {
+            persons,
+            seed: 7,
+            out: source.clone(),
+            today,
+            progress: true,
+        })
+        .expect("generate the bench dataset");
+        build(&BuildOptions {
+            input: source.clone(),
+            out: snapshot.clone(),
+            encoding: Encoding::Utf8,
+            skip_bad_rows: false,
+            shards: None,
+            id: Some(format!("bench-{persons}")),
+            progress: true,
+        })
+        .expect("build the bench snapshot");
+    }
+    (source, snapshot)
+}
+
+/// The baseline: the same rows in RAM, keyed by online number, card face and serial.
+struct Baseline {
+    by_online: HashMap<String, Vec<csv::StringRecord>>,
+    by_face: HashMap<(String, String, String), Vec<csv::StringRecord>>,
+    by_serial: HashMap<String, String>,
+}
+
+struct Keys {
+    online: Vec<(String, OnlineNumber)>,
+    faces: Vec<((String, String, String), CardFaceKey)>,
+    serials: Vec<(String, Serial)>,
+}
+
+fn load(source: &Path) -> (Baseline, Keys) {
+    let mut reader =
+        csv::Reader::from_path(source.join("eligibility.csv")).expect("eligibility.csv");
+    let headers = reader.headers().expect("a header").clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (code, branch, municipal) = (
+        column("insurer_code"),
+        column("branch_no"),
+        column("municipal_id"),
+    );
+    let (insurer, symbol, number) = (
+        column("insurer_number"),
+        column("card_symbol"),
+        column("card_number"),
+    );
+    let mut baseline = Baseline {
+        by_online: HashMap::new(),
+        by_face: HashMap::new(),
+        by_serial: HashMap::new(),
+    };
+    for record in reader.records() {
+        let record = record.expect("a record");
+        let online = if record[municipal].is_empty() {
+            format!("{}{}", &record[code], &record[branch])
+        } else {
+            record[municipal].to_string()
+        };
+        let insurer_number = format!("{:0>8}", &record[insurer]);
+        let face = (
+            insurer_number,
+            record[symbol].to_string(),
+            record[number].to_string(),
+        );
+        baseline
+            .by_face
+            .entry(face)
+            .or_default()
+            .push(record.clone());
+        baseline.by_online.entry(online).or_default().push(record);
+    }
+    let mut reader = csv::Reader::from_path(source.join("linkage.csv")).expect("linkage.csv");
+    for record in reader.records() {
+        let record = record.expect("a record");
+        baseline
+            .by_serial
+            .insert(record[0].to_string(), record[1].to_string());
+    }
+    let step = |len: usize| (len / SAMPLE).max(1);
+    let online = baseline
+        .by_online
+        .keys()
+        .step_by(step(baseline.by_online.len()))
+        .take(SAMPLE)
+        .map(|k| (k.clone(), OnlineNumber::parse(k).expect("an online number")))
+        .collect();
+    let faces = baseline
+        .by_face
+        .keys()
+        .step_by(step(baseline.by_face.len()))
+        .take(SAMPLE)
+        .map(|k| {
+            (
+                k.clone(),
+                CardFaceKey::parse(&k.0, &k.1, &k.2, "").expect("a card face"),
+            )
+        })
+        .collect();
+    let serials = baseline
+        .by_serial
+        .keys()
+        .step_by(step(baseline.by_serial.len()))
+        .take(SAMPLE)
+        .map(|k| (k.clone(), Serial::parse(k).expect("a serial")))
+        .collect();
+    (
+        baseline,
+        Keys {
+            online,
+            faces,
+            serials,
+        },
+    )
+}
+
+fn lookups(c: &mut Criterion) {
+    let persons = persons();
+    let (source, snapshot_dir) = dataset(persons);
+    let snapshot = Snapshot::open(&snapshot_dir).expect("open the bench snapshot");
+    let (baseline, keys) = load(&source);
+    let today = Date::parse(TODAY).expect("a valid date");
+    let mut group = c.benchmark_group(format!("lookup/{persons}"));
+    let mut i = 0usize;
+    let mut next = move |len: usize| {
+        i = (i + 1) % len;
+        i
+    };
+    group.bench_function("online_number/hashmap", |b| {
+        b.iter(|| {
+            black_box(
+                baseline
+                    .by_online
+                    .get(&keys.online[next(SAMPLE.min(keys.online.len()))].0)
+                    .map(|rows| rows.len()),
+            )
+        })
+    });
+    group.bench_function("online_number/snapshot", |b| {
+        b.iter(|| {
+            black_box(
+                snapshot
+                    .rows_by_online_number(&keys.online[next(keys.online.len())].1)
+                    .len(),
+            )
+        })
+    });
+    group.bench_function("card_face/hashmap", |b| {
+        b.iter(|| {
+            black_box(
+                baseline
+                    .by_face
+                    .get(&keys.faces[next(keys.faces.len())].0)
+                    .map(|rows| rows.len()),
+            )
+        })
+    });
+    group.bench_function("card_face/snapshot", |b| {
+        b.iter(|| {
+            let key = &keys.faces[next(keys.faces.len())].1;
+            black_box(
+                snapshot
+                    .rows_by_card_face(key.insurer_number.as_str(), &key.symbol, &key.number)
+                    .len(),
+            )
+        })
+    });
+    group.bench_function("serial/hashmap", |b| {
+        b.iter(|| {
+            black_box(
+                baseline
+                    .by_serial
+                    .get(&keys.serials[next(keys.serials.len())].0)
+                    .map(|l| l.len()),
+            )
+        })
+    });
+    group.bench_function("serial/snapshot", |b| {
+        b.iter(|| {
+            black_box(
+                snapshot
+                    .serial_link(&keys.serials[next(keys.serials.len())].1)
+                    .map(|l| l.linkage),
+            )
+        })
+    });
+    group.bench_function("check_card/snapshot", |b| {
+        b.iter(|| {
+            let query = Query::Card {
+                serial: keys.serials[next(keys.serials.len())].1,
+            };
+            black_box(check(&snapshot, &query, today).verdict)
+        })
+    });
+    group.bench_function("check_online_number/snapshot", |b| {
+        b.iter(|| {
+            let query = Query::OnlineNumber {
+                number: keys.online[next(keys.online.len())].1,
+                birth_date: None,
+            };
+            black_box(check(&snapshot, &query, today).verdict)
+        })
+    });
+    group.bench_function("check_and_encode_json/snapshot", |b| {
+        let mut buffer = Vec::with_capacity(4096);
+        b.iter(|| {
+            let query = Query::Card {
+                serial: keys.serials[next(keys.serials.len())].1,
+            };
+            let answer = check(&snapshot, &query, today);
+            buffer.clear();
+            let json = AnswerJson {
+                answer: &answer,
+                snapshot: &snapshot,
+                date: today,
+                client_ref: None,
+                reception: "R",
+            };
+            serde_json::to_writer(&mut buffer, &json).expect("encode");
+            black_box(buffer.len())
+        })
+    });
+    group.finish();
+    c.bench_function(&format!("open/{persons}"), |b| {
+        b.iter(|| black_box(Snapshot::open(&snapshot_dir).expect("open").shard_count()))
+    });
+}
+
+criterion_group!(benches, lookups);
+criterion_main!(benches);

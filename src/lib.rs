@@ -10,6 +10,7 @@
 //! - [`gen`] makes realistic synthetic national data for tests and benchmarks;
 //! - [`cli`] is the operators' command line.
 
+pub mod cli;
 pub mod engine;
 pub mod gen;
 pub mod model;

@@ -1,1 +1,8 @@
-fn main() {}
+//! The `shikaku` command; see `shikaku --help`.
+
+fn main() {
+    if let Err(error) = shikaku::cli::run() {
+        eprintln!("shikaku: {error:#}");
+        std::process::exit(1);
+    }
+}

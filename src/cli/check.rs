@@ -51,8 +51,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         Some(text) => Date::parse(text).map_err(|e| anyhow!("--date: {e}"))?,
         None => Date::today_in_japan(),
     };
-    let snapshot = Snapshot::open(&args.snapshot)
-        .map_err(|e| anyhow!("{}: {e}", args.snapshot.display()))?;
+    let snapshot =
+        Snapshot::open(&args.snapshot).map_err(|e| anyhow!("{}: {e}", args.snapshot.display()))?;
     let answer = check(&snapshot, &query, date);
     let reception = next_reception();
     let json = AnswerJson {
@@ -62,7 +62,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         client_ref: args.client_ref.as_deref(),
         reception: &reception,
     };
-    println!("{}", serde_json::to_string_pretty(&json).context("cannot encode the answer")?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).context("cannot encode the answer")?
+    );
     Ok(())
 }
 

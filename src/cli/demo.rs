@@ -34,21 +34,64 @@ pub struct DemoArgs {
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let date = Date::parse(&args.date).map_err(|e| anyhow!("--date: {e}"))?;
     let snapshot_dir = prepare(&args.dir, args.persons, date)?;
-    let snapshot = Snapshot::open(&snapshot_dir).map_err(|e| anyhow!("{}: {e}", snapshot_dir.display()))?;
+    let snapshot =
+        Snapshot::open(&snapshot_dir).map_err(|e| anyhow!("{}: {e}", snapshot_dir.display()))?;
     println!("\nexample checks on {date} (one per verdict found in the data):");
     for (verdict, (description, query)) in examples(&snapshot, date) {
         let answer = check(&snapshot, &query, date);
         let reception = next_reception();
-        let json = AnswerJson { answer: &answer, snapshot: &snapshot, date, client_ref: Some("demo"), reception: &reception };
+        let json = AnswerJson {
+            answer: &answer,
+            snapshot: &snapshot,
+            date,
+            client_ref: Some("demo"),
+            reception: &reception,
+        };
         let text = serde_json::to_string(&json).context("cannot encode an answer")?;
         let shown: String = text.chars().take(240).collect();
-        println!("\n# {verdict}: {description}\n{shown}{}", if text.len() > shown.len() { " …" } else { "" });
+        println!("\n# {verdict}: {description}");
+        println!(
+            "$ shikaku check --snapshot {} {} --date {date}",
+            snapshot_dir.display(),
+            check_flags(&query)
+        );
+        println!(
+            "{shown}{}",
+            if text.len() > shown.len() { " …" } else { "" }
+        );
     }
-    println!(
-        "\ntry one yourself:\n  cargo run --release -- check --snapshot {} --online-number <24 or 15 digits> --date {date}",
-        snapshot_dir.display()
-    );
     Ok(())
+}
+
+/// The `shikaku check` flags that ask `query`.
+fn check_flags(query: &Query) -> String {
+    let birth = |date: &Option<Date>| {
+        date.map(|d| format!(" --birth-date {d}"))
+            .unwrap_or_default()
+    };
+    match query {
+        Query::Card { serial } => format!("--serial {serial}"),
+        Query::OnlineNumber { number, birth_date } => {
+            format!("--online-number {number}{}", birth(birth_date))
+        }
+        Query::CardFace { key, birth_date } => {
+            let symbol = if key.symbol.is_empty() {
+                String::new()
+            } else {
+                format!(" --symbol '{}'", key.symbol)
+            };
+            let branch = key
+                .branch
+                .map(|b| format!(" --branch {}", b.as_str()))
+                .unwrap_or_default();
+            format!(
+                "--insurer-number {}{symbol} --number '{}'{branch}{}",
+                key.insurer_number,
+                key.number,
+                birth(birth_date)
+            )
+        }
+    }
 }
 
 /// Generates and builds the demo snapshot unless it is already there.
@@ -59,8 +102,17 @@ pub fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> 
         println!("using the demo snapshot in {}", snapshot_dir.display());
         return Ok(snapshot_dir);
     }
-    println!("generating {persons} demo persons into {}", source.display());
-    generate(&GenOptions { persons, seed: 1, out: source.clone(), today: date, progress: false })?;
+    println!(
+        "generating {persons} demo persons into {}",
+        source.display()
+    );
+    generate(&GenOptions {
+        persons,
+        seed: 1,
+        out: source.clone(),
+        today: date,
+        progress: false,
+    })?;
     println!("building the demo snapshot into {}", snapshot_dir.display());
     let report = build(&BuildOptions {
         input: source,
@@ -73,39 +125,86 @@ pub fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> 
     })?;
     super::snapshot::print_build_report(&report);
     let verified = verify(&snapshot_dir).map_err(|e| anyhow!("{}: {e}", snapshot_dir.display()))?;
-    println!("verified {} files in {:.2} s", verified.files, verified.seconds);
+    println!(
+        "verified {} files in {:.2} s",
+        verified.files, verified.seconds
+    );
     Ok(snapshot_dir)
 }
 
 /// One example query per verdict, found by scanning the snapshot.
 fn examples(snapshot: &Snapshot, date: Date) -> BTreeMap<&'static str, (String, Query)> {
     let mut found: BTreeMap<&'static str, (String, Query)> = BTreeMap::new();
-    let mut keep = |found: &mut BTreeMap<_, _>, query: Query, description: String| {
+    let keep = |found: &mut BTreeMap<_, _>, query: Query, description: String| {
         let verdict = check(snapshot, &query, date).verdict;
-        found.entry(verdict.as_str()).or_insert((description, query));
+        found
+            .entry(verdict.as_str())
+            .or_insert((description, query));
     };
-    keep(&mut found, Query::Card { serial: Serial::from_u64(u64::MAX - 7) }, "a serial nobody linked".into());
+    keep(
+        &mut found,
+        Query::Card {
+            serial: Serial::from_u64(u64::MAX - 7),
+        },
+        "a serial nobody linked".into(),
+    );
     if let Ok(number) = OnlineNumber::parse("999999999999999") {
-        keep(&mut found, Query::OnlineNumber { number, birth_date: None }, "an unknown online number".into());
+        keep(
+            &mut found,
+            Query::OnlineNumber {
+                number,
+                birth_date: None,
+            },
+            "an unknown online number".into(),
+        );
     }
     for shard in 0..snapshot.shard_count() {
-        let Some(keys) = snapshot.key_shard(shard) else { continue };
+        let Some(keys) = snapshot.key_shard(shard) else {
+            continue;
+        };
         for entry in keys.serials.iter().take(2_000) {
             let len = (entry.serial_len.to_native() as usize).min(20);
             if let Some(serial) = Serial::from_be_bytes(&entry.serial[..len]) {
-                keep(&mut found, Query::Card { serial }, format!("card check by serial {serial}"));
+                keep(
+                    &mut found,
+                    Query::Card { serial },
+                    format!("card check by serial {serial}"),
+                );
             }
         }
-        let Some(persons) = snapshot.person_shard(shard) else { continue };
+        let Some(persons) = snapshot.person_shard(shard) else {
+            continue;
+        };
         for index in 0..persons.rows.len().min(20_000) {
-            let loc = crate::snapshot::format::Loc { shard, index: index as u32 };
-            let Some(row) = snapshot.row(loc) else { continue };
+            let loc = crate::snapshot::format::Loc {
+                shard,
+                index: index as u32,
+            };
+            let Some(row) = snapshot.row(loc) else {
+                continue;
+            };
             if let Ok(number) = OnlineNumber::parse(row.text(TextField::OnlineNumber)) {
                 let birth_date = row.date(DateField::BirthDate);
-                keep(&mut found, Query::OnlineNumber { number, birth_date }, format!("online number {number} with birth date"));
+                keep(
+                    &mut found,
+                    Query::OnlineNumber { number, birth_date },
+                    format!("online number {number} with birth date"),
+                );
             }
-            if let Ok(key) = CardFaceKey::parse(row.text(TextField::InsurerNumber), row.text(TextField::CardSymbol), row.text(TextField::CardNumber), "") {
-                keep(&mut found, Query::CardFace { key, birth_date: None }, "card face without branch or birth date".into());
+            if let Ok(key) = CardFaceKey::parse(
+                row.text(TextField::InsurerNumber),
+                row.text(TextField::CardSymbol),
+                row.text(TextField::CardNumber),
+                "",
+            ) {
+                keep(
+                    &mut found,
+                    Query::CardFace {
+                        key,
+                        birth_date: None,
+                    },
+                    "card face without branch or birth date".into(),
+                );
             }
         }
         if found.len() == Verdict::ALL.len() - 1 {
@@ -115,7 +214,11 @@ fn examples(snapshot: &Snapshot, date: Date) -> BTreeMap<&'static str, (String, 
     for status in [Revocation::Revoked, Revocation::Suspended] {
         {
             if let Some(serial) = snapshot.revocations().first(status) {
-                keep(&mut found, Query::Card { serial }, format!("card check by serial {serial}"));
+                keep(
+                    &mut found,
+                    Query::Card { serial },
+                    format!("card check by serial {serial}"),
+                );
             }
         }
     }

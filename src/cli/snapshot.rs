@@ -114,7 +114,11 @@ pub fn print_build_report(report: &BuildReport) {
         report.key_check.rows_checked, report.key_check.serials_checked
     );
     if !report.bad_rows.is_empty() {
-        println!("  skipped {} bad row(s), e.g. {}", report.bad_rows.len(), report.bad_rows[0]);
+        println!(
+            "  skipped {} bad row(s), e.g. {}",
+            report.bad_rows.len(),
+            report.bad_rows[0]
+        );
     }
     for warning in &report.warnings {
         println!("  warning: {warning}");
@@ -129,21 +133,44 @@ fn inspect(dir: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let opened = started.elapsed();
     let manifest = snapshot.manifest();
     if json {
-        println!("{}", serde_json::to_string_pretty(manifest).context("cannot encode the manifest")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(manifest).context("cannot encode the manifest")?
+        );
         return Ok(());
     }
-    println!("snapshot {} (format {}), built {}", manifest.id, manifest.format_version, manifest.created_at);
+    println!(
+        "snapshot {} (format {}), built {}",
+        manifest.id, manifest.format_version, manifest.created_at
+    );
     println!("  directory: {}", dir.display());
-    println!("  opened in {:.3} ms (structure only)", opened.as_secs_f64() * 1e3);
-    println!("  counts: {}", serde_json::to_string(&manifest.counts).unwrap_or_default());
+    println!(
+        "  opened in {:.3} ms (structure only)",
+        opened.as_secs_f64() * 1e3
+    );
+    println!(
+        "  counts: {}",
+        serde_json::to_string(&manifest.counts).unwrap_or_default()
+    );
     println!("  sources ({}):", manifest.encoding);
     for source in &manifest.sources {
-        println!("    {:<18} {:>14} bytes  xxh3-128 {}", source.file, source.bytes, source.xxh3_128);
+        println!(
+            "    {:<18} {:>14} bytes  xxh3-128 {}",
+            source.file, source.bytes, source.xxh3_128
+        );
     }
     let total: u64 = manifest.files.iter().map(|f| f.bytes).sum();
-    println!("  files: {} in {} shard(s), {} bytes", manifest.files.len(), manifest.shard_count, total);
+    println!(
+        "  files: {} in {} shard(s), {} bytes",
+        manifest.files.len(),
+        manifest.shard_count,
+        total
+    );
     for file in &manifest.files {
-        println!("    {:<18} {:>14} bytes  xxh3-128 {}", file.name, file.bytes, file.xxh3_128);
+        println!(
+            "    {:<18} {:>14} bytes  xxh3-128 {}",
+            file.name, file.bytes, file.xxh3_128
+        );
     }
     Ok(())
 }

@@ -6,9 +6,8 @@
 
 use crate::model::Date;
 
-/// Appends `value` in decimal.
-pub(super) fn push_u64(buf: &mut Vec<u8>, value: u64) {
-    let mut digits = [0u8; 20];
+/// The decimal digits of `value`, formatted into `digits`.
+pub(super) fn decimal(value: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     let mut rest = value;
     loop {
@@ -19,7 +18,12 @@ pub(super) fn push_u64(buf: &mut Vec<u8>, value: u64) {
             break;
         }
     }
-    buf.extend_from_slice(&digits[at..]);
+    &digits[at..]
+}
+
+/// Appends `value` in decimal.
+pub(super) fn push_u64(buf: &mut Vec<u8>, value: u64) {
+    buf.extend_from_slice(decimal(value, &mut [0; 20]));
 }
 
 /// Appends `value` in decimal, left-padded with zeros to `width` digits.

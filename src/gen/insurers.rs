@@ -103,22 +103,30 @@ impl Insurer {
     }
 }
 
-/// A weighted choice among insurer (or prefecture) indices.
-#[derive(Default)]
-pub(super) struct Weighted {
+/// A weighted choice among insurer indices (or prefecture codes).
+pub(super) struct Weighted<T = u32> {
     cumulative: Vec<u64>,
-    items: Vec<u32>,
+    items: Vec<T>,
 }
 
-impl Weighted {
-    fn push(&mut self, item: u32, weight: u64) {
+impl<T> Default for Weighted<T> {
+    fn default() -> Self {
+        Weighted {
+            cumulative: Vec::new(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy> Weighted<T> {
+    fn push(&mut self, item: T, weight: u64) {
         let total = self.cumulative.last().copied().unwrap_or(0);
         self.cumulative.push(total + weight.max(1));
         self.items.push(item);
     }
 
     /// Draws one item; `None` when there is nothing to choose from.
-    pub(super) fn pick(&self, rng: &mut impl Rng) -> Option<u32> {
+    pub(super) fn pick(&self, rng: &mut impl Rng) -> Option<T> {
         let total = *self.cumulative.last()?;
         let x = rng.gen_range(0..total);
         let at = self.cumulative.partition_point(|&c| c <= x);
@@ -130,7 +138,7 @@ impl Weighted {
 pub(super) struct Registry {
     pub insurers: Vec<Insurer>,
     /// Prefecture codes weighted by population.
-    pub prefectures: Weighted,
+    pub prefectures: Weighted<u8>,
     /// Per prefecture (index = code − 1):
     pub kyokai: Vec<u32>,
     pub late_elderly: Vec<u32>,
@@ -168,7 +176,11 @@ impl Registry {
     }
 
     fn empty() -> Registry {
-        let per_pref = || (0..PREFECTURES.len()).map(|_| Weighted::default()).collect();
+        let per_pref = || {
+            (0..PREFECTURES.len())
+                .map(|_| Weighted::default())
+                .collect()
+        };
         let mut prefectures = Weighted::default();
         for (i, p) in PREFECTURES.iter().enumerate() {
             prefectures.push(pref_code(i), u64::from(p.population));
@@ -220,7 +232,7 @@ pub(super) fn postal_code(rng: &mut impl Rng, pref: u8) -> u32 {
 }
 
 /// Formats a postal code made by [`postal_code`].
-pub(super) fn postal_text(code: u32) -> String {
+fn postal_text(code: u32) -> String {
     format!("{:03}-{:04}", code / 10_000, code % 10_000)
 }
 
@@ -317,7 +329,7 @@ impl<R: Rng> Builder<'_, R> {
     /// Health societies, concentrated where head offices are (Tokyo, Osaka,
     /// Aichi); returns each one's index and member weight.
     fn health_societies(&mut self) -> Vec<(u32, u64)> {
-        let mut seats = Weighted::default();
+        let mut seats = Weighted::<u8>::default();
         for (i, p) in PREFECTURES.iter().enumerate() {
             let boost = match pref_code(i) {
                 TOKYO => 6,
@@ -442,19 +454,23 @@ impl<R: Rng> Builder<'_, R> {
                 city: String::new(),
                 employer,
             };
-            self.registry.police[i] = Some(self.add(
-                Kind::MutualAid,
-                pref,
-                body(33, pref, 1),
-                details,
-            ));
+            self.registry.police[i] =
+                Some(self.add(Kind::MutualAid, pref, body(33, pref, 1), details));
         }
         let name = "日本私立学校振興・共済事業団".to_string();
-        self.registry.private_schools =
-            self.add(Kind::MutualAid, TOKYO, body(34, TOKYO, 1), Self::named(name));
+        self.registry.private_schools = self.add(
+            Kind::MutualAid,
+            TOKYO,
+            body(34, TOKYO, 1),
+            Self::named(name),
+        );
         let name = "防衛省（自衛官等）".to_string();
-        self.registry.self_defence =
-            self.add(Kind::SelfDefence, TOKYO, body(7, TOKYO, 1), Self::named(name));
+        self.registry.self_defence = self.add(
+            Kind::SelfDefence,
+            TOKYO,
+            body(7, TOKYO, 1),
+            Self::named(name),
+        );
     }
 
     fn nhi_societies(&mut self) {
@@ -470,7 +486,12 @@ impl<R: Rng> Builder<'_, R> {
             for (trade, number) in NHI_TRADES.iter().zip(numbers) {
                 let name = format!("{}{}国民健康保険組合", p.name, trade);
                 let rest = 300 + u32::try_from(number + 1).unwrap_or(1);
-                let index = self.add(Kind::NhiSociety, pref, body(0, pref, rest), Self::named(name));
+                let index = self.add(
+                    Kind::NhiSociety,
+                    pref,
+                    body(0, pref, rest),
+                    Self::named(name),
+                );
                 let weight = self.rng.gen_range(1..=10);
                 self.registry.nhi_societies[i].push(index, weight);
             }
@@ -541,7 +562,12 @@ impl<R: Rng> Builder<'_, R> {
         for (i, p) in PREFECTURES.iter().enumerate() {
             let pref = pref_code(i);
             let name = format!("{}後期高齢者医療広域連合", p.name);
-            let index = self.add(Kind::LateElderly, pref, body(39, pref, 1), Self::named(name));
+            let index = self.add(
+                Kind::LateElderly,
+                pref,
+                body(39, pref, 1),
+                Self::named(name),
+            );
             self.registry.late_elderly.push(index);
         }
     }

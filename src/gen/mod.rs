@@ -1,1 +1,231 @@
-//! Synthetic national data (filled in below).
+//! Deterministic, realistic synthetic national data (`shikaku gen`).
+//!
+//! Load tests, acceptance tests and the built-in demo need data shaped like
+//! the national dataset, at any size up to the real ~130 million persons,
+//! without a single real person in it. This module writes the source files
+//! of CONTRACT.md §1 — `eligibility.csv`, `insurers.csv`, `linkage.csv`,
+//! `renewals.csv`, `revoked.csv` — with realistic names, ages, households,
+//! insurers of every scheme (valid check digits), and the awkward cases the
+//! answer rules must handle (insurer changes, losses, same-day rows, future
+//! rows, short-term cards, renewed, revoked and suspended certificates,
+//! serials wider than 64 bits).
+//!
+//! Determinism: persons are generated in fixed chunks of `CHUNK_PERSONS`,
+//! each from its own ChaCha8 stream of the seed, in parallel, and written in
+//! chunk order; so the same persons, seed and reference date give
+//! byte-identical files whatever the thread count. Memory stays bounded: one
+//! batch of chunks is generated while the previous one is written.
+//!
+//! Layout: `tables` (vocabulary), `insurers` (the insurer master), `people`
+//! (households), `person` (one person's rows), `forced` (the fixed cases at
+//! the start of the data), `rows` (writing an eligibility row), `cards`
+//! (certificate serials), `keys` (identifiers derived from a person's
+//! index), `calendar` and `cells` (date arithmetic and CSV formatting).
+
+mod calendar;
+mod cards;
+mod cells;
+mod forced;
+mod insurers;
+mod keys;
+mod people;
+mod person;
+mod rows;
+mod tables;
+
+use crate::model::Date;
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use people::{ChunkOutput, Counts, World};
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+
+/// Persons per chunk: the unit of randomness and of parallel work. Changing
+/// it changes the generated data.
+const CHUNK_PERSONS: u64 = 32_768;
+/// Most chunks generated at once (bounds memory on many-core machines).
+const MAX_BATCH: usize = 16;
+
+/// What to generate and where.
+pub struct GenOptions {
+    /// Number of persons (linkage numbers).
+    pub persons: u64,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Output directory (created if missing).
+    pub out: PathBuf,
+    /// Reference date: ages, card periods and loss dates are relative to it
+    /// (the CLI passes today in Japan).
+    pub today: Date,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+}
+
+/// What was generated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GenSummary {
+    pub persons: u64,
+    /// Rows of `eligibility.csv`.
+    pub rows: u64,
+    /// Rows of `insurers.csv`.
+    pub insurers: u64,
+    /// Rows of `linkage.csv`.
+    pub linked: u64,
+    /// Rows of `renewals.csv`.
+    pub renewals: u64,
+    /// Rows of `revoked.csv` with a reason other than `certificateHold`
+    /// (the `superseded` serials of renewed cards included).
+    pub revoked: u64,
+    /// Rows of `revoked.csv` with `certificateHold`.
+    pub suspended: u64,
+}
+
+/// Writes the dataset into `options.out`.
+pub fn generate(options: &GenOptions) -> Result<GenSummary> {
+    if options.persons > keys::MAX_PERSONS {
+        bail!(
+            "--persons {} is more than the generator supports ({})",
+            options.persons,
+            keys::MAX_PERSONS
+        );
+    }
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    let world = World::new(options.seed, options.today);
+    let mut insurers = Vec::with_capacity(1 << 20);
+    insurers::write_insurers(&mut insurers, &world.registry);
+    let path = options.out.join("insurers.csv");
+    std::fs::write(&path, &insurers).with_context(|| format!("cannot write {}", path.display()))?;
+    let outputs = Outputs::create(&options.out)?;
+    let progress = progress_bar(options);
+    let counts = generate_persons(&world, options, outputs, progress.clone())?;
+    progress.finish_and_clear();
+    Ok(GenSummary {
+        persons: options.persons,
+        rows: counts.rows,
+        insurers: world.registry.insurers.len() as u64,
+        linked: counts.linked,
+        renewals: counts.renewals,
+        revoked: counts.revoked,
+        suspended: counts.suspended,
+    })
+}
+
+fn progress_bar(options: &GenOptions) -> ProgressBar {
+    if !options.progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(options.persons);
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} persons ({per_sec}, eta {eta})",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Generates batches of chunks in parallel and hands them to a writer
+/// thread, so writing overlaps generation and at most three batches exist.
+fn generate_persons(
+    world: &World,
+    options: &GenOptions,
+    outputs: Outputs,
+    progress: ProgressBar,
+) -> Result<Counts> {
+    let chunks = options.persons.div_ceil(CHUNK_PERSONS);
+    let batch = (rayon::current_num_threads() * 2).clamp(2, MAX_BATCH) as u64;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel::<Vec<ChunkOutput>>(1);
+        let writer = scope.spawn(move || outputs.write_all(&receiver, &progress));
+        let mut first = 0;
+        while first < chunks {
+            let last = (first + batch).min(chunks);
+            let batch: Vec<ChunkOutput> = (first..last)
+                .into_par_iter()
+                .map(|chunk| {
+                    let start = chunk * CHUNK_PERSONS;
+                    let end = (start + CHUNK_PERSONS).min(options.persons);
+                    people::generate_chunk(world, options.seed, chunk, start..end)
+                })
+                .collect();
+            if sender.send(batch).is_err() {
+                break; // the writer failed; its error is returned below
+            }
+            first = last;
+        }
+        drop(sender);
+        writer
+            .join()
+            .map_err(|_| anyhow!("the writer thread panicked"))?
+    })
+}
+
+/// The per-person output files, open for writing.
+struct Outputs {
+    files: [(PathBuf, BufWriter<File>); 4],
+}
+
+impl Outputs {
+    /// Creates the files and writes their header rows.
+    fn create(dir: &Path) -> Result<Outputs> {
+        let open = |name: &str, columns: &[&str]| -> Result<(PathBuf, BufWriter<File>)> {
+            let path = dir.join(name);
+            let file =
+                File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut writer = BufWriter::with_capacity(1 << 20, file);
+            let mut header = Vec::new();
+            cells::header(&mut header, columns);
+            writer
+                .write_all(&header)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok((path, writer))
+        };
+        Ok(Outputs {
+            files: [
+                open("eligibility.csv", &rows::ELIGIBILITY_COLUMNS)?,
+                open("linkage.csv", &cards::LINKAGE_COLUMNS)?,
+                open("renewals.csv", &cards::RENEWAL_COLUMNS)?,
+                open("revoked.csv", &cards::REVOKED_COLUMNS)?,
+            ],
+        })
+    }
+
+    /// Writes every batch received, in order, then flushes.
+    fn write_all(
+        mut self,
+        receiver: &Receiver<Vec<ChunkOutput>>,
+        progress: &ProgressBar,
+    ) -> Result<Counts> {
+        let mut counts = Counts::default();
+        for batch in receiver {
+            for chunk in batch {
+                let parts = [
+                    &chunk.eligibility,
+                    &chunk.linkage,
+                    &chunk.renewals,
+                    &chunk.revoked,
+                ];
+                for ((path, writer), bytes) in self.files.iter_mut().zip(parts) {
+                    writer
+                        .write_all(bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                counts += chunk.counts;
+                progress.inc(chunk.persons);
+            }
+        }
+        for (path, writer) in &mut self.files {
+            writer
+                .flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests;

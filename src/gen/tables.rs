@@ -370,19 +370,100 @@ pub(super) const PLACE_COUNT: usize = PLACE_HEADS.len() * PLACE_TAILS.len();
 
 /// Company-name stems.
 pub(super) const COMPANY_STEMS: [&str; 60] = [
-    "日本", "東洋", "大和", "富士", "三和", "朝日", "東和", "大同", "昭和", "明治", "太陽", "中央",
-    "第一", "共栄", "協和", "北斗", "白鳥", "日の出", "青葉", "若葉", "山河", "東邦", "西日本",
-    "東日本", "北日本", "南海", "関東", "関西", "中部", "九州", "四国", "北陸", "東北", "北海",
-    "瀬戸内", "信越", "湘南", "阪神", "京浜", "常磐", "三星", "五洋", "七星", "双葉", "旭", "丸和",
-    "山和", "大栄", "新日", "帝都", "国際", "総合", "全日", "和光", "栄光", "未来", "創和", "誠和",
-    "明和", "隆盛",
+    "日本",
+    "東洋",
+    "大和",
+    "富士",
+    "三和",
+    "朝日",
+    "東和",
+    "大同",
+    "昭和",
+    "明治",
+    "太陽",
+    "中央",
+    "第一",
+    "共栄",
+    "協和",
+    "北斗",
+    "白鳥",
+    "日の出",
+    "青葉",
+    "若葉",
+    "山河",
+    "東邦",
+    "西日本",
+    "東日本",
+    "北日本",
+    "南海",
+    "関東",
+    "関西",
+    "中部",
+    "九州",
+    "四国",
+    "北陸",
+    "東北",
+    "北海",
+    "瀬戸内",
+    "信越",
+    "湘南",
+    "阪神",
+    "京浜",
+    "常磐",
+    "三星",
+    "五洋",
+    "七星",
+    "双葉",
+    "旭",
+    "丸和",
+    "山和",
+    "大栄",
+    "新日",
+    "帝都",
+    "国際",
+    "総合",
+    "全日",
+    "和光",
+    "栄光",
+    "未来",
+    "創和",
+    "誠和",
+    "明和",
+    "隆盛",
 ];
 
 /// Industry words that end company names.
 pub(super) const INDUSTRIES: [&str; 30] = [
-    "電機", "商事", "製作所", "建設", "運輸", "食品", "システム", "物産", "工業", "不動産", "化学",
-    "製薬", "銀行", "証券", "保険", "通信", "電力", "ガス", "鉄道", "自動車", "精機", "印刷",
-    "製紙", "繊維", "重工", "鉄鋼", "百貨店", "物流", "電子", "情報",
+    "電機",
+    "商事",
+    "製作所",
+    "建設",
+    "運輸",
+    "食品",
+    "システム",
+    "物産",
+    "工業",
+    "不動産",
+    "化学",
+    "製薬",
+    "銀行",
+    "証券",
+    "保険",
+    "通信",
+    "電力",
+    "ガス",
+    "鉄道",
+    "自動車",
+    "精機",
+    "印刷",
+    "製紙",
+    "繊維",
+    "重工",
+    "鉄鋼",
+    "百貨店",
+    "物流",
+    "電子",
+    "情報",
 ];
 
 /// National mutual-aid associations (法別 31): the association's name and
@@ -408,7 +489,10 @@ pub(super) const MINISTRIES: [(&str, &str); 21] = [
     ("防衛省共済組合", "防衛省"),
     ("環境省共済組合", "環境省"),
     ("日本郵政共済組合", "日本郵便株式会社"),
-    ("国家公務員共済組合連合会職員共済組合", "国家公務員共済組合連合会"),
+    (
+        "国家公務員共済組合連合会職員共済組合",
+        "国家公務員共済組合連合会",
+    ),
 ];
 
 /// Trades with their own NHI society (国保組合); the first three exist in
@@ -449,7 +533,9 @@ mod tests {
         for p in &PREFECTURES {
             assert!(plain(p.name) && plain(p.short) && plain(p.capital) && plain(p.area));
         }
-        let names = FAMILY_NAMES.iter().chain(GIVEN_NAMES.iter().flatten().flatten());
+        let names = FAMILY_NAMES
+            .iter()
+            .chain(GIVEN_NAMES.iter().flatten().flatten());
         for name in names {
             assert!(plain(name.kanji) && plain(name.kana));
         }
@@ -470,7 +556,10 @@ mod tests {
 
     #[test]
     fn municipality_counts_are_national_scale() {
-        let total: u32 = PREFECTURES.iter().map(|p| u32::from(p.municipalities)).sum();
+        let total: u32 = PREFECTURES
+            .iter()
+            .map(|p| u32::from(p.municipalities))
+            .sum();
         assert!((1_700..1_800).contains(&total), "{total}");
         assert!(PREFECTURES.iter().all(|p| p.postal + 9 <= 999));
     }

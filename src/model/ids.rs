@@ -455,7 +455,7 @@ impl Serial {
                 mul_add(&mut acc, 10, u32::from(b - b'0')).ok_or_else(too_wide)?;
             }
         }
-        Ok(Serial::from_be_bytes(&acc).unwrap_or_else(|| unreachable_serial()))
+        Ok(Serial::from_be_bytes(&acc).unwrap_or_else(unreachable_serial))
     }
 
     /// A serial from big-endian bytes (leading zeros ignored); `None` when
@@ -475,7 +475,7 @@ impl Serial {
     }
 
     pub fn from_u64(value: u64) -> Serial {
-        Serial::from_be_bytes(&value.to_be_bytes()).unwrap_or_else(|| unreachable_serial())
+        Serial::from_be_bytes(&value.to_be_bytes()).unwrap_or_else(unreachable_serial)
     }
 
     /// Minimal big-endian bytes (empty for zero).
@@ -583,10 +583,10 @@ mod tests {
     fn scheme_from_digits() {
         let scheme = |first: u32| InsurerNumber::with_check_digit(first).scheme();
         assert_eq!(scheme(13_300), Scheme::NhiSociety);
-        assert_eq!(scheme(0113_001), Scheme::KyokaiKenpo);
-        assert_eq!(scheme(3913_001), Scheme::LateElderly);
-        assert_eq!(scheme(3213_001), Scheme::MutualAid);
-        assert_eq!(scheme(9913_001), Scheme::Other);
+        assert_eq!(scheme(113_001), Scheme::KyokaiKenpo);
+        assert_eq!(scheme(3_913_001), Scheme::LateElderly);
+        assert_eq!(scheme(3_213_001), Scheme::MutualAid);
+        assert_eq!(scheme(9_913_001), Scheme::Other);
     }
 
     #[test]

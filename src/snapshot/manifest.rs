@@ -48,13 +48,12 @@ pub struct Counts {
 }
 
 impl Manifest {
+    /// Reads `dir/manifest.json`; the error says what is wrong with it.
     pub fn read(dir: &Path) -> Result<Manifest, String> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!("{MANIFEST_FILE}: cannot read ({e}); is this a finished snapshot directory?")
-        })?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("{MANIFEST_FILE}: not a shikaku manifest ({e})"))
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read ({e}); is this a finished snapshot directory?"))?;
+        serde_json::from_str(&text).map_err(|e| format!("not a shikaku manifest ({e})"))
     }
 
     pub fn file(&self, name: &str) -> Option<&FileEntry> {

@@ -108,15 +108,10 @@ impl CsvSource {
             inner: BufReader::with_capacity(1 << 20, file),
             digest: Arc::clone(&digest),
         };
+        // UTF-8 is read as it is, so that invalid bytes reach the per-row
+        // check and are reported (a decoder would replace them silently).
         let decoded: Box<dyn Read + Send> = match encoding {
-            Encoding::Utf8 => Box::new(
-                encoding_rs_io::DecodeReaderBytesBuilder::new()
-                    .encoding(Some(encoding_rs::UTF_8))
-                    .bom_sniffing(true)
-                    .strip_bom(true)
-                    .utf8_passthru(true)
-                    .build(raw),
-            ),
+            Encoding::Utf8 => Box::new(raw),
             Encoding::Sjis => Box::new(
                 encoding_rs_io::DecodeReaderBytesBuilder::new()
                     .encoding(Some(encoding_rs::SHIFT_JIS))
@@ -135,7 +130,11 @@ impl CsvSource {
             .byte_headers()
             .with_context(|| format!("{name}: cannot read the header row"))?
             .iter()
-            .map(|h| String::from_utf8_lossy(h).trim().to_string())
+            .map(|h| {
+                String::from_utf8_lossy(h)
+                    .trim_matches(['\u{feff}', ' '])
+                    .to_string()
+            })
             .collect();
         Ok(CsvSource {
             header: CsvHeader { name, columns },

@@ -9,7 +9,7 @@ use crate::snapshot::open::Snapshot;
 use anyhow::bail;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What the key check looked at and noticed.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -77,7 +77,7 @@ pub fn check_keys(
     Ok(tally.check)
 }
 
-fn check_rows(snapshot: &Snapshot, path: &PathBuf) -> anyhow::Result<Tally> {
+fn check_rows(snapshot: &Snapshot, path: &Path) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();
     let mut shared_seen = HashSet::new();
     for (line, row) in read_rows(path)? {
@@ -129,7 +129,7 @@ fn check_rows(snapshot: &Snapshot, path: &PathBuf) -> anyhow::Result<Tally> {
 
 fn check_links(
     snapshot: &Snapshot,
-    path: &PathBuf,
+    path: &Path,
     refused_link_lines: &HashSet<u64>,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally::default();

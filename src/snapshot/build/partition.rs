@@ -81,13 +81,16 @@ pub fn partition_eligibility(
     Ok((rows_read, source.digest()))
 }
 
+/// Renewals by old serial: old → (new serial, line in renewals.csv).
+type RenewalMap = HashMap<Serial, (Serial, u64)>;
+
 /// Reads renewals (new → old) into a map old → (new, line), refusing an old
 /// serial renewed twice or a new serial given twice.
 fn read_renewal_map(
     path: &Path,
     options: &BuildOptions,
     bad_rows: &mut Vec<BadRow>,
-) -> anyhow::Result<(HashMap<Serial, (Serial, u64)>, SourceDigest)> {
+) -> anyhow::Result<(RenewalMap, SourceDigest)> {
     let mut rows: Vec<RenewalRow> = Vec::new();
     let digest = read_renewals(path, options.encoding, |row| rows.push(row), &mut |bad| {
         bad_rows.push(bad)
@@ -123,7 +126,7 @@ fn read_renewal_map(
 
 /// Follows renewals from `serial` to the serial in use now. A cycle (which
 /// the duplicate checks above make the only way to loop) stops the walk.
-fn current_serial(serial: Serial, renewals: &HashMap<Serial, (Serial, u64)>) -> Serial {
+fn current_serial(serial: Serial, renewals: &RenewalMap) -> Serial {
     let mut current = serial;
     for _ in 0..=renewals.len() {
         match renewals.get(&current) {
