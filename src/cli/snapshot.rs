@@ -44,7 +44,7 @@ pub struct BuildArgs {
     /// Build without rows that cannot be read (each is listed in the build report) instead of failing.
     #[arg(long)]
     skip_bad_rows: bool,
-    /// Number of shards (default: one per 128 MiB of eligibility.csv).
+    /// Number of shards, at most 256 (default: one per 64 MiB of eligibility.csv, at least four per core).
     #[arg(long)]
     shards: Option<u32>,
     /// Snapshot id (default: the date in Japan and a digest of the sources).

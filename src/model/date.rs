@@ -40,16 +40,17 @@ impl Date {
     /// Parses `YYYY-MM-DD` or `YYYYMMDD`.
     pub fn parse(text: &str) -> Result<Date, DateError> {
         let text = text.trim();
-        let parsed = match text.len() {
-            10 => NaiveDate::parse_from_str(text, "%Y-%m-%d"),
-            8 if text.bytes().all(|b| b.is_ascii_digit()) => {
-                NaiveDate::parse_from_str(text, "%Y%m%d")
-            }
+        let bytes = text.as_bytes();
+        let (year, month, day) = match bytes.len() {
+            10 if bytes[4] == b'-' && bytes[7] == b'-' => (&bytes[..4], &bytes[5..7], &bytes[8..]),
+            8 => (&bytes[..4], &bytes[4..6], &bytes[6..]),
             _ => return Err(DateError(text.to_string())),
         };
-        parsed
-            .map(Date::from_naive)
-            .map_err(|_| DateError(text.to_string()))
+        match (number(year), number(month), number(day)) {
+            (Some(y), Some(m), Some(d)) => Date::from_ymd(y as i32, m, d),
+            _ => None,
+        }
+        .ok_or_else(|| DateError(text.to_string()))
     }
 
     /// Parses an optional date: an empty cell means none.
@@ -79,6 +80,13 @@ impl Date {
     fn to_naive(self) -> NaiveDate {
         NaiveDate::from_num_days_from_ce_opt(self.0).unwrap_or(NaiveDate::MIN)
     }
+}
+
+/// The value of a run of ASCII digits; `None` if any byte is not a digit.
+fn number(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0u32, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+    })
 }
 
 impl fmt::Display for Date {

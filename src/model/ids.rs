@@ -36,7 +36,8 @@ fn shape(value: &str, expected: &'static str) -> IdError {
 /// is kept as it is. Borrows when nothing changes, which is the common case.
 pub fn normalize_width(text: &str) -> Cow<'_, str> {
     let trimmed = text.trim_matches(|c: char| c == ' ' || c == '\u{3000}' || c == '\t');
-    if trimmed.is_ascii() {
+    let needs_folding = |c: char| matches!(c, '\u{FF01}'..='\u{FF5E}' | '\u{3000}');
+    if trimmed.is_ascii() || !trimmed.chars().any(needs_folding) {
         return Cow::Borrowed(trimmed);
     }
     Cow::Owned(
@@ -343,8 +344,12 @@ impl CardFaceKey {
     ) -> Result<CardFaceKey, (&'static str, IdError)> {
         let insurer_number =
             InsurerNumber::parse(insurer_number).map_err(|e| ("insurer_number", e))?;
-        let symbol = card_text(symbol, MAX_SYMBOL_BYTES, false).map_err(|e| ("symbol", e))?;
-        let number = card_text(number, MAX_CARD_NUMBER_BYTES, true).map_err(|e| ("number", e))?;
+        let symbol = card_text(symbol, MAX_SYMBOL_BYTES, false)
+            .map_err(|e| ("symbol", e))?
+            .into_owned();
+        let number = card_text(number, MAX_CARD_NUMBER_BYTES, true)
+            .map_err(|e| ("number", e))?
+            .into_owned();
         let branch = CardBranch::parse_optional(branch).map_err(|e| ("branch", e))?;
         Ok(CardFaceKey {
             insurer_number,
@@ -357,14 +362,17 @@ impl CardFaceKey {
     /// The bytes the card-face index is keyed by: insurer number, symbol and
     /// number (the branch is matched after the lookup, so that a key without
     /// branch finds the household).
-    pub fn index_key(&self) -> Vec<u8> {
+    pub fn index_key(&self) -> FaceIndexKey {
         face_index_key(self.insurer_number.as_str(), &self.symbol, &self.number)
     }
 }
 
+/// A card face in index form; on the stack for every real card.
+pub type FaceIndexKey = smallvec::SmallVec<[u8; 96]>;
+
 /// Index form of a card face (see [`CardFaceKey::index_key`]).
-pub fn face_index_key(insurer_number: &str, symbol: &str, number: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(insurer_number.len() + symbol.len() + number.len() + 2);
+pub fn face_index_key(insurer_number: &str, symbol: &str, number: &str) -> FaceIndexKey {
+    let mut key = FaceIndexKey::new();
     key.extend_from_slice(insurer_number.as_bytes());
     key.push(KEY_SEPARATOR);
     key.extend_from_slice(symbol.as_bytes());
@@ -375,7 +383,7 @@ pub fn face_index_key(insurer_number: &str, symbol: &str, number: &str) -> Vec<u
 
 /// Normalises a card symbol or number: width-folded, trimmed, no control
 /// characters, bounded length; `required` refuses an empty value.
-pub fn card_text(text: &str, max: usize, required: bool) -> Result<String, IdError> {
+pub fn card_text(text: &str, max: usize, required: bool) -> Result<Cow<'_, str>, IdError> {
     let normalized = normalize_width(text);
     if normalized.len() > max {
         return Err(IdError::TooLong {
@@ -389,7 +397,7 @@ pub fn card_text(text: &str, max: usize, required: bool) -> Result<String, IdErr
     if required && normalized.is_empty() {
         return Err(shape(text, "present (it is printed on the card)"));
     }
-    Ok(normalized.into_owned())
+    Ok(normalized)
 }
 
 /// 枝番: two digits; a single digit is padded (`1` → `01`).

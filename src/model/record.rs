@@ -241,12 +241,15 @@ impl Subscription {
     }
 }
 
-/// One row of `eligibility.csv`, validated and normalised.
+/// One row of `eligibility.csv`, validated and normalised. The text fields
+/// share one string (one allocation per row: the build handles ~150 million).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EligibilityRow {
     pub linkage_no: u128,
-    /// Text fields indexed by [`TextField`].
-    pub text: [String; TEXT_FIELD_COUNT],
+    /// All text fields, concatenated in [`TextField`] order.
+    text: String,
+    /// End of each text field in `text`.
+    text_ends: [u16; TEXT_FIELD_COUNT],
     /// Date fields indexed by [`DateField`] (`None` = empty cell).
     pub dates: [Option<i32>; DATE_FIELD_COUNT],
     /// Code fields indexed by [`CodeField`] ([`CODE_ABSENT`] = empty cell).
@@ -256,8 +259,45 @@ pub struct EligibilityRow {
 }
 
 impl EligibilityRow {
+    /// A row from its parts; `None` if the text fields together exceed
+    /// 65,535 bytes (the readers bound each field far below that).
+    pub fn new(
+        linkage_no: u128,
+        fields: [&str; TEXT_FIELD_COUNT],
+        dates: [Option<i32>; DATE_FIELD_COUNT],
+        codes: [u8; CODE_FIELD_COUNT],
+        qualification_seq: u32,
+    ) -> Option<EligibilityRow> {
+        let mut text = String::with_capacity(fields.iter().map(|f| f.len()).sum());
+        let mut text_ends = [0u16; TEXT_FIELD_COUNT];
+        for (end, field) in text_ends.iter_mut().zip(fields) {
+            text.push_str(field);
+            *end = u16::try_from(text.len()).ok()?;
+        }
+        Some(EligibilityRow {
+            linkage_no,
+            text,
+            text_ends,
+            dates,
+            codes,
+            qualification_seq,
+        })
+    }
+
     pub fn text(&self, field: TextField) -> &str {
-        &self.text[field as usize]
+        let index = field as usize;
+        let start = match index {
+            0 => 0,
+            _ => usize::from(self.text_ends[index - 1]),
+        };
+        self.text
+            .get(start..usize::from(self.text_ends[index]))
+            .unwrap_or("")
+    }
+
+    /// All text fields concatenated, and the end of each.
+    pub fn text_parts(&self) -> (&str, &[u16; TEXT_FIELD_COUNT]) {
+        (&self.text, &self.text_ends)
     }
 
     pub fn date(&self, field: DateField) -> Option<Date> {

@@ -2,7 +2,7 @@
 //! line numbers and the bad-row type.
 
 use anyhow::{bail, Context};
-use csv::{ByteRecord, ReaderBuilder};
+use csv::{ReaderBuilder, StringRecord};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -57,12 +57,13 @@ pub struct CsvSource {
     header: CsvHeader,
     path: PathBuf,
     reader: csv::Reader<Box<dyn Read + Send>>,
-    record: ByteRecord,
+    record: StringRecord,
     digest: Arc<Mutex<RawDigest>>,
 }
 
 /// A file's name and header: all a row needs to be read by column (shared
 /// by the threads that parse batches).
+#[derive(Clone, Debug)]
 pub struct CsvHeader {
     name: String,
     columns: Vec<String>,
@@ -71,7 +72,7 @@ pub struct CsvHeader {
 /// A record's fields by column, with the line it came from.
 pub struct Row<'a> {
     header: &'a CsvHeader,
-    record: &'a ByteRecord,
+    record: &'a StringRecord,
     pub line: u64,
 }
 
@@ -140,7 +141,7 @@ impl CsvSource {
             header: CsvHeader { name, columns },
             path: path.to_path_buf(),
             reader,
-            record: ByteRecord::new(),
+            record: StringRecord::new(),
             digest,
         })
     }
@@ -166,11 +167,13 @@ impl CsvSource {
 
     /// Reads up to `max` records for parsing elsewhere (e.g. in parallel);
     /// records that are not valid CSV come back as bad rows.
-    pub fn next_batch(&mut self, max: usize) -> Vec<Result<ByteRecord, BadRow>> {
+    pub fn next_batch(&mut self, max: usize) -> Vec<Result<StringRecord, BadRow>> {
         let mut batch = Vec::with_capacity(max);
         while batch.len() < max {
-            let mut record = ByteRecord::new();
-            match self.reader.read_byte_record(&mut record) {
+            // Sized for a typical eligibility row, so that reading does
+            // not grow the record's buffers field by field.
+            let mut record = StringRecord::with_capacity(512, 48);
+            match self.reader.read_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => batch.push(Ok(record)),
                 Err(error) => batch.push(Err(self.csv_error(&error))),
@@ -186,8 +189,15 @@ impl CsvSource {
 
     fn csv_error(&self, error: &csv::Error) -> BadRow {
         let line = error.position().map_or(0, |p| p.line());
-        self.header
-            .bad(line, &format!("not a valid CSV row: {error}"))
+        match error.kind() {
+            csv::ErrorKind::Utf8 { .. } => self.header.bad(
+                line,
+                "the row is not valid text in the given encoding (try --encoding sjis)",
+            ),
+            _ => self
+                .header
+                .bad(line, &format!("not a valid CSV row: {error}")),
+        }
     }
 
     /// File name used in messages.
@@ -212,9 +222,9 @@ impl CsvSource {
     /// Advances to the next record. `None` at the end; a record that is
     /// not valid CSV or not valid text is returned as a bad row.
     pub fn next_row(&mut self) -> Option<Result<Row<'_>, BadRow>> {
-        match self.reader.read_byte_record(&mut self.record) {
+        match self.reader.read_record(&mut self.record) {
             Ok(false) => None,
-            Ok(true) => Some(self.header.row(&self.record)),
+            Ok(true) => Some(Ok(self.header.row(&self.record))),
             Err(error) => Some(Err(self.csv_error(&error))),
         }
     }
@@ -222,19 +232,12 @@ impl CsvSource {
 
 impl CsvHeader {
     /// A view of a record read by [`CsvSource::next_batch`].
-    pub fn row<'a>(&'a self, record: &'a ByteRecord) -> Result<Row<'a>, BadRow> {
-        let line = record.position().map_or(0, |p| p.line());
-        if std::str::from_utf8(record.as_slice()).is_err() {
-            return Err(self.bad(
-                line,
-                "the row is not valid text in the given encoding (try --encoding sjis)",
-            ));
-        }
-        Ok(Row {
+    pub fn row<'a>(&'a self, record: &'a StringRecord) -> Row<'a> {
+        Row {
             header: self,
             record,
-            line,
-        })
+            line: record.position().map_or(0, |p| p.line()),
+        }
     }
 
     /// File name used in messages.
@@ -275,10 +278,7 @@ impl CsvHeader {
 impl Row<'_> {
     /// The cell of a column by index (empty when the row is short).
     pub fn cell(&self, index: Option<usize>) -> &str {
-        index
-            .and_then(|i| self.record.get(i))
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            .unwrap_or("")
+        index.and_then(|i| self.record.get(i)).unwrap_or("")
     }
 
     /// The cell of a named column (empty when absent).

@@ -1,13 +1,14 @@
 //! `eligibility.csv`: one qualification row per line.
 
 use super::csv_input::{BadRow, CsvSource, Row};
-use crate::model::ids::{card_text, MAX_CARD_NUMBER_BYTES, MAX_SYMBOL_BYTES};
+use crate::model::ids::{card_text, normalize_width, MAX_CARD_NUMBER_BYTES, MAX_SYMBOL_BYTES};
 use crate::model::record::CODE_ABSENT;
 use crate::model::{
     BranchNumber, CardBranch, CodeField, Date, DateField, EligibilityRow, InsurerCode,
     InsurerNumber, LinkageNo, MunicipalId, Subscription, TextField, CODE_FIELD_COUNT,
-    CODE_FIELD_NAMES, DATE_FIELD_COUNT, DATE_FIELD_NAMES, TEXT_FIELD_COUNT,
+    CODE_FIELD_NAMES, DATE_FIELD_COUNT, DATE_FIELD_NAMES, TEXT_FIELD_COUNT, TEXT_FIELD_NAMES,
 };
+use std::borrow::Cow;
 
 /// Longest free-text cell (names, addresses) accepted, in bytes.
 pub const MAX_TEXT_BYTES: usize = 1024;
@@ -77,50 +78,45 @@ impl EligibilityColumns {
         let insurer_number =
             InsurerNumber::parse(row.cell(self.text[TextField::InsurerNumber as usize]))
                 .map_err(|e| field("insurer_number", &e))?;
-        let mut text: [String; TEXT_FIELD_COUNT] = Default::default();
-        for (i, name) in crate::model::TEXT_FIELD_NAMES.iter().enumerate() {
-            let value = crate::model::ids::normalize_width(row.cell(self.text[i]));
+        let mut text: [Cow<'_, str>; TEXT_FIELD_COUNT] =
+            std::array::from_fn(|i| normalize_width(row.cell(self.text[i])));
+        for (value, name) in text.iter().zip(TEXT_FIELD_NAMES) {
             if value.len() > MAX_TEXT_BYTES {
                 return Err(format!("{name}: longer than {MAX_TEXT_BYTES} bytes"));
             }
             if value.chars().any(char::is_control) {
                 return Err(format!("{name}: contains control characters"));
             }
-            text[i] = value.into_owned();
         }
-        text[TextField::OnlineNumber as usize] = subscription.online_number().to_string();
+        let online_number = subscription.online_number();
+        text[TextField::OnlineNumber as usize] = Cow::Borrowed(online_number.as_str());
         let (insurer_code, branch_no, municipal_id) = match &subscription {
             Subscription::Branch {
                 insurer_code,
                 branch_no,
-            } => (
-                insurer_code.to_string(),
-                branch_no.to_string(),
-                String::new(),
-            ),
-            Subscription::Municipal(id) => (String::new(), String::new(), id.to_string()),
+            } => (insurer_code.as_str(), branch_no.as_str(), ""),
+            Subscription::Municipal(id) => ("", "", id.as_str()),
         };
-        text[TextField::InsurerCode as usize] = insurer_code;
-        text[TextField::BranchNo as usize] = branch_no;
-        text[TextField::MunicipalId as usize] = municipal_id;
-        text[TextField::InsurerNumber as usize] = insurer_number.to_string();
-        text[TextField::CardSymbol as usize] = card_text(
+        text[TextField::InsurerCode as usize] = Cow::Borrowed(insurer_code);
+        text[TextField::BranchNo as usize] = Cow::Borrowed(branch_no);
+        text[TextField::MunicipalId as usize] = Cow::Borrowed(municipal_id);
+        text[TextField::InsurerNumber as usize] = Cow::Borrowed(insurer_number.as_str());
+        card_text(
             &text[TextField::CardSymbol as usize],
             MAX_SYMBOL_BYTES,
             false,
         )
         .map_err(|e| field("card_symbol", &e))?;
-        text[TextField::CardNumber as usize] = card_text(
+        card_text(
             &text[TextField::CardNumber as usize],
             MAX_CARD_NUMBER_BYTES,
             true,
         )
         .map_err(|e| field("card_number", &e))?;
+        let card_branch = CardBranch::parse_optional(&text[TextField::CardBranch as usize])
+            .map_err(|e| field("card_branch", &e))?;
         text[TextField::CardBranch as usize] =
-            CardBranch::parse_optional(&text[TextField::CardBranch as usize])
-                .map_err(|e| field("card_branch", &e))?
-                .map(|b| b.as_str().to_string())
-                .unwrap_or_default();
+            Cow::Borrowed(card_branch.as_ref().map_or("", CardBranch::as_str));
         if text[TextField::Name as usize].is_empty() {
             return Err("name: required (family and given name separated by a space)".into());
         }
@@ -158,13 +154,9 @@ impl EligibilityColumns {
                     format!("qualification_seq: '{seq}' must be a positive integer")
                 })?,
             };
-        Ok(EligibilityRow {
-            linkage_no: linkage.0,
-            text,
-            dates,
-            codes,
-            qualification_seq,
-        })
+        let fields: [&str; TEXT_FIELD_COUNT] = std::array::from_fn(|i| text[i].as_ref());
+        EligibilityRow::new(linkage.0, fields, dates, codes, qualification_seq)
+            .ok_or_else(|| "the row's text is longer than 65,535 bytes in all".to_string())
     }
 
     fn subscription(&self, row: &Row<'_>) -> Result<Subscription, String> {

@@ -55,7 +55,15 @@ pub fn build_key_shard(
         built.serials.push(serial_entry(link, person));
     }
     built.serial_index = build_index(&mut serial_entries);
-    let file = write_archive(out_dir, &keys_file(shard), FileKind::Keys, &built)?;
+    let slots = built.online_index.len() + built.face_index.len() + built.serial_index.len();
+    let size_hint = slots * 16 + built.serials.len() * std::mem::size_of::<SerialEntry>() + 4096;
+    let file = write_archive(
+        out_dir,
+        &keys_file(shard),
+        FileKind::Keys,
+        &built,
+        size_hint,
+    )?;
     Ok(KeyShardBuilt {
         file,
         online_entries: online.len() as u64,

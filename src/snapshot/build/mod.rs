@@ -54,9 +54,15 @@ impl Sources {
 }
 
 /// Source bytes per shard when the shard count is not given: keeps one
-/// shard's rows (as parsed in phase 2) to a few hundred MB per worker.
-const SOURCE_BYTES_PER_SHARD: u64 = 128 << 20;
-const MAX_SHARDS: u32 = 4096;
+/// shard's rows (as parsed in phase 2) to about 200 MB per worker.
+const SOURCE_BYTES_PER_SHARD: u64 = 64 << 20;
+/// Shards per worker thread once there is more than one shard, so that the
+/// parallel phases stay balanced.
+const SHARDS_PER_WORKER: u32 = 4;
+/// At most this many shards: each phase keeps one temporary file per shard
+/// open, and the default limit of open files is 1,024. At national scale
+/// (≈ 45 GB of eligibility.csv) this gives ≈ 180 MB of source per shard.
+const MAX_SHARDS: u32 = 256;
 
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
@@ -281,6 +287,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         INSURERS_FILE,
         FileKind::Insurers,
         &insurer_master(&parts.insurers),
+        1 << 20,
     )?);
     let revocation_file = parts
         .revocations
@@ -291,6 +298,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         REVOCATIONS_FILE,
         FileKind::Revocations,
         &revocation_file,
+        revocation_file.revoked.len() + revocation_file.suspended.len() + 4096,
     )?);
     phase_done("key shards", &mut timings);
 
@@ -400,7 +408,12 @@ fn shard_count(options: &BuildOptions) -> anyhow::Result<u32> {
             let size = std::fs::metadata(options.input.join(Sources::ELIGIBILITY))
                 .map(|m| m.len())
                 .unwrap_or(0);
-            Ok((size.div_ceil(SOURCE_BYTES_PER_SHARD) as u32).clamp(1, MAX_SHARDS))
+            let by_size = size.div_ceil(SOURCE_BYTES_PER_SHARD) as u32;
+            let balanced = match by_size {
+                0 | 1 => 1,
+                n => n.max(SHARDS_PER_WORKER * rayon::current_num_threads() as u32),
+            };
+            Ok(balanced.min(MAX_SHARDS))
         }
     }
 }

@@ -9,11 +9,13 @@ use std::path::Path;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Archives `value` into `dir/name` and returns its manifest entry.
+/// `size_hint` (bytes) sizes the buffer up front, saving its regrowth.
 pub fn write_archive<T>(
     dir: &Path,
     name: &str,
     kind: FileKind,
     value: &T,
+    size_hint: usize,
 ) -> anyhow::Result<FileEntry>
 where
     T: for<'a> rkyv::Serialize<
@@ -24,7 +26,8 @@ where
         >,
     >,
 {
-    let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(value)
+    let buffer = rkyv::util::AlignedVec::<16>::with_capacity(size_hint);
+    let bytes = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(value, buffer)
         .with_context(|| format!("cannot archive {name}"))?;
     let header = header(kind);
     let path = dir.join(name);

@@ -8,11 +8,13 @@ use crate::model::{LinkageNo, Serial};
 use crate::snapshot::format::{key_hash, shard_of};
 use crate::snapshot::manifest::SourceDigest;
 use crate::snapshot::revocations::RevocationSets;
+use crate::source::csv_input::CsvHeader;
 use crate::source::eligibility::EligibilityColumns;
 use crate::source::insurers::{read_insurers, InsurerRow};
 use crate::source::linkage::{read_linkage, read_renewals, RenewalRow};
 use crate::source::revocations::read_revocations;
 use crate::source::{BadRow, CsvSource};
+use csv::StringRecord;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,46 +45,67 @@ pub fn partition_eligibility(
 ) -> anyhow::Result<(u64, SourceDigest)> {
     let mut source = CsvSource::open(path, options.encoding)?;
     let columns = EligibilityColumns::resolve(&source)?;
+    let header = source.header().clone();
     let mut rows_read = 0u64;
-    loop {
-        let batch = source.next_batch(BATCH_ROWS);
-        if batch.is_empty() {
-            break;
-        }
+    let mut batch = source.next_batch(BATCH_ROWS);
+    // Reading the next batch (sequential) overlaps parsing this one (parallel).
+    while !batch.is_empty() {
         rows_read += batch.len() as u64;
-        let header = source.header();
-        let parsed: Vec<Result<(u32, Vec<u8>), BadRow>> = batch
-            .par_iter()
-            .map(|record| {
-                let record = record.as_ref().map_err(Clone::clone)?;
-                let row = header.row(record)?;
-                let parsed = columns.parse(&row)?;
-                let shard = shard_of(key_hash(&parsed.linkage().index_key()), shards);
-                let mut bytes = Vec::with_capacity(320);
-                encode_row(row.line, &parsed, &mut bytes).map_err(|e| row.bad(e.to_string()))?;
-                Ok((shard, bytes))
-            })
-            .collect();
-        let mut per_shard: HashMap<u32, Vec<u8>> = HashMap::new();
-        for result in parsed {
-            match result {
-                Ok((shard, bytes)) => per_shard
-                    .entry(shard)
-                    .or_default()
-                    .extend_from_slice(&bytes),
-                Err(bad) => bad_rows.push(bad),
+        let (next, parsed) = rayon::join(
+            || source.next_batch(BATCH_ROWS),
+            || parse_batch(&batch, &header, &columns, shards),
+        );
+        for (shard, bytes) in parsed.per_shard.iter().enumerate() {
+            if !bytes.is_empty() {
+                persons.append(shard as u32, bytes)?;
             }
         }
-        for (shard, bytes) in per_shard {
-            persons.append(shard, &bytes)?;
-        }
+        bad_rows.extend(parsed.bad_rows);
         progress.set_position(source.bytes_read());
+        batch = next;
     }
     Ok((rows_read, source.digest()))
 }
 
 /// Renewals by old serial: old → (new serial, line in renewals.csv).
 type RenewalMap = HashMap<Serial, (Serial, u64)>;
+
+/// A parsed batch: encoded rows grouped by shard, and the rows refused.
+struct ParsedBatch {
+    per_shard: Vec<Vec<u8>>,
+    bad_rows: Vec<BadRow>,
+}
+
+fn parse_batch(
+    batch: &[Result<StringRecord, BadRow>],
+    header: &CsvHeader,
+    columns: &EligibilityColumns,
+    shards: u32,
+) -> ParsedBatch {
+    let parsed: Vec<Result<(u32, Vec<u8>), BadRow>> = batch
+        .par_iter()
+        .map(|record| {
+            let record = record.as_ref().map_err(Clone::clone)?;
+            let row = header.row(record);
+            let parsed = columns.parse(&row)?;
+            let shard = shard_of(key_hash(&parsed.linkage().index_key()), shards);
+            let mut bytes = Vec::with_capacity(320);
+            encode_row(row.line, &parsed, &mut bytes).map_err(|e| row.bad(e.to_string()))?;
+            Ok((shard, bytes))
+        })
+        .collect();
+    let mut out = ParsedBatch {
+        per_shard: vec![Vec::new(); shards as usize],
+        bad_rows: Vec::new(),
+    };
+    for result in parsed {
+        match result {
+            Ok((shard, bytes)) => out.per_shard[shard as usize].extend_from_slice(&bytes),
+            Err(bad) => out.bad_rows.push(bad),
+        }
+    }
+    out
+}
 
 /// Reads renewals (new → old) into a map old → (new, line), refusing an old
 /// serial renewed twice or a new serial given twice.

@@ -4,7 +4,7 @@
 
 use super::output::write_archive;
 use super::temp::{encode_key, read_rows, KeyKind, LinedRow, PartitionFiles};
-use crate::model::{DateField, EligibilityRow, LinkageNo, TextField, TEXT_FIELD_COUNT};
+use crate::model::{DateField, EligibilityRow, LinkageNo, TextField};
 use crate::snapshot::format::{
     build_index, key_hash, shard_of, FileKind, Loc, PersonEntry, PersonShard, RowEntry, NO_DATE,
 };
@@ -70,7 +70,18 @@ pub fn build_person_shard(
             keys.append(key_shard as u32, buffer)?;
         }
     }
-    let file = write_archive(out_dir, &person_file(shard), FileKind::Persons, &built)?;
+    let size_hint = built.rows.len() * std::mem::size_of::<RowEntry>()
+        + built.persons.len() * std::mem::size_of::<PersonEntry>()
+        + built.linkage_index.len() * 16
+        + built.text.len()
+        + 4096;
+    let file = write_archive(
+        out_dir,
+        &person_file(shard),
+        FileKind::Persons,
+        &built,
+        size_hint,
+    )?;
     Ok(PersonShardBuilt {
         file,
         persons: built.persons.len() as u64,
@@ -158,18 +169,14 @@ fn emit_keys(row: &EligibilityRow, loc: Loc, line: u64, shards: u32, buffers: &m
 
 fn row_entry(row: &EligibilityRow, person: u32, text: &mut Vec<u8>) -> RowEntry {
     let text_start = text.len() as u64;
-    let mut text_ends = [0u16; TEXT_FIELD_COUNT];
-    for (end, field) in text_ends.iter_mut().zip(row.text.iter()) {
-        text.extend_from_slice(field.as_bytes());
-        // Each field is at most MAX_TEXT_BYTES, so a row's text fits u16.
-        *end = (text.len() as u64 - text_start) as u16;
-    }
+    let (row_text, text_ends) = row.text_parts();
+    text.extend_from_slice(row_text.as_bytes());
     RowEntry {
         person,
         qualification_seq: row.qualification_seq,
         dates: row.dates.map(|date| date.unwrap_or(NO_DATE)),
         codes: row.codes,
         text_start,
-        text_ends,
+        text_ends: *text_ends,
     }
 }

@@ -5,7 +5,7 @@
 use crate::model::{EligibilityRow, LinkageNo, Serial};
 use anyhow::Context;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -25,7 +25,7 @@ impl PartitionFiles {
             .iter()
             .map(|path| {
                 File::create(path)
-                    .map(|f| Mutex::new(BufWriter::with_capacity(256 << 10, f)))
+                    .map(|f| Mutex::new(BufWriter::with_capacity(128 << 10, f)))
                     .with_context(|| format!("cannot create {}", path.display()))
             })
             .collect::<anyhow::Result<_>>()?;
@@ -62,37 +62,18 @@ pub fn encode_row(line: u64, row: &EligibilityRow, out: &mut Vec<u8>) -> anyhow:
     bincode::serialize_into(out, &(line, row)).context("cannot encode a row")
 }
 
-/// Reads back every row of a person partition.
+/// Reads back every row of a person partition (one shard: tens of MB).
 pub fn read_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let length = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut rows = Vec::new();
-    let mut consumed = 0u64;
-    while consumed < length {
-        let mut counting = CountingReader {
-            inner: &mut reader,
-            count: 0,
-        };
-        let row: LinedRow = bincode::deserialize_from(&mut counting)
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
+    let mut rest: &[u8] = &bytes;
+    let mut rows = Vec::with_capacity(bytes.len() / 300);
+    while !rest.is_empty() {
+        let row: LinedRow = bincode::deserialize_from(&mut rest)
             .with_context(|| format!("cannot read back {}", path.display()))?;
-        consumed += counting.count;
         rows.push(row);
     }
     Ok(rows)
-}
-
-struct CountingReader<'a, R> {
-    inner: &'a mut R,
-    count: u64,
-}
-
-impl<R: Read> Read for CountingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// Kind of a key entry.
