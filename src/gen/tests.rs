@@ -160,8 +160,12 @@ fn check_eligibility(
             subscriptions.insert((online, seq)),
             "subscription row twice"
         );
-        let symbol = card_text(cell("card_symbol"), 114, false).unwrap().into_owned();
-        let card_number = card_text(cell("card_number"), 64, true).unwrap().into_owned();
+        let symbol = card_text(cell("card_symbol"), 114, false)
+            .unwrap()
+            .into_owned();
+        let card_number = card_text(cell("card_number"), 64, true)
+            .unwrap()
+            .into_owned();
         let branch = CardBranch::parse_optional(cell("card_branch")).unwrap();
         let face = (
             number_text.to_string(),
