@@ -1,9 +1,8 @@
 //! `shikaku check`: one query against a snapshot directory, answered as the
 //! HTTP API would answer it (`CONTRACT.md` §3).
 
-use crate::engine::json::AnswerJson;
-use crate::engine::reception::next_reception;
-use crate::engine::{check, Query};
+use crate::engine::json::check_to_json;
+use crate::engine::Query;
 use crate::model::{CardFaceKey, Date, OnlineNumber, Serial};
 use crate::snapshot::Snapshot;
 use anyhow::{anyhow, bail, Context};
@@ -53,19 +52,9 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     };
     let snapshot =
         Snapshot::open(&args.snapshot).map_err(|e| anyhow!("{}: {e}", args.snapshot.display()))?;
-    let answer = check(&snapshot, &query, date);
-    let reception = next_reception();
-    let json = AnswerJson {
-        answer: &answer,
-        snapshot: &snapshot,
-        date,
-        client_ref: args.client_ref.as_deref(),
-        reception: &reception,
-    };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&json).context("cannot encode the answer")?
-    );
+    let answer = check_to_json(&snapshot, &query, date, args.client_ref.as_deref())
+        .context("cannot encode the answer")?;
+    println!("{answer:#}");
     Ok(())
 }
 

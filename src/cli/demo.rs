@@ -3,8 +3,7 @@
 //! (once; later runs reuse it), then answers one example check per verdict
 //! the data holds, found by scanning the snapshot itself.
 
-use crate::engine::json::AnswerJson;
-use crate::engine::reception::next_reception;
+use crate::engine::json::check_to_json;
 use crate::engine::{check, Query};
 use crate::gen::{generate, GenOptions};
 use crate::model::{CardFaceKey, Date, DateField, OnlineNumber, Serial, TextField, Verdict};
@@ -38,16 +37,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         Snapshot::open(&snapshot_dir).map_err(|e| anyhow!("{}: {e}", snapshot_dir.display()))?;
     println!("\nexample checks on {date} (one per verdict found in the data):");
     for (verdict, (description, query)) in examples(&snapshot, date) {
-        let answer = check(&snapshot, &query, date);
-        let reception = next_reception();
-        let json = AnswerJson {
-            answer: &answer,
-            snapshot: &snapshot,
-            date,
-            client_ref: Some("demo"),
-            reception: &reception,
-        };
-        let text = serde_json::to_string(&json).context("cannot encode an answer")?;
+        let text = check_to_json(&snapshot, &query, date, Some("demo"))
+            .context("cannot encode an answer")?
+            .to_string();
         let shown: String = text.chars().take(240).collect();
         println!("\n# {verdict}: {description}");
         println!(

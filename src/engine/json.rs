@@ -11,6 +11,25 @@ use crate::snapshot::{RowRef, Snapshot};
 use serde::ser::{SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
 
+/// Answers `query` and returns the whole answer as JSON, with a new
+/// reception number (the operator's `check` and the demo use this).
+pub fn check_to_json(
+    snapshot: &Snapshot,
+    query: &super::Query,
+    date: Date,
+    client_ref: Option<&str>,
+) -> serde_json::Result<serde_json::Value> {
+    let answer = super::check(snapshot, query, date);
+    let reception = super::reception::next_reception();
+    serde_json::to_value(AnswerJson {
+        answer: &answer,
+        snapshot,
+        date,
+        client_ref,
+        reception: &reception,
+    })
+}
+
 /// An answer with its envelope, ready for `serde_json`.
 pub struct AnswerJson<'a, 's> {
     pub answer: &'a Answer<'s>,
