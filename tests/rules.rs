@@ -588,3 +588,36 @@ fn every_verdict_has_a_wire_name() {
         assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));
     }
 }
+
+#[test]
+fn an_online_number_shared_by_two_persons_answers_multiple() {
+    for shards in [1, 2, 3] {
+        let built = Dataset::new()
+            .row(qualification("1", &branch(1), "2020-04-01"))
+            .row(qualification("2", &branch(1), "2021-04-01").set("card_number", "999"))
+            .try_build(shards)
+            .unwrap();
+        let answer = ask(&built.snapshot, &by_online(&online(1)), "2026-11-21");
+        assert_eq!(answer.verdict, Verdict::Multiple);
+        assert!(answer.records.is_empty());
+        assert_eq!(
+            built.report.key_check.shared_online_numbers, 1,
+            "{shards} shards: counted once"
+        );
+        assert!(built
+            .report
+            .warnings
+            .iter()
+            .any(|w| w.contains("more than one person")));
+        let born = ask(
+            &built.snapshot,
+            &by_online_born(&online(1), "1980-04-01"),
+            "2026-11-21",
+        );
+        assert_eq!(
+            born.verdict,
+            Verdict::Multiple,
+            "same birth date: still two persons"
+        );
+    }
+}
