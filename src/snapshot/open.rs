@@ -172,10 +172,6 @@ impl PersonShards {
     pub fn get(&self, shard: u32) -> Option<&ArchivedPersonShard> {
         self.shards.get(shard as usize).map(Mapped::get)
     }
-
-    fn mapped_bytes(&self) -> usize {
-        self.shards.iter().map(Mapped::len).sum()
-    }
 }
 
 /// An open snapshot.
@@ -299,11 +295,5 @@ impl Snapshot {
 
     pub fn revocations(&self) -> &RevocationSets {
         &self.revocations
-    }
-
-    /// Total size of the mapped data files in bytes.
-    pub fn mapped_bytes(&self) -> u64 {
-        let keys: usize = self.keys.iter().map(Mapped::len).sum();
-        (self.persons.mapped_bytes() + keys + self.insurers.len()) as u64
     }
 }

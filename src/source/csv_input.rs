@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use csv::{ReaderBuilder, StringRecord};
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::Xxh3;
 
@@ -55,7 +55,6 @@ impl std::fmt::Display for BadRow {
 /// bytes hashed as they are read (for the manifest's source digests).
 pub struct CsvSource {
     header: CsvHeader,
-    path: PathBuf,
     reader: csv::Reader<Box<dyn Read + Send>>,
     record: StringRecord,
     digest: Arc<Mutex<RawDigest>>,
@@ -139,7 +138,6 @@ impl CsvSource {
             .collect();
         Ok(CsvSource {
             header: CsvHeader { name, columns },
-            path: path.to_path_buf(),
             reader,
             record: StringRecord::new(),
             digest,
@@ -203,10 +201,6 @@ impl CsvSource {
     /// File name used in messages.
     pub fn name(&self) -> &str {
         &self.header.name
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Checks that every named column is present; fails naming the first missing one.

@@ -114,19 +114,12 @@ impl Dataset {
             }
         }
         if columns.is_empty() {
-            columns = [
-                "linkage_no",
-                "insurer_code",
-                "branch_no",
-                "insurer_number",
-                "card_number",
-                "name",
-                "sex",
-                "birth_date",
-                "acquired",
-            ]
-            .map(String::from)
-            .to_vec();
+            let required = shikaku::source::eligibility::REQUIRED_COLUMNS;
+            columns = ["insurer_code", "branch_no"]
+                .iter()
+                .chain(required.iter())
+                .map(|c| c.to_string())
+                .collect();
         }
         let rows: Vec<Vec<String>> = self
             .eligibility
