@@ -9,7 +9,7 @@
 //! Run: `cargo bench --bench lookup` (or with `SHIKAKU_BENCH_PERSONS=10000000`).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use shikaku::engine::json::AnswerJson;
+use shikaku::engine::json::{write_answer, Envelope};
 use shikaku::engine::{check, Query};
 use shikaku::gen::{generate, GenOptions};
 use shikaku::model::{CardFaceKey, Date, OnlineNumber, Serial};
@@ -279,14 +279,13 @@ fn lookups(c: &mut Criterion) {
             };
             let answer = check(&snapshot, &query, today);
             buffer.clear();
-            let json = AnswerJson {
-                answer: &answer,
-                snapshot: &snapshot,
+            let envelope = Envelope {
                 date: today,
+                snapshot_id: snapshot.id(),
                 client_ref: None,
                 reception: "R",
             };
-            serde_json::to_writer(&mut buffer, &json).expect("encode");
+            write_answer(&mut buffer, &answer, &snapshot, &envelope);
             black_box(buffer.len())
         })
     });

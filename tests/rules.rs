@@ -4,7 +4,7 @@
 mod common;
 
 use common::{branch, date, online, qualification, Dataset, HEALTH_SOCIETY};
-use shikaku::engine::json::AnswerJson;
+use shikaku::engine::json::{write_answer, Envelope};
 use shikaku::engine::{check, Answer, Query};
 use shikaku::model::{CardFaceKey, InsurerNumber, OnlineNumber, Serial, TextField, Verdict};
 use shikaku::snapshot::Snapshot;
@@ -514,14 +514,7 @@ fn municipal_nhi_rows_use_the_15_digit_municipal_id() {
         .build();
     let answer = ask(&built.snapshot, &by_online("131000000000042"), "2026-11-21");
     assert_eq!(answer.verdict, Verdict::Valid);
-    let json = serde_json::to_value(AnswerJson {
-        answer: &answer,
-        snapshot: &built.snapshot,
-        date: date("2026-11-21"),
-        client_ref: None,
-        reception: "r",
-    })
-    .unwrap();
+    let json = answer_json(&answer, &built.snapshot, "2026-11-21", None, "r");
     let record = &json["records"][0];
     assert_eq!(
         record["insurer_number"],
@@ -549,14 +542,13 @@ fn answer_json_carries_the_envelope_and_record_fields() {
         .link("0x1a2b3c", "1")
         .build();
     let answer = ask(&built.snapshot, &by_serial("0x1a2b3c"), "2026-11-21");
-    let json = serde_json::to_value(AnswerJson {
-        answer: &answer,
-        snapshot: &built.snapshot,
-        date: date("2026-11-21"),
-        client_ref: Some("P-0001"),
-        reception: "R-1",
-    })
-    .unwrap();
+    let json = answer_json(
+        &answer,
+        &built.snapshot,
+        "2026-11-21",
+        Some("P-0001"),
+        "R-1",
+    );
     assert_eq!(json["status"], "ok");
     assert_eq!(json["verdict"], "valid");
     assert_eq!(json["date"], "2026-11-21");
@@ -620,4 +612,23 @@ fn an_online_number_shared_by_two_persons_answers_multiple() {
             "same birth date: still two persons"
         );
     }
+}
+
+/// The answer as the API encodes it, parsed back for assertions.
+fn answer_json(
+    answer: &Answer<'_>,
+    snapshot: &Snapshot,
+    on: &str,
+    client_ref: Option<&str>,
+    reception: &str,
+) -> serde_json::Value {
+    let mut out = Vec::new();
+    let envelope = Envelope {
+        date: date(on),
+        snapshot_id: snapshot.id(),
+        client_ref,
+        reception,
+    };
+    write_answer(&mut out, answer, snapshot, &envelope);
+    serde_json::from_slice(&out).expect("the encoder writes valid JSON")
 }

@@ -4,9 +4,10 @@
 //! the data holds, found by scanning the snapshot itself.
 
 use crate::engine::json::check_to_json;
+use crate::engine::sample::sample_queries;
 use crate::engine::{check, Query};
 use crate::gen::{generate, GenOptions};
-use crate::model::{CardFaceKey, Date, DateField, OnlineNumber, Serial, TextField, Verdict};
+use crate::model::{Date, OnlineNumber, Serial, Verdict};
 use crate::snapshot::build::{build, BuildOptions};
 use crate::snapshot::verify::verify;
 use crate::snapshot::Snapshot;
@@ -53,6 +54,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What an example query asks, for the demo's headings.
+fn describe(query: &Query) -> String {
+    match query {
+        Query::Card { serial } => format!("card check by serial {serial}"),
+        Query::OnlineNumber { number, .. } => format!("online number {number} with birth date"),
+        Query::CardFace { .. } => "card face without branch or birth date".into(),
+    }
 }
 
 /// The `shikaku check` flags that ask `query`.
@@ -150,55 +160,9 @@ fn examples(snapshot: &Snapshot, date: Date) -> BTreeMap<&'static str, (String, 
             "an unknown online number".into(),
         );
     }
-    for shard in 0..snapshot.shard_count() {
-        let Some(keys) = snapshot.key_shard(shard) else {
-            continue;
-        };
-        for entry in keys.serials.iter().take(2_000) {
-            let len = (entry.serial_len.to_native() as usize).min(20);
-            if let Some(serial) = Serial::from_be_bytes(&entry.serial[..len]) {
-                keep(
-                    &mut found,
-                    Query::Card { serial },
-                    format!("card check by serial {serial}"),
-                );
-            }
-        }
-        let Some(persons) = snapshot.person_shard(shard) else {
-            continue;
-        };
-        for index in 0..persons.rows.len().min(20_000) {
-            let loc = crate::snapshot::format::Loc {
-                shard,
-                index: index as u32,
-            };
-            let Some(row) = snapshot.row(loc) else {
-                continue;
-            };
-            if let Ok(number) = OnlineNumber::parse(row.text(TextField::OnlineNumber)) {
-                let birth_date = row.date(DateField::BirthDate);
-                keep(
-                    &mut found,
-                    Query::OnlineNumber { number, birth_date },
-                    format!("online number {number} with birth date"),
-                );
-            }
-            if let Ok(key) = CardFaceKey::parse(
-                row.text(TextField::InsurerNumber),
-                row.text(TextField::CardSymbol),
-                row.text(TextField::CardNumber),
-                "",
-            ) {
-                keep(
-                    &mut found,
-                    Query::CardFace {
-                        key,
-                        birth_date: None,
-                    },
-                    "card face without branch or birth date".into(),
-                );
-            }
-        }
+    for query in sample_queries(snapshot, 20_000) {
+        let description = describe(&query);
+        keep(&mut found, query, description);
         if found.len() == Verdict::ALL.len() - 1 {
             break;
         }

@@ -1,17 +1,18 @@
 //! The JSON shape of an answer (`CONTRACT.md` §3), written straight from the
-//! snapshot's borrowed rows.
+//! snapshot's borrowed rows into a byte buffer.
 //!
-//! Record fields carry the `eligibility.csv` column names; empty cells are
-//! `null`. `linkage_no` is deliberately left out: it is the upstream
-//! person key and institutions have no use for it (see docs/api.md).
+//! Hand-written rather than derived: this is the hot path of every check
+//! (the generic serializer spent more time on an answer than the lookup and
+//! the rules together; see docs/performance.md). Keys are written in the
+//! contract's order; record fields carry the `eligibility.csv` column names;
+//! empty cells are `null`. `linkage_no` is deliberately left out: it is the
+//! upstream person key and institutions have no use for it (docs/api.md).
 
 use super::Answer;
-use crate::model::{CodeField, Date, DateField, TextField};
+use crate::model::{CodeField, Date, DateField, InsurerNumber, Scheme, TextField};
 use crate::snapshot::{RowRef, Snapshot};
-use serde::ser::{SerializeMap, SerializeSeq, Serializer};
-use serde::Serialize;
 
-/// Answers `query` and returns the whole answer as JSON, with a new
+/// Answers `query` and returns the whole answer as a JSON value, with a new
 /// reception number (the operator's `check` and the demo use this).
 pub fn check_to_json(
     snapshot: &Snapshot,
@@ -21,104 +22,194 @@ pub fn check_to_json(
 ) -> serde_json::Result<serde_json::Value> {
     let answer = super::check(snapshot, query, date);
     let reception = super::reception::next_reception();
-    serde_json::to_value(AnswerJson {
-        answer: &answer,
+    let mut out = Vec::with_capacity(2048);
+    write_answer(
+        &mut out,
+        &answer,
         snapshot,
-        date,
-        client_ref,
-        reception: &reception,
-    })
+        &Envelope {
+            date,
+            snapshot_id: snapshot.id(),
+            client_ref,
+            reception: &reception,
+        },
+    );
+    serde_json::from_slice(&out)
 }
 
-/// An answer with its envelope, ready for `serde_json`.
-pub struct AnswerJson<'a, 's> {
-    pub answer: &'a Answer<'s>,
-    pub snapshot: &'s Snapshot,
+/// What an answer carries besides the verdict and the records.
+pub struct Envelope<'a> {
     pub date: Date,
+    /// Snapshot id (and, once updates exist, the delta sequence).
+    pub snapshot_id: &'a str,
     pub client_ref: Option<&'a str>,
     pub reception: &'a str,
 }
 
-impl Serialize for AnswerJson<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(7))?;
-        map.serialize_entry("status", "ok")?;
-        map.serialize_entry("verdict", self.answer.verdict.as_str())?;
-        map.serialize_entry("date", &DateJson(Some(self.date)))?;
-        map.serialize_entry("snapshot", self.snapshot.id())?;
-        map.serialize_entry("client_ref", &self.client_ref)?;
-        map.serialize_entry("reception", self.reception)?;
-        map.serialize_entry(
-            "records",
-            &RecordsJson {
-                rows: &self.answer.records,
-                snapshot: self.snapshot,
-            },
-        )?;
-        map.end()
-    }
-}
-
-struct RecordsJson<'a, 's> {
-    rows: &'a [RowRef<'s>],
-    snapshot: &'s Snapshot,
-}
-
-impl Serialize for RecordsJson<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut seq = serializer.serialize_seq(Some(self.rows.len()))?;
-        for row in self.rows {
-            seq.serialize_element(&RecordJson {
-                row,
-                snapshot: self.snapshot,
-            })?;
+/// Appends the answer object (no trailing newline) to `out`.
+pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, snapshot: &Snapshot, env: &Envelope) {
+    out.extend_from_slice(b"{\"status\":\"ok\",\"verdict\":\"");
+    out.extend_from_slice(answer.verdict.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"date\":");
+    write_date(out, Some(env.date));
+    out.extend_from_slice(b",\"snapshot\":");
+    write_str(out, env.snapshot_id);
+    out.extend_from_slice(b",\"client_ref\":");
+    write_opt_str(out, env.client_ref);
+    out.extend_from_slice(b",\"reception\":");
+    write_str(out, env.reception);
+    out.extend_from_slice(b",\"records\":[");
+    for (i, row) in answer.records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        seq.end()
+        write_record(out, row, snapshot);
     }
+    out.extend_from_slice(b"]}");
 }
 
 /// One record: the row's columns plus scheme and insurer master fields.
-pub struct RecordJson<'a, 's> {
-    pub row: &'a RowRef<'s>,
-    pub snapshot: &'s Snapshot,
+fn write_record(out: &mut Vec<u8>, row: &RowRef<'_>, snapshot: &Snapshot) {
+    out.push(b'{');
+    for field in TextField::ALL {
+        write_key(out, field.name());
+        let value = row.text(field);
+        write_opt_str(out, (!value.is_empty()).then_some(value));
+        out.push(b',');
+    }
+    for field in DateField::ALL {
+        write_key(out, field.name());
+        write_date(out, row.date(field));
+        out.push(b',');
+    }
+    for field in CodeField::ALL {
+        write_key(out, field.name());
+        match row.code(field) {
+            Some(code) => write_u32(out, u32::from(code)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b',');
+    }
+    write_key(out, "qualification_seq");
+    write_u32(out, row.qualification_seq());
+    let insurer_number = row.text(TextField::InsurerNumber);
+    let scheme = InsurerNumber::parse(insurer_number)
+        .map(|n| n.scheme())
+        .unwrap_or(Scheme::Other);
+    out.extend_from_slice(b",\"scheme\":");
+    write_str(out, scheme.code());
+    out.extend_from_slice(b",\"scheme_name\":");
+    write_str(out, scheme.name_ja());
+    let insurer = snapshot.insurer(insurer_number);
+    out.extend_from_slice(b",\"insurer_name\":");
+    write_opt_str(out, insurer.map(|i| i.name));
+    out.extend_from_slice(b",\"insurer_address\":");
+    write_opt_str(out, insurer.map(|i| i.address));
+    out.extend_from_slice(b",\"insurer_phone\":");
+    write_opt_str(out, insurer.map(|i| i.phone));
+    out.push(b'}');
 }
 
-impl Serialize for RecordJson<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let row = self.row;
-        let mut map = serializer.serialize_map(None)?;
-        for field in TextField::ALL {
-            let value = row.text(field);
-            map.serialize_entry(field.name(), &(!value.is_empty()).then_some(value))?;
+/// `"name":` (names are ASCII identifiers and need no escaping).
+fn write_key(out: &mut Vec<u8>, name: &str) {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn write_date(out: &mut Vec<u8>, date: Option<Date>) {
+    match date {
+        Some(date) => {
+            out.push(b'"');
+            out.extend_from_slice(&date.iso_bytes());
+            out.push(b'"');
         }
-        for field in DateField::ALL {
-            map.serialize_entry(field.name(), &DateJson(row.date(field)))?;
-        }
-        for field in CodeField::ALL {
-            map.serialize_entry(field.name(), &row.code(field))?;
-        }
-        map.serialize_entry("qualification_seq", &row.qualification_seq())?;
-        let insurer_number = row.text(TextField::InsurerNumber);
-        let scheme = crate::model::InsurerNumber::parse(insurer_number)
-            .map(|n| n.scheme())
-            .unwrap_or(crate::model::Scheme::Other);
-        map.serialize_entry("scheme", scheme.code())?;
-        map.serialize_entry("scheme_name", scheme.name_ja())?;
-        let insurer = self.snapshot.insurer(insurer_number);
-        map.serialize_entry("insurer_name", &insurer.map(|i| i.name))?;
-        map.serialize_entry("insurer_address", &insurer.map(|i| i.address))?;
-        map.serialize_entry("insurer_phone", &insurer.map(|i| i.phone))?;
-        map.end()
+        None => out.extend_from_slice(b"null"),
     }
 }
 
-struct DateJson(Option<Date>);
+/// Appends a decimal number.
+pub fn write_u32(out: &mut Vec<u8>, value: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
 
-impl Serialize for DateJson {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(date) => serializer.collect_str(&date),
-            None => serializer.serialize_none(),
+/// Appends `value` as a JSON string, or `null`.
+pub fn write_opt_str(out: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        Some(text) => write_str(out, text),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends `text` as a JSON string literal, escaping `"`, `\` and control
+/// characters (everything else, kanji included, is written as UTF-8).
+pub fn write_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut clean_from = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1F => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[clean_from..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xF)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        clean_from = i + 1;
+    }
+    out.extend_from_slice(&bytes[clean_from..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_exactly_what_json_requires() {
+        for text in [
+            "",
+            "plain",
+            "山田 太郎",
+            "quote \" and \\ backslash",
+            "tab\tnew\nline\r\u{1}\u{1f}",
+            "\u{7f}é",
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, text);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            assert_eq!(back, text);
+        }
+    }
+
+    #[test]
+    fn numbers_are_decimal() {
+        for value in [0, 7, 10, 99, 1234, u32::MAX] {
+            let mut out = Vec::new();
+            write_u32(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), value.to_string());
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod json;
 pub mod reception;
+pub mod sample;
 
 use crate::model::{CardFaceKey, Date, OnlineNumber, Serial, TextField, Verdict};
 use crate::snapshot::lookup::Rows;

@@ -1,19 +1,75 @@
 //! Reception numbers (受付番号): every answer carries one so that a clinic can
 //! refer to it later. Unique within a process: Japan time to the second, the
 //! process id, and a counter.
+//!
+//! Made on every check, so the date-time prefix is formatted once per second
+//! per thread and the rest is plain digit arithmetic.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    /// (unix second, "YYYYMMDDhhmmss-pppp-") for the last second formatted.
+    static PREFIX: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
 /// A new reception number, e.g. `20261121083015-04d2-000001`.
 pub fn next_reception() -> String {
-    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
-    let now = chrono::Utc::now().with_timezone(&jst);
+    let second = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let sequence = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    PREFIX.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != second {
+            *cached = (second, prefix_for(second));
+        }
+        let mut text = String::with_capacity(cached.1.len() + 10);
+        text.push_str(&cached.1);
+        push_padded(&mut text, sequence);
+        text
+    })
+}
+
+fn prefix_for(unix_second: u64) -> String {
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
+    let now = chrono::DateTime::from_timestamp(unix_second as i64, 0)
+        .unwrap_or_default()
+        .with_timezone(&jst);
     format!(
-        "{}-{:04x}-{sequence:06}",
+        "{}-{:04x}-",
         now.format("%Y%m%d%H%M%S"),
         std::process::id() & 0xFFFF
     )
+}
+
+/// Appends `value` in decimal, zero-padded to at least six digits.
+fn push_padded(text: &mut String, value: u64) {
+    let digits = value.to_string();
+    for _ in digits.len()..6 {
+        text.push('0');
+    }
+    text.push_str(&digits);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_unique_and_well_formed() {
+        let a = next_reception();
+        let b = next_reception();
+        assert_ne!(a, b);
+        let parts: Vec<&str> = a.split('-').collect();
+        assert_eq!(parts.len(), 3, "{a}");
+        assert_eq!(parts[0].len(), 14);
+        assert!(parts[0].bytes().all(|c| c.is_ascii_digit()));
+        assert_eq!(parts[1].len(), 4);
+        assert!(parts[2].len() >= 6);
+    }
 }

@@ -89,10 +89,33 @@ fn number(digits: &[u8]) -> Option<u32> {
     })
 }
 
+impl Date {
+    /// `YYYY-MM-DD` as ASCII bytes, without formatting machinery (the answer
+    /// encoder writes several dates per record). Years outside 0–9999 are
+    /// clamped to four digits.
+    pub fn iso_bytes(self) -> [u8; 10] {
+        let (y, m, d) = self.ymd();
+        let y = y.clamp(0, 9999) as u32;
+        let digit = |value: u32| b'0' + (value % 10) as u8;
+        [
+            digit(y / 1000),
+            digit(y / 100),
+            digit(y / 10),
+            digit(y),
+            b'-',
+            digit(m / 10),
+            digit(m),
+            b'-',
+            digit(d / 10),
+            digit(d),
+        ]
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (y, m, d) = self.ymd();
-        write!(f, "{y:04}-{m:02}-{d:02}")
+        let bytes = self.iso_bytes();
+        f.write_str(std::str::from_utf8(&bytes).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -113,6 +136,16 @@ mod tests {
         assert_eq!(a.to_string(), "2026-11-21");
         assert_eq!(Date::from_days(a.days()), a);
         assert_eq!(a.add_days(10).to_string(), "2026-12-01");
+    }
+
+    #[test]
+    fn iso_bytes_round_trip_over_centuries() {
+        let start = Date::parse("1899-12-25").unwrap();
+        for offset in (0..60_000).step_by(7) {
+            let date = start.add_days(offset);
+            let text = date.to_string();
+            assert_eq!(Date::parse(&text).unwrap(), date, "{text}");
+        }
     }
 
     #[test]
