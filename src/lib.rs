@@ -14,5 +14,6 @@ pub mod cli;
 pub mod engine;
 pub mod gen;
 pub mod model;
+pub mod server;
 pub mod snapshot;
 pub mod source;

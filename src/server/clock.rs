@@ -1,0 +1,134 @@
+//! Japan time for the serving path: the default treatment date and the
+//! service-hours window, read with one clock call and integer arithmetic
+//! (Japan Standard Time is UTC+9 all year, no daylight saving).
+
+use crate::model::Date;
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The [`Date`] day number of 1970-01-01 (0001-01-01 is day 1).
+const UNIX_EPOCH_DAYS: i32 = 719_163;
+const JST_OFFSET_SECONDS: u64 = 9 * 3600;
+
+/// The current moment in Japan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JapanTime {
+    pub date: Date,
+    /// Minutes since local midnight (0..1440).
+    pub minute_of_day: u32,
+}
+
+impl JapanTime {
+    pub fn now() -> JapanTime {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        JapanTime::from_unix_seconds(unix)
+    }
+
+    pub fn from_unix_seconds(unix: u64) -> JapanTime {
+        let local = unix + JST_OFFSET_SECONDS;
+        JapanTime {
+            date: Date::from_days(UNIX_EPOCH_DAYS + (local / 86_400) as i32),
+            minute_of_day: ((local % 86_400) / 60) as u32,
+        }
+    }
+}
+
+/// When checks are answered (`SPEC.md` §3.3): a daily window in Japan time,
+/// or always.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceHours {
+    Always,
+    /// Open from `start` (inclusive) to `end` (exclusive), minutes of the
+    /// day; a window with `start > end` runs past midnight.
+    Window { start: u32, end: u32 },
+}
+
+impl ServiceHours {
+    /// Parses `HH:MM-HH:MM` (end may be `24:00`) or `off` (always open).
+    pub fn parse(text: &str) -> Result<ServiceHours, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(ServiceHours::Always);
+        }
+        let problem = || format!("`{text}` is neither HH:MM-HH:MM (e.g. 08:00-21:00) nor off");
+        let (start, end) = text.split_once('-').ok_or_else(problem)?;
+        let start = minutes(start).filter(|&m| m < 1440).ok_or_else(problem)?;
+        let end = minutes(end).ok_or_else(problem)?;
+        if start == end {
+            return Err(format!(
+                "`{text}` is an empty window; use off to answer at all hours"
+            ));
+        }
+        Ok(ServiceHours::Window { start, end })
+    }
+
+    pub fn is_open(self, minute_of_day: u32) -> bool {
+        match self {
+            ServiceHours::Always => true,
+            ServiceHours::Window { start, end } if start < end => {
+                (start..end).contains(&minute_of_day)
+            }
+            ServiceHours::Window { start, end } => minute_of_day >= start || minute_of_day < end,
+        }
+    }
+}
+
+impl fmt::Display for ServiceHours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceHours::Always => f.write_str("off"),
+            ServiceHours::Window { start, end } => write!(
+                f,
+                "{:02}:{:02}-{:02}:{:02}",
+                start / 60,
+                start % 60,
+                end / 60,
+                end % 60
+            ),
+        }
+    }
+}
+
+/// `HH:MM` as minutes of the day (up to 24:00).
+fn minutes(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn japan_time_is_utc_plus_nine() {
+        // 2026-11-20T23:30:00Z is 2026-11-21 08:30 in Japan.
+        let t = JapanTime::from_unix_seconds(1_795_217_400);
+        assert_eq!(t.date.to_string(), "2026-11-21");
+        assert_eq!(t.minute_of_day, 8 * 60 + 30);
+        assert_eq!(
+            JapanTime::from_unix_seconds(0).date.to_string(),
+            "1970-01-01"
+        );
+    }
+
+    #[test]
+    fn service_hours_windows() {
+        let day = ServiceHours::parse("08:00-21:00").unwrap();
+        assert!(!day.is_open(7 * 60 + 59));
+        assert!(day.is_open(8 * 60));
+        assert!(day.is_open(20 * 60 + 59));
+        assert!(!day.is_open(21 * 60));
+        assert_eq!(day.to_string(), "08:00-21:00");
+        let night = ServiceHours::parse("22:00-06:00").unwrap();
+        assert!(night.is_open(23 * 60) && night.is_open(60) && !night.is_open(12 * 60));
+        assert!(ServiceHours::parse("00:00-24:00").unwrap().is_open(1439));
+        assert_eq!(ServiceHours::parse("OFF").unwrap(), ServiceHours::Always);
+        for bad in ["8-21", "08:00", "25:00-26:00", "08:00-08:00", "08:60-09:00", ""] {
+            assert!(ServiceHours::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

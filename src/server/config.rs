@@ -1,0 +1,289 @@
+//! Server settings: one struct read from the command line, the environment
+//! (`SHIKAKU_<NAME>`) and a TOML file, merged with flags winning over the
+//! environment, the environment over the file, and the file over the
+//! defaults. Each setting has the same name everywhere: `--max-in-flight`,
+//! `SHIKAKU_MAX_IN_FLIGHT`, `max_in_flight = …`.
+
+use super::clock::ServiceHours;
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every setting, each optional until merged (see the module docs).
+#[derive(Args, Deserialize, Debug, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Snapshot directory to serve. Without one, a small demo dataset is
+    /// generated and built under snapshots/demo on first run and served.
+    #[arg(long, env = "SHIKAKU_SNAPSHOT")]
+    pub snapshot: Option<PathBuf>,
+    /// Start without a snapshot: checks answer 503 no_snapshot until one is
+    /// activated through the admin API.
+    #[arg(long, env = "SHIKAKU_WAIT_FOR_ACTIVATION", num_args = 0..=1, default_missing_value = "true")]
+    pub wait_for_activation: Option<bool>,
+    /// Public listener address [default: 127.0.0.1:8080].
+    #[arg(long, env = "SHIKAKU_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Administrative listener address; keep it on loopback or a management
+    /// network [default: 127.0.0.1:8081].
+    #[arg(long, env = "SHIKAKU_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Token the admin API requires as `Authorization: Bearer …` (none: the
+    /// admin listener's network is the only protection).
+    #[arg(long, env = "SHIKAKU_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Registry of institutions allowed to check (institutions.csv:
+    /// institution_code,name,prefecture,token). Without one, any well-formed
+    /// institution code is accepted and no token is asked for.
+    #[arg(long, env = "SHIKAKU_INSTITUTIONS")]
+    pub institutions: Option<PathBuf>,
+    /// Service hours in Japan time, HH:MM-HH:MM or off [default:
+    /// 08:00-21:00; off for the demo dataset].
+    #[arg(long, env = "SHIKAKU_SERVICE_HOURS")]
+    pub service_hours: Option<String>,
+    /// Requests in progress beyond which new ones get 503 busy [default: 512].
+    #[arg(long, env = "SHIKAKU_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// Open client connections beyond which new ones wait in the kernel's
+    /// accept queue [default: 8192].
+    #[arg(long, env = "SHIKAKU_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Largest single-check request body, in bytes (413 beyond) [default: 65536].
+    #[arg(long, env = "SHIKAKU_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Longest line of a bulk request, in bytes (an error for that line
+    /// beyond) [default: 65536].
+    #[arg(long, env = "SHIKAKU_MAX_BULK_LINE_BYTES")]
+    pub max_bulk_line_bytes: Option<usize>,
+    /// Time a client has to send a request's headers [default: 10s].
+    #[arg(long, env = "SHIKAKU_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// A keep-alive connection with no traffic for this long is closed [default: 60s].
+    #[arg(long, env = "SHIKAKU_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// On SIGTERM or Ctrl-C, time allowed for requests in progress to finish [default: 30s].
+    #[arg(long, env = "SHIKAKU_SHUTDOWN_DEADLINE")]
+    pub shutdown_deadline: Option<String>,
+    /// How many days in the past a treatment date may be (後日精算) [default: 31].
+    #[arg(long, env = "SHIKAKU_MAX_PAST_DAYS")]
+    pub max_past_days: Option<u32>,
+    /// Refuse card-face checks without birth_date (400) [default: false].
+    #[arg(long, env = "SHIKAKU_REQUIRE_BIRTH_DATE", num_args = 0..=1, default_missing_value = "true")]
+    pub require_birth_date: Option<bool>,
+    /// Worker threads [default: the number of CPUs].
+    #[arg(long, env = "SHIKAKU_WORKERS")]
+    pub workers: Option<usize>,
+    /// Canary checks run against a snapshot before it is activated: NDJSON,
+    /// one check per line as for /v1/check/bulk plus "expect": "<verdict>".
+    #[arg(long, env = "SHIKAKU_CANARIES")]
+    pub canaries: Option<PathBuf>,
+    /// Activation refuses (unless forced) a snapshot whose row or person
+    /// count differs from the live one by more than this percentage [default: 10].
+    #[arg(long, env = "SHIKAKU_MAX_ROW_CHANGE_PERCENT")]
+    pub max_row_change_percent: Option<f64>,
+    /// Activation refuses (unless forced) a snapshot that answers more than
+    /// this percentage of sampled keys with another verdict than the live
+    /// one [default: 5].
+    #[arg(long, env = "SHIKAKU_MAX_VERDICT_DRIFT_PERCENT")]
+    pub max_verdict_drift_percent: Option<f64>,
+    /// Seconds clients are told to wait in Retry-After on 503 [default: 1].
+    #[arg(long, env = "SHIKAKU_RETRY_AFTER")]
+    pub retry_after: Option<u32>,
+}
+
+/// Fills each setting of `$ours` that is `None` from `$theirs`.
+macro_rules! fill_from {
+    ($ours:ident, $theirs:ident; $($field:ident),* $(,)?) => {
+        $( if $ours.$field.is_none() { $ours.$field = $theirs.$field; } )*
+    };
+}
+
+impl Settings {
+    /// Reads a TOML settings file; the error names the file and the problem.
+    pub fn from_file(path: &Path) -> Result<Settings, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read ({e})", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// These settings, with any that are unset taken from `lower`.
+    pub fn or(mut self, lower: Settings) -> Settings {
+        fill_from!(self, lower;
+            snapshot, wait_for_activation, listen, admin_listen, admin_token, institutions,
+            service_hours, max_in_flight, max_connections, max_body_bytes, max_bulk_line_bytes,
+            header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
+            require_birth_date, workers, canaries, max_row_change_percent,
+            max_verdict_drift_percent, retry_after);
+        self
+    }
+}
+
+/// The settings the server runs with, every default applied and checked.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// `None` only with `wait_for_activation`; the demo has been prepared by then.
+    pub snapshot: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub admin_token: Option<String>,
+    pub institutions: Option<PathBuf>,
+    pub service_hours: ServiceHours,
+    pub max_in_flight: usize,
+    pub max_connections: usize,
+    pub max_body_bytes: usize,
+    pub max_bulk_line_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_deadline: Duration,
+    pub max_past_days: u32,
+    pub require_birth_date: bool,
+    pub workers: usize,
+    pub canaries: Option<PathBuf>,
+    pub max_row_change_percent: f64,
+    pub max_verdict_drift_percent: f64,
+    pub retry_after: u32,
+}
+
+impl ServeConfig {
+    /// Applies defaults and checks every value; the error names the setting.
+    /// `demo` changes one default: service hours are off for the demo data.
+    pub fn from_settings(settings: Settings, demo: bool) -> Result<ServeConfig, String> {
+        let duration = |name: &str, value: Option<String>, default: &str| {
+            let text = value.unwrap_or_else(|| default.to_string());
+            humantime::parse_duration(&text)
+                .map_err(|e| format!("{name}: `{text}` is not a duration like 10s or 500ms ({e})"))
+        };
+        let positive = |name: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(format!("{name}: must be at least 1")),
+            other => Ok(other.unwrap_or(default)),
+        };
+        let percent = |name: &str, value: Option<f64>, default: f64| match value {
+            Some(p) if !(0.0..=100.0).contains(&p) => {
+                Err(format!("{name}: {p} is not a percentage from 0 to 100"))
+            }
+            other => Ok(other.unwrap_or(default)),
+        };
+        let service_hours = match settings.service_hours {
+            Some(text) => ServiceHours::parse(&text).map_err(|e| format!("service_hours: {e}"))?,
+            None if demo => ServiceHours::Always,
+            None => ServiceHours::Window {
+                start: 8 * 60,
+                end: 21 * 60,
+            },
+        };
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(ServeConfig {
+            snapshot: settings.snapshot,
+            listen: settings
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            admin_listen: settings
+                .admin_listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+            admin_token: settings.admin_token.filter(|t| !t.is_empty()),
+            institutions: settings.institutions,
+            service_hours,
+            max_in_flight: positive("max_in_flight", settings.max_in_flight, 512)?,
+            max_connections: positive("max_connections", settings.max_connections, 8192)?,
+            max_body_bytes: positive("max_body_bytes", settings.max_body_bytes, 64 * 1024)?,
+            max_bulk_line_bytes: positive(
+                "max_bulk_line_bytes",
+                settings.max_bulk_line_bytes,
+                64 * 1024,
+            )?,
+            header_read_timeout: duration(
+                "header_read_timeout",
+                settings.header_read_timeout,
+                "10s",
+            )?,
+            idle_timeout: duration("idle_timeout", settings.idle_timeout, "60s")?,
+            shutdown_deadline: duration("shutdown_deadline", settings.shutdown_deadline, "30s")?,
+            max_past_days: settings.max_past_days.unwrap_or(31),
+            require_birth_date: settings.require_birth_date.unwrap_or(false),
+            workers: positive("workers", settings.workers, cpus)?,
+            canaries: settings.canaries,
+            max_row_change_percent: percent(
+                "max_row_change_percent",
+                settings.max_row_change_percent,
+                10.0,
+            )?,
+            max_verdict_drift_percent: percent(
+                "max_verdict_drift_percent",
+                settings.max_verdict_drift_percent,
+                5.0,
+            )?,
+            retry_after: settings.retry_after.unwrap_or(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file: Settings = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nmax_in_flight = 64\nservice_hours = \"09:00-17:00\"",
+        )
+        .unwrap();
+        let flags = Settings {
+            max_in_flight: Some(8),
+            ..Settings::default()
+        };
+        let config = ServeConfig::from_settings(flags.or(file), false).unwrap();
+        assert_eq!(config.max_in_flight, 8);
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.service_hours.to_string(), "09:00-17:00");
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let unknown = toml::from_str::<Settings>("max_inflight = 3").unwrap_err();
+        assert!(unknown.to_string().contains("max_inflight"), "{unknown}");
+        for (settings, name) in [
+            (
+                Settings {
+                    idle_timeout: Some("soon".into()),
+                    ..Settings::default()
+                },
+                "idle_timeout",
+            ),
+            (
+                Settings {
+                    max_in_flight: Some(0),
+                    ..Settings::default()
+                },
+                "max_in_flight",
+            ),
+            (
+                Settings {
+                    service_hours: Some("8-21".into()),
+                    ..Settings::default()
+                },
+                "service_hours",
+            ),
+            (
+                Settings {
+                    max_verdict_drift_percent: Some(250.0),
+                    ..Settings::default()
+                },
+                "max_verdict_drift_percent",
+            ),
+        ] {
+            let error = ServeConfig::from_settings(settings, false).unwrap_err();
+            assert!(error.starts_with(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn demo_data_is_served_at_all_hours_unless_told_otherwise() {
+        let demo = ServeConfig::from_settings(Settings::default(), true).unwrap();
+        assert_eq!(demo.service_hours, ServiceHours::Always);
+        let production = ServeConfig::from_settings(Settings::default(), false).unwrap();
+        assert_eq!(production.service_hours.to_string(), "08:00-21:00");
+    }
+}

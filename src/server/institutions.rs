@@ -1,0 +1,258 @@
+//! Who may check: the institution registry (`institutions.csv`) and the
+//! authentication of each request against it.
+//!
+//! A check names its institution in the body; the request proves it with a
+//! credential. Today the credential is a bearer token from the registry; the
+//! mutual-TLS work adds a [`Credential`] variant carrying the institution code
+//! of a verified client certificate, and [`Access::authorize`] is the one
+//! place that decides. Tokens are kept only as 128-bit hashes and compared in
+//! constant time.
+
+use crate::model::InstitutionCode;
+use crate::source::csv_input::{CsvSource, Encoding};
+use std::collections::HashMap;
+use std::path::Path;
+use xxhash_rust::xxh3::xxh3_128;
+
+/// Shortest token the registry accepts.
+pub const MIN_TOKEN_BYTES: usize = 16;
+
+/// One registered institution.
+#[derive(Clone, Debug)]
+pub struct Institution {
+    pub code: InstitutionCode,
+    pub name: String,
+    pub prefecture: String,
+    token_hash: [u8; 16],
+}
+
+/// What a request presented to prove who it is.
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    None,
+    Bearer(&'a str),
+}
+
+impl<'a> Credential<'a> {
+    /// Reads the `Authorization` header value; anything but `Bearer <token>`
+    /// presents no credential.
+    pub fn from_authorization(header: Option<&'a [u8]>) -> Credential<'a> {
+        let Some(value) = header.and_then(|v| std::str::from_utf8(v).ok()) else {
+            return Credential::None;
+        };
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Credential::Bearer(token.trim())
+            }
+            _ => Credential::None,
+        }
+    }
+}
+
+/// Why a request may not check for the institution it names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// No usable credential: 401.
+    Unauthenticated,
+    /// A credential, but not one for that institution: 403.
+    Forbidden,
+}
+
+/// The access policy of the public API.
+#[derive(Debug)]
+pub enum Access {
+    /// No registry configured: any well-formed institution code may check.
+    Open,
+    Registry(Registry),
+}
+
+impl Access {
+    /// Whether `credential` may check on behalf of `institution`.
+    pub fn authorize(
+        &self,
+        institution: &InstitutionCode,
+        credential: Credential<'_>,
+    ) -> Result<(), Denied> {
+        let Access::Registry(registry) = self else {
+            return Ok(());
+        };
+        let Credential::Bearer(token) = credential else {
+            return Err(Denied::Unauthenticated);
+        };
+        let presented = xxh3_128(token.as_bytes()).to_le_bytes();
+        match registry.by_code.get(institution) {
+            Some(entry) if constant_time_eq(&entry.token_hash, &presented) => Ok(()),
+            // A token of another institution, or an unknown institution.
+            Some(_) | None if registry.by_token.contains_key(&presented) => Err(Denied::Forbidden),
+            _ => Err(Denied::Unauthenticated),
+        }
+    }
+
+    /// Whether a request without a body can already be turned away (401).
+    pub fn requires_credential(&self) -> bool {
+        matches!(self, Access::Registry(_))
+    }
+
+    pub fn institution_count(&self) -> Option<usize> {
+        match self {
+            Access::Open => None,
+            Access::Registry(registry) => Some(registry.by_code.len()),
+        }
+    }
+}
+
+/// The registered institutions, by code and by token hash.
+#[derive(Debug, Default)]
+pub struct Registry {
+    by_code: HashMap<InstitutionCode, Institution>,
+    by_token: HashMap<[u8; 16], InstitutionCode>,
+}
+
+impl Registry {
+    /// Reads `institutions.csv` (`institution_code,name,prefecture,token`,
+    /// UTF-8). Any bad line fails the whole load, naming file, line and field:
+    /// a half-loaded registry would lock institutions out.
+    pub fn load(path: &Path) -> anyhow::Result<Registry> {
+        let mut source = CsvSource::open(path, Encoding::Utf8)?;
+        source.require_columns(&["institution_code", "name", "prefecture", "token"])?;
+        let mut registry = Registry::default();
+        let mut problems = Vec::new();
+        let mut bad_rows = Vec::new();
+        source.for_each_row(
+            |row| {
+                let code = InstitutionCode::parse(row.get("institution_code"))
+                    .map_err(|e| row.bad(format!("institution_code: {e}")))?;
+                let token = row.get("token").trim();
+                if token.len() < MIN_TOKEN_BYTES {
+                    return Err(row.bad(format!(
+                        "token: shorter than {MIN_TOKEN_BYTES} bytes; issue a longer random token"
+                    )));
+                }
+                Ok((
+                    Institution {
+                        code,
+                        name: row.get("name").trim().to_string(),
+                        prefecture: row.get("prefecture").trim().to_string(),
+                        token_hash: xxh3_128(token.as_bytes()).to_le_bytes(),
+                    },
+                    row.line,
+                ))
+            },
+            |(institution, line)| {
+                if let Err(problem) = registry.insert(institution) {
+                    problems.push((line, format!("{}:{line}: {problem}", path.display())));
+                }
+            },
+            &mut |bad| bad_rows.push((bad.line, bad.to_string())),
+        );
+        problems.extend(bad_rows);
+        problems.sort();
+        if let Some((_, first)) = problems.first() {
+            anyhow::bail!(
+                "{first}{}",
+                match problems.len() {
+                    1 => String::new(),
+                    n => format!(" (and {} more bad lines)", n - 1),
+                }
+            );
+        }
+        Ok(registry)
+    }
+
+    fn insert(&mut self, institution: Institution) -> Result<(), String> {
+        if self.by_code.contains_key(&institution.code) {
+            return Err(format!(
+                "institution_code: {} is listed twice",
+                institution.code
+            ));
+        }
+        if self.by_token.contains_key(&institution.token_hash) {
+            return Err("token: the same token is given to two institutions".into());
+        }
+        self.by_token
+            .insert(institution.token_hash, institution.code.clone());
+        self.by_code.insert(institution.code.clone(), institution);
+        Ok(())
+    }
+
+    pub fn get(&self, code: &InstitutionCode) -> Option<&Institution> {
+        self.by_code.get(code)
+    }
+}
+
+/// Equality whose time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn registry(text: &str) -> anyhow::Result<Registry> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Registry::load(file.path())
+    }
+
+    const HEADER: &str = "institution_code,name,prefecture,token\n";
+
+    #[test]
+    fn tokens_authorize_only_their_institution() {
+        let access = Access::Registry(
+            registry(&format!(
+                "{HEADER}1312345678,A医院,東京都,aaaaaaaaaaaaaaaaaaaa\n2712345678,B薬局,大阪府,bbbbbbbbbbbbbbbbbbbb\n"
+            ))
+            .unwrap(),
+        );
+        let a = InstitutionCode::parse("1312345678").unwrap();
+        let unknown = InstitutionCode::parse("9999999999").unwrap();
+        let bearer = |t| Credential::from_authorization(Some(t));
+        assert_eq!(access.authorize(&a, bearer(b"Bearer aaaaaaaaaaaaaaaaaaaa")), Ok(()));
+        assert_eq!(access.authorize(&a, bearer(b"bearer  aaaaaaaaaaaaaaaaaaaa")), Ok(()));
+        assert_eq!(
+            access.authorize(&a, bearer(b"Bearer bbbbbbbbbbbbbbbbbbbb")),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            access.authorize(&unknown, bearer(b"Bearer bbbbbbbbbbbbbbbbbbbb")),
+            Err(Denied::Forbidden)
+        );
+        assert_eq!(
+            access.authorize(&a, bearer(b"Bearer wrong-token-xxxxxxxx")),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(
+            access.authorize(&a, bearer(b"Basic aaaaaaaaaaaaaaaaaaaa")),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(
+            access.authorize(&a, Credential::None),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(Access::Open.authorize(&unknown, Credential::None), Ok(()));
+    }
+
+    #[test]
+    fn bad_registries_name_the_line_and_field() {
+        let cases = [
+            ("1312345678,A,東京都,short\n", ":2: token"),
+            ("131234567,A,東京都,aaaaaaaaaaaaaaaaaaaa\n", ":2: institution_code"),
+            (
+                "1312345678,A,東京都,aaaaaaaaaaaaaaaaaaaa\n1312345678,B,東京都,bbbbbbbbbbbbbbbbbbbb\n",
+                ":3: institution_code",
+            ),
+            (
+                "1312345678,A,東京都,aaaaaaaaaaaaaaaaaaaa\n2712345678,B,大阪府,aaaaaaaaaaaaaaaaaaaa\n",
+                ":3: token",
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = registry(&format!("{HEADER}{body}")).unwrap_err().to_string();
+            assert!(error.contains(expected), "{error} lacks {expected}");
+        }
+        let missing = registry("institution_code,name\n").unwrap_err().to_string();
+        assert!(missing.contains("prefecture"), "{missing}");
+    }
+}

@@ -1,0 +1,209 @@
+//! Counters and latency histograms for `GET /metrics` (Prometheus text
+//! format), kept in fixed arrays of atomics: recording is a few relaxed
+//! increments, with no lock and no allocation on the request path.
+
+use super::response::ErrorCode;
+use crate::model::Verdict;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What a public request asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Card,
+    Number,
+    Bulk,
+    Healthz,
+    Readyz,
+    Metrics,
+    /// Anything else (answered 404 or 405).
+    Other,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 7] = [
+        Endpoint::Card,
+        Endpoint::Number,
+        Endpoint::Bulk,
+        Endpoint::Healthz,
+        Endpoint::Readyz,
+        Endpoint::Metrics,
+        Endpoint::Other,
+    ];
+    /// The endpoints that answer checks (and have verdicts and latencies).
+    const CHECKS: [Endpoint; 3] = [Endpoint::Card, Endpoint::Number, Endpoint::Bulk];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Card => "card",
+            Endpoint::Number => "number",
+            Endpoint::Bulk => "bulk",
+            Endpoint::Healthz => "healthz",
+            Endpoint::Readyz => "readyz",
+            Endpoint::Metrics => "metrics",
+            Endpoint::Other => "other",
+        }
+    }
+
+    fn check_index(self) -> Option<usize> {
+        Endpoint::CHECKS.iter().position(|&e| e == self)
+    }
+}
+
+/// HTTP statuses the server answers with, in metric order.
+const STATUSES: [u16; 10] = [200, 400, 401, 403, 404, 405, 408, 413, 500, 503];
+
+/// Upper bounds of the latency buckets, in microseconds.
+const BUCKETS_MICROS: [u64; 17] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS_MICROS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn record(&self, elapsed: Duration) {
+        let micros = elapsed.as_micros().min(u128::from(u64::MAX)) as u64;
+        if let Some(bucket) = BUCKETS_MICROS.iter().position(|&le| micros <= le) {
+            self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+}
+
+/// Everything `/metrics` reports about requests.
+#[derive(Default)]
+pub struct Metrics {
+    requests: [[AtomicU64; STATUSES.len()]; Endpoint::ALL.len()],
+    verdicts: [[AtomicU64; Verdict::ALL.len()]; Endpoint::CHECKS.len()],
+    errors: [[AtomicU64; ErrorCode::ALL.len()]; Endpoint::CHECKS.len()],
+    latency: [Histogram; Endpoint::CHECKS.len()],
+    in_flight: AtomicI64,
+    connections: AtomicI64,
+    pub swaps: AtomicU64,
+    pub rollbacks: AtomicU64,
+    pub activation_failures: AtomicU64,
+}
+
+/// Facts about the live snapshot, for the gauges.
+pub struct SnapshotFacts<'a> {
+    pub id: Option<&'a str>,
+    pub age_seconds: Option<f64>,
+    pub loaded_unix_seconds: Option<f64>,
+}
+
+impl Metrics {
+    pub fn request(&self, endpoint: Endpoint, status: u16) {
+        let column = STATUSES
+            .iter()
+            .position(|&s| s == status)
+            .unwrap_or(STATUSES.len() - 2);
+        self.requests[endpoint as usize][column].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn verdict(&self, endpoint: Endpoint, verdict: Verdict) {
+        if let Some(e) = endpoint.check_index() {
+            self.verdicts[e][verdict as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn error(&self, endpoint: Endpoint, code: ErrorCode) {
+        if let Some(e) = endpoint.check_index() {
+            self.errors[e][code as usize].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn latency(&self, endpoint: Endpoint, elapsed: Duration) {
+        if let Some(e) = endpoint.check_index() {
+            self.latency[e].record(elapsed);
+        }
+    }
+
+    pub fn in_flight(&self) -> &AtomicI64 {
+        &self.in_flight
+    }
+
+    pub fn connections(&self) -> &AtomicI64 {
+        &self.connections
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self, snapshot: &SnapshotFacts) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        family(&mut out, "shikaku_http_requests_total", "counter", "Public HTTP requests by endpoint and status.");
+        for endpoint in Endpoint::ALL {
+            for (column, status) in STATUSES.iter().enumerate() {
+                let n = load(&self.requests[endpoint as usize][column]);
+                if n > 0 {
+                    let _ = writeln!(out, "shikaku_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}", endpoint.as_str());
+                }
+            }
+        }
+        family(&mut out, "shikaku_checks_total", "counter", "Checks answered, by endpoint and verdict (bulk counts lines).");
+        for (e, endpoint) in Endpoint::CHECKS.iter().enumerate() {
+            for verdict in Verdict::ALL {
+                let _ = writeln!(out, "shikaku_checks_total{{endpoint=\"{}\",verdict=\"{}\"}} {}", endpoint.as_str(), verdict.as_str(), load(&self.verdicts[e][verdict as usize]));
+            }
+        }
+        family(&mut out, "shikaku_check_errors_total", "counter", "Checks refused with an error, by endpoint and error code.");
+        for (e, endpoint) in Endpoint::CHECKS.iter().enumerate() {
+            for code in ErrorCode::ALL {
+                let n = load(&self.errors[e][code as usize]);
+                if n > 0 {
+                    let _ = writeln!(out, "shikaku_check_errors_total{{endpoint=\"{}\",code=\"{}\"}} {n}", endpoint.as_str(), code.as_str());
+                }
+            }
+        }
+        family(&mut out, "shikaku_request_duration_seconds", "histogram", "Time from request head to answer (bulk: to the last line).");
+        for (e, endpoint) in Endpoint::CHECKS.iter().enumerate() {
+            let histogram = &self.latency[e];
+            let mut cumulative = 0;
+            for (bucket, le) in BUCKETS_MICROS.iter().enumerate() {
+                cumulative += load(&histogram.buckets[bucket]);
+                let _ = writeln!(out, "shikaku_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}", endpoint.as_str(), *le as f64 / 1e6);
+            }
+            let count = load(&histogram.count);
+            let _ = writeln!(out, "shikaku_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {count}", endpoint.as_str());
+            let _ = writeln!(out, "shikaku_request_duration_seconds_sum{{endpoint=\"{}\"}} {}", endpoint.as_str(), load(&histogram.sum_micros) as f64 / 1e6);
+            let _ = writeln!(out, "shikaku_request_duration_seconds_count{{endpoint=\"{}\"}} {count}", endpoint.as_str());
+        }
+        gauge(&mut out, "shikaku_in_flight_requests", "Public requests in progress.", self.in_flight.load(Ordering::Relaxed) as f64);
+        gauge(&mut out, "shikaku_open_connections", "Public connections open.", self.connections.load(Ordering::Relaxed) as f64);
+        family(&mut out, "shikaku_snapshot_info", "gauge", "The live snapshot (1 while loaded).");
+        if let Some(id) = snapshot.id {
+            let _ = writeln!(out, "shikaku_snapshot_info{{id=\"{}\"}} 1", id.replace(['"', '\\', '\n'], "_"));
+        }
+        if let Some(age) = snapshot.age_seconds {
+            gauge(&mut out, "shikaku_snapshot_age_seconds", "Seconds since the live snapshot was built.", age);
+        }
+        if let Some(loaded) = snapshot.loaded_unix_seconds {
+            gauge(&mut out, "shikaku_snapshot_loaded_timestamp_seconds", "When the live snapshot was activated (Unix time).", loaded);
+        }
+        counter(&mut out, "shikaku_snapshot_swaps_total", "Snapshot activations and rollbacks that took effect.", load(&self.swaps));
+        counter(&mut out, "shikaku_snapshot_rollbacks_total", "Rollbacks to the previous snapshot.", load(&self.rollbacks));
+        counter(&mut out, "shikaku_snapshot_activation_failures_total", "Activations refused (the live snapshot kept serving).", load(&self.activation_failures));
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
+    family(out, name, "gauge", help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    family(out, name, "counter", help);
+    let _ = writeln!(out, "{name} {value}");
+}

@@ -1,0 +1,206 @@
+//! Responses: the error answer of `CONTRACT.md` §3 (`{"status": "error",
+//! "error": {"code", "message"}}` with a fitting HTTP status), and the body
+//! type every handler returns.
+
+use crate::engine::json::{write_opt_str, write_str, write_u32};
+use bytes::Bytes;
+use http_body_util::channel::Channel;
+use http_body_util::{Either, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+
+/// A whole body, or a stream (bulk answers).
+pub type Body = Either<Full<Bytes>, Channel<Bytes>>;
+
+/// Machine-readable error codes, each with its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A malformed body or field (400); the message names the field.
+    BadRequest,
+    /// A feature the request asks for that this server does not offer (400).
+    Unsupported,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Timeout,
+    TooLarge,
+    Busy,
+    NoSnapshot,
+    OutsideServiceHours,
+    /// An admin action refused (the live state is unchanged), 409.
+    Refused,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unsupported,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Timeout,
+        ErrorCode::TooLarge,
+        ErrorCode::Busy,
+        ErrorCode::NoSnapshot,
+        ErrorCode::OutsideServiceHours,
+        ErrorCode::Refused,
+        ErrorCode::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::Busy => "busy",
+            ErrorCode::NoSnapshot => "no_snapshot",
+            ErrorCode::OutsideServiceHours => "outside_service_hours",
+            ErrorCode::Refused => "refused",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::Unsupported => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Busy | ErrorCode::NoSnapshot | ErrorCode::OutsideServiceHours => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::Refused => StatusCode::CONFLICT,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error answer: code, a message for counter staff or the integrator,
+/// and the request field at fault when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 400 about one field; the message starts with the field's name.
+    pub fn field(field: &'static str, problem: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            code: ErrorCode::BadRequest,
+            message: format!("{field}: {problem}"),
+            field: Some(field),
+        }
+    }
+
+    /// Appends `{"status":"error",…}`; `line` and `client_ref` are given for
+    /// the lines of a bulk answer.
+    pub fn write_json(&self, out: &mut Vec<u8>, line: Option<u64>, client_ref: Option<&str>) {
+        out.extend_from_slice(b"{\"status\":\"error\",");
+        if let Some(line) = line {
+            out.extend_from_slice(b"\"line\":");
+            out.extend_from_slice(line.to_string().as_bytes());
+            out.extend_from_slice(b",\"client_ref\":");
+            write_opt_str(out, client_ref);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"error\":{\"code\":\"");
+        out.extend_from_slice(self.code.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"message\":");
+        write_str(out, &self.message);
+        if let Some(field) = self.field {
+            out.extend_from_slice(b",\"field\":");
+            write_str(out, field);
+        }
+        out.extend_from_slice(b"}}");
+    }
+
+    /// The whole HTTP response, with `Retry-After` on 503 and
+    /// `WWW-Authenticate` on 401.
+    pub fn response(&self, retry_after: u32) -> Response<Body> {
+        let mut body = Vec::with_capacity(128 + self.message.len());
+        self.write_json(&mut body, None, None);
+        body.push(b'\n');
+        let mut response = json(self.code.status(), body);
+        let headers = response.headers_mut();
+        match self.code.status() {
+            StatusCode::SERVICE_UNAVAILABLE => {
+                let mut seconds = Vec::new();
+                write_u32(&mut seconds, retry_after);
+                if let Ok(value) = HeaderValue::from_bytes(&seconds) {
+                    headers.insert(RETRY_AFTER, value);
+                }
+            }
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// A JSON response with `status` and `body`.
+pub fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    with_type(status, body, "application/json")
+}
+
+/// A response with `status`, `body` and content type `content_type`.
+pub fn with_type(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_json_has_the_contract_shape() {
+        let mut out = Vec::new();
+        ApiError::field("serial", "not a \"number\"").write_json(&mut out, None, None);
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(value["status"], "error");
+        assert_eq!(value["error"]["code"], "bad_request");
+        assert_eq!(value["error"]["message"], "serial: not a \"number\"");
+        assert_eq!(value["error"]["field"], "serial");
+        let mut line = Vec::new();
+        ApiError::new(ErrorCode::Forbidden, "no").write_json(&mut line, Some(7), Some("P-1"));
+        let value: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(value["line"], 7);
+        assert_eq!(value["client_ref"], "P-1");
+    }
+
+    #[test]
+    fn busy_answers_carry_retry_after() {
+        let response = ApiError::new(ErrorCode::Busy, "busy").response(3);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "3");
+        let response = ApiError::new(ErrorCode::Unauthorized, "who?").response(3);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], "Bearer");
+    }
+}
