@@ -135,7 +135,7 @@ pub fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> 
 }
 
 /// One example query per verdict, found by scanning the snapshot.
-fn examples(snapshot: &Snapshot, date: Date) -> BTreeMap<&'static str, (String, Query)> {
+pub(super) fn examples(snapshot: &Snapshot, date: Date) -> BTreeMap<&'static str, (String, Query)> {
     let mut found: BTreeMap<&'static str, (String, Query)> = BTreeMap::new();
     let keep = |found: &mut BTreeMap<_, _>, query: Query, description: String| {
         let verdict = check(snapshot, &query, date).verdict;

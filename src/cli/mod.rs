@@ -5,6 +5,7 @@
 mod check;
 mod demo;
 mod gen;
+mod serve;
 mod snapshot;
 
 use clap::{Parser, Subcommand};
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
     name = "shikaku",
     version,
     about = "Online health-insurance eligibility check engine (オンライン資格確認)",
-    long_about = "Builds, verifies and answers from daily eligibility snapshots.\n\nStart with `shikaku demo` to generate demo data, build a snapshot and run example checks."
+    long_about = "Builds, verifies and answers from daily eligibility snapshots.\n\nStart with `shikaku serve` to serve the built-in demo data, or `shikaku demo` for example checks on the command line."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -32,6 +33,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Generate demo data, build a snapshot from it and run example checks.
     Demo(demo::DemoArgs),
+    /// Serve the HTTP API (with no snapshot given: the built-in demo data).
+    Serve(Box<serve::ServeArgs>),
 }
 
 /// Runs the command line; the error's first line is the one-line reason.
@@ -42,5 +45,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Snapshot(command) => snapshot::run(command),
         Command::Check(args) => check::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Serve(args) => serve::run(&args),
     }
 }

@@ -43,7 +43,10 @@ pub enum ServiceHours {
     Always,
     /// Open from `start` (inclusive) to `end` (exclusive), minutes of the
     /// day; a window with `start > end` runs past midnight.
-    Window { start: u32, end: u32 },
+    Window {
+        start: u32,
+        end: u32,
+    },
 }
 
 impl ServiceHours {
@@ -127,7 +130,14 @@ mod tests {
         assert!(night.is_open(23 * 60) && night.is_open(60) && !night.is_open(12 * 60));
         assert!(ServiceHours::parse("00:00-24:00").unwrap().is_open(1439));
         assert_eq!(ServiceHours::parse("OFF").unwrap(), ServiceHours::Always);
-        for bad in ["8-21", "08:00", "25:00-26:00", "08:00-08:00", "08:60-09:00", ""] {
+        for bad in [
+            "8-21",
+            "08:00",
+            "25:00-26:00",
+            "08:00-08:00",
+            "08:60-09:00",
+            "",
+        ] {
             assert!(ServiceHours::parse(bad).is_err(), "{bad}");
         }
     }

@@ -170,14 +170,23 @@ impl Registry {
             return Err("token: the same token is given to two institutions".into());
         }
         self.by_token
-            .insert(institution.token_hash, institution.code.clone());
-        self.by_code.insert(institution.code.clone(), institution);
+            .insert(institution.token_hash, institution.code);
+        self.by_code.insert(institution.code, institution);
         Ok(())
     }
 
     pub fn get(&self, code: &InstitutionCode) -> Option<&Institution> {
         self.by_code.get(code)
     }
+}
+
+/// Whether a presented secret equals the expected one, in time that does
+/// not depend on where they differ (both are hashed first).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    constant_time_eq(
+        &xxh3_128(presented.as_bytes()).to_le_bytes(),
+        &xxh3_128(expected.as_bytes()).to_le_bytes(),
+    )
 }
 
 /// Equality whose time does not depend on where the inputs differ.
@@ -209,8 +218,14 @@ mod tests {
         let a = InstitutionCode::parse("1312345678").unwrap();
         let unknown = InstitutionCode::parse("9999999999").unwrap();
         let bearer = |t| Credential::from_authorization(Some(t));
-        assert_eq!(access.authorize(&a, bearer(b"Bearer aaaaaaaaaaaaaaaaaaaa")), Ok(()));
-        assert_eq!(access.authorize(&a, bearer(b"bearer  aaaaaaaaaaaaaaaaaaaa")), Ok(()));
+        assert_eq!(
+            access.authorize(&a, bearer(b"Bearer aaaaaaaaaaaaaaaaaaaa")),
+            Ok(())
+        );
+        assert_eq!(
+            access.authorize(&a, bearer(b"bearer  aaaaaaaaaaaaaaaaaaaa")),
+            Ok(())
+        );
         assert_eq!(
             access.authorize(&a, bearer(b"Bearer bbbbbbbbbbbbbbbbbbbb")),
             Err(Denied::Forbidden)
@@ -249,7 +264,9 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let error = registry(&format!("{HEADER}{body}")).unwrap_err().to_string();
+            let error = registry(&format!("{HEADER}{body}"))
+                .unwrap_err()
+                .to_string();
             assert!(error.contains(expected), "{error} lacks {expected}");
         }
         let missing = registry("institution_code,name\n").unwrap_err().to_string();

@@ -6,6 +6,7 @@ use super::response::ErrorCode;
 use crate::model::Verdict;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a public request asked for.
@@ -86,7 +87,7 @@ pub struct Metrics {
     errors: [[AtomicU64; ErrorCode::ALL.len()]; Endpoint::CHECKS.len()],
     latency: [Histogram; Endpoint::CHECKS.len()],
     in_flight: AtomicI64,
-    connections: AtomicI64,
+    connections: Arc<AtomicI64>,
     pub swaps: AtomicU64,
     pub rollbacks: AtomicU64,
     pub activation_failures: AtomicU64,
@@ -134,35 +135,75 @@ impl Metrics {
         &self.connections
     }
 
+    /// The open-connection gauge, for the listener to keep up to date.
+    pub fn connections_counter(&self) -> Arc<AtomicI64> {
+        self.connections.clone()
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self, snapshot: &SnapshotFacts) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        family(&mut out, "shikaku_http_requests_total", "counter", "Public HTTP requests by endpoint and status.");
+        family(
+            &mut out,
+            "shikaku_http_requests_total",
+            "counter",
+            "Public HTTP requests by endpoint and status.",
+        );
         for endpoint in Endpoint::ALL {
             for (column, status) in STATUSES.iter().enumerate() {
                 let n = load(&self.requests[endpoint as usize][column]);
                 if n > 0 {
-                    let _ = writeln!(out, "shikaku_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}", endpoint.as_str());
+                    let _ = writeln!(
+                        out,
+                        "shikaku_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
+                        endpoint.as_str()
+                    );
                 }
             }
         }
-        family(&mut out, "shikaku_checks_total", "counter", "Checks answered, by endpoint and verdict (bulk counts lines).");
+        family(
+            &mut out,
+            "shikaku_checks_total",
+            "counter",
+            "Checks answered, by endpoint and verdict (bulk counts lines).",
+        );
         for (e, endpoint) in Endpoint::CHECKS.iter().enumerate() {
             for verdict in Verdict::ALL {
-                let _ = writeln!(out, "shikaku_checks_total{{endpoint=\"{}\",verdict=\"{}\"}} {}", endpoint.as_str(), verdict.as_str(), load(&self.verdicts[e][verdict as usize]));
+                let _ = writeln!(
+                    out,
+                    "shikaku_checks_total{{endpoint=\"{}\",verdict=\"{}\"}} {}",
+                    endpoint.as_str(),
+                    verdict.as_str(),
+                    load(&self.verdicts[e][verdict as usize])
+                );
             }
         }
-        family(&mut out, "shikaku_check_errors_total", "counter", "Checks refused with an error, by endpoint and error code.");
+        family(
+            &mut out,
+            "shikaku_check_errors_total",
+            "counter",
+            "Checks refused with an error, by endpoint and error code.",
+        );
         for (e, endpoint) in Endpoint::CHECKS.iter().enumerate() {
             for code in ErrorCode::ALL {
                 let n = load(&self.errors[e][code as usize]);
                 if n > 0 {
-                    let _ = writeln!(out, "shikaku_check_errors_total{{endpoint=\"{}\",code=\"{}\"}} {n}", endpoint.as_str(), code.as_str());
+                    let _ = writeln!(
+                        out,
+                        "shikaku_check_errors_total{{endpoint=\"{}\",code=\"{}\"}} {n}",
+                        endpoint.as_str(),
+                        code.as_str()
+                    );
                 }
             }
         }
-        family(&mut out, "shikaku_request_duration_seconds", "histogram", "Time from request head to answer (bulk: to the last line).");
+        family(
+            &mut out,
+            "shikaku_request_duration_seconds",
+            "histogram",
+            "Time from request head to answer (bulk: to the last line).",
+        );
         for (e, endpoint) in Endpoint::CHECKS.iter().enumerate() {
             let histogram = &self.latency[e];
             let mut cumulative = 0;
@@ -171,25 +212,82 @@ impl Metrics {
                 let _ = writeln!(out, "shikaku_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"{}\"}} {cumulative}", endpoint.as_str(), *le as f64 / 1e6);
             }
             let count = load(&histogram.count);
-            let _ = writeln!(out, "shikaku_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {count}", endpoint.as_str());
-            let _ = writeln!(out, "shikaku_request_duration_seconds_sum{{endpoint=\"{}\"}} {}", endpoint.as_str(), load(&histogram.sum_micros) as f64 / 1e6);
-            let _ = writeln!(out, "shikaku_request_duration_seconds_count{{endpoint=\"{}\"}} {count}", endpoint.as_str());
+            let _ = writeln!(
+                out,
+                "shikaku_request_duration_seconds_bucket{{endpoint=\"{}\",le=\"+Inf\"}} {count}",
+                endpoint.as_str()
+            );
+            let _ = writeln!(
+                out,
+                "shikaku_request_duration_seconds_sum{{endpoint=\"{}\"}} {}",
+                endpoint.as_str(),
+                load(&histogram.sum_micros) as f64 / 1e6
+            );
+            let _ = writeln!(
+                out,
+                "shikaku_request_duration_seconds_count{{endpoint=\"{}\"}} {count}",
+                endpoint.as_str()
+            );
         }
-        gauge(&mut out, "shikaku_in_flight_requests", "Public requests in progress.", self.in_flight.load(Ordering::Relaxed) as f64);
-        gauge(&mut out, "shikaku_open_connections", "Public connections open.", self.connections.load(Ordering::Relaxed) as f64);
-        family(&mut out, "shikaku_snapshot_info", "gauge", "The live snapshot (1 while loaded).");
+        gauge(
+            &mut out,
+            "shikaku_in_flight_requests",
+            "Public requests in progress.",
+            self.in_flight.load(Ordering::Relaxed) as f64,
+        );
+        gauge(
+            &mut out,
+            "shikaku_open_connections",
+            "Public connections open.",
+            self.connections.load(Ordering::Relaxed) as f64,
+        );
+        family(
+            &mut out,
+            "shikaku_snapshot_info",
+            "gauge",
+            "The live snapshot (1 while loaded).",
+        );
         if let Some(id) = snapshot.id {
-            let _ = writeln!(out, "shikaku_snapshot_info{{id=\"{}\"}} 1", id.replace(['"', '\\', '\n'], "_"));
+            let _ = writeln!(
+                out,
+                "shikaku_snapshot_info{{id=\"{}\"}} 1",
+                id.replace(['"', '\\', '\n'], "_")
+            );
         }
         if let Some(age) = snapshot.age_seconds {
-            gauge(&mut out, "shikaku_snapshot_age_seconds", "Seconds since the live snapshot was built.", age);
+            gauge(
+                &mut out,
+                "shikaku_snapshot_age_seconds",
+                "Seconds since the live snapshot was built.",
+                age,
+            );
         }
         if let Some(loaded) = snapshot.loaded_unix_seconds {
-            gauge(&mut out, "shikaku_snapshot_loaded_timestamp_seconds", "When the live snapshot was activated (Unix time).", loaded);
+            gauge(
+                &mut out,
+                "shikaku_snapshot_loaded_timestamp_seconds",
+                "When the live snapshot was activated (Unix time).",
+                loaded,
+            );
         }
-        counter(&mut out, "shikaku_snapshot_swaps_total", "Snapshot activations and rollbacks that took effect.", load(&self.swaps));
-        counter(&mut out, "shikaku_snapshot_rollbacks_total", "Rollbacks to the previous snapshot.", load(&self.rollbacks));
-        counter(&mut out, "shikaku_snapshot_activation_failures_total", "Activations refused (the live snapshot kept serving).", load(&self.activation_failures));
+        counter(
+            &mut out,
+            "shikaku_snapshot_swaps_total",
+            "Snapshot activations and rollbacks that took effect.",
+            load(&self.swaps),
+        );
+        counter(
+            &mut out,
+            "shikaku_snapshot_rollbacks_total",
+            "Rollbacks to the previous snapshot.",
+            load(&self.rollbacks),
+        );
+        counter(
+            &mut out,
+            "shikaku_snapshot_activation_failures_total",
+            "Activations refused (the live snapshot kept serving).",
+            load(&self.activation_failures),
+        );
         out
     }
 }

@@ -1,8 +1,187 @@
 //! The HTTP front end (`CONTRACT.md` §3), on hyper and tokio without a web
-//! framework.
+//! framework: a public listener answering checks, and an administrative
+//! listener for status, activation and rollback.
+//!
+//! ```text
+//! listener (accept, keep-alive, timeouts, graceful shutdown)
+//!   └─ api::handle ── admit (busy / hours / snapshot / credential)
+//!        ├─ read body → request::parse_check → authorize → engine::check → engine::json
+//!        └─ bulk: the same per line, streamed
+//! admin::handle ── live::Live::activate (activation gates) / rollback / status
+//! ```
+
+mod activation;
+mod admin;
+mod api;
+mod bulk;
 pub mod clock;
 pub mod config;
 pub mod institutions;
-pub mod metrics;
+mod listener;
+mod live;
+mod metrics;
 pub mod request;
 pub mod response;
+
+pub use activation::ActivationPolicy;
+pub use config::{ServeConfig, Settings};
+
+use anyhow::Context;
+use institutions::{Access, Registry};
+use listener::{ConnectionLimits, Shutdown};
+use live::Live;
+use metrics::Metrics;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// What every handler shares.
+pub struct App {
+    pub config: ServeConfig,
+    live: Live,
+    access: Access,
+    metrics: Metrics,
+    policy: ActivationPolicy,
+    started: Instant,
+    shutdown: Shutdown,
+}
+
+/// The addresses actually bound (a port of 0 in the settings picks a free one).
+#[derive(Clone, Copy, Debug)]
+pub struct Bound {
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Runs the server until SIGTERM or Ctrl-C. `on_bound` is called once both
+/// listeners are bound, before any snapshot is loaded. Fails if a listener
+/// cannot be bound, the registry cannot be read, or the configured snapshot
+/// cannot be loaded at start.
+pub fn run(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config, on_bound))
+}
+
+async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Result<()> {
+    let access = match &config.institutions {
+        Some(path) => Access::Registry(
+            Registry::load(path).with_context(|| format!("institutions {}", path.display()))?,
+        ),
+        None => Access::Open,
+    };
+    let bind = |address: SocketAddr, what: &'static str| async move {
+        TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address} ({what})"))
+    };
+    let public = bind(config.listen, "listen").await?;
+    let admin = bind(config.admin_listen, "admin_listen").await?;
+    on_bound(Bound {
+        public: public.local_addr()?,
+        admin: admin.local_addr()?,
+    });
+    let app = Arc::new(App {
+        policy: ActivationPolicy {
+            max_row_change_percent: config.max_row_change_percent,
+            max_verdict_drift_percent: config.max_verdict_drift_percent,
+            canaries: config.canaries.clone(),
+        },
+        config,
+        live: Live::default(),
+        access,
+        metrics: Metrics::default(),
+        started: Instant::now(),
+        shutdown: Shutdown::default(),
+    });
+    let startup_failure = Arc::new(Mutex::new(None));
+    if let Some(path) = app.config.snapshot.clone() {
+        tokio::spawn(load_at_start(app.clone(), path, startup_failure.clone()));
+    }
+    tokio::spawn(stop_on_signal(app.shutdown.clone()));
+    let limits = ConnectionLimits {
+        max_connections: app.config.max_connections,
+        header_read_timeout: app.config.header_read_timeout,
+        idle_timeout: app.config.idle_timeout,
+    };
+    let deadline = app.config.shutdown_deadline;
+    let public_app = app.clone();
+    let admin_app = app.clone();
+    let public_loop = listener::serve(
+        public,
+        move |request| api::handle(public_app.clone(), request),
+        limits.clone(),
+        app.shutdown.clone(),
+        app.metrics.connections_counter(),
+        deadline,
+    );
+    let admin_loop = listener::serve(
+        admin,
+        move |request| admin::handle(admin_app.clone(), request),
+        limits,
+        app.shutdown.clone(),
+        Arc::new(AtomicI64::new(0)),
+        deadline,
+    );
+    tokio::join!(public_loop, admin_loop);
+    let failure = startup_failure.lock().map(|f| f.clone()).unwrap_or(None);
+    match failure {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => {
+            println!("shikaku: stopped");
+            Ok(())
+        }
+    }
+}
+
+/// Loads the configured snapshot; if it cannot be, records why and stops
+/// the server (there would be nothing to serve).
+async fn load_at_start(
+    app: Arc<App>,
+    path: std::path::PathBuf,
+    failure: Arc<Mutex<Option<String>>>,
+) {
+    println!("shikaku: verifying and loading {}", path.display());
+    match app.live.activate(path.clone(), false, &app.policy).await {
+        Ok(report) => {
+            app.metrics
+                .swaps
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            println!(
+                "shikaku: serving snapshot {} ({} persons, verified in {:.2} s)",
+                report.activated, report.verify.persons, report.verify.seconds
+            );
+        }
+        Err(error) => {
+            let reason = format!("cannot load the snapshot: {}", error.message);
+            eprintln!("shikaku: {reason}");
+            if let Ok(mut slot) = failure.lock() {
+                *slot = Some(reason);
+            }
+            app.shutdown.begin();
+        }
+    }
+}
+
+/// Begins a graceful shutdown on SIGTERM or Ctrl-C (SIGINT).
+async fn stop_on_signal(shutdown: Shutdown) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    println!("shikaku: shutting down: no new connections; finishing requests in progress");
+    shutdown.begin();
+}

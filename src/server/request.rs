@@ -76,7 +76,13 @@ struct Fields<'de> {
 
 /// Fields of the insurance-card path, refused on the card path and the
 /// other way round: a body that mixes them is a client bug worth naming.
-const NUMBER_FIELDS: [&str; 5] = ["online_number", "insurer_number", "symbol", "number", "branch"];
+const NUMBER_FIELDS: [&str; 5] = [
+    "online_number",
+    "insurer_number",
+    "symbol",
+    "number",
+    "branch",
+];
 const CARD_FIELDS: [&str; 2] = ["serial", "certificate"];
 
 /// Parses and validates one check body. `kind` is the endpoint's kind, or
@@ -244,7 +250,10 @@ impl<'de> Fields<'de> {
             .transpose()
             .map_err(|e| ApiError::field("birth_date", e))?;
         if let Some(number) = self.text("online_number")? {
-            self.refuse_fields(&["insurer_number", "symbol", "number", "branch"], "online-number")?;
+            self.refuse_fields(
+                &["insurer_number", "symbol", "number", "branch"],
+                "online-number",
+            )?;
             let number =
                 OnlineNumber::parse(number).map_err(|e| ApiError::field("online_number", e))?;
             return Ok(Query::OnlineNumber { number, birth_date });
@@ -344,7 +353,10 @@ impl<'de> Deserialize<'de> for Value<'de> {
             fn visit_f64<E>(self, _: f64) -> Result<Value<'de>, E> {
                 Ok(Value::Other("a number"))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value<'de>, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Value<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Value::Other("an array"))
             }
@@ -380,7 +392,12 @@ mod tests {
             Some(CheckKind::Card),
         )
         .unwrap();
-        assert_eq!(card.query, Query::Card { serial: Serial::parse("0x1a2b3c").unwrap() });
+        assert_eq!(
+            card.query,
+            Query::Card {
+                serial: Serial::parse("0x1a2b3c").unwrap()
+            }
+        );
         assert_eq!(card.client_ref.as_deref(), Some("P-0001"));
         let number = parse(
             r#"{"institution": "1312345678", "online_number": "061390180000000000012345"}"#,
@@ -394,7 +411,13 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(matches!(face.query, Query::CardFace { birth_date: Some(_), .. }));
+        assert!(matches!(
+            face.query,
+            Query::CardFace {
+                birth_date: Some(_),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -403,21 +426,73 @@ mod tests {
         let number = Some(CheckKind::Number);
         let cases: [(&str, Option<CheckKind>, &str); 16] = [
             (r#"{"serial": "1"}"#, card, "institution"),
-            (r#"{"institution": "12", "serial": "1"}"#, card, "institution"),
-            (r#"{"institution": 1312345678, "serial": "1"}"#, card, "institution"),
+            (
+                r#"{"institution": "12", "serial": "1"}"#,
+                card,
+                "institution",
+            ),
+            (
+                r#"{"institution": 1312345678, "serial": "1"}"#,
+                card,
+                "institution",
+            ),
             (r#"{"institution": "1312345678"}"#, card, "serial"),
-            (r#"{"institution": "1312345678", "serial": "0xZZ"}"#, card, "serial"),
-            (r#"{"institution": "1312345678", "serial": "1", "date": "2026-11-22"}"#, card, "date"),
-            (r#"{"institution": "1312345678", "serial": "1", "date": "2026-10-01"}"#, card, "date"),
-            (r#"{"institution": "1312345678", "serial": "1", "date": "21/11/2026"}"#, card, "date"),
-            (r#"{"institution": "1312345678", "serial": "1", "online_number": "131001000012345"}"#, card, "online_number"),
+            (
+                r#"{"institution": "1312345678", "serial": "0xZZ"}"#,
+                card,
+                "serial",
+            ),
+            (
+                r#"{"institution": "1312345678", "serial": "1", "date": "2026-11-22"}"#,
+                card,
+                "date",
+            ),
+            (
+                r#"{"institution": "1312345678", "serial": "1", "date": "2026-10-01"}"#,
+                card,
+                "date",
+            ),
+            (
+                r#"{"institution": "1312345678", "serial": "1", "date": "21/11/2026"}"#,
+                card,
+                "date",
+            ),
+            (
+                r#"{"institution": "1312345678", "serial": "1", "online_number": "131001000012345"}"#,
+                card,
+                "online_number",
+            ),
             (r#"{"institution": "1312345678"}"#, number, "insurer_number"),
-            (r#"{"institution": "1312345678", "online_number": "12"}"#, number, "online_number"),
-            (r#"{"institution": "1312345678", "insurer_number": "06139018"}"#, number, "number"),
-            (r#"{"institution": "1312345678", "insurer_number": "06139019", "number": "1"}"#, number, "insurer_number"),
-            (r#"{"institution": "1312345678", "online_number": "131001000012345", "birth_date": "x"}"#, number, "birth_date"),
-            (r#"{"institution": "1312345678", "serial": "1"}"#, None, "kind"),
-            (r#"{"kind": "fax", "institution": "1312345678"}"#, None, "kind"),
+            (
+                r#"{"institution": "1312345678", "online_number": "12"}"#,
+                number,
+                "online_number",
+            ),
+            (
+                r#"{"institution": "1312345678", "insurer_number": "06139018"}"#,
+                number,
+                "number",
+            ),
+            (
+                r#"{"institution": "1312345678", "insurer_number": "06139019", "number": "1"}"#,
+                number,
+                "insurer_number",
+            ),
+            (
+                r#"{"institution": "1312345678", "online_number": "131001000012345", "birth_date": "x"}"#,
+                number,
+                "birth_date",
+            ),
+            (
+                r#"{"institution": "1312345678", "serial": "1"}"#,
+                None,
+                "kind",
+            ),
+            (
+                r#"{"kind": "fax", "institution": "1312345678"}"#,
+                None,
+                "kind",
+            ),
         ];
         for (body, kind, field) in cases {
             let error = parse(body, kind).unwrap_err();
@@ -429,9 +504,20 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_refused_as_a_whole() {
-        for body in ["", "{", "[1,2]", "\"text\"", "{\"serial\": \"1\"} trailing", "{\"serial\":\"1\",\"serial\":\"2\"}"] {
+        for body in [
+            "",
+            "{",
+            "[1,2]",
+            "\"text\"",
+            "{\"serial\": \"1\"} trailing",
+            "{\"serial\":\"1\",\"serial\":\"2\"}",
+        ] {
             let error = parse(body, Some(CheckKind::Card)).unwrap_err();
-            assert!(error.message.starts_with("body: "), "{body}: {}", error.message);
+            assert!(
+                error.message.starts_with("body: "),
+                "{body}: {}",
+                error.message
+            );
         }
     }
 
@@ -457,15 +543,20 @@ mod tests {
             r#"{{"institution": "1312345678", "serial": "12", "client_ref": "{}"}}"#,
             "x".repeat(MAX_CLIENT_REF_BYTES + 1)
         );
-        let (error, echoed) = parse_check(long.as_bytes(), Some(CheckKind::Card), &rules()).unwrap_err();
+        let (error, echoed) =
+            parse_check(long.as_bytes(), Some(CheckKind::Card), &rules()).unwrap_err();
         assert_eq!(error.field, Some("client_ref"));
         assert_eq!(echoed, None);
     }
 
     #[test]
     fn birth_date_can_be_required_for_card_faces() {
-        let strict = Rules { require_birth_date: true, ..rules() };
-        let body = br#"{"institution": "1312345678", "insurer_number": "06139018", "number": "345"}"#;
+        let strict = Rules {
+            require_birth_date: true,
+            ..rules()
+        };
+        let body =
+            br#"{"institution": "1312345678", "insurer_number": "06139018", "number": "345"}"#;
         let (error, _) = parse_check(body, Some(CheckKind::Number), &strict).unwrap_err();
         assert_eq!(error.field, Some("birth_date"));
         assert!(parse_check(body, Some(CheckKind::Number), &rules()).is_ok());

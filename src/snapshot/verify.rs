@@ -24,6 +24,12 @@ pub struct VerifyReport {
 }
 
 pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
+    verify_open(dir).map(|(_, report)| report)
+}
+
+/// Verifies `dir` and keeps it open: what the server activates is exactly
+/// what was verified.
+pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
     let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
     let manifest = snapshot.manifest();
@@ -84,7 +90,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
         snapshot.insurer_master().numbers.len() as u64,
         counts.insurers,
     )?;
-    Ok(VerifyReport {
+    let report = VerifyReport {
         id: manifest.id.clone(),
         files: manifest.files.len(),
         bytes: manifest.files.iter().map(|f| f.bytes).sum(),
@@ -92,7 +98,8 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
         rows,
         serials,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    };
+    Ok((snapshot, report))
 }
 
 fn check_person_shard(shard: &ArchivedPersonShard, index: u32) -> Result<(), String> {

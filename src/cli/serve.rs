@@ -1,0 +1,111 @@
+//! `shikaku serve`: the HTTP API. Settings come from flags, `SHIKAKU_*`
+//! environment variables and an optional TOML file (in that order of
+//! precedence). Without a snapshot it serves the demo dataset, generated and
+//! built on first run, and prints example requests.
+
+use super::demo;
+use crate::engine::Query;
+use crate::model::Date;
+use crate::server::clock::JapanTime;
+use crate::server::{self, Bound, ServeConfig, Settings};
+use crate::snapshot::Snapshot;
+use anyhow::anyhow;
+use clap::Args;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Where the demo dataset lives, relative to the working directory.
+const DEMO_DIR: &str = "snapshots/demo";
+/// Persons in the demo dataset.
+const DEMO_PERSONS: u64 = 20_000;
+/// The institution code the printed examples use.
+const EXAMPLE_INSTITUTION: &str = "1312345678";
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (same names, snake_case).
+    #[arg(long, env = "SHIKAKU_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path).map_err(|e| anyhow!("--config {e}"))?,
+        None => Settings::default(),
+    };
+    let mut settings = args.settings.clone().or(file);
+    let demo = settings.snapshot.is_none() && !settings.wait_for_activation.unwrap_or(false);
+    let mut examples = Vec::new();
+    if demo {
+        let date = JapanTime::now().date;
+        let dir = demo::prepare(Path::new(DEMO_DIR), DEMO_PERSONS, date)?;
+        let snapshot = Snapshot::open(&dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
+        examples = demo::examples(&snapshot, date)
+            .into_iter()
+            .map(|(verdict, (_, query))| (verdict, query))
+            .collect();
+        settings.snapshot = Some(dir);
+    }
+    let config = ServeConfig::from_settings(settings, demo).map_err(|e| anyhow!(e))?;
+    let registry = config.institutions.is_some();
+    let service_hours = config.service_hours;
+    server::run(config, |bound: Bound| {
+        println!(
+            "shikaku: API on http://{}  admin on http://{}  service hours: {service_hours}",
+            bound.public, bound.admin
+        );
+        print_examples(bound, &examples, registry);
+    })
+}
+
+/// One `curl` per verdict the demo data holds.
+fn print_examples(bound: Bound, examples: &[(&'static str, Query)], registry: bool) {
+    if examples.is_empty() {
+        return;
+    }
+    let auth = if registry {
+        " -H 'Authorization: Bearer <token>'"
+    } else {
+        ""
+    };
+    println!("\ntry (one example per verdict in the demo data):");
+    for (verdict, query) in examples {
+        let (path, body) = request_body(query);
+        println!(
+            "\n# {verdict}\ncurl -s{auth} http://{}{path} -d '{body}'",
+            bound.public
+        );
+    }
+    println!(
+        "\n# status, metrics\ncurl -s http://{}/admin/status\ncurl -s http://{}/metrics",
+        bound.admin, bound.public
+    );
+}
+
+/// The endpoint and JSON body that ask `query`.
+fn request_body(query: &Query) -> (&'static str, serde_json::Value) {
+    let date = |d: &Option<Date>| d.map(|d| d.to_string());
+    match query {
+        Query::Card { serial } => (
+            "/v1/check/card",
+            json!({"institution": EXAMPLE_INSTITUTION, "serial": serial.to_string()}),
+        ),
+        Query::OnlineNumber { number, birth_date } => (
+            "/v1/check/number",
+            json!({"institution": EXAMPLE_INSTITUTION, "online_number": number.as_str(), "birth_date": date(birth_date)}),
+        ),
+        Query::CardFace { key, birth_date } => (
+            "/v1/check/number",
+            json!({
+                "institution": EXAMPLE_INSTITUTION,
+                "insurer_number": key.insurer_number.as_str(),
+                "symbol": key.symbol,
+                "number": key.number,
+                "branch": key.branch.map(|b| b.as_str().to_string()),
+                "birth_date": date(birth_date),
+            }),
+        ),
+    }
+}

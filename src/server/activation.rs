@@ -1,0 +1,219 @@
+//! Activation gates: what a snapshot must pass before it goes live
+//! (`ARCHITECTURE.md`, "Activation is gated"). Runs off the serving path.
+//!
+//! 1. Verification: checksums, structure and counts (`snapshot verify`).
+//! 2. Against the live snapshot, unless forced: not the same or an older
+//!    build; row and person counts within `max_row_change_percent`; the same
+//!    verdict for sampled keys (taken from both snapshots) within
+//!    `max_verdict_drift_percent`.
+//! 3. Canaries, never skipped: the operator's known keys with known verdicts.
+
+use super::clock::JapanTime;
+use super::live::Generation;
+use super::request::{parse_check, Rules};
+use super::response::{ApiError, ErrorCode};
+use crate::engine::check;
+use crate::engine::sample::sample_queries;
+use crate::model::Verdict;
+use crate::snapshot::verify::{verify_open, VerifyReport};
+use crate::snapshot::Snapshot;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Rows sampled from each of the two snapshots for the drift check.
+const DRIFT_SAMPLE_ROWS: usize = 1_000;
+
+/// The configured limits.
+#[derive(Clone, Debug)]
+pub struct ActivationPolicy {
+    pub max_row_change_percent: f64,
+    pub max_verdict_drift_percent: f64,
+    pub canaries: Option<PathBuf>,
+}
+
+/// What an activation checked, answered by the admin API.
+#[derive(Clone, Debug, Serialize)]
+pub struct ActivationReport {
+    pub status: &'static str,
+    pub activated: String,
+    pub path: String,
+    pub generation: u64,
+    pub previous: Option<String>,
+    pub forced: bool,
+    pub verify: VerifyReport,
+    pub rows_change_percent: Option<f64>,
+    pub persons_change_percent: Option<f64>,
+    pub drift: Option<Drift>,
+    pub canaries_passed: usize,
+    pub seconds: f64,
+}
+
+/// Sampled keys answered differently by the live and the new snapshot.
+#[derive(Clone, Debug, Serialize)]
+pub struct Drift {
+    pub sampled: usize,
+    pub changed: usize,
+    pub percent: f64,
+}
+
+fn refused(problem: impl std::fmt::Display, live: Option<&Generation>) -> ApiError {
+    let keeps = match live {
+        Some(live) => format!("the live snapshot {} keeps serving", live.snapshot.id()),
+        None => "nothing is being served yet".to_string(),
+    };
+    ApiError::new(ErrorCode::Refused, format!("refused: {problem}; {keeps}"))
+}
+
+/// Opens, verifies and gates the snapshot at `path`.
+pub fn prepare(
+    path: &Path,
+    live: Option<&Generation>,
+    force: bool,
+    policy: &ActivationPolicy,
+) -> Result<(Snapshot, VerifyReport, ActivationReport), ApiError> {
+    let started = Instant::now();
+    let (snapshot, verified) =
+        verify_open(path).map_err(|e| refused(format!("{}: {e}", path.display()), live))?;
+    let mut report = ActivationReport {
+        status: "ok",
+        activated: snapshot.id().to_string(),
+        path: path.display().to_string(),
+        generation: 0,
+        previous: live.map(|g| g.snapshot.id().to_string()),
+        forced: force,
+        verify: verified.clone(),
+        rows_change_percent: None,
+        persons_change_percent: None,
+        drift: None,
+        canaries_passed: 0,
+        seconds: 0.0,
+    };
+    if let Some(live) = live {
+        compare_with_live(&snapshot, live, force, policy, &mut report)
+            .map_err(|problem| refused(problem, Some(live)))?;
+    }
+    if let Some(canaries) = &policy.canaries {
+        report.canaries_passed = run_canaries(&snapshot, canaries).map_err(|p| refused(p, live))?;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok((snapshot, verified, report))
+}
+
+fn compare_with_live(
+    new: &Snapshot,
+    live: &Generation,
+    force: bool,
+    policy: &ActivationPolicy,
+    report: &mut ActivationReport,
+) -> Result<(), String> {
+    let (old_manifest, new_manifest) = (live.snapshot.manifest(), new.manifest());
+    let change = |old: u64, new: u64| (new as f64 - old as f64).abs() * 100.0 / old.max(1) as f64;
+    let rows = change(old_manifest.counts.rows, new_manifest.counts.rows);
+    let persons = change(old_manifest.counts.persons, new_manifest.counts.persons);
+    report.rows_change_percent = Some(rows);
+    report.persons_change_percent = Some(persons);
+    let drift = verdict_drift(&live.snapshot, new);
+    report.drift = Some(drift.clone());
+    if force {
+        return Ok(());
+    }
+    let (old_built, new_built) = (&old_manifest.created_at, &new_manifest.created_at);
+    if new_manifest.id == old_manifest.id && new_built == old_built {
+        return Err(format!(
+            "{} is already live (force to reload it)",
+            new_manifest.id
+        ));
+    }
+    if built_at(new_built) < built_at(old_built) {
+        return Err(format!(
+            "{} was built at {new_built}, before the live {} ({old_built}); force to go back",
+            new_manifest.id, old_manifest.id
+        ));
+    }
+    let limit = policy.max_row_change_percent;
+    if rows > limit || persons > limit {
+        return Err(format!(
+            "rows change by {rows:.2}% and persons by {persons:.2}%, beyond the {limit}% allowed ({} → {} rows); force if this is expected",
+            old_manifest.counts.rows, new_manifest.counts.rows
+        ));
+    }
+    if drift.percent > policy.max_verdict_drift_percent {
+        return Err(format!(
+            "{} of {} sampled keys ({:.2}%) get another verdict than from the live snapshot, beyond the {}% allowed; force if this is expected",
+            drift.changed, drift.sampled, drift.percent, policy.max_verdict_drift_percent
+        ));
+    }
+    Ok(())
+}
+
+fn built_at(rfc3339: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).ok()
+}
+
+/// Asks keys drawn from both snapshots of both, today, and counts the
+/// verdicts that differ.
+fn verdict_drift(live: &Snapshot, new: &Snapshot) -> Drift {
+    let today = JapanTime::now().date;
+    let per_shard = |s: &Snapshot| DRIFT_SAMPLE_ROWS.div_ceil(s.shard_count().max(1) as usize);
+    let mut queries = sample_queries(live, per_shard(live));
+    queries.extend(sample_queries(new, per_shard(new)));
+    let changed = queries
+        .iter()
+        .filter(|q| check(live, q, today).verdict != check(new, q, today).verdict)
+        .count();
+    Drift {
+        sampled: queries.len(),
+        changed,
+        percent: changed as f64 * 100.0 / queries.len().max(1) as f64,
+    }
+}
+
+/// Runs the canary file against `snapshot`: NDJSON lines as for bulk checks
+/// with `"expect": "<verdict>"`. Returns how many passed; any failure (or a
+/// bad line) refuses, naming the line.
+fn run_canaries(snapshot: &Snapshot, path: &Path) -> Result<usize, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("canaries {}: cannot read ({e})", path.display()))?;
+    let rules = Rules {
+        today: JapanTime::now().date,
+        max_past_days: u32::MAX / 2,
+        require_birth_date: false,
+    };
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let place = format!("canaries {}:{}", path.display(), index + 1);
+        let expect = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("expect")?.as_str().and_then(Verdict::parse))
+            .ok_or_else(|| format!("{place}: expect: required, one of the verdicts"))?;
+        let request = parse_check(line.as_bytes(), None, &rules)
+            .map_err(|(e, _)| format!("{place}: {}", e.message))?;
+        let got = check(snapshot, &request.query, request.date).verdict;
+        if got == expect {
+            passed += 1;
+        } else {
+            failures.push(format!(
+                "{place}: expected {}, got {}",
+                expect.as_str(),
+                got.as_str()
+            ));
+        }
+    }
+    match failures.len() {
+        0 => Ok(passed),
+        n => Err(format!(
+            "{n} canary checks failed: {}",
+            failures
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+}

@@ -1,0 +1,302 @@
+//! The public API: routing, admission (busy, service hours, no snapshot,
+//! credentials), single checks, health and metrics. Bulk checks stream in
+//! [`super::bulk`].
+//!
+//! Cheap refusals come first, before the body is read: under overload a
+//! request costs a counter increment and a small 503.
+
+use super::bulk;
+use super::clock::JapanTime;
+use super::institutions::{Credential, Denied};
+use super::live::Generation;
+use super::metrics::{Endpoint, SnapshotFacts};
+use super::request::{parse_check, CheckKind, CheckRequest, Rules};
+use super::response::{json, with_type, ApiError, Body, ErrorCode};
+use super::App;
+use crate::engine::json::{write_answer, write_str, Envelope};
+use crate::engine::reception::next_reception;
+use crate::model::Verdict;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH};
+use hyper::{Method, Request, Response, StatusCode};
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+
+/// Entry point for every public request.
+pub async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let (endpoint, allowed) = route(request.uri().path());
+    let response = if endpoint != Endpoint::Other && request.method() != allowed {
+        let mut response = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} takes {allowed}", request.uri().path()),
+        )
+        .response(app.config.retry_after);
+        if let Ok(value) = HeaderValue::from_str(allowed.as_str()) {
+            response.headers_mut().insert(ALLOW, value);
+        }
+        response
+    } else {
+        match endpoint {
+            Endpoint::Card => single_check(&app, request, CheckKind::Card, started).await,
+            Endpoint::Number => single_check(&app, request, CheckKind::Number, started).await,
+            Endpoint::Bulk => bulk::handle(app.clone(), request, started).await,
+            Endpoint::Healthz => json(StatusCode::OK, b"{\"status\":\"ok\"}\n".to_vec()),
+            Endpoint::Readyz => readiness(&app),
+            Endpoint::Metrics => metrics(&app),
+            Endpoint::Other => ApiError::new(
+                ErrorCode::NotFound,
+                format!("no such endpoint: {}", request.uri().path()),
+            )
+            .response(app.config.retry_after),
+        }
+    };
+    app.metrics.request(endpoint, response.status().as_u16());
+    Ok(response)
+}
+
+/// The endpoint a path names and the method it takes.
+fn route(path: &str) -> (Endpoint, Method) {
+    match path {
+        "/v1/check/card" => (Endpoint::Card, Method::POST),
+        "/v1/check/number" => (Endpoint::Number, Method::POST),
+        "/v1/check/bulk" => (Endpoint::Bulk, Method::POST),
+        "/healthz" => (Endpoint::Healthz, Method::GET),
+        "/readyz" => (Endpoint::Readyz, Method::GET),
+        "/metrics" => (Endpoint::Metrics, Method::GET),
+        _ => (Endpoint::Other, Method::GET),
+    }
+}
+
+/// Holds one of the `max_in_flight` slots while a check is in progress.
+pub struct InFlight {
+    app: Arc<App>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.app.metrics.in_flight().fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Everything that must hold before a check body is read: a free slot,
+/// service hours, a live snapshot, and (with a registry) a credential.
+/// Returns the slot and the generation to answer from.
+pub fn admit(
+    app: &Arc<App>,
+    request: &Request<Incoming>,
+) -> Result<(InFlight, Arc<Generation>, JapanTime), ApiError> {
+    let in_flight = app.metrics.in_flight().fetch_add(1, Ordering::Relaxed) + 1;
+    let slot = InFlight { app: app.clone() };
+    if in_flight > app.config.max_in_flight as i64 {
+        return Err(ApiError::new(
+            ErrorCode::Busy,
+            "busy: too many checks in progress; retry after the time in Retry-After",
+        ));
+    }
+    let now = JapanTime::now();
+    if !app.config.service_hours.is_open(now.minute_of_day) {
+        return Err(ApiError::new(
+            ErrorCode::OutsideServiceHours,
+            format!(
+                "outside service hours ({} Japan time); check again when the service opens",
+                app.config.service_hours
+            ),
+        ));
+    }
+    let Some(generation) = app.live.current() else {
+        return Err(no_snapshot());
+    };
+    if app.access.requires_credential() && matches!(credential(request), Credential::None) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "Authorization: send `Authorization: Bearer <token>` with your institution's token",
+        ));
+    }
+    Ok((slot, generation, now))
+}
+
+fn no_snapshot() -> ApiError {
+    ApiError::new(
+        ErrorCode::NoSnapshot,
+        "no snapshot is loaded yet; retry after the time in Retry-After",
+    )
+}
+
+pub fn credential(request: &Request<Incoming>) -> Credential<'_> {
+    Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
+}
+
+/// The validation rules for a check made at `now`.
+pub fn rules(app: &App, now: JapanTime) -> Rules {
+    Rules {
+        today: now.date,
+        max_past_days: app.config.max_past_days,
+        require_birth_date: app.config.require_birth_date,
+    }
+}
+
+/// Refuses a request whose credential may not check for its institution.
+pub fn authorize(
+    app: &App,
+    request: &CheckRequest,
+    credential: Credential<'_>,
+) -> Result<(), ApiError> {
+    app.access
+        .authorize(&request.institution, credential)
+        .map_err(|denied| match denied {
+            Denied::Unauthenticated => ApiError::new(
+                ErrorCode::Unauthorized,
+                "Authorization: the token is not one of the registry's; send your institution's token",
+            ),
+            Denied::Forbidden => ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "institution: the token presented may not check for {}",
+                    request.institution
+                ),
+            ),
+        })
+}
+
+/// Answers `request` from `generation` into `out`; returns the verdict.
+pub fn answer(generation: &Generation, request: &CheckRequest, out: &mut Vec<u8>) -> Verdict {
+    let snapshot = &generation.snapshot;
+    let answer = crate::engine::check(snapshot, &request.query, request.date);
+    let reception = next_reception();
+    write_answer(
+        out,
+        &answer,
+        snapshot,
+        &Envelope {
+            date: request.date,
+            snapshot_id: snapshot.id(),
+            client_ref: request.client_ref.as_deref(),
+            reception: &reception,
+        },
+    );
+    answer.verdict
+}
+
+async fn single_check(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    kind: CheckKind,
+    started: Instant,
+) -> Response<Body> {
+    let endpoint = match kind {
+        CheckKind::Card => Endpoint::Card,
+        CheckKind::Number => Endpoint::Number,
+    };
+    let result = single_check_inner(app, request, kind).await;
+    let response = match result {
+        Ok((verdict, body)) => {
+            app.metrics.verdict(endpoint, verdict);
+            json(StatusCode::OK, body)
+        }
+        Err(error) => {
+            app.metrics.error(endpoint, error.code);
+            error.response(app.config.retry_after)
+        }
+    };
+    app.metrics.latency(endpoint, started.elapsed());
+    response
+}
+
+async fn single_check_inner(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    kind: CheckKind,
+) -> Result<(Verdict, Vec<u8>), ApiError> {
+    let (_slot, generation, now) = admit(app, &request)?;
+    let (parts, body) = request.into_parts();
+    let body = read_body(app, &parts.headers, body).await?;
+    let credential =
+        Credential::from_authorization(parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes()));
+    let check = parse_check(&body, Some(kind), &rules(app, now)).map_err(|(e, _)| e)?;
+    authorize(app, &check, credential)?;
+    let mut out = Vec::with_capacity(2048);
+    let verdict = answer(&generation, &check, &mut out);
+    out.push(b'\n');
+    Ok((verdict, out))
+}
+
+/// Reads a whole single-check body: 413 beyond `max_body_bytes` (by
+/// `Content-Length` before reading, or while reading), 408 when the client
+/// does not finish sending within the header read timeout.
+async fn read_body(
+    app: &App,
+    headers: &hyper::HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, ApiError> {
+    let limit = app.config.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::TooLarge,
+            format!(
+                "body: larger than {limit} bytes; send one check per request or use /v1/check/bulk"
+            ),
+        )
+    };
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let read = Limited::new(body, limit).collect();
+    match tokio::time::timeout(app.config.header_read_timeout, read).await {
+        Err(_) => Err(ApiError::new(
+            ErrorCode::Timeout,
+            "body: not received in time; send the whole request at once",
+        )),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(error)) => Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("body: could not be read ({error})"),
+        )),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+fn readiness(app: &App) -> Response<Body> {
+    if app.shutdown.has_begun() {
+        return ApiError::new(ErrorCode::Busy, "shutting down").response(app.config.retry_after);
+    }
+    match app.live.current() {
+        Some(generation) => {
+            let mut body = b"{\"status\":\"ready\",\"snapshot\":".to_vec();
+            write_str(&mut body, generation.snapshot.id());
+            body.extend_from_slice(b"}\n");
+            json(StatusCode::OK, body)
+        }
+        None => no_snapshot().response(app.config.retry_after),
+    }
+}
+
+fn metrics(app: &App) -> Response<Body> {
+    let generation = app.live.current();
+    let loaded = generation.as_ref().and_then(|g| {
+        g.activated_at
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(|d| d.as_secs_f64())
+    });
+    let facts = SnapshotFacts {
+        id: generation.as_ref().map(|g| g.snapshot.id()),
+        age_seconds: generation.as_ref().and_then(|g| g.age_seconds()),
+        loaded_unix_seconds: loaded,
+    };
+    with_type(
+        StatusCode::OK,
+        app.metrics.render(&facts).into_bytes(),
+        "text/plain; version=0.0.4; charset=utf-8",
+    )
+}

@@ -1,0 +1,192 @@
+//! `POST /v1/check/bulk`: NDJSON in, NDJSON out, one answer per line in
+//! order, streamed both ways.
+//!
+//! Memory is bounded whatever the number of lines: at most one partial line
+//! (up to `max_bulk_line_bytes`) is buffered on the way in, and answers go
+//! out through a small channel, so a client that stops reading stops the
+//! server reading too. A bad line gets an error line (with its line number
+//! and `client_ref`) and the rest carry on. Every line is answered from the
+//! generation that was live when the request was admitted.
+
+use super::api::{admit, answer, authorize, credential, rules, InFlight};
+use super::institutions::Credential;
+use super::live::Generation;
+use super::metrics::Endpoint;
+use super::request::{parse_check, Rules};
+use super::response::{with_type, ApiError, Body, ErrorCode};
+use super::App;
+use bytes::Bytes;
+use http_body_util::channel::{Channel, Sender};
+use http_body_util::{BodyExt, Either};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Answers are sent once this many bytes are waiting.
+const FLUSH_BYTES: usize = 32 * 1024;
+/// Answer chunks buffered towards a slow client before reading pauses.
+const CHANNEL_CHUNKS: usize = 4;
+
+pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant) -> Response<Body> {
+    let admitted = admit(&app, &request);
+    let (slot, generation, now) = match admitted {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            app.metrics.error(Endpoint::Bulk, error.code);
+            return error.response(app.config.retry_after);
+        }
+    };
+    let token = match credential(&request) {
+        Credential::Bearer(token) => Some(token.to_string()),
+        Credential::None => None,
+    };
+    let (sender, body) = Channel::new(CHANNEL_CHUNKS);
+    let job = Job {
+        rules: rules(&app, now),
+        app,
+        generation,
+        token,
+        sender,
+        out: Vec::with_capacity(FLUSH_BYTES * 2),
+        line: 0,
+    };
+    tokio::spawn(job.run(request.into_body(), slot, started));
+    let mut response = with_type(StatusCode::OK, Vec::new(), "application/x-ndjson");
+    *response.body_mut() = Either::Right(body);
+    response
+}
+
+/// One bulk request in progress.
+struct Job {
+    app: Arc<App>,
+    generation: Arc<Generation>,
+    rules: Rules,
+    token: Option<String>,
+    sender: Sender<Bytes>,
+    out: Vec<u8>,
+    /// Number of the last line seen (1-based).
+    line: u64,
+}
+
+impl Job {
+    async fn run(mut self, mut body: Incoming, slot: InFlight, started: Instant) {
+        let max_line = self.app.config.max_bulk_line_bytes;
+        let idle = self.app.config.idle_timeout;
+        let mut pending: Vec<u8> = Vec::new();
+        // Set while skipping the rest of a line that was too long.
+        let mut discarding = false;
+        loop {
+            let frame = match tokio::time::timeout(idle, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None) => break,
+                Ok(Some(Err(error))) => {
+                    self.fail(format!("body: the request body broke off ({error})"));
+                    break;
+                }
+                Err(_) => {
+                    self.fail(
+                        "body: no data for too long; the rest of the request is not answered"
+                            .into(),
+                    );
+                    break;
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let mut rest: &[u8] = &data;
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                let (head, tail) = (&rest[..end], &rest[end + 1..]);
+                if discarding {
+                    discarding = false;
+                } else if pending.is_empty() {
+                    self.line(head);
+                } else {
+                    pending.extend_from_slice(head);
+                    let line = std::mem::take(&mut pending);
+                    self.line(&line);
+                }
+                rest = tail;
+                if self.out.len() >= FLUSH_BYTES && !self.flush().await {
+                    return;
+                }
+            }
+            if !discarding && pending.len() + rest.len() > max_line {
+                self.line += 1;
+                self.line_error(
+                    ApiError::new(
+                        ErrorCode::TooLarge,
+                        format!("line: longer than {max_line} bytes; the line is skipped"),
+                    ),
+                    None,
+                );
+                pending.clear();
+                discarding = true;
+            } else if !discarding {
+                pending.extend_from_slice(rest);
+            }
+        }
+        if !discarding && !pending.is_empty() {
+            self.line(&std::mem::take(&mut pending));
+        }
+        self.flush().await;
+        self.app.metrics.latency(Endpoint::Bulk, started.elapsed());
+        drop(slot);
+    }
+
+    /// Answers one line (blank lines are counted but not answered).
+    fn line(&mut self, raw: &[u8]) {
+        self.line += 1;
+        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let max_line = self.app.config.max_bulk_line_bytes;
+        if text.len() > max_line {
+            let error = ApiError::new(
+                ErrorCode::TooLarge,
+                format!("line: longer than {max_line} bytes; the line is skipped"),
+            );
+            return self.line_error(error, None);
+        }
+        let request = match parse_check(text, None, &self.rules) {
+            Ok(request) => request,
+            Err((error, client_ref)) => return self.line_error(error, client_ref.as_deref()),
+        };
+        let credential = self
+            .token
+            .as_deref()
+            .map_or(Credential::None, Credential::Bearer);
+        if let Err(error) = authorize(&self.app, &request, credential) {
+            return self.line_error(error, request.client_ref.as_deref());
+        }
+        let verdict = answer(&self.generation, &request, &mut self.out);
+        self.out.push(b'\n');
+        self.app.metrics.verdict(Endpoint::Bulk, verdict);
+    }
+
+    fn line_error(&mut self, error: ApiError, client_ref: Option<&str>) {
+        self.app.metrics.error(Endpoint::Bulk, error.code);
+        error.write_json(&mut self.out, Some(self.line), client_ref);
+        self.out.push(b'\n');
+    }
+
+    /// A last error line when the request itself breaks off.
+    fn fail(&mut self, message: String) {
+        self.line += 1;
+        self.line_error(ApiError::new(ErrorCode::BadRequest, message), None);
+    }
+
+    /// Sends the answers waiting; false when the client has gone.
+    async fn flush(&mut self) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.out,
+            Vec::with_capacity(FLUSH_BYTES * 2),
+        ));
+        self.sender.send_data(chunk).await.is_ok()
+    }
+}

@@ -1,0 +1,133 @@
+//! The live generation and its swaps.
+//!
+//! Requests load the current [`Generation`] once (one atomic load, no lock)
+//! and answer entirely from it, so no answer mixes two snapshots; a swap
+//! replaces the pointer and the old generation stays mapped until its last
+//! reader drops it. Activations and rollbacks are serialised by an admin
+//! lock that requests never touch.
+
+use super::activation::{prepare, ActivationPolicy, ActivationReport};
+use super::response::{ApiError, ErrorCode};
+use crate::snapshot::verify::VerifyReport;
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwapOption;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Generations kept for rollback besides the live one.
+const KEPT_FOR_ROLLBACK: usize = 2;
+
+/// One loaded, verified snapshot as served.
+pub struct Generation {
+    pub snapshot: Snapshot,
+    /// Counts activations in this process (1 = the first snapshot served).
+    pub number: u64,
+    pub activated_at: SystemTime,
+    pub verified: VerifyReport,
+}
+
+impl Generation {
+    /// Seconds since the snapshot was built (from its manifest), if known.
+    pub fn age_seconds(&self) -> Option<f64> {
+        let built =
+            chrono::DateTime::parse_from_rfc3339(&self.snapshot.manifest().created_at).ok()?;
+        let age = chrono::Utc::now().signed_duration_since(built);
+        Some(age.num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// What the admin lock guards.
+#[derive(Default)]
+struct History {
+    /// Earlier generations, newest last.
+    previous: Vec<Arc<Generation>>,
+    last_refusal: Option<String>,
+}
+
+/// The generation requests are answered from, and the ones kept for rollback.
+#[derive(Default)]
+pub struct Live {
+    current: ArcSwapOption<Generation>,
+    history: tokio::sync::Mutex<History>,
+    activations: AtomicU64,
+}
+
+/// A summary of the admin-side state, for `/admin/status`.
+pub struct HistoryView {
+    pub previous: Vec<Arc<Generation>>,
+    pub last_refusal: Option<String>,
+}
+
+impl Live {
+    /// The generation to answer one request from (`None` before the first load).
+    pub fn current(&self) -> Option<Arc<Generation>> {
+        self.current.load_full()
+    }
+
+    /// Verifies, gates and activates the snapshot at `path`; on any refusal
+    /// the live generation is untouched and the error says why.
+    pub async fn activate(
+        &self,
+        path: PathBuf,
+        force: bool,
+        policy: &ActivationPolicy,
+    ) -> Result<ActivationReport, ApiError> {
+        let mut history = self.history.lock().await;
+        let live = self.current();
+        let policy = policy.clone();
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare(&path, live.as_deref(), force, &policy))
+                .await
+                .map_err(|e| {
+                    ApiError::new(ErrorCode::Internal, format!("activation task failed: {e}"))
+                });
+        let (snapshot, verified, mut report) = match prepared.and_then(|r| r) {
+            Ok(prepared) => prepared,
+            Err(refusal) => {
+                history.last_refusal = Some(refusal.message.clone());
+                return Err(refusal);
+            }
+        };
+        let number = self.activations.fetch_add(1, Ordering::Relaxed) + 1;
+        let generation = Arc::new(Generation {
+            snapshot,
+            number,
+            activated_at: SystemTime::now(),
+            verified,
+        });
+        report.generation = number;
+        if let Some(old) = self.current.swap(Some(generation)) {
+            history.previous.push(old);
+            let excess = history.previous.len().saturating_sub(KEPT_FOR_ROLLBACK);
+            history.previous.drain(..excess);
+        }
+        history.last_refusal = None;
+        Ok(report)
+    }
+
+    /// Makes the previous generation live again; the one left is unloaded.
+    /// Returns (now live, left).
+    pub async fn rollback(&self) -> Result<(Arc<Generation>, Arc<Generation>), ApiError> {
+        let mut history = self.history.lock().await;
+        let Some(previous) = history.previous.pop() else {
+            return Err(ApiError::new(
+                ErrorCode::Refused,
+                "no previous snapshot to roll back to (only the live one is loaded)",
+            ));
+        };
+        match self.current.swap(Some(previous.clone())) {
+            Some(left) => Ok((previous, left)),
+            None => Err(ApiError::new(ErrorCode::Internal, "no live snapshot")),
+        }
+    }
+
+    pub async fn history(&self) -> HistoryView {
+        let history = self.history.lock().await;
+        HistoryView {
+            previous: history.previous.clone(),
+            last_refusal: history.last_refusal.clone(),
+        }
+    }
+}
