@@ -2,6 +2,8 @@
 //! `CONTRACT.md` §1 and built into a snapshot in a temporary directory.
 #![allow(dead_code)]
 
+pub mod http;
+
 use shikaku::model::Date;
 use shikaku::snapshot::build::{build, BuildOptions, BuildReport};
 use shikaku::snapshot::Snapshot;
@@ -182,11 +184,24 @@ impl Dataset {
 
     /// Writes the sources and builds a snapshot with `shards` shards.
     pub fn try_build(&self, shards: u32) -> anyhow::Result<Built> {
+        self.try_build_as(shards, "test.1")
+    }
+
+    /// Builds with snapshot id `id`; panics on failure.
+    pub fn build_as(&self, id: &str) -> Built {
+        self.try_build_as(1, id)
+            .unwrap_or_else(|e| panic!("build failed: {e:#}"))
+    }
+
+    fn try_build_as(&self, shards: u32, id: &str) -> anyhow::Result<Built> {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("source");
         self.write(&input);
         let out = dir.path().join("snapshot");
-        let report = build(&options(&input, &out, shards))?;
+        let report = build(&BuildOptions {
+            id: Some(id.into()),
+            ..options(&input, &out, shards)
+        })?;
         let snapshot = Snapshot::open(&out)?;
         Ok(Built {
             _dir: dir,
