@@ -621,7 +621,11 @@ fn busy_outside_hours_and_timeouts() {
     let reply = post(closed.public, "/v1/check/card", &card("0x11"));
     assert_eq!(reply.status, 503);
     assert_eq!(reply.code(), "outside_service_hours");
-    assert!(reply.header("retry-after").is_some());
+    let retry: u32 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (119 * 60..=120 * 60).contains(&retry),
+        "until opening: {retry}"
+    );
     drop(closed);
 
     let server = serve(

@@ -71,9 +71,9 @@ pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, snapshot: &Snapshot,
 /// One record: the row's columns plus scheme and insurer master fields.
 fn write_record(out: &mut Vec<u8>, row: &RowRef<'_>, snapshot: &Snapshot) {
     out.push(b'{');
-    for field in TextField::ALL {
+    let texts = row.texts();
+    for (field, value) in TextField::ALL.iter().zip(texts) {
         write_key(out, field.name());
-        let value = row.text(field);
         write_opt_str(out, (!value.is_empty()).then_some(value));
         out.push(b',');
     }
@@ -92,7 +92,7 @@ fn write_record(out: &mut Vec<u8>, row: &RowRef<'_>, snapshot: &Snapshot) {
     }
     write_key(out, "qualification_seq");
     write_u32(out, row.qualification_seq());
-    let insurer_number = row.text(TextField::InsurerNumber);
+    let insurer_number = texts[TextField::InsurerNumber as usize];
     let scheme = InsurerNumber::parse(insurer_number)
         .map(|n| n.scheme())
         .unwrap_or(Scheme::Other);

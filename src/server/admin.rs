@@ -68,10 +68,15 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
         }
     };
     if method != expected {
-        return Err(ApiError::new(
+        let mut response = ApiError::new(
             ErrorCode::MethodNotAllowed,
             format!("{path} takes {expected}"),
-        ));
+        )
+        .response(app.config.retry_after);
+        if let Ok(value) = hyper::header::HeaderValue::from_str(expected.as_str()) {
+            response.headers_mut().insert(hyper::header::ALLOW, value);
+        }
+        return Ok(response);
     }
     match path.as_str() {
         "/admin/status" => Ok(ok(status(app).await)),

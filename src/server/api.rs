@@ -88,11 +88,11 @@ impl Drop for InFlight {
 
 /// Everything that must hold before a check body is read: a free slot,
 /// service hours, a live snapshot, and (with a registry) a credential.
-/// Returns the slot and the generation to answer from.
+/// Returns the slot and the time of admission.
 pub fn admit(
     app: &Arc<App>,
     request: &Request<Incoming>,
-) -> Result<(InFlight, Arc<Generation>, JapanTime), ApiError> {
+) -> Result<(InFlight, JapanTime), ApiError> {
     let in_flight = app.metrics.in_flight().fetch_add(1, Ordering::Relaxed) + 1;
     let slot = InFlight { app: app.clone() };
     if in_flight > app.config.max_in_flight as i64 {
@@ -102,28 +102,32 @@ pub fn admit(
         ));
     }
     let now = JapanTime::now();
-    if !app.config.service_hours.is_open(now.minute_of_day) {
-        return Err(ApiError::new(
-            ErrorCode::OutsideServiceHours,
-            format!(
-                "outside service hours ({} Japan time); check again when the service opens",
-                app.config.service_hours
-            ),
-        ));
+    let hours = app.config.service_hours;
+    if !hours.is_open(now.minute_of_day) {
+        let minutes = hours.minutes_until_open(now.minute_of_day);
+        return Err(ApiError {
+            retry_after: Some(minutes * 60),
+            ..ApiError::new(
+                ErrorCode::OutsideServiceHours,
+                format!(
+                    "outside service hours ({hours} Japan time); the service opens in {minutes} minutes"
+                ),
+            )
+        });
     }
-    let Some(generation) = app.live.current() else {
+    if app.live.borrow().is_none() {
         return Err(no_snapshot());
-    };
-    if app.access.requires_credential() && matches!(credential(request), Credential::None) {
+    }
+    if !app.access.may_present(credential(request)) {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
-            "Authorization: send `Authorization: Bearer <token>` with your institution's token",
+            "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
         ));
     }
-    Ok((slot, generation, now))
+    Ok((slot, now))
 }
 
-fn no_snapshot() -> ApiError {
+pub fn no_snapshot() -> ApiError {
     ApiError::new(
         ErrorCode::NoSnapshot,
         "no snapshot is loaded yet; retry after the time in Retry-After",
@@ -215,15 +219,19 @@ async fn single_check_inner(
     request: Request<Incoming>,
     kind: CheckKind,
 ) -> Result<(Verdict, Vec<u8>), ApiError> {
-    let (_slot, generation, now) = admit(app, &request)?;
+    let (_slot, now) = admit(app, &request)?;
     let (parts, body) = request.into_parts();
     let body = read_body(app, &parts.headers, body).await?;
     let credential =
         Credential::from_authorization(parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes()));
     let check = parse_check(&body, Some(kind), &rules(app, now)).map_err(|(e, _)| e)?;
     authorize(app, &check, credential)?;
+    // Taken after the body has arrived: the answer comes from the snapshot
+    // live when it is computed, and from that one only.
+    let generation = app.live.borrow();
+    let generation = generation.as_ref().ok_or_else(no_snapshot)?;
     let mut out = Vec::with_capacity(2048);
-    let verdict = answer(&generation, &check, &mut out);
+    let verdict = answer(generation, &check, &mut out);
     out.push(b'\n');
     Ok((verdict, out))
 }

@@ -8,7 +8,7 @@
 //! and `client_ref`) and the rest carry on. Every line is answered from the
 //! generation that was live when the request was admitted.
 
-use super::api::{admit, answer, authorize, credential, rules, InFlight};
+use super::api::{admit, answer, authorize, credential, no_snapshot, rules, InFlight};
 use super::institutions::Credential;
 use super::live::Generation;
 use super::metrics::Endpoint;
@@ -30,6 +30,10 @@ const CHANNEL_CHUNKS: usize = 4;
 
 pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant) -> Response<Body> {
     let admitted = admit(&app, &request);
+    let admitted = admitted.and_then(|(slot, now)| {
+        let generation = app.live.current().ok_or_else(no_snapshot)?;
+        Ok((slot, generation, now))
+    });
     let (slot, generation, now) = match admitted {
         Ok(admitted) => admitted,
         Err(error) => {
@@ -81,14 +85,17 @@ impl Job {
                 Ok(Some(Ok(frame))) => frame,
                 Ok(None) => break,
                 Ok(Some(Err(error))) => {
-                    self.fail(format!("body: the request body broke off ({error})"));
+                    self.fail(ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("body: the request body broke off ({error})"),
+                    ));
                     break;
                 }
                 Err(_) => {
-                    self.fail(
-                        "body: no data for too long; the rest of the request is not answered"
-                            .into(),
-                    );
+                    self.fail(ApiError::new(
+                        ErrorCode::Timeout,
+                        "body: no data for too long; the rest of the request is not answered",
+                    ));
                     break;
                 }
             };
@@ -114,13 +121,7 @@ impl Job {
             }
             if !discarding && pending.len() + rest.len() > max_line {
                 self.line += 1;
-                self.line_error(
-                    ApiError::new(
-                        ErrorCode::TooLarge,
-                        format!("line: longer than {max_line} bytes; the line is skipped"),
-                    ),
-                    None,
-                );
+                self.line_error(line_too_long(max_line), None);
                 pending.clear();
                 discarding = true;
             } else if !discarding {
@@ -144,11 +145,7 @@ impl Job {
         }
         let max_line = self.app.config.max_bulk_line_bytes;
         if text.len() > max_line {
-            let error = ApiError::new(
-                ErrorCode::TooLarge,
-                format!("line: longer than {max_line} bytes; the line is skipped"),
-            );
-            return self.line_error(error, None);
+            return self.line_error(line_too_long(max_line), None);
         }
         let request = match parse_check(text, None, &self.rules) {
             Ok(request) => request,
@@ -173,9 +170,9 @@ impl Job {
     }
 
     /// A last error line when the request itself breaks off.
-    fn fail(&mut self, message: String) {
+    fn fail(&mut self, error: ApiError) {
         self.line += 1;
-        self.line_error(ApiError::new(ErrorCode::BadRequest, message), None);
+        self.line_error(error, None);
     }
 
     /// Sends the answers waiting; false when the client has gone.
@@ -189,4 +186,11 @@ impl Job {
         ));
         self.sender.send_data(chunk).await.is_ok()
     }
+}
+
+fn line_too_long(max_line: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!("line: longer than {max_line} bytes; the line is skipped"),
+    )
 }

@@ -68,6 +68,15 @@ impl ServiceHours {
         Ok(ServiceHours::Window { start, end })
     }
 
+    /// Minutes from `minute_of_day` until the window opens (0 when open).
+    pub fn minutes_until_open(self, minute_of_day: u32) -> u32 {
+        match self {
+            _ if self.is_open(minute_of_day) => 0,
+            ServiceHours::Always => 0,
+            ServiceHours::Window { start, .. } => (start + 1440 - minute_of_day) % 1440,
+        }
+    }
+
     pub fn is_open(self, minute_of_day: u32) -> bool {
         match self {
             ServiceHours::Always => true,
@@ -129,6 +138,9 @@ mod tests {
         let night = ServiceHours::parse("22:00-06:00").unwrap();
         assert!(night.is_open(23 * 60) && night.is_open(60) && !night.is_open(12 * 60));
         assert!(ServiceHours::parse("00:00-24:00").unwrap().is_open(1439));
+        assert_eq!(day.minutes_until_open(7 * 60), 60);
+        assert_eq!(day.minutes_until_open(22 * 60), 10 * 60);
+        assert_eq!(day.minutes_until_open(9 * 60), 0);
         assert_eq!(ServiceHours::parse("OFF").unwrap(), ServiceHours::Always);
         for bad in [
             "8-21",

@@ -88,9 +88,16 @@ impl Access {
         }
     }
 
-    /// Whether a request without a body can already be turned away (401).
-    pub fn requires_credential(&self) -> bool {
-        matches!(self, Access::Registry(_))
+    /// Whether `credential` could authorize anything at all: false (401
+    /// before the body is read) for a missing or unregistered token.
+    pub fn may_present(&self, credential: Credential<'_>) -> bool {
+        match (self, credential) {
+            (Access::Open, _) => true,
+            (Access::Registry(_), Credential::None) => false,
+            (Access::Registry(registry), Credential::Bearer(token)) => registry
+                .by_token
+                .contains_key(&xxh3_128(token.as_bytes()).to_le_bytes()),
+        }
     }
 
     pub fn institution_count(&self) -> Option<usize> {

@@ -66,6 +66,13 @@ impl Live {
         self.current.load_full()
     }
 
+    /// The live generation for synchronous use: cheaper than [`Live::current`]
+    /// (no shared reference count is touched), but not to be held across an
+    /// `.await`.
+    pub fn borrow(&self) -> arc_swap::Guard<Option<Arc<Generation>>> {
+        self.current.load()
+    }
+
     /// Verifies, gates and activates the snapshot at `path`; on any refusal
     /// the live generation is untouched and the error says why.
     pub async fn activate(

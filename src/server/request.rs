@@ -234,6 +234,7 @@ impl<'de> Fields<'de> {
                 code: ErrorCode::Unsupported,
                 message: "certificate: certificate checks are not available in this version; send the certificate's serial".into(),
                 field: Some("certificate"),
+                retry_after: None,
             }),
             (None, None) => Err(ApiError::field("serial", "required (or certificate)")),
             (Some(serial), None) => Serial::parse(serial)

@@ -93,6 +93,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<&'static str>,
+    /// Seconds for `Retry-After` when the server knows better than the
+    /// configured default (e.g. until service hours begin).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -101,6 +104,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -110,6 +114,7 @@ impl ApiError {
             code: ErrorCode::BadRequest,
             message: format!("{field}: {problem}"),
             field: Some(field),
+            retry_after: None,
         }
     }
 
@@ -146,7 +151,7 @@ impl ApiError {
         match self.code.status() {
             StatusCode::SERVICE_UNAVAILABLE => {
                 let mut seconds = Vec::new();
-                write_u32(&mut seconds, retry_after);
+                write_u32(&mut seconds, self.retry_after.unwrap_or(retry_after));
                 if let Ok(value) = HeaderValue::from_bytes(&seconds) {
                     headers.insert(RETRY_AFTER, value);
                 }

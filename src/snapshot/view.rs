@@ -4,7 +4,7 @@
 
 use super::format::{ArchivedPersonEntry, ArchivedPersonShard, ArchivedRowEntry, Loc, NO_DATE};
 use crate::model::record::{validity_from, CODE_ABSENT};
-use crate::model::{CodeField, Date, DateField, LinkageNo, TextField, Validity};
+use crate::model::{CodeField, Date, DateField, LinkageNo, TextField, Validity, TEXT_FIELD_COUNT};
 
 /// One qualification row of an open snapshot.
 #[derive(Clone, Copy)]
@@ -38,6 +38,29 @@ impl<'s> RowRef<'s> {
             .get(start.saturating_add(begin)..start.saturating_add(end))
             .and_then(|bytes| std::str::from_utf8(bytes).ok())
             .unwrap_or("")
+    }
+
+    /// Every text field, in [`TextField`] order, with the row's text
+    /// validated as UTF-8 once (the answer encoder reads them all).
+    pub fn texts(&self) -> [&'s str; TEXT_FIELD_COUNT] {
+        let mut texts = [""; TEXT_FIELD_COUNT];
+        let start = self.entry.text_start.to_native() as usize;
+        let end = usize::from(self.entry.text_ends[TEXT_FIELD_COUNT - 1].to_native());
+        let Some(all) = self
+            .shard
+            .text
+            .get(start..start.saturating_add(end))
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        else {
+            return texts;
+        };
+        let mut begin = 0;
+        for (text, end) in texts.iter_mut().zip(self.entry.text_ends.iter()) {
+            let end = usize::from(end.to_native());
+            *text = all.get(begin..end).unwrap_or("");
+            begin = end;
+        }
+        texts
     }
 
     pub fn date(&self, field: DateField) -> Option<Date> {
