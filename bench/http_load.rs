@@ -23,7 +23,7 @@ use hyper::client::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use shikaku::engine::sample::sample_queries;
-use shikaku::engine::Query;
+use shikaku::server::request::check_request;
 use shikaku::snapshot::Snapshot;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -65,33 +65,15 @@ fn options() -> Options {
     o
 }
 
-/// (path, body) of one check for `query`, as the API takes it.
-fn check_body(query: &Query) -> (&'static str, String) {
-    let institution = "1312345678";
-    match query {
-        Query::Card { serial } => (
-            "/v1/check/card",
-            format!(r#"{{"institution":"{institution}","serial":"{serial}"}}"#),
-        ),
-        Query::OnlineNumber { number, .. } => (
-            "/v1/check/number",
-            format!(r#"{{"institution":"{institution}","online_number":"{number}"}}"#),
-        ),
-        Query::CardFace { key, .. } => (
-            "/v1/check/number",
-            serde_json::json!({"institution": institution, "insurer_number": key.insurer_number.as_str(),
-                "symbol": key.symbol, "number": key.number})
-            .to_string(),
-        ),
-    }
-}
-
 fn main() {
     let o = options();
     let snapshot = Snapshot::open(std::path::Path::new(&o.snapshot)).expect("open the snapshot");
     let bodies: Vec<(&'static str, String)> = sample_queries(&snapshot, 2_000)
         .iter()
-        .map(check_body)
+        .map(|query| {
+            let (path, body) = check_request(query, "1312345678");
+            (path, body.to_string())
+        })
         .collect();
     if let Some(path) = &o.write_bodies {
         // One line per request: path, a tab, the body (for the wrk script).

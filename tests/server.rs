@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::http::{get, post, read_reply, request, Reply, Server};
+use common::http::{get, post, read_reply, read_until_closed, request, Reply, Server};
 use common::{branch, online, qualification, Built, Dataset};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const INSTITUTION: &str = "1312345678";
 const OTHER_INSTITUTION: &str = "2712345678";
@@ -70,6 +70,15 @@ fn serve(built: &Built, extra: &[&str]) -> Server {
     ];
     args.extend_from_slice(extra);
     Server::ready(&args)
+}
+
+/// Asks the admin API to activate the snapshot at `path`.
+fn activate(server: &Server, path: &std::path::Path, force: bool) -> Reply {
+    post(
+        server.admin,
+        "/admin/snapshot/activate",
+        &json!({"path": path, "force": force}).to_string(),
+    )
 }
 
 fn verdict(reply: &Reply) -> String {
@@ -232,8 +241,7 @@ fn errors_have_the_contract_shape_and_status() {
     // Garbage that is not HTTP at all: the connection is refused, the server lives on.
     let mut stream = TcpStream::connect(server.public).unwrap();
     stream.write_all(b"\x00\x01garbage\r\n\r\n").unwrap();
-    let mut sink = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut stream, &mut sink);
+    read_until_closed(&mut stream);
     assert_eq!(get(server.public, "/healthz").status, 200);
 }
 
@@ -308,20 +316,12 @@ fn a_bad_registry_stops_the_start_with_the_line() {
         "institution_code,name,prefecture,token\n123,x,y,short\n",
     )
     .unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shikaku"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--snapshot", built.out.to_str().unwrap()])
-        .args(["--institutions", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = Server::fails_to_start(&[
+        "--snapshot",
+        built.out.to_str().unwrap(),
+        "--institutions",
+        path.to_str().unwrap(),
+    ]);
     assert!(stderr.contains(":2: institution_code"), "{stderr}");
 }
 
@@ -391,19 +391,12 @@ fn no_snapshot_until_activation_then_swap_and_rollback() {
     assert_eq!(before.code(), "no_snapshot");
     assert_eq!(before.header("retry-after"), Some("1"));
     assert_eq!(get(server.public, "/readyz").status, 503);
-    let activate = |path: &std::path::Path, force: bool| {
-        post(
-            server.admin,
-            "/admin/snapshot/activate",
-            &json!({"path": path, "force": force}).to_string(),
-        )
-    };
-    assert_eq!(activate(&first.out, false).status, 200);
+    assert_eq!(activate(&server, &first.out, false).status, 200);
     assert_eq!(
         post(server.public, "/v1/check/card", &card("0x11")).json()["snapshot"],
         "day.1"
     );
-    let report = activate(&second.out, true);
+    let report = activate(&server, &second.out, true);
     assert_eq!(report.status, 200, "{}", report.body);
     assert_eq!(report.json()["previous"], "day.1");
     assert_eq!(
@@ -411,7 +404,7 @@ fn no_snapshot_until_activation_then_swap_and_rollback() {
         "day.2"
     );
     // The same snapshot again is refused unless forced.
-    let again = activate(&second.out, false);
+    let again = activate(&server, &second.out, false);
     assert_eq!(again.status, 409);
     assert!(again.json()["error"]["message"]
         .as_str()
@@ -459,11 +452,7 @@ fn damaged_or_drifting_snapshots_are_refused_and_the_old_one_serves() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5A;
     std::fs::write(&victim, bytes).unwrap();
-    let refused = post(
-        server.admin,
-        "/admin/snapshot/activate",
-        &json!({"path": damaged, "force": true}).to_string(),
-    );
+    let refused = activate(&server, &damaged, true);
     assert_eq!(refused.status, 409, "{}", refused.body);
     let message = refused.json()["error"]["message"]
         .as_str()
@@ -479,11 +468,7 @@ fn damaged_or_drifting_snapshots_are_refused_and_the_old_one_serves() {
         lost = lost.row(row.set("lost", "2025-06-01"));
     }
     let drifting = lost.build_as("day.2");
-    let refused = post(
-        server.admin,
-        "/admin/snapshot/activate",
-        &json!({"path": drifting.out}).to_string(),
-    );
+    let refused = activate(&server, &drifting.out, false);
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(refused.body.contains("another verdict"), "{}", refused.body);
     assert_eq!(
@@ -507,6 +492,14 @@ fn damaged_or_drifting_snapshots_are_refused_and_the_old_one_serves() {
         post(server.admin, "/admin/snapshot/activate", r#"{"way": 1}"#).status,
         400
     );
+    let huge = format!(r#"{{"path": "{}"}}"#, "x".repeat(70 * 1024));
+    assert_eq!(
+        post(server.admin, "/admin/snapshot/activate", &huge).status,
+        413
+    );
+    let wrong_method = get(server.admin, "/admin/snapshot/rollback");
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
 }
 
 #[test]
@@ -527,11 +520,7 @@ fn canaries_gate_activation() {
     let unlinked = Dataset::new()
         .row(qualification("1", &branch(1), "2020-04-01"))
         .build_as("day.2");
-    let refused = post(
-        server.admin,
-        "/admin/snapshot/activate",
-        &json!({"path": unlinked.out, "force": true}).to_string(),
-    );
+    let refused = activate(&server, &unlinked.out, true);
     assert_eq!(refused.status, 409, "{}", refused.body);
     assert!(
         refused
@@ -580,11 +569,7 @@ fn swaps_under_load_fail_no_request_and_mix_no_answers() {
         } else {
             &first.out
         };
-        let reply = post(
-            server.admin,
-            "/admin/snapshot/activate",
-            &json!({"path": target, "force": true}).to_string(),
-        );
+        let reply = activate(&server, target, true);
         assert_eq!(reply.status, 200, "{}", reply.body);
         let rollback = post(server.admin, "/admin/snapshot/rollback", "");
         assert_eq!(rollback.status, 200, "{}", rollback.body);
@@ -660,21 +645,15 @@ fn busy_outside_hours_and_timeouts() {
     let mut slow = TcpStream::connect(server.public).unwrap();
     slow.write_all(b"POST /v1/check/card HTTP/1.1\r\nHost:")
         .unwrap();
-    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let started = Instant::now();
-    let mut sink = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut slow, &mut sink);
-    assert!(started.elapsed() < Duration::from_secs(4), "header timeout");
+    let (_, waited) = read_until_closed(&mut slow);
+    assert!(waited < Duration::from_secs(4), "header timeout");
     // An idle keep-alive connection is closed after the idle timeout.
     let mut idle = TcpStream::connect(server.public).unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let started = Instant::now();
-    let mut all = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut idle, &mut all);
+    let (all, waited) = read_until_closed(&mut idle);
     assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
-    assert!(started.elapsed() < Duration::from_secs(4), "idle timeout");
+    assert!(waited < Duration::from_secs(4), "idle timeout");
 }
 
 #[test]
@@ -715,19 +694,7 @@ fn sigterm_finishes_requests_in_progress_then_exits() {
 #[test]
 fn a_snapshot_that_cannot_load_fails_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shikaku"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--snapshot", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = Server::fails_to_start(&["--snapshot", dir.path().to_str().unwrap()]);
     assert!(stderr.contains("manifest.json"), "{stderr}");
 }
 
@@ -756,10 +723,6 @@ fn settings_come_from_a_file_and_flags_win() {
     );
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "max_inflight = 3\n").unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shikaku"))
-        .args(["serve", "--config", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("max_inflight"));
+    let stderr = Server::fails_to_start(&["--config", bad.to_str().unwrap()]);
+    assert!(stderr.contains("max_inflight"), "{stderr}");
 }

@@ -5,13 +5,12 @@
 
 use super::demo;
 use crate::engine::Query;
-use crate::model::Date;
 use crate::server::clock::JapanTime;
+use crate::server::request::check_request;
 use crate::server::{self, Bound, ServeConfig, Settings};
 use crate::snapshot::Snapshot;
 use anyhow::anyhow;
 use clap::Args;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// Where the demo dataset lives, relative to the working directory.
@@ -72,7 +71,7 @@ fn print_examples(bound: Bound, examples: &[(&'static str, Query)], registry: bo
     };
     println!("\ntry (one example per verdict in the demo data):");
     for (verdict, query) in examples {
-        let (path, body) = request_body(query);
+        let (path, body) = check_request(query, EXAMPLE_INSTITUTION);
         println!(
             "\n# {verdict}\ncurl -s{auth} http://{}{path} -d '{body}'",
             bound.public
@@ -82,30 +81,4 @@ fn print_examples(bound: Bound, examples: &[(&'static str, Query)], registry: bo
         "\n# status, metrics\ncurl -s http://{}/admin/status\ncurl -s http://{}/metrics",
         bound.admin, bound.public
     );
-}
-
-/// The endpoint and JSON body that ask `query`.
-fn request_body(query: &Query) -> (&'static str, serde_json::Value) {
-    let date = |d: &Option<Date>| d.map(|d| d.to_string());
-    match query {
-        Query::Card { serial } => (
-            "/v1/check/card",
-            json!({"institution": EXAMPLE_INSTITUTION, "serial": serial.to_string()}),
-        ),
-        Query::OnlineNumber { number, birth_date } => (
-            "/v1/check/number",
-            json!({"institution": EXAMPLE_INSTITUTION, "online_number": number.as_str(), "birth_date": date(birth_date)}),
-        ),
-        Query::CardFace { key, birth_date } => (
-            "/v1/check/number",
-            json!({
-                "institution": EXAMPLE_INSTITUTION,
-                "insurer_number": key.insurer_number.as_str(),
-                "symbol": key.symbol,
-                "number": key.number,
-                "branch": key.branch.map(|b| b.as_str().to_string()),
-                "birth_date": date(birth_date),
-            }),
-        ),
-    }
 }

@@ -130,18 +130,7 @@ fn write_date(out: &mut Vec<u8>, date: Option<Date>) {
 
 /// Appends a decimal number.
 pub fn write_u32(out: &mut Vec<u8>, value: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends `value` as a JSON string, or `null`.

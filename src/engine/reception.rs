@@ -49,11 +49,12 @@ fn prefix_for(unix_second: u64) -> String {
 
 /// Appends `value` in decimal, zero-padded to at least six digits.
 fn push_padded(text: &mut String, value: u64) {
-    let digits = value.to_string();
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value);
     for _ in digits.len()..6 {
         text.push('0');
     }
-    text.push_str(&digits);
+    text.push_str(digits);
 }
 
 #[cfg(test)]

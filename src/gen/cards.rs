@@ -132,7 +132,7 @@ impl SerialText {
                 serial.push(&[HEX[(value >> (nibble * 4) & 0xF) as usize]]);
             }
         } else {
-            serial.push(cells::decimal(value, &mut [0; 20]));
+            serial.push(itoa::Buffer::new().format(value).as_bytes());
         }
         serial
     }

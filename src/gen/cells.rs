@@ -6,37 +6,17 @@
 
 use crate::model::Date;
 
-/// The decimal digits of `value`, formatted into `digits`.
-pub(super) fn decimal(value: u64, digits: &mut [u8; 20]) -> &[u8] {
-    let mut at = digits.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    &digits[at..]
-}
-
 /// Appends `value` in decimal.
 pub(super) fn push_u64(buf: &mut Vec<u8>, value: u64) {
-    buf.extend_from_slice(decimal(value, &mut [0; 20]));
+    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// Appends `value` in decimal, left-padded with zeros to `width` digits.
 pub(super) fn push_padded(buf: &mut Vec<u8>, value: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut rest = value;
-    let mut len = 0;
-    while len < digits.len() && (rest > 0 || len < width) {
-        digits[digits.len() - 1 - len] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        len += 1;
-    }
-    buf.extend_from_slice(&digits[digits.len() - len..]);
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value).as_bytes();
+    buf.resize(buf.len() + width.saturating_sub(digits.len()), b'0');
+    buf.extend_from_slice(digits);
 }
 
 /// Appends `YYYY-MM-DD`.

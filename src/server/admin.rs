@@ -2,11 +2,11 @@
 //! status, snapshot activation and rollback. With `admin_token` set, every
 //! request must present it as a bearer token.
 
-use super::institutions::{same_secret, Credential};
+use super::api::read_body;
+use super::institutions::Credential;
 use super::live::Generation;
-use super::response::{json, ApiError, Body, ErrorCode};
+use super::response::{json, method_not_allowed, ApiError, Body, ErrorCode};
 use super::App;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
@@ -45,13 +45,13 @@ fn authorize(app: &App, request: &Request<Incoming>) -> Result<(), ApiError> {
         return Ok(());
     };
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
-    match Credential::from_authorization(header) {
-        Credential::Bearer(token) if same_secret(token, expected) => Ok(()),
-        _ => Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "Authorization: the admin API needs `Authorization: Bearer <admin token>`",
-        )),
+    if Credential::from_authorization(header).is_bearer(expected) {
+        return Ok(());
     }
+    Err(ApiError::new(
+        ErrorCode::Unauthorized,
+        "Authorization: the admin API needs `Authorization: Bearer <admin token>`",
+    ))
 }
 
 async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -68,15 +68,7 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
         }
     };
     if method != expected {
-        let mut response = ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("{path} takes {expected}"),
-        )
-        .response(app.config.retry_after);
-        if let Ok(value) = hyper::header::HeaderValue::from_str(expected.as_str()) {
-            response.headers_mut().insert(hyper::header::ALLOW, value);
-        }
-        return Ok(response);
+        return Ok(method_not_allowed(&path, &expected));
     }
     match path.as_str() {
         "/admin/status" => Ok(ok(status(app).await)),
@@ -92,16 +84,9 @@ fn ok(value: serde_json::Value) -> Response<Body> {
 }
 
 async fn activate(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let bytes = Limited::new(request.into_body(), MAX_ADMIN_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                ErrorCode::BadRequest,
-                format!("body: could not be read ({e})"),
-            )
-        })?
-        .to_bytes();
+    let (parts, body) = request.into_parts();
+    let timeout = app.config.header_read_timeout;
+    let bytes = read_body(&parts.headers, body, MAX_ADMIN_BODY, timeout, "").await?;
     let body: ActivateBody = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,

@@ -11,7 +11,7 @@ use super::institutions::{Credential, Denied};
 use super::live::Generation;
 use super::metrics::{Endpoint, SnapshotFacts};
 use super::request::{parse_check, CheckKind, CheckRequest, Rules};
-use super::response::{json, with_type, ApiError, Body, ErrorCode};
+use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
 use super::App;
 use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
@@ -19,12 +19,12 @@ use crate::model::Verdict;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, AUTHORIZATION, CONTENT_LENGTH};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH};
 use hyper::{Method, Request, Response, StatusCode};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// Entry point for every public request.
 pub async fn handle(
@@ -34,15 +34,7 @@ pub async fn handle(
     let started = Instant::now();
     let (endpoint, allowed) = route(request.uri().path());
     let response = if endpoint != Endpoint::Other && request.method() != allowed {
-        let mut response = ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("{} takes {allowed}", request.uri().path()),
-        )
-        .response(app.config.retry_after);
-        if let Ok(value) = HeaderValue::from_str(allowed.as_str()) {
-            response.headers_mut().insert(ALLOW, value);
-        }
-        response
+        method_not_allowed(request.uri().path(), &allowed)
     } else {
         match endpoint {
             Endpoint::Card => single_check(&app, request, CheckKind::Card, started).await,
@@ -86,13 +78,16 @@ impl Drop for InFlight {
     }
 }
 
+/// A request let in: its slot, the time of admission and its credential.
+pub struct Admitted {
+    pub slot: InFlight,
+    pub now: JapanTime,
+    pub credential: Credential,
+}
+
 /// Everything that must hold before a check body is read: a free slot,
 /// service hours, a live snapshot, and (with a registry) a credential.
-/// Returns the slot and the time of admission.
-pub fn admit(
-    app: &Arc<App>,
-    request: &Request<Incoming>,
-) -> Result<(InFlight, JapanTime), ApiError> {
+pub fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, ApiError> {
     let in_flight = app.metrics.in_flight().fetch_add(1, Ordering::Relaxed) + 1;
     let slot = InFlight { app: app.clone() };
     if in_flight > app.config.max_in_flight as i64 {
@@ -118,13 +113,19 @@ pub fn admit(
     if app.live.borrow().is_none() {
         return Err(no_snapshot());
     }
-    if !app.access.may_present(credential(request)) {
+    let credential =
+        Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
+    if !app.access.may_present(credential) {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
         ));
     }
-    Ok((slot, now))
+    Ok(Admitted {
+        slot,
+        now,
+        credential,
+    })
 }
 
 pub fn no_snapshot() -> ApiError {
@@ -132,10 +133,6 @@ pub fn no_snapshot() -> ApiError {
         ErrorCode::NoSnapshot,
         "no snapshot is loaded yet; retry after the time in Retry-After",
     )
-}
-
-pub fn credential(request: &Request<Incoming>) -> Credential<'_> {
-    Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()))
 }
 
 /// The validation rules for a check made at `now`.
@@ -151,7 +148,7 @@ pub fn rules(app: &App, now: JapanTime) -> Rules {
 pub fn authorize(
     app: &App,
     request: &CheckRequest,
-    credential: Credential<'_>,
+    credential: Credential,
 ) -> Result<(), ApiError> {
     app.access
         .authorize(&request.institution, credential)
@@ -219,13 +216,18 @@ async fn single_check_inner(
     request: Request<Incoming>,
     kind: CheckKind,
 ) -> Result<(Verdict, Vec<u8>), ApiError> {
-    let (_slot, now) = admit(app, &request)?;
+    let admitted = admit(app, &request)?;
     let (parts, body) = request.into_parts();
-    let body = read_body(app, &parts.headers, body).await?;
-    let credential =
-        Credential::from_authorization(parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes()));
-    let check = parse_check(&body, Some(kind), &rules(app, now)).map_err(|(e, _)| e)?;
-    authorize(app, &check, credential)?;
+    let body = read_body(
+        &parts.headers,
+        body,
+        app.config.max_body_bytes,
+        app.config.header_read_timeout,
+        "; send one check per request or use /v1/check/bulk",
+    )
+    .await?;
+    let check = parse_check(&body, Some(kind), &rules(app, admitted.now)).map_err(|(e, _)| e)?;
+    authorize(app, &check, admitted.credential)?;
     // Taken after the body has arrived: the answer comes from the snapshot
     // live when it is computed, and from that one only.
     let generation = app.live.borrow();
@@ -236,21 +238,20 @@ async fn single_check_inner(
     Ok((verdict, out))
 }
 
-/// Reads a whole single-check body: 413 beyond `max_body_bytes` (by
-/// `Content-Length` before reading, or while reading), 408 when the client
-/// does not finish sending within the header read timeout.
-async fn read_body(
-    app: &App,
+/// Reads a whole request body of at most `limit` bytes: 413 beyond (by
+/// `Content-Length` before reading, or while reading; `hint` says what to do
+/// instead), 408 when the client does not finish sending within `timeout`.
+pub async fn read_body(
     headers: &hyper::HeaderMap,
     body: Incoming,
+    limit: usize,
+    timeout: Duration,
+    hint: &str,
 ) -> Result<Bytes, ApiError> {
-    let limit = app.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
             ErrorCode::TooLarge,
-            format!(
-                "body: larger than {limit} bytes; send one check per request or use /v1/check/bulk"
-            ),
+            format!("body: larger than {limit} bytes{hint}"),
         )
     };
     let declared = headers
@@ -260,7 +261,7 @@ async fn read_body(
         return Err(too_large());
     }
     let read = Limited::new(body, limit).collect();
-    match tokio::time::timeout(app.config.header_read_timeout, read).await {
+    match tokio::time::timeout(timeout, read).await {
         Err(_) => Err(ApiError::new(
             ErrorCode::Timeout,
             "body: not received in time; send the whole request at once",

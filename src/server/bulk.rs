@@ -8,7 +8,7 @@
 //! and `client_ref`) and the rest carry on. Every line is answered from the
 //! generation that was live when the request was admitted.
 
-use super::api::{admit, answer, authorize, credential, no_snapshot, rules, InFlight};
+use super::api::{admit, answer, authorize, no_snapshot, rules, InFlight};
 use super::institutions::Credential;
 use super::live::Generation;
 use super::metrics::Endpoint;
@@ -30,32 +30,28 @@ const CHANNEL_CHUNKS: usize = 4;
 
 pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant) -> Response<Body> {
     let admitted = admit(&app, &request);
-    let admitted = admitted.and_then(|(slot, now)| {
+    let admitted = admitted.and_then(|admitted| {
         let generation = app.live.current().ok_or_else(no_snapshot)?;
-        Ok((slot, generation, now))
+        Ok((admitted, generation))
     });
-    let (slot, generation, now) = match admitted {
+    let (admitted, generation) = match admitted {
         Ok(admitted) => admitted,
         Err(error) => {
             app.metrics.error(Endpoint::Bulk, error.code);
             return error.response(app.config.retry_after);
         }
     };
-    let token = match credential(&request) {
-        Credential::Bearer(token) => Some(token.to_string()),
-        Credential::None => None,
-    };
     let (sender, body) = Channel::new(CHANNEL_CHUNKS);
     let job = Job {
-        rules: rules(&app, now),
+        rules: rules(&app, admitted.now),
         app,
         generation,
-        token,
+        credential: admitted.credential,
         sender,
         out: Vec::with_capacity(FLUSH_BYTES * 2),
         line: 0,
     };
-    tokio::spawn(job.run(request.into_body(), slot, started));
+    tokio::spawn(job.run(request.into_body(), admitted.slot, started));
     let mut response = with_type(StatusCode::OK, Vec::new(), "application/x-ndjson");
     *response.body_mut() = Either::Right(body);
     response
@@ -66,7 +62,7 @@ struct Job {
     app: Arc<App>,
     generation: Arc<Generation>,
     rules: Rules,
-    token: Option<String>,
+    credential: Credential,
     sender: Sender<Bytes>,
     out: Vec<u8>,
     /// Number of the last line seen (1-based).
@@ -151,11 +147,7 @@ impl Job {
             Ok(request) => request,
             Err((error, client_ref)) => return self.line_error(error, client_ref.as_deref()),
         };
-        let credential = self
-            .token
-            .as_deref()
-            .map_or(Credential::None, Credential::Bearer);
-        if let Err(error) = authorize(&self.app, &request, credential) {
+        if let Err(error) = authorize(&self.app, &request, self.credential) {
             return self.line_error(error, request.client_ref.as_deref());
         }
         let verdict = answer(&self.generation, &request, &mut self.out);

@@ -23,29 +23,53 @@ pub struct Institution {
     pub code: InstitutionCode,
     pub name: String,
     pub prefecture: String,
-    token_hash: [u8; 16],
+    token_hash: TokenHash,
+}
+
+/// A token as kept and compared: its 128-bit hash, hashed once per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TokenHash([u8; 16]);
+
+impl TokenHash {
+    pub fn of(token: &str) -> TokenHash {
+        TokenHash(xxh3_128(token.as_bytes()).to_le_bytes())
+    }
+
+    /// Equality in time that does not depend on where the hashes differ.
+    fn same_as(&self, other: &TokenHash) -> bool {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
+            == 0
+    }
 }
 
 /// What a request presented to prove who it is.
 #[derive(Clone, Copy, Debug)]
-pub enum Credential<'a> {
+pub enum Credential {
     None,
-    Bearer(&'a str),
+    Bearer(TokenHash),
 }
 
-impl<'a> Credential<'a> {
+impl Credential {
     /// Reads the `Authorization` header value; anything but `Bearer <token>`
     /// presents no credential.
-    pub fn from_authorization(header: Option<&'a [u8]>) -> Credential<'a> {
+    pub fn from_authorization(header: Option<&[u8]>) -> Credential {
         let Some(value) = header.and_then(|v| std::str::from_utf8(v).ok()) else {
             return Credential::None;
         };
         match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                Credential::Bearer(token.trim())
+                Credential::Bearer(TokenHash::of(token.trim()))
             }
             _ => Credential::None,
         }
+    }
+
+    /// Whether this is the bearer token `secret` (the admin token).
+    pub fn is_bearer(&self, secret: &str) -> bool {
+        matches!(self, Credential::Bearer(hash) if hash.same_as(&TokenHash::of(secret)))
     }
 }
 
@@ -71,17 +95,16 @@ impl Access {
     pub fn authorize(
         &self,
         institution: &InstitutionCode,
-        credential: Credential<'_>,
+        credential: Credential,
     ) -> Result<(), Denied> {
         let Access::Registry(registry) = self else {
             return Ok(());
         };
-        let Credential::Bearer(token) = credential else {
+        let Credential::Bearer(presented) = credential else {
             return Err(Denied::Unauthenticated);
         };
-        let presented = xxh3_128(token.as_bytes()).to_le_bytes();
         match registry.by_code.get(institution) {
-            Some(entry) if constant_time_eq(&entry.token_hash, &presented) => Ok(()),
+            Some(entry) if entry.token_hash.same_as(&presented) => Ok(()),
             // A token of another institution, or an unknown institution.
             Some(_) | None if registry.by_token.contains_key(&presented) => Err(Denied::Forbidden),
             _ => Err(Denied::Unauthenticated),
@@ -90,13 +113,13 @@ impl Access {
 
     /// Whether `credential` could authorize anything at all: false (401
     /// before the body is read) for a missing or unregistered token.
-    pub fn may_present(&self, credential: Credential<'_>) -> bool {
+    pub fn may_present(&self, credential: Credential) -> bool {
         match (self, credential) {
             (Access::Open, _) => true,
             (Access::Registry(_), Credential::None) => false,
-            (Access::Registry(registry), Credential::Bearer(token)) => registry
-                .by_token
-                .contains_key(&xxh3_128(token.as_bytes()).to_le_bytes()),
+            (Access::Registry(registry), Credential::Bearer(hash)) => {
+                registry.by_token.contains_key(&hash)
+            }
         }
     }
 
@@ -112,7 +135,7 @@ impl Access {
 #[derive(Debug, Default)]
 pub struct Registry {
     by_code: HashMap<InstitutionCode, Institution>,
-    by_token: HashMap<[u8; 16], InstitutionCode>,
+    by_token: HashMap<TokenHash, InstitutionCode>,
 }
 
 impl Registry {
@@ -140,7 +163,7 @@ impl Registry {
                         code,
                         name: row.get("name").trim().to_string(),
                         prefecture: row.get("prefecture").trim().to_string(),
-                        token_hash: xxh3_128(token.as_bytes()).to_le_bytes(),
+                        token_hash: TokenHash::of(token),
                     },
                     row.line,
                 ))
@@ -185,20 +208,6 @@ impl Registry {
     pub fn get(&self, code: &InstitutionCode) -> Option<&Institution> {
         self.by_code.get(code)
     }
-}
-
-/// Whether a presented secret equals the expected one, in time that does
-/// not depend on where they differ (both are hashed first).
-pub fn same_secret(presented: &str, expected: &str) -> bool {
-    constant_time_eq(
-        &xxh3_128(presented.as_bytes()).to_le_bytes(),
-        &xxh3_128(expected.as_bytes()).to_le_bytes(),
-    )
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 #[cfg(test)]

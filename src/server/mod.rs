@@ -48,6 +48,24 @@ pub struct App {
     shutdown: Shutdown,
 }
 
+impl App {
+    /// Activates the snapshot at `path` (see [`Live::activate`]) and counts
+    /// the swap or the refusal.
+    async fn activate(
+        &self,
+        path: std::path::PathBuf,
+        force: bool,
+    ) -> Result<activation::ActivationReport, response::ApiError> {
+        let result = self.live.activate(path, force, &self.policy).await;
+        let counter = match result {
+            Ok(_) => &self.metrics.swaps,
+            Err(_) => &self.metrics.activation_failures,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+}
+
 /// The addresses actually bound (a port of 0 in the settings picks a free one).
 #[derive(Clone, Copy, Debug)]
 pub struct Bound {
@@ -147,11 +165,8 @@ async fn load_at_start(
     failure: Arc<Mutex<Option<String>>>,
 ) {
     println!("shikaku: verifying and loading {}", path.display());
-    match app.live.activate(path.clone(), false, &app.policy).await {
+    match app.activate(path, false).await {
         Ok(report) => {
-            app.metrics
-                .swaps
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             println!(
                 "shikaku: serving snapshot {} ({} persons, verified in {:.2} s)",
                 report.activated, report.verify.persons, report.verify.seconds

@@ -85,6 +85,34 @@ const NUMBER_FIELDS: [&str; 5] = [
 ];
 const CARD_FIELDS: [&str; 2] = ["serial", "certificate"];
 
+/// The endpoint and JSON body that ask `query` for `institution` (the
+/// inverse of [`parse_check`], for examples and load clients).
+pub fn check_request(query: &Query, institution: &str) -> (&'static str, serde_json::Value) {
+    use serde_json::json;
+    let date = |d: &Option<Date>| d.map(|d| d.to_string());
+    match query {
+        Query::Card { serial } => (
+            "/v1/check/card",
+            json!({"institution": institution, "serial": serial.to_string()}),
+        ),
+        Query::OnlineNumber { number, birth_date } => (
+            "/v1/check/number",
+            json!({"institution": institution, "online_number": number.as_str(), "birth_date": date(birth_date)}),
+        ),
+        Query::CardFace { key, birth_date } => (
+            "/v1/check/number",
+            json!({
+                "institution": institution,
+                "insurer_number": key.insurer_number.as_str(),
+                "symbol": key.symbol,
+                "number": key.number,
+                "branch": key.branch.map(|b| b.as_str().to_string()),
+                "birth_date": date(birth_date),
+            }),
+        ),
+    }
+}
+
 /// Parses and validates one check body. `kind` is the endpoint's kind, or
 /// `None` for a bulk line (which names its kind). On failure the echoed
 /// `client_ref` is returned with the error when it could be read.
@@ -267,7 +295,7 @@ impl<'de> Fields<'de> {
             number,
             self.text("branch")?.unwrap_or(""),
         )
-        .map_err(|(field, e)| ApiError::field(static_field(field), e))?;
+        .map_err(|(field, e)| ApiError::field(field, e))?;
         if rules.require_birth_date && birth_date.is_none() {
             return Err(ApiError::field(
                 "birth_date",
@@ -276,14 +304,6 @@ impl<'de> Fields<'de> {
         }
         Ok(Query::CardFace { key, birth_date })
     }
-}
-
-/// The request field named by a card-face parse error.
-fn static_field(field: &str) -> &'static str {
-    ["insurer_number", "symbol", "number", "branch"]
-        .into_iter()
-        .find(|&f| f == field)
-        .unwrap_or("number")
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
@@ -548,6 +568,33 @@ mod tests {
             parse_check(long.as_bytes(), Some(CheckKind::Card), &rules()).unwrap_err();
         assert_eq!(error.field, Some("client_ref"));
         assert_eq!(echoed, None);
+    }
+
+    #[test]
+    fn check_request_is_the_inverse_of_parse_check() {
+        let queries = [
+            Query::Card {
+                serial: Serial::parse("0x1a2b3c").unwrap(),
+            },
+            Query::OnlineNumber {
+                number: OnlineNumber::parse("061390180000000000012345").unwrap(),
+                birth_date: Some(rules().today),
+            },
+            Query::CardFace {
+                key: CardFaceKey::parse("06139018", "12", "345", "01").unwrap(),
+                birth_date: None,
+            },
+        ];
+        for query in queries {
+            let (path, body) = check_request(&query, "1312345678");
+            let kind = if path.ends_with("card") {
+                CheckKind::Card
+            } else {
+                CheckKind::Number
+            };
+            let parsed = parse(&body.to_string(), Some(kind)).unwrap();
+            assert_eq!(parsed.query, query);
+        }
     }
 
     #[test]

@@ -6,8 +6,8 @@ use crate::engine::json::{write_opt_str, write_str, write_u32};
 use bytes::Bytes;
 use http_body_util::channel::Channel;
 use http_body_util::{Either, Full};
-use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Method, Response, StatusCode};
 
 /// A whole body, or a stream (bulk answers).
 pub type Body = Either<Full<Bytes>, Channel<Bytes>>;
@@ -124,7 +124,7 @@ impl ApiError {
         out.extend_from_slice(b"{\"status\":\"error\",");
         if let Some(line) = line {
             out.extend_from_slice(b"\"line\":");
-            out.extend_from_slice(line.to_string().as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(line).as_bytes());
             out.extend_from_slice(b",\"client_ref\":");
             write_opt_str(out, client_ref);
             out.push(b',');
@@ -163,6 +163,19 @@ impl ApiError {
         }
         response
     }
+}
+
+/// 405 for `path`, with the `Allow` header naming the method it takes.
+pub fn method_not_allowed(path: &str, allowed: &Method) -> Response<Body> {
+    let error = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("{path} takes {allowed}"),
+    );
+    let mut response = error.response(0);
+    if let Ok(value) = HeaderValue::from_str(allowed.as_str()) {
+        response.headers_mut().insert(ALLOW, value);
+    }
+    response
 }
 
 /// A JSON response with `status` and `body`.

@@ -20,10 +20,7 @@ impl Server {
     /// Starts `shikaku serve` with `args` plus ephemeral loopback listeners
     /// and waits until both listeners are bound.
     pub fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shikaku"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .args(args)
+        let mut child = serve_command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -60,6 +57,14 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Runs `shikaku serve` with `args`, expecting it to fail at start;
+    /// returns what it printed on stderr.
+    pub fn fails_to_start(args: &[&str]) -> String {
+        let output = serve_command(args).output().expect("run shikaku serve");
+        assert!(!output.status.success(), "the server started");
+        String::from_utf8_lossy(&output.stderr).to_string()
     }
 
     /// Starts the server and waits until a snapshot is live.
@@ -115,6 +120,28 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `shikaku serve` with ephemeral loopback listeners and `args`.
+fn serve_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shikaku"));
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(args);
+    command
+}
+
+/// Reads from `stream` until the server closes it (or 5 s pass); returns
+/// what was read and how long it took.
+pub fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all);
+    (all, started.elapsed())
 }
 
 /// `API on http://A  admin on http://B` → (A, B).
