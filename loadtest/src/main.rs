@@ -1,1 +1,368 @@
-fn main() {}
+//! `shikaku-load`: run a load-test scenario against shikaku, build a request
+//! corpus from a snapshot, or calibrate the harness. See loadtest/README.md.
+
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use shikaku::model::Date;
+use shikaku::server::clock::JapanTime;
+use shikaku::snapshot::Snapshot;
+use shikaku_load::calibrate::{self, CalibrateOptions};
+use shikaku_load::corpus::{Corpus, Draw};
+use shikaku_load::mix::{self, Caller};
+use shikaku_load::report::{self, RunInfo};
+use shikaku_load::runner::{self, Progress};
+use shikaku_load::scenario::{self, CorpusSpec, Overrides, Scenario};
+use shikaku_load::summary::{HarnessInfo, Summary};
+use shikaku_load::thresholds::{parse_tolerance, Threshold};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "shikaku-load",
+    version,
+    about = "Open-loop load tests for shikaku: profiles as data, latency from the scheduled time, every answer verified"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario (a shipped name such as peak-1000, or a TOML file).
+    Run(Box<RunArgs>),
+    /// Draw a corpus of checks with expected verdicts from a snapshot.
+    Corpus(CorpusArgs),
+    /// Measure the harness itself against its built-in null server.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// peak-1000, growth-1500, spike, swap-under-load, soak, or a file.
+    scenario: String,
+    /// Base URL of the API [scenario: target.url].
+    #[arg(long)]
+    url: Option<String>,
+    /// Base URL of the admin API, for actions [scenario: target.admin_url].
+    #[arg(long)]
+    admin_url: Option<String>,
+    /// Institution code the checks are made for [scenario: target.institution].
+    #[arg(long)]
+    institution: Option<String>,
+    /// Draw the checks from this snapshot (the one the server serves).
+    #[arg(long, conflicts_with = "corpus")]
+    snapshot: Option<PathBuf>,
+    /// Or use a corpus file made by `shikaku-load corpus`.
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Treatment date of the checks, YYYY-MM-DD [default: today in Japan].
+    #[arg(long)]
+    date: Option<String>,
+    /// Snapshot directory the scenario's activate actions activate.
+    #[arg(long)]
+    activate_path: Option<String>,
+    /// Play the profile in this wall time (e.g. 10m for the hour in ten minutes).
+    #[arg(long, conflicts_with = "time_scale")]
+    duration: Option<String>,
+    /// Play the profile this many times faster.
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// Warm-up before the profile (excluded from the results).
+    #[arg(long)]
+    warmup: Option<String>,
+    /// Multiply every planned rate.
+    #[arg(long)]
+    rate_factor: Option<f64>,
+    /// Connections in the pool (or most at once in new-connection mode).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// keep-alive or new-connection.
+    #[arg(long)]
+    mode: Option<String>,
+    /// Client runtime threads.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// A threshold, e.g. "p99 < 5ms" (repeatable; added to the scenario's).
+    #[arg(long = "threshold")]
+    thresholds: Vec<String>,
+    /// Ignore the scenario's own thresholds.
+    #[arg(long)]
+    no_scenario_thresholds: bool,
+    /// A summary.json of an earlier run to compare with.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Allowed worsening against the baseline.
+    #[arg(long, default_value = "10%")]
+    tolerance: String,
+    /// Directory for the reports [default: loadtest-results/SCENARIO-TIME].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct CorpusArgs {
+    #[arg(long)]
+    snapshot: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    /// Treatment date, YYYY-MM-DD [default: today in Japan].
+    #[arg(long)]
+    date: Option<String>,
+    /// Rows and serials sampled from every shard.
+    #[arg(long, default_value_t = CorpusSpec::default().per_shard)]
+    per_shard: usize,
+    /// Revoked, suspended, unlinked and altered keys, of each.
+    #[arg(long, default_value_t = CorpusSpec::default().unhappy)]
+    unhappy: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct CalibrateArgs {
+    /// Seconds of each measurement.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Rate of the latency measurement, on one connection.
+    #[arg(long, default_value_t = 1000.0)]
+    latency_rate: f64,
+    /// Rate asked for in the throughput measurement.
+    #[arg(long, default_value_t = 200_000.0)]
+    max_rate: f64,
+    /// Connections of the throughput measurement.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Client runtime threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(*args),
+        Command::Corpus(args) => corpus(args).map(|_| true),
+        Command::Calibrate(args) => calibrate(args).map(|_| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("shikaku-load: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<bool> {
+    let (name, text) = scenario::source(&args.scenario)?;
+    let overrides = Overrides {
+        url: args.url.clone(),
+        admin_url: args.admin_url.clone(),
+        institution: args.institution.clone(),
+        snapshot: args.snapshot.clone(),
+        corpus: args.corpus.clone(),
+        date: args.date.clone(),
+        activate_path: args.activate_path.clone(),
+        duration: args.duration.clone(),
+        warmup: args.warmup.clone(),
+        time_scale: args.time_scale,
+        connections: args.connections,
+        threads: args.threads,
+        mode: args.mode.clone(),
+    };
+    let scenario = scenario::parse(&name, &text, &overrides)?;
+    let mut profile = scenario.profile()?;
+    if let Some(factor) = args.rate_factor {
+        profile = profile
+            .scaled(factor)
+            .map_err(|e| anyhow!("--rate-factor: {e}"))?;
+    }
+    let thresholds = thresholds(&scenario, &args)?;
+    let baseline = baseline(&args)?;
+    let progress = match (args.quiet, std::io::stderr().is_terminal()) {
+        (true, _) => Progress::Off,
+        (false, true) => Progress::Line,
+        (false, false) => Progress::Log,
+    };
+    let settings = scenario.settings(progress)?;
+    let actions = scenario.actions(profile.duration())?;
+    let corpus = Arc::new(load_corpus(&scenario.corpus)?);
+    let caller = Caller {
+        institution: scenario.target.institution.clone(),
+    };
+    let requests = Arc::new(
+        mix::prepare(&corpus, &scenario.mix, &caller)
+            .with_context(|| format!("scenario {name}"))?,
+    );
+    let harness = HarnessInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        connection_mode: settings.mode.as_str().to_string(),
+        connections: settings.connections,
+        max_outstanding: settings.max_outstanding,
+        timeout_ms: settings.timeout.as_millis() as u64,
+        threads: settings.threads,
+        late_threshold_us: settings.late_threshold.as_micros() as u64,
+        interval_ms: settings.interval.as_millis() as u64,
+    };
+    let target = settings.endpoint.url();
+    let started = chrono::Utc::now();
+    eprintln!(
+        "shikaku-load: {name} against {target}: {} ({} checks in the corpus, {} prepared requests)",
+        profile.info().description,
+        corpus.checks.len(),
+        requests.len()
+    );
+    let outcome = runner::run(settings, &profile, requests, corpus, actions)?;
+    let info = RunInfo {
+        scenario: scenario.name.clone(),
+        description: scenario.description.clone(),
+        target,
+        started_at: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        harness,
+        profile: profile.info(),
+        planned: profile.expected_between(profile.warmup(), profile.duration()),
+    };
+    let summary = report::summarize(
+        info,
+        &outcome,
+        &thresholds,
+        baseline.as_ref().map(|(b, t)| (b, *t)),
+    );
+    let out = args.out.unwrap_or_else(|| {
+        PathBuf::from("loadtest-results")
+            .join(format!("{name}-{}", started.format("%Y%m%d-%H%M%S")))
+    });
+    report::write_files(&out, &summary, &outcome)?;
+    report::print_summary(&summary, &mut std::io::stdout())?;
+    println!(
+        "  reports   {}/{{summary.json,report.html,response.hgrm,service.hgrm}}",
+        out.display()
+    );
+    let failures = report::failures(&summary);
+    for failure in &failures {
+        eprintln!("shikaku-load: {failure}");
+    }
+    Ok(failures.is_empty())
+}
+
+fn thresholds(scenario: &Scenario, args: &RunArgs) -> Result<Vec<Threshold>> {
+    let own = if args.no_scenario_thresholds {
+        &[][..]
+    } else {
+        &scenario.report.thresholds[..]
+    };
+    own.iter()
+        .chain(&args.thresholds)
+        .map(|text| Threshold::parse(text).map_err(|e| anyhow!(e)))
+        .collect()
+}
+
+fn baseline(args: &RunArgs) -> Result<Option<(Summary, f64)>> {
+    let Some(path) = &args.baseline else {
+        return Ok(None);
+    };
+    let tolerance = parse_tolerance(&args.tolerance).map_err(|e| anyhow!("--tolerance: {e}"))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the baseline {}", path.display()))?;
+    let summary: Summary = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a shikaku-load summary.json", path.display()))?;
+    Ok(Some((summary, tolerance)))
+}
+
+fn treatment_date(text: &Option<String>) -> Result<Date> {
+    match text {
+        Some(text) => {
+            Date::parse(text).map_err(|_| anyhow!("date: {text:?} is not a date (YYYY-MM-DD)"))
+        }
+        None => Ok(JapanTime::now().date),
+    }
+}
+
+fn load_corpus(spec: &CorpusSpec) -> Result<Corpus> {
+    if let Some(file) = &spec.file {
+        return Corpus::load(file);
+    }
+    let dir = spec
+        .snapshot
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("snapshots/demo"));
+    draw_corpus(
+        &dir,
+        spec.date.as_ref(),
+        spec.per_shard,
+        spec.unhappy,
+        spec.seed,
+    )
+}
+
+fn draw_corpus(
+    dir: &Path,
+    date: Option<&String>,
+    per_shard: usize,
+    unhappy: usize,
+    seed: u64,
+) -> Result<Corpus> {
+    let snapshot = Snapshot::open(dir).map_err(|e| {
+        anyhow!(
+            "cannot draw checks from the snapshot {}: {e} (give the served snapshot with --snapshot DIR, or a corpus with --corpus FILE)",
+            dir.display()
+        )
+    })?;
+    let date = treatment_date(&date.cloned())?;
+    Ok(Corpus::from_snapshot(
+        &snapshot,
+        date,
+        Draw {
+            per_shard,
+            unhappy,
+            seed,
+        },
+    ))
+}
+
+fn corpus(args: CorpusArgs) -> Result<()> {
+    let corpus = draw_corpus(
+        &args.snapshot,
+        args.date.as_ref(),
+        args.per_shard,
+        args.unhappy,
+        args.seed,
+    )?;
+    corpus.write(&args.out)?;
+    println!(
+        "{} checks written to {}",
+        corpus.checks.len(),
+        args.out.display()
+    );
+    for ((kind, verdict), count) in corpus.counts() {
+        println!("  {:<14} {:<22} {count}", kind.as_str(), verdict);
+    }
+    Ok(())
+}
+
+fn calibrate(args: CalibrateArgs) -> Result<()> {
+    let calibration = calibrate::calibrate(&CalibrateOptions {
+        seconds: args.seconds,
+        latency_rate: args.latency_rate,
+        max_rate: args.max_rate,
+        connections: args.connections,
+        threads: args.threads,
+    })?;
+    calibrate::print(&calibration, &mut std::io::stdout())?;
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&calibration)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -66,14 +66,22 @@ impl RevocationSets {
 
     /// The smallest serial with this status, if any (examples, canaries).
     pub fn first(&self, status: Revocation) -> Option<Serial> {
+        self.serials(status, 1).pop()
+    }
+
+    /// Up to `limit` serials with this status, smallest first (load-test
+    /// corpora, examples).
+    pub fn serials(&self, status: Revocation, limit: usize) -> Vec<Serial> {
         let (narrow, wide) = match status {
             Revocation::Revoked => (&self.revoked, &self.wide_revoked),
             Revocation::Suspended => (&self.suspended, &self.wide_suspended),
         };
         narrow
-            .min()
+            .iter()
             .map(Serial::from_u64)
-            .or_else(|| wide.first().and_then(|bytes| Serial::from_be_bytes(bytes)))
+            .chain(wide.iter().filter_map(|bytes| Serial::from_be_bytes(bytes)))
+            .take(limit)
+            .collect()
     }
 
     pub fn revoked_count(&self) -> u64 {
