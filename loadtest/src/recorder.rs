@@ -75,12 +75,22 @@ pub struct Failure<'a> {
     pub message: String,
 }
 
+/// What the runner measured of an interval outside the recorder.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IntervalGauges {
+    /// Planned mean rate over the interval.
+    pub target_rate: f64,
+    /// Requests sent during it.
+    pub sent: u64,
+    /// Most requests waiting for a connection at once.
+    pub backlog_max: u64,
+}
+
 #[derive(Default)]
 struct Window {
     response: Option<Histogram<u64>>,
     service: Option<Histogram<u64>>,
     completed: u64,
-    sent: u64,
     failed: u64,
     mismatches: u64,
     dropped: u64,
@@ -158,13 +168,6 @@ impl Recorder {
         scheduled >= self.warmup_end
     }
 
-    /// A request came due.
-    pub fn scheduled(&mut self, scheduled: Instant) {
-        if self.measured(scheduled) {
-            self.totals.requests.scheduled += 1;
-        }
-    }
-
     /// A request came due while `max_outstanding` were already waiting.
     pub fn dropped(&mut self, scheduled: Instant) {
         self.window.dropped += 1;
@@ -180,33 +183,26 @@ impl Recorder {
         }
     }
 
-    /// A request was written to its connection.
-    pub fn sent(&mut self, scheduled: Instant, sent: Instant) {
-        let lag = sent.saturating_duration_since(scheduled);
-        let late = lag > self.late_threshold;
-        self.window.sent += 1;
-        self.window.late += late as u64;
-        if self.measured(scheduled) {
-            let totals = &mut self.totals;
-            totals.requests.sent += 1;
-            totals.requests.late += late as u64;
-            totals.send_lag.saturating_record(micros(lag));
-        }
-    }
-
-    /// A request completed (answered or failed): its latencies.
+    /// A request was sent and completed (answered or failed): its
+    /// latencies and whether it was sent late.
     pub fn completed(&mut self, timing: &Timing) {
+        let lag = timing.sent.saturating_duration_since(timing.scheduled);
+        let late = lag > self.late_threshold;
         let response = micros(timing.done.saturating_duration_since(timing.scheduled));
         let service = micros(timing.done.saturating_duration_since(timing.sent));
         let window = &mut self.window;
         window.completed += 1;
+        window.late += late as u64;
         if let (Some(r), Some(s)) = (&mut window.response, &mut window.service) {
             r.saturating_record(response);
             s.saturating_record(service);
         }
         if self.measured(timing.scheduled) {
             let totals = &mut self.totals;
+            totals.requests.sent += 1;
             totals.requests.completed += 1;
+            totals.requests.late += late as u64;
+            totals.send_lag.saturating_record(micros(lag));
             totals.response.saturating_record(response);
             totals.service.saturating_record(service);
         }
@@ -299,15 +295,7 @@ impl Recorder {
     }
 
     /// Closes the current interval `[from, to)` (offsets from the start).
-    /// `target_rate` is the planned mean rate over it; `backlog_max` the
-    /// most requests seen waiting for a connection.
-    pub fn close_interval(
-        &mut self,
-        from: Duration,
-        to: Duration,
-        target_rate: f64,
-        backlog_max: u64,
-    ) {
+    pub fn close_interval(&mut self, from: Duration, to: Duration, gauges: IntervalGauges) {
         let window = std::mem::replace(&mut self.window, Window::new());
         let seconds = (to - from).as_secs_f64().max(1e-9);
         let histogram =
@@ -316,15 +304,15 @@ impl Recorder {
             start_seconds: from.as_secs_f64(),
             seconds,
             warmup: self.start + to <= self.warmup_end,
-            target_rate,
-            sent_rate: window.sent as f64 / seconds,
+            target_rate: gauges.target_rate,
+            sent_rate: gauges.sent as f64 / seconds,
             achieved_rate: window.completed as f64 / seconds,
             completed: window.completed,
             failed: window.failed,
             mismatches: window.mismatches,
             dropped: window.dropped,
             late: window.late,
-            backlog_max,
+            backlog_max: gauges.backlog_max,
             response: histogram(&window.response),
             service: histogram(&window.service),
             by_verdict: window.by_verdict,
@@ -422,17 +410,19 @@ mod tests {
             (1, Duration::from_millis(1500)),
         ] {
             let scheduled = start + offset;
-            recorder.scheduled(scheduled);
-            recorder.sent(scheduled, scheduled + Duration::from_millis(2));
             recorder.completed(&Timing {
                 scheduled,
                 sent: scheduled + Duration::from_millis(2),
                 done: scheduled + Duration::from_millis(3),
             });
             let from = Duration::from_secs(second);
-            recorder.close_interval(from, from + Duration::from_secs(1), 1.0, 0);
+            recorder.close_interval(
+                from,
+                from + Duration::from_secs(1),
+                IntervalGauges::default(),
+            );
         }
-        assert_eq!(recorder.totals.requests.scheduled, 1);
+        assert_eq!(recorder.totals.requests.sent, 1);
         assert_eq!(recorder.totals.requests.late, 1);
         assert_eq!(recorder.totals.response.len(), 1);
         assert_eq!(

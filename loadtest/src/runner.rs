@@ -21,7 +21,7 @@ use crate::client::{exchange, Endpoint, ExchangeError};
 use crate::corpus::Corpus;
 use crate::mix::Prepared;
 use crate::profile::Profile;
-use crate::recorder::{CheckOutcome, Failure, Recorder, Timing};
+use crate::recorder::{CheckOutcome, Failure, IntervalGauges, Recorder, Timing};
 use crate::summary::{ActionResult, Backlog};
 use anyhow::{anyhow, Result};
 use bytes::Bytes;
@@ -107,6 +107,10 @@ struct Gauges {
     /// Released and not yet taken by a connection.
     waiting: AtomicU64,
     interval_backlog: AtomicU64,
+    /// Sent since the last interval tick.
+    interval_sent: AtomicU64,
+    /// Deadlines after the warm-up (the dispatcher's count).
+    scheduled: AtomicU64,
     max_backlog: AtomicU64,
     max_outstanding: AtomicU64,
 }
@@ -119,6 +123,7 @@ struct Shared {
     gauges: Gauges,
     /// Set when the drain time is over: waiting requests are not sent.
     abandon: AtomicBool,
+    warmup: Duration,
 }
 
 impl Shared {
@@ -167,6 +172,7 @@ async fn run_async(
         corpus,
         gauges: Gauges::default(),
         abandon: AtomicBool::new(false),
+        warmup: profile.warmup(),
     });
     let (sender, receiver) = async_channel::unbounded::<Ticket>();
     let workers: Vec<_> = connections
@@ -207,11 +213,10 @@ async fn run_async(
         .recorder
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
+    recorder.totals.requests.scheduled = shared.gauges.scheduled.load(Relaxed);
     if elapsed > closed_to {
-        let target =
-            profile.expected_between(closed_to, elapsed) / (elapsed - closed_to).as_secs_f64();
-        let backlog = shared.gauges.interval_backlog.load(Relaxed);
-        recorder.close_interval(closed_to, elapsed, target, backlog);
+        let gauges = interval_gauges(&shared.gauges, profile, closed_to, elapsed);
+        recorder.close_interval(closed_to, elapsed, gauges);
     }
     results.sort_by(|a, b| a.at_seconds.total_cmp(&b.at_seconds));
     Ok(Outcome {
@@ -259,16 +264,17 @@ fn dispatch(
     precise_sleep::enable();
     let gauges = &shared.gauges;
     let limit = shared.settings.max_outstanding as u64;
+    let warmup_end = start + shared.warmup;
     for (sequence, offset) in schedule.enumerate() {
         let scheduled = start + offset;
         precise_sleep::until(scheduled, shared.settings.spin);
-        let mut recorder = shared.recorder();
-        recorder.scheduled(scheduled);
+        if scheduled >= warmup_end {
+            gauges.scheduled.fetch_add(1, Relaxed);
+        }
         if gauges.outstanding.load(Relaxed) >= limit {
-            recorder.dropped(scheduled);
+            shared.recorder().dropped(scheduled);
             continue;
         }
-        drop(recorder);
         let outstanding = gauges.outstanding.fetch_add(1, Relaxed) + 1;
         let waiting = gauges.waiting.fetch_add(1, Relaxed) + 1;
         gauges.max_outstanding.fetch_max(outstanding, Relaxed);
@@ -352,7 +358,7 @@ async fn work(
         }
         let prepared = &shared.requests[(ticket.sequence % shared.requests.len() as u64) as usize];
         let sent = Instant::now();
-        shared.recorder().sent(ticket.scheduled, sent);
+        shared.gauges.interval_sent.fetch_add(1, Relaxed);
         let attempt = attempt(&settings.endpoint, &mut connection, prepared, close);
         let result = match tokio::time::timeout(settings.timeout, attempt).await {
             Ok(result) => result,
@@ -517,11 +523,9 @@ async fn tick(
             _ = tokio::time::sleep_until((start + to).into()) => {}
             _ = finished.notified() => break,
         }
-        let waiting = shared.gauges.waiting.load(Relaxed);
-        let backlog = shared.gauges.interval_backlog.swap(waiting, Relaxed);
-        let target = profile.expected_between(closed_to, to) / interval.as_secs_f64();
+        let gauges = interval_gauges(&shared.gauges, &profile, closed_to, to);
         let mut recorder = shared.recorder();
-        recorder.close_interval(closed_to, to, target, backlog);
+        recorder.close_interval(closed_to, to, gauges);
         count += 1;
         show_progress(&shared.settings, &recorder, to, profile.duration(), count);
         closed_to = to;
@@ -530,6 +534,21 @@ async fn tick(
         eprintln!();
     }
     closed_to
+}
+
+/// Takes the interval's counts from the gauges (resetting them).
+fn interval_gauges(
+    gauges: &Gauges,
+    profile: &Profile,
+    from: Duration,
+    to: Duration,
+) -> IntervalGauges {
+    let waiting = gauges.waiting.load(Relaxed);
+    IntervalGauges {
+        target_rate: profile.expected_between(from, to) / (to - from).as_secs_f64().max(1e-9),
+        sent: gauges.interval_sent.swap(0, Relaxed),
+        backlog_max: gauges.interval_backlog.swap(waiting, Relaxed),
+    }
 }
 
 fn show_progress(
