@@ -9,6 +9,7 @@ use shikaku::snapshot::Snapshot;
 use shikaku_load::calibrate::{self, CalibrateOptions};
 use shikaku_load::corpus::{Corpus, Draw};
 use shikaku_load::mix::{self, Caller};
+use shikaku_load::null_server::{NullServer, Stall};
 use shikaku_load::report::{self, RunInfo};
 use shikaku_load::runner::{self, Progress};
 use shikaku_load::scenario::{self, CorpusSpec, Overrides, Scenario};
@@ -38,6 +39,24 @@ enum Command {
     Corpus(CorpusArgs),
     /// Measure the harness itself against its built-in null server.
     Calibrate(CalibrateArgs),
+    /// Serve the null server alone (to compare other load tools with this
+    /// one on the same target, optionally stalling once).
+    NullServer(NullServerArgs),
+}
+
+#[derive(Args)]
+struct NullServerArgs {
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: std::net::SocketAddr,
+    /// Pause every connection once, after this many requests.
+    #[arg(long, requires = "stall")]
+    stall_after: Option<u64>,
+    /// How long the pause lasts, e.g. 1s.
+    #[arg(long, requires = "stall_after")]
+    stall: Option<String>,
+    /// Stop after this long [default: run until killed].
+    #[arg(long)]
+    seconds: Option<f64>,
 }
 
 #[derive(Args)]
@@ -137,7 +156,7 @@ struct CalibrateArgs {
     #[arg(long, default_value_t = 200_000.0)]
     max_rate: f64,
     /// Connections of the throughput measurement.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 16)]
     connections: usize,
     /// Client runtime threads.
     #[arg(long, default_value_t = 1)]
@@ -153,6 +172,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Corpus(args) => corpus(args).map(|_| true),
         Command::Calibrate(args) => calibrate(args).map(|_| true),
+        Command::NullServer(args) => null_server(args).map(|_| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -363,6 +383,27 @@ fn calibrate(args: CalibrateArgs) -> Result<()> {
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&calibration)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn null_server(args: NullServerArgs) -> Result<()> {
+    let stall = match (args.stall_after, &args.stall) {
+        (Some(after_requests), Some(pause)) => Some(Stall {
+            after_requests,
+            pause: humantime::parse_duration(pause)
+                .map_err(|e| anyhow!("--stall: {pause:?} is not a duration ({e})"))?,
+        }),
+        _ => None,
+    };
+    let server = NullServer::start_on(args.listen, stall)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("shikaku-load: null server on {}", server.url());
+    match args.seconds {
+        Some(seconds) => std::thread::sleep(std::time::Duration::from_secs_f64(seconds)),
+        None => loop {
+            std::thread::park();
+        },
     }
     Ok(())
 }

@@ -41,7 +41,11 @@ struct State {
 impl NullServer {
     /// Starts on an ephemeral loopback port.
     pub fn start(stall: Option<Stall>) -> std::io::Result<NullServer> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        NullServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), stall)
+    }
+
+    pub fn start_on(addr: SocketAddr, stall: Option<Stall>) -> std::io::Result<NullServer> {
+        let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -133,17 +137,22 @@ fn response(keep_alive: bool) -> Vec<u8> {
 
 /// Reads one whole request; its length and whether the connection stays.
 async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(usize, bool)> {
+    let mut scanned = 0;
     loop {
-        if let Some(head_end) = find(buffer, b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buffer[..head_end])
-                .ok()?
-                .to_ascii_lowercase();
-            let length = header(&head, "content-length").map_or(Some(0), |v| v.parse().ok())?;
-            let keep_alive = header(&head, "connection") != Some("close");
+        if let Some(head_end) = find_head_end(buffer, scanned) {
+            let head = &buffer[..head_end];
+            let length = match header(head, b"content-length") {
+                Some(value) => std::str::from_utf8(value).ok()?.trim().parse().ok()?,
+                None => 0,
+            };
+            let keep_alive = !header(head, b"connection")
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"close"));
             let total = head_end + 4 + length;
             if buffer.len() >= total {
                 return Some((total, keep_alive));
             }
+        } else {
+            scanned = buffer.len().saturating_sub(3);
         }
         let mut chunk = [0u8; 16 * 1024];
         let read = stream.read(&mut chunk).await.ok()?;
@@ -154,14 +163,22 @@ async fn read_request(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<(u
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Where the request head ends (the blank line), searching from `from`.
+fn find_head_end(buffer: &[u8], from: usize) -> Option<usize> {
+    buffer[from..]
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| from + at)
 }
 
-fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
-    head.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        (key.trim() == name).then(|| value.trim())
+/// The value of header `name` (lower case) in a request head.
+fn header<'h>(head: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (key, value) = (&line[..colon], &line[colon + 1..]);
+        key.trim_ascii()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim_ascii())
     })
 }
 

@@ -305,6 +305,11 @@ mod precise_sleep {
         }
     }
 
+    /// Shorter sleeps cost more in system calls than they save: with no
+    /// spinning, the dispatcher sleeps at least this long and then releases
+    /// every request that fell due meanwhile (each late by at most this).
+    const MIN_SLEEP: Duration = Duration::from_micros(50);
+
     pub fn until(deadline: Instant, spin: Duration) {
         loop {
             let now = Instant::now();
@@ -312,8 +317,10 @@ mod precise_sleep {
                 return;
             }
             let left = deadline - now;
-            if left > spin {
+            if left > spin + MIN_SLEEP {
                 std::thread::sleep(left - spin);
+            } else if spin.is_zero() {
+                std::thread::sleep(MIN_SLEEP);
             } else {
                 std::hint::spin_loop();
             }
