@@ -59,13 +59,15 @@ pub fn summarize(
         snapshots: totals.snapshots.clone(),
         intervals: recorder.intervals.clone(),
         actions: outcome.actions.clone(),
+        interrupted: outcome.interrupted,
         ..Summary::default()
     };
     summary.thresholds = evaluate(thresholds, &summary);
     summary.baseline =
         baseline.map(|(base, tolerance)| compare_with_baseline(&summary, base, tolerance));
     let actions_ok = summary.actions.iter().all(|a| a.ok);
-    summary.passed = actions_ok
+    summary.passed = !summary.interrupted
+        && actions_ok
         && summary.thresholds.iter().all(|t| t.passed)
         && summary.baseline.as_ref().is_none_or(|b| b.passed);
     summary
@@ -194,16 +196,16 @@ pub fn print_summary(summary: &Summary, out: &mut impl Write) -> std::io::Result
 /// Every reason the run failed, one per line (empty when it passed).
 pub fn failures(summary: &Summary) -> Vec<String> {
     let mut reasons: Vec<String> = summary
-        .thresholds
-        .iter()
-        .filter(|t| !t.passed)
-        .map(|t| {
-            format!(
-                "threshold failed: {} (actual {}, limit {})",
-                t.expression, t.actual, t.limit
-            )
-        })
+        .interrupted
+        .then(|| "interrupted before the schedule ended".to_string())
+        .into_iter()
         .collect();
+    reasons.extend(summary.thresholds.iter().filter(|t| !t.passed).map(|t| {
+        format!(
+            "threshold failed: {} (actual {}, limit {})",
+            t.expression, t.actual, t.limit
+        )
+    }));
     if let Some(baseline) = &summary.baseline {
         reasons.extend(baseline.metrics.iter().filter(|m| !m.passed).map(|m| {
             format!(

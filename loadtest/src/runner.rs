@@ -89,6 +89,8 @@ pub struct TimedAction {
 /// What a run leaves behind.
 pub struct Outcome {
     pub recorder: Recorder,
+    /// The run was stopped by Ctrl-C before its schedule ended.
+    pub interrupted: bool,
     pub actions: Vec<ActionResult>,
     pub backlog: Backlog,
     pub elapsed: Duration,
@@ -123,6 +125,8 @@ struct Shared {
     gauges: Gauges,
     /// Set when the drain time is over: waiting requests are not sent.
     abandon: AtomicBool,
+    /// Set by Ctrl-C: the schedule ends early, the reports are still written.
+    interrupted: AtomicBool,
     warmup: Duration,
 }
 
@@ -172,6 +176,7 @@ async fn run_async(
         corpus,
         gauges: Gauges::default(),
         abandon: AtomicBool::new(false),
+        interrupted: AtomicBool::new(false),
         warmup: profile.warmup(),
     });
     let (sender, receiver) = async_channel::unbounded::<Ticket>();
@@ -181,6 +186,7 @@ async fn run_async(
         .collect();
     drop(receiver);
     let action_tasks = spawn_actions(&shared, start, actions);
+    let interrupt = tokio::spawn(stop_on_ctrl_c(shared.clone()));
     let finished = Arc::new(tokio::sync::Notify::new());
     let ticker = tokio::spawn(tick(
         shared.clone(),
@@ -197,6 +203,7 @@ async fn run_async(
     tokio::task::spawn_blocking(move || dispatcher.join())
         .await?
         .map_err(|_| anyhow!("the dispatcher thread failed"))?;
+    interrupt.abort();
     drain(&shared).await;
     for worker in workers {
         worker.await?;
@@ -221,6 +228,7 @@ async fn run_async(
     results.sort_by(|a, b| a.at_seconds.total_cmp(&b.at_seconds));
     Ok(Outcome {
         recorder,
+        interrupted: shared.interrupted.load(Relaxed),
         actions: results,
         backlog: Backlog {
             max: shared.gauges.max_backlog.load(Relaxed),
@@ -268,6 +276,9 @@ fn dispatch(
     for (sequence, offset) in schedule.enumerate() {
         let scheduled = start + offset;
         precise_sleep::until(scheduled, shared.settings.spin);
+        if shared.interrupted.load(Relaxed) {
+            break;
+        }
         if scheduled >= warmup_end {
             gauges.scheduled.fetch_add(1, Relaxed);
         }
@@ -325,6 +336,15 @@ mod precise_sleep {
                 std::hint::spin_loop();
             }
         }
+    }
+}
+
+async fn stop_on_ctrl_c(shared: Arc<Shared>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!(
+            "\nshikaku-load: interrupted; finishing the requests in flight and writing the reports"
+        );
+        shared.interrupted.store(true, Relaxed);
     }
 }
 

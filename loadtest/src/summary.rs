@@ -50,7 +50,11 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdResult>,
     /// Comparison with a baseline summary, when one was given.
     pub baseline: Option<BaselineComparison>,
-    /// `true` when every threshold and the baseline comparison passed.
+    /// Stopped by Ctrl-C before the schedule ended (such a run never passes).
+    #[serde(default)]
+    pub interrupted: bool,
+    /// `true` when every threshold, every action and the baseline
+    /// comparison passed, and the run was not interrupted.
     pub passed: bool,
 }
 
