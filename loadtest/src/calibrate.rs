@@ -10,7 +10,7 @@
 
 use crate::client::Endpoint;
 use crate::corpus::{Check, Corpus, Kind};
-use crate::mix::{self, Caller, MixSpec};
+use crate::mix::{self, Caller, MixSpec, Prepared};
 use crate::null_server::NullServer;
 use crate::profile::{Profile, ProfileSpec};
 use crate::recorder::{new_histogram, percentiles};
@@ -136,6 +136,30 @@ fn read_spinning(stream: &mut std::net::TcpStream, into: &mut [u8]) -> std::io::
     Ok(())
 }
 
+/// One card check the null server answers as expected (`valid`), and the
+/// corpus it comes from.
+pub fn null_requests() -> Result<(Arc<Corpus>, Arc<Vec<Prepared>>)> {
+    let corpus = Corpus {
+        checks: vec![Check {
+            kind: Kind::Card,
+            expected: "valid".into(),
+            request: serde_json::Map::from_iter([("serial".to_string(), "1".into())]),
+        }],
+    };
+    let mix = MixSpec {
+        card: 1.0,
+        online_number: 0.0,
+        card_face: 0.0,
+        cycle: 1,
+        ..MixSpec::default()
+    };
+    let caller = Caller {
+        institution: "1312345678".into(),
+    };
+    let requests = mix::prepare(&corpus, &mix, &caller)?;
+    Ok((Arc::new(corpus), Arc::new(requests)))
+}
+
 fn run_constant(
     endpoint: &Endpoint,
     rate: f64,
@@ -148,24 +172,7 @@ fn run_constant(
         "shape = \"constant\"\nrate = {rate}\nlength = \"{seconds}s\"\n"
     ))?;
     let profile = Profile::from_spec(&spec).map_err(|e| anyhow!(e))?;
-    let corpus = Arc::new(Corpus {
-        checks: vec![Check {
-            kind: Kind::Card,
-            expected: "valid".into(),
-            request: serde_json::Map::from_iter([("serial".to_string(), "1".into())]),
-        }],
-    });
-    let mix = MixSpec {
-        card: 1.0,
-        online_number: 0.0,
-        card_face: 0.0,
-        cycle: 1,
-        ..MixSpec::default()
-    };
-    let caller = Caller {
-        institution: "1312345678".into(),
-    };
-    let requests = Arc::new(mix::prepare(&corpus, &mix, &caller)?);
+    let (corpus, requests) = null_requests()?;
     let settings = RunSettings {
         endpoint: endpoint.clone(),
         admin: None,

@@ -6,13 +6,11 @@
 //! The margins are wide on purpose (these are correctness checks of what is
 //! measured from what, not timing benchmarks).
 
+use shikaku_load::calibrate;
 use shikaku_load::client::Endpoint;
-use shikaku_load::corpus::{Check, Corpus, Kind};
-use shikaku_load::mix::{self, Caller, MixSpec};
 use shikaku_load::null_server::{NullServer, Stall};
 use shikaku_load::profile::{Profile, ProfileSpec};
 use shikaku_load::runner::{self, ConnectionMode, Outcome, Progress, RunSettings};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn profile(toml_text: &str) -> Profile {
@@ -26,24 +24,7 @@ fn run(
     connections: usize,
     max_outstanding: usize,
 ) -> Outcome {
-    let corpus = Arc::new(Corpus {
-        checks: vec![Check {
-            kind: Kind::Card,
-            expected: "valid".into(),
-            request: serde_json::Map::from_iter([("serial".to_string(), "1".into())]),
-        }],
-    });
-    let spec = MixSpec {
-        card: 1.0,
-        online_number: 0.0,
-        card_face: 0.0,
-        cycle: 4,
-        ..MixSpec::default()
-    };
-    let caller = Caller {
-        institution: "1312345678".into(),
-    };
-    let requests = Arc::new(mix::prepare(&corpus, &spec, &caller).unwrap());
+    let (corpus, requests) = calibrate::null_requests().unwrap();
     let settings = RunSettings {
         endpoint: Endpoint::parse(&server.url(), None, "url").unwrap(),
         admin: None,
