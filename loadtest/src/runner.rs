@@ -482,6 +482,7 @@ fn record(
         Ok(answers) => answers,
         Err(message) => return recorder.failed(scheduled, failure("parse", message)),
     };
+    recorder.ok(scheduled);
     for (answer, expected) in answers.iter().zip(&prepared.expected) {
         let outcome = match answer {
             Read::Verdict { verdict, snapshot } => CheckOutcome::Verdict { verdict, snapshot },

@@ -29,11 +29,15 @@ pub struct Summary {
     pub profile: ProfileInfo,
     /// Seconds measured (the run after warm-up).
     pub measured_seconds: f64,
-    /// Mean planned request rate over the measured window (requests/s).
+    /// Planned requests after the warm-up divided by the planned seconds
+    /// after the warm-up (requests/s).
     pub target_rate: f64,
-    /// Requests completed per second over the measured window.
+    /// Requests completed (scheduled after the warm-up) per second of the
+    /// schedule after the warm-up, or of `measured_seconds` when answers
+    /// kept coming after the schedule ended (a backlog draining).
     pub achieved_rate: f64,
-    /// Checks answered per second (a bulk request answers many).
+    /// Checks answered per second, with a verdict or a per-line error (a
+    /// bulk request answers many); over the same window as `achieved_rate`.
     pub check_rate: f64,
     pub requests: RequestCounts,
     pub checks: CheckCounts,
@@ -94,16 +98,19 @@ pub struct ProfileInfo {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct RequestCounts {
     pub scheduled: u64,
+    /// Sent; every sent request completes (answer, error or timeout), so
+    /// this equals `completed`.
     pub sent: u64,
     /// Answered (any status) or failed in transport.
     pub completed: u64,
-    /// Not sent: `max_outstanding` requests were already waiting.
+    /// Not sent: `max_outstanding` requests were already waiting or in
+    /// flight.
     pub dropped: u64,
     /// Still waiting for a connection when the run ended.
     pub unsent: u64,
     /// Sent more than `late_threshold_us` after their scheduled time.
     pub late: u64,
-    /// HTTP 200 with every answer well formed.
+    /// HTTP 200 with every answer well formed (`completed = ok + failed`).
     pub ok: u64,
     /// Failed: transport error, timeout, HTTP status other than 200 or an
     /// unreadable answer.
@@ -121,8 +128,8 @@ pub struct CheckCounts {
     pub by_verdict: BTreeMap<String, u64>,
     /// Expected verdicts of the checks answered.
     pub expected_by_verdict: BTreeMap<String, u64>,
-    /// Checks sent, by kind: `card`, `online_number`, `card_face` (bulk lines
-    /// counted under their own kind).
+    /// Checks answered with a verdict, by kind: `card`, `online_number`,
+    /// `card_face` (bulk lines counted under their own kind).
     pub by_kind: BTreeMap<String, u64>,
     /// Up to 20 mismatches, to start the investigation from.
     pub mismatch_examples: Vec<Mismatch>,
@@ -193,15 +200,16 @@ pub struct Interval {
     /// Seconds from the start of the run to the start of this interval.
     pub start_seconds: f64,
     pub seconds: f64,
-    /// Part of the warm-up (not in the totals).
+    /// Ends within the warm-up (its requests are not in the totals).
     pub warmup: bool,
     /// Planned rate over this interval (requests/s).
     pub target_rate: f64,
-    /// Requests sent per second in this interval.
+    /// Requests sent per second in this interval (by send time).
     pub sent_rate: f64,
     /// Requests completed per second in this interval.
     pub achieved_rate: f64,
     pub completed: u64,
+    /// Failed requests plus bulk lines answered with an error.
     pub failed: u64,
     pub mismatches: u64,
     pub dropped: u64,
@@ -232,11 +240,22 @@ pub struct ActionResult {
 pub struct ThresholdResult {
     /// As written, e.g. "p99 < 5ms".
     pub expression: String,
-    /// The measured value of the left-hand side (latencies in µs).
+    /// The measured value of the left-hand side (latencies in µs; `null`
+    /// when it could not be read, and then the threshold failed).
+    #[serde(deserialize_with = "null_as_nan")]
     pub actual: f64,
-    /// The right-hand side, evaluated (latencies in µs).
+    /// The right-hand side, evaluated (latencies in µs; `null` as above).
+    #[serde(deserialize_with = "null_as_nan")]
     pub limit: f64,
     pub passed: bool,
+    /// The metric is a latency (µs).
+    #[serde(default)]
+    pub latency: bool,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read it back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(deserializer)?.unwrap_or(f64::NAN))
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -258,4 +277,28 @@ pub struct BaselineMetric {
     /// The worst value that still passes.
     pub limit: f64,
     pub passed: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_summary_with_an_unreadable_threshold_value_reads_back() {
+        let summary = Summary {
+            thresholds: vec![ThresholdResult {
+                expression: "p99 < 5ms".into(),
+                actual: f64::NAN,
+                limit: 5000.0,
+                passed: false,
+                latency: true,
+            }],
+            ..Summary::default()
+        };
+        let text = serde_json::to_string(&summary).unwrap();
+        assert!(text.contains("\"actual\":null"), "{text}");
+        let back: Summary = serde_json::from_str(&text).unwrap();
+        assert!(back.thresholds[0].actual.is_nan());
+        assert_eq!(back.thresholds[0].limit, 5000.0);
+    }
 }

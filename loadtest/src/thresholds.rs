@@ -117,6 +117,7 @@ impl Threshold {
             actual,
             limit,
             passed: self.op.holds(actual, limit),
+            latency: self.metric.is_latency(),
         }
     }
 }
@@ -576,6 +577,14 @@ mod tests {
 
     fn check(text: &str, summary: &Summary) -> ThresholdResult {
         evaluate(&[parse(text)], summary).remove(0)
+    }
+
+    #[test]
+    fn results_say_whether_the_metric_is_a_latency() {
+        let summary = sample();
+        assert!(check("service.p99 < 5ms", &summary).latency);
+        assert!(!check("errors == 0", &summary).latency);
+        assert!(!check("error_rate < 1%", &summary).latency);
     }
 
     #[test]
