@@ -39,9 +39,20 @@ enum Command {
     Corpus(CorpusArgs),
     /// Measure the harness itself against its built-in null server.
     Calibrate(CalibrateArgs),
+    /// Write the HTML report of a summary.json again (e.g. of a baseline).
+    Report(ReportArgs),
     /// Serve the null server alone (to compare other load tools with this
     /// one on the same target, optionally stalling once).
     NullServer(NullServerArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// A summary.json written by `run`.
+    summary: PathBuf,
+    /// Where to write the HTML [default: report.html beside the summary].
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -172,6 +183,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Corpus(args) => corpus(args).map(|_| true),
         Command::Calibrate(args) => calibrate(args).map(|_| true),
+        Command::Report(args) => html_report(args).map(|_| true),
         Command::NullServer(args) => null_server(args).map(|_| true),
     };
     match result {
@@ -293,11 +305,25 @@ fn baseline(args: &RunArgs) -> Result<Option<(Summary, f64)>> {
         return Ok(None);
     };
     let tolerance = parse_tolerance(&args.tolerance).map_err(|e| anyhow!("--tolerance: {e}"))?;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the baseline {}", path.display()))?;
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a shikaku-load summary.json", path.display()))?;
-    Ok(Some((summary, tolerance)))
+    Ok(Some((read_summary(path)?, tolerance)))
+}
+
+fn read_summary(path: &Path) -> Result<Summary> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a shikaku-load summary.json", path.display()))
+}
+
+fn html_report(args: ReportArgs) -> Result<()> {
+    let summary = read_summary(&args.summary)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| args.summary.with_file_name("report.html"));
+    std::fs::write(&out, shikaku_load::html::render(&summary))
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!("{}", out.display());
+    Ok(())
 }
 
 fn treatment_date(text: &Option<String>) -> Result<Date> {
