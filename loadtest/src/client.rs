@@ -127,6 +127,27 @@ pub async fn exchange(
     Ok((status, body))
 }
 
+/// One GET on a fresh connection (admin status).
+pub async fn get_once(endpoint: &Endpoint, path: &str) -> Result<(u16, Bytes)> {
+    let mut sender = endpoint
+        .connect()
+        .await
+        .map_err(|e| anyhow!("cannot connect to {}: {e}", endpoint.url()))?;
+    let request = Request::get(path)
+        .header(hyper::header::HOST, endpoint.authority.as_str())
+        .header(hyper::header::CONNECTION, "close");
+    let request = match &endpoint.authorization {
+        Some(authorization) => request.header(hyper::header::AUTHORIZATION, authorization.as_str()),
+        None => request,
+    };
+    let request = request
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| anyhow!("GET {path}: {e}"))?;
+    exchange(&mut sender, request)
+        .await
+        .map_err(|e| anyhow!("{} {path}: {}", endpoint.url(), e.message()))
+}
+
 /// One POST on a fresh connection (admin actions).
 pub async fn post_once(endpoint: &Endpoint, path: &str, body: Bytes) -> Result<(u16, Bytes)> {
     let mut sender = endpoint

@@ -1,12 +1,13 @@
 //! `shikaku-load`: run a load-test scenario against shikaku, build a request
 //! corpus from a snapshot, or calibrate the harness. See loadtest/README.md.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shikaku::model::Date;
 use shikaku::server::clock::JapanTime;
 use shikaku::snapshot::Snapshot;
 use shikaku_load::calibrate::{self, CalibrateOptions};
+use shikaku_load::client::{self, Endpoint};
 use shikaku_load::corpus::{Corpus, Draw};
 use shikaku_load::mix::{self, Caller};
 use shikaku_load::null_server::{NullServer, Stall};
@@ -229,7 +230,7 @@ fn run(args: RunArgs) -> Result<bool> {
     };
     let settings = scenario.settings(progress)?;
     let actions = scenario.actions(profile.duration())?;
-    let corpus = Arc::new(load_corpus(&scenario.corpus)?);
+    let corpus = Arc::new(load_corpus(&scenario.corpus, settings.admin.as_ref())?);
     let caller = Caller {
         institution: scenario.target.institution.clone(),
     };
@@ -326,6 +327,23 @@ fn html_report(args: ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// The directory of the snapshot the server serves, from its admin API.
+fn live_snapshot(admin: Option<&Endpoint>) -> Result<PathBuf> {
+    let admin = admin.ok_or_else(|| anyhow!("no admin URL to ask for the live snapshot"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, body) = runtime.block_on(client::get_once(admin, "/admin/status"))?;
+    let status_json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    match status_json["live"]["path"].as_str() {
+        Some(path) if status == 200 => Ok(PathBuf::from(path)),
+        _ => bail!(
+            "the server at {} names no live snapshot (HTTP {status}); give the checks with --snapshot DIR or --corpus FILE",
+            admin.url()
+        ),
+    }
+}
+
 fn treatment_date(text: &Option<String>) -> Result<Date> {
     match text {
         Some(text) => {
@@ -335,14 +353,14 @@ fn treatment_date(text: &Option<String>) -> Result<Date> {
     }
 }
 
-fn load_corpus(spec: &CorpusSpec) -> Result<Corpus> {
+fn load_corpus(spec: &CorpusSpec, admin: Option<&Endpoint>) -> Result<Corpus> {
     if let Some(file) = &spec.file {
         return Corpus::load(file);
     }
-    let dir = spec
-        .snapshot
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("snapshots/demo"));
+    let dir = match &spec.snapshot {
+        Some(dir) => dir.clone(),
+        None => live_snapshot(admin)?,
+    };
     draw_corpus(
         &dir,
         spec.date.as_ref(),

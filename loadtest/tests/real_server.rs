@@ -146,8 +146,6 @@ fn run_harness(scenario_text: &str, out: &Path, extra: &[&str]) -> std::process:
         .arg(&scenario)
         .args(["--url", &format!("http://{}", target.bound.public)])
         .args(["--admin-url", &format!("http://{}", target.bound.admin)])
-        .arg("--snapshot")
-        .arg(&target.first)
         .arg("--out")
         .arg(out)
         .arg("--quiet")
@@ -166,7 +164,12 @@ fn a_short_scenario_passes_with_every_answer_verified_across_a_swap() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let second = target.second.to_str().unwrap();
-    let output = run_harness(SCENARIO, &out, &["--activate-path", second]);
+    let first = target.first.to_str().unwrap();
+    let output = run_harness(
+        SCENARIO,
+        &out,
+        &["--snapshot", first, "--activate-path", second],
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -224,6 +227,7 @@ fn a_failed_threshold_fails_the_run_and_is_named() {
     let out = dir.path().join("run");
     let without_swap = SCENARIO.replace("[[actions]]\nat = \"50%\"\n", "");
     assert_ne!(without_swap, SCENARIO);
+    // No --snapshot: the harness asks the admin API which one is live.
     let extra = [
         "--no-scenario-thresholds",
         "--threshold",

@@ -125,7 +125,11 @@ fn describe(generation: &Generation) -> serde_json::Value {
     json!({
         "id": manifest.id,
         "generation": generation.number,
-        "path": generation.snapshot.dir().display().to_string(),
+        // Absolute, so that tools elsewhere (the load-test harness) can open it.
+        "path": std::fs::canonicalize(generation.snapshot.dir())
+            .unwrap_or_else(|_| generation.snapshot.dir().to_path_buf())
+            .display()
+            .to_string(),
         "built_at": manifest.created_at,
         "age_seconds": generation.age_seconds(),
         "activated_at_unix": generation.activated_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
