@@ -27,12 +27,14 @@ pub struct Stall {
 
 pub struct NullServer {
     pub addr: SocketAddr,
+    state: Arc<State>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 struct State {
     requests: AtomicU64,
+    connections: AtomicU64,
     stall: Option<Stall>,
     /// When the stall ends, once it has begun.
     stalled_until: Mutex<Option<Instant>>,
@@ -51,6 +53,7 @@ impl NullServer {
         let stop = Arc::new(AtomicBool::new(false));
         let state = Arc::new(State {
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             stall,
             stalled_until: Mutex::new(None),
         });
@@ -58,13 +61,14 @@ impl NullServer {
             .enable_all()
             .build()?;
         let thread = {
-            let stop = stop.clone();
+            let (stop, state) = (stop.clone(), state.clone());
             std::thread::Builder::new()
                 .name("null-server".into())
                 .spawn(move || runtime.block_on(serve(listener, state, stop)))?
         };
         Ok(NullServer {
             addr,
+            state,
             stop,
             thread: Some(thread),
         })
@@ -72,6 +76,11 @@ impl NullServer {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Relaxed)
     }
 }
 
@@ -95,6 +104,7 @@ async fn serve(listener: std::net::TcpListener, state: Arc<State>, stop: Arc<Ato
             break;
         }
         let _ = stream.set_nodelay(true);
+        state.connections.fetch_add(1, Relaxed);
         tokio::spawn(connection(stream, state.clone()));
     }
 }

@@ -33,8 +33,13 @@ pub fn summarize(
     let measured = (outcome.elapsed.as_secs_f64() - info.profile.warmup_seconds).max(1e-9);
     let schedule_seconds = (info.profile.duration_seconds - info.profile.warmup_seconds).max(1e-9);
     // Completions per second of the schedule, or of the measured time when
-    // answers kept coming after it (a backlog draining).
-    let window = measured.max(schedule_seconds);
+    // answers kept coming after it (a backlog draining); of an interrupted
+    // run, over the time it ran.
+    let window = if outcome.interrupted {
+        measured
+    } else {
+        measured.max(schedule_seconds)
+    };
     let mut summary = Summary {
         schema: SCHEMA.to_string(),
         scenario: info.scenario,

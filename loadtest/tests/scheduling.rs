@@ -24,11 +24,27 @@ fn run(
     connections: usize,
     max_outstanding: usize,
 ) -> Outcome {
+    run_in(
+        ConnectionMode::KeepAlive,
+        server,
+        profile,
+        connections,
+        max_outstanding,
+    )
+}
+
+fn run_in(
+    mode: ConnectionMode,
+    server: &NullServer,
+    profile: &Profile,
+    connections: usize,
+    max_outstanding: usize,
+) -> Outcome {
     let (corpus, requests) = calibrate::null_requests().unwrap();
     let settings = RunSettings {
         endpoint: Endpoint::parse(&server.url(), None, "url").unwrap(),
         admin: None,
-        mode: ConnectionMode::KeepAlive,
+        mode,
         connections,
         max_outstanding,
         timeout: Duration::from_secs(5),
@@ -144,4 +160,44 @@ fn beyond_max_outstanding_requests_are_dropped_and_counted() {
     );
     assert_eq!(requests.completed, requests.sent);
     assert!(outcome.backlog.max_outstanding <= 20);
+}
+
+#[test]
+fn new_connection_mode_opens_one_connection_per_request() {
+    let server = NullServer::start(None).unwrap();
+    let profile = profile("shape = \"constant\"\nrate = 200\nlength = \"1s\"\n");
+    let outcome = run_in(ConnectionMode::NewConnection, &server, &profile, 4, 1000);
+    let totals = &outcome.recorder.totals;
+    assert_eq!(totals.requests.completed, 200);
+    assert_eq!(totals.requests.ok, 200);
+    assert_eq!(totals.checks.answered, 200);
+    assert_eq!(server.connections(), 200, "one connection per request");
+}
+
+#[test]
+fn an_unreachable_target_fails_the_run_at_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (corpus, requests) = calibrate::null_requests().unwrap();
+    let settings = RunSettings {
+        endpoint: Endpoint::parse(&format!("http://127.0.0.1:{port}"), None, "url").unwrap(),
+        admin: None,
+        mode: ConnectionMode::KeepAlive,
+        connections: 2,
+        max_outstanding: 10,
+        timeout: Duration::from_secs(1),
+        threads: 1,
+        interval: Duration::from_secs(1),
+        late_threshold: Duration::from_millis(1),
+        spin: Duration::ZERO,
+        progress: Progress::Off,
+    };
+    let profile = profile("shape = \"constant\"\nrate = 10\nlength = \"1s\"\n");
+    let error = runner::run(settings, &profile, requests, corpus, Vec::new())
+        .err()
+        .unwrap();
+    assert!(error.to_string().contains("cannot connect"), "{error}");
 }
