@@ -6,17 +6,19 @@ use anyhow::{anyhow, bail, Result};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::Request;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 
 /// Where requests go: `http://host:port` (TLS is terminated in front of
 /// shikaku, so the harness speaks plain HTTP to it).
 #[derive(Clone, Debug)]
 pub struct Endpoint {
-    /// `host:port`, for connecting and the `Host` header.
+    /// `host:port`, for connecting.
     pub authority: String,
-    /// `Authorization` header value, if any.
-    pub authorization: Option<String>,
+    /// The `Host` and `Authorization` headers, validated once.
+    host: HeaderValue,
+    authorization: Option<HeaderValue>,
 }
 
 impl Endpoint {
@@ -38,9 +40,16 @@ impl Endpoint {
             Some(_) => authority.to_string(),
             None => format!("{authority}:80"),
         };
+        let host = HeaderValue::from_str(&authority)
+            .map_err(|_| anyhow!("{what}: {url:?} is not a valid host"))?;
+        let authorization = token
+            .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))
+            .transpose()
+            .map_err(|_| anyhow!("{what}: the token holds characters a header cannot carry"))?;
         Ok(Endpoint {
             authority,
-            authorization: token.map(|t| format!("Bearer {t}")),
+            host,
+            authorization,
         })
     }
 
@@ -48,21 +57,28 @@ impl Endpoint {
         format!("http://{}", self.authority)
     }
 
-    /// A POST of `body` to `path`; `close` asks the server to close the
-    /// connection after answering.
-    pub fn post(&self, path: &str, body: Bytes, close: bool) -> Request<Full<Bytes>> {
-        let mut builder = Request::post(path)
-            .header(hyper::header::HOST, self.authority.as_str())
-            .header(hyper::header::CONTENT_TYPE, content_type(path));
+    /// A request for `path` (one of the harness's own constant paths);
+    /// `close` asks the server to close the connection after answering.
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        close: bool,
+    ) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = hyper::Uri::try_from(path).expect("the harness's paths are valid");
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
         if let Some(authorization) = &self.authorization {
-            builder = builder.header(hyper::header::AUTHORIZATION, authorization.as_str());
+            headers.insert(AUTHORIZATION, authorization.clone());
         }
         if close {
-            builder = builder.header(hyper::header::CONNECTION, "close");
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        builder
-            .body(Full::new(body))
-            .expect("a POST with a valid path and headers")
+        request
     }
 
     /// Opens a connection; its driver runs as its own task and ends when
@@ -127,34 +143,18 @@ pub async fn exchange(
     Ok((status, body))
 }
 
-/// One GET on a fresh connection (admin status).
-pub async fn get_once(endpoint: &Endpoint, path: &str) -> Result<(u16, Bytes)> {
+/// One request on a fresh connection (the admin API).
+pub async fn once(
+    endpoint: &Endpoint,
+    method: Method,
+    path: &str,
+    body: Bytes,
+) -> Result<(u16, Bytes)> {
     let mut sender = endpoint
         .connect()
         .await
         .map_err(|e| anyhow!("cannot connect to {}: {e}", endpoint.url()))?;
-    let request = Request::get(path)
-        .header(hyper::header::HOST, endpoint.authority.as_str())
-        .header(hyper::header::CONNECTION, "close");
-    let request = match &endpoint.authorization {
-        Some(authorization) => request.header(hyper::header::AUTHORIZATION, authorization.as_str()),
-        None => request,
-    };
-    let request = request
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| anyhow!("GET {path}: {e}"))?;
-    exchange(&mut sender, request)
-        .await
-        .map_err(|e| anyhow!("{} {path}: {}", endpoint.url(), e.message()))
-}
-
-/// One POST on a fresh connection (admin actions).
-pub async fn post_once(endpoint: &Endpoint, path: &str, body: Bytes) -> Result<(u16, Bytes)> {
-    let mut sender = endpoint
-        .connect()
-        .await
-        .map_err(|e| anyhow!("cannot connect to {}: {e}", endpoint.url()))?;
-    exchange(&mut sender, endpoint.post(path, body, true))
+    exchange(&mut sender, endpoint.request(method, path, body, true))
         .await
         .map_err(|e| anyhow!("{} {path}: {}", endpoint.url(), e.message()))
 }

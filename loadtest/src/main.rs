@@ -333,7 +333,13 @@ fn live_snapshot(admin: Option<&Endpoint>) -> Result<PathBuf> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (status, body) = runtime.block_on(client::get_once(admin, "/admin/status"))?;
+    let request = client::once(
+        admin,
+        hyper::Method::GET,
+        "/admin/status",
+        bytes::Bytes::new(),
+    );
+    let (status, body) = runtime.block_on(request)?;
     let status_json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     match status_json["live"]["path"].as_str() {
         Some(path) if status == 200 => Ok(PathBuf::from(path)),
@@ -344,7 +350,7 @@ fn live_snapshot(admin: Option<&Endpoint>) -> Result<PathBuf> {
     }
 }
 
-fn treatment_date(text: &Option<String>) -> Result<Date> {
+fn treatment_date(text: Option<&str>) -> Result<Date> {
     match text {
         Some(text) => {
             Date::parse(text).map_err(|_| anyhow!("date: {text:?} is not a date (YYYY-MM-DD)"))
@@ -361,48 +367,31 @@ fn load_corpus(spec: &CorpusSpec, admin: Option<&Endpoint>) -> Result<Corpus> {
         Some(dir) => dir.clone(),
         None => live_snapshot(admin)?,
     };
-    draw_corpus(
-        &dir,
-        spec.date.as_ref(),
-        spec.per_shard,
-        spec.unhappy,
-        spec.seed,
-    )
+    let draw = Draw {
+        per_shard: spec.per_shard,
+        unhappy: spec.unhappy,
+        seed: spec.seed,
+    };
+    draw_corpus(&dir, treatment_date(spec.date.as_deref())?, draw)
 }
 
-fn draw_corpus(
-    dir: &Path,
-    date: Option<&String>,
-    per_shard: usize,
-    unhappy: usize,
-    seed: u64,
-) -> Result<Corpus> {
+fn draw_corpus(dir: &Path, date: Date, draw: Draw) -> Result<Corpus> {
     let snapshot = Snapshot::open(dir).map_err(|e| {
         anyhow!(
             "cannot draw checks from the snapshot {}: {e} (give the served snapshot with --snapshot DIR, or a corpus with --corpus FILE)",
             dir.display()
         )
     })?;
-    let date = treatment_date(&date.cloned())?;
-    Ok(Corpus::from_snapshot(
-        &snapshot,
-        date,
-        Draw {
-            per_shard,
-            unhappy,
-            seed,
-        },
-    ))
+    Ok(Corpus::from_snapshot(&snapshot, date, draw))
 }
 
 fn corpus(args: CorpusArgs) -> Result<()> {
-    let corpus = draw_corpus(
-        &args.snapshot,
-        args.date.as_ref(),
-        args.per_shard,
-        args.unhappy,
-        args.seed,
-    )?;
+    let draw = Draw {
+        per_shard: args.per_shard,
+        unhappy: args.unhappy,
+        seed: args.seed,
+    };
+    let corpus = draw_corpus(&args.snapshot, treatment_date(args.date.as_deref())?, draw)?;
     corpus.write(&args.out)?;
     println!(
         "{} checks written to {}",

@@ -9,6 +9,7 @@
 //! scheduled during the warm-up are shown in the timeline but left out of
 //! the totals.
 
+use crate::answers::Read;
 use crate::summary::{CheckCounts, ErrorCounts, Interval, Mismatch, Percentiles, RequestCounts};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -52,18 +53,6 @@ pub struct Timing {
     pub scheduled: Instant,
     pub sent: Instant,
     pub done: Instant,
-}
-
-/// How one check inside an answered request came out.
-pub enum CheckOutcome<'a> {
-    Verdict {
-        verdict: &'a str,
-        snapshot: &'a str,
-    },
-    /// A bulk line answered with `status: error`.
-    Error {
-        code: &'a str,
-    },
 }
 
 /// How a request failed.
@@ -254,12 +243,12 @@ impl Recorder {
         scheduled: Instant,
         kind: &str,
         expected: &str,
-        outcome: CheckOutcome<'_>,
+        answer: &Read<'_>,
         request: impl FnOnce() -> String,
     ) {
         let measured = self.measured(scheduled);
-        match outcome {
-            CheckOutcome::Verdict { verdict, snapshot } => {
+        match answer {
+            Read::Verdict { verdict, snapshot } => {
                 bump(&mut self.window.by_verdict, verdict);
                 let mismatch = verdict != expected;
                 self.window.mismatches += mismatch as u64;
@@ -283,7 +272,7 @@ impl Recorder {
                     });
                 }
             }
-            CheckOutcome::Error { code } => {
+            Read::Error { code } => {
                 self.window.failed += 1;
                 if measured {
                     let errors = &mut self.totals.errors;
@@ -447,20 +436,20 @@ mod tests {
     fn mismatches_and_bulk_errors_are_errors() {
         let start = Instant::now();
         let mut recorder = Recorder::new(start, Duration::ZERO, Duration::from_millis(1));
-        let verdict = |verdict| CheckOutcome::Verdict {
-            verdict,
-            snapshot: "s1",
+        let verdict = |verdict: &'static str| Read::Verdict {
+            verdict: verdict.into(),
+            snapshot: "s1".into(),
         };
-        recorder.check(start, "card", "valid", verdict("valid"), String::new);
-        recorder.check(start, "card", "valid", verdict("invalid"), || {
+        recorder.check(start, "card", "valid", &verdict("valid"), String::new);
+        recorder.check(start, "card", "valid", &verdict("invalid"), || {
             "serial 7".into()
         });
         recorder.check(
             start,
             "card",
             "valid",
-            CheckOutcome::Error {
-                code: "bad_request",
+            &Read::Error {
+                code: "bad_request".into(),
             },
             String::new,
         );

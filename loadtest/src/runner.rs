@@ -21,12 +21,13 @@ use crate::client::{exchange, Endpoint, ExchangeError};
 use crate::corpus::Corpus;
 use crate::mix::Prepared;
 use crate::profile::Profile;
-use crate::recorder::{CheckOutcome, Failure, IntervalGauges, Recorder, Timing};
+use crate::recorder::{Failure, IntervalGauges, Recorder, Timing};
 use crate::summary::{ActionResult, Backlog};
 use anyhow::{anyhow, Result};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
+use hyper::Method;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -418,7 +419,7 @@ async fn attempt(
     let Some(sender) = connection.as_mut() else {
         unreachable!("connected just above")
     };
-    let request = endpoint.post(prepared.path, prepared.body.clone(), close);
+    let request = endpoint.request(Method::POST, prepared.path, prepared.body.clone(), close);
     exchange(sender, request)
         .await
         .map_err(AttemptError::Exchange)
@@ -484,16 +485,12 @@ fn record(
     };
     recorder.ok(scheduled);
     for (answer, expected) in answers.iter().zip(&prepared.expected) {
-        let outcome = match answer {
-            Read::Verdict { verdict, snapshot } => CheckOutcome::Verdict { verdict, snapshot },
-            Read::Error { code } => CheckOutcome::Error { code },
-        };
         let describe = || describe_check(&shared.corpus, expected.check);
         recorder.check(
             scheduled,
             expected.kind.as_str(),
             &expected.verdict,
-            outcome,
+            answer,
             describe,
         );
     }
@@ -649,7 +646,7 @@ async fn take_action(
         ),
     };
     let reply = match admin {
-        Some(admin) => crate::client::post_once(admin, path, Bytes::from(body)).await,
+        Some(admin) => crate::client::once(admin, Method::POST, path, Bytes::from(body)).await,
         None => Err(anyhow!("no admin URL given (--admin-url)")),
     };
     let (status, detail) = match reply {
