@@ -42,6 +42,7 @@ fn dataset(persons: u64) -> (PathBuf, PathBuf) {
             seed: 7,
             out: source.clone(),
             today,
+            crl_entries: None,
             progress: true,
         })
         .expect("generate the bench dataset");

@@ -11,6 +11,7 @@
 //! - [`cli`] is the operators' command line.
 
 pub mod cli;
+pub mod crl;
 pub mod engine;
 pub mod gen;
 pub mod model;

@@ -47,6 +47,7 @@ fn target() -> &'static Target {
             seed: 11,
             out: data.clone(),
             today: JapanTime::now().date,
+            crl_entries: None,
             progress: false,
         })
         .unwrap();

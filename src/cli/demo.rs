@@ -113,6 +113,7 @@ pub fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> 
         seed: 1,
         out: source.clone(),
         today: date,
+        crl_entries: None,
         progress: false,
     })?;
     println!("building the demo snapshot into {}", snapshot_dir.display());

@@ -22,6 +22,11 @@ pub struct GenArgs {
     /// Reference "today" for dates in the data (default: today in Japan).
     #[arg(long)]
     today: Option<String>,
+    /// Pad the CRL (crl.der) to this many entries, as the national list
+    /// holds certificates of people outside the insured population (e.g.
+    /// 1560000 at launch, 10000000 grown).
+    #[arg(long)]
+    crl_entries: Option<u64>,
 }
 
 pub fn run(args: &GenArgs) -> anyhow::Result<()> {
@@ -35,10 +40,11 @@ pub fn run(args: &GenArgs) -> anyhow::Result<()> {
         seed: args.seed,
         out: args.out.clone(),
         today,
+        crl_entries: args.crl_entries,
         progress: std::io::stderr().is_terminal(),
     })?;
     println!(
-        "generated {} persons, {} rows, {} insurers, {} linked serials ({} renewals), {} revoked, {} suspended into {} in {:.1} s",
+        "generated {} persons, {} rows, {} insurers, {} linked serials ({} renewals), {} revoked, {} suspended, a CRL of {} entries and {} test certificates into {} in {:.1} s",
         summary.persons,
         summary.rows,
         summary.insurers,
@@ -46,6 +52,8 @@ pub fn run(args: &GenArgs) -> anyhow::Result<()> {
         summary.renewals,
         summary.revoked,
         summary.suspended,
+        summary.crl_entries,
+        summary.certificates,
         args.out.display(),
         started.elapsed().as_secs_f64()
     );

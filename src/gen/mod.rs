@@ -4,7 +4,7 @@
 //! the national dataset, at any size up to the real ~130 million persons,
 //! without a single real person in it. This module writes the source files
 //! of CONTRACT.md §1 — `eligibility.csv`, `insurers.csv`, `linkage.csv`,
-//! `renewals.csv`, `revoked.csv` — with realistic names, ages, households,
+//! `renewals.csv`, and the CRL (`crl.der`, with its test PKI, see [`pki`]) — with realistic names, ages, households,
 //! insurers of every scheme (valid check digits), and the awkward cases the
 //! answer rules must handle (insurer changes, losses, same-day rows, future
 //! rows, short-term cards, renewed, revoked and suspended certificates,
@@ -19,7 +19,7 @@
 //! Layout: `tables` (vocabulary), `insurers` (the insurer master), `people`
 //! (households), `person` (one person's rows), `forced` (the fixed cases at
 //! the start of the data), `rows` (writing an eligibility row), `cards`
-//! (certificate serials), `keys` (identifiers derived from a person's
+//! (certificate serials), `pki` (CA, CRL and certificates), `keys` (identifiers derived from a person's
 //! index), `calendar` and `cells` (date arithmetic and CSV formatting).
 
 mod calendar;
@@ -30,6 +30,7 @@ mod insurers;
 mod keys;
 mod people;
 mod person;
+pub mod pki;
 mod rows;
 mod tables;
 
@@ -60,6 +61,9 @@ pub struct GenOptions {
     /// Reference date: ages, card periods and loss dates are relative to it
     /// (the CLI passes today in Japan).
     pub today: Date,
+    /// Pad the CRL to this many entries (certificates of people outside the
+    /// insured population), for national-scale CRL measurements.
+    pub crl_entries: Option<u64>,
     /// Show a progress bar on the terminal.
     pub progress: bool,
 }
@@ -81,6 +85,10 @@ pub struct GenSummary {
     pub revoked: u64,
     /// Rows of `revoked.csv` with `certificateHold`.
     pub suspended: u64,
+    /// Entries of `crl.der` (revoked and suspended, plus any padding).
+    pub crl_entries: u64,
+    /// Sample user certificates under `pki/certificates/`.
+    pub certificates: u64,
 }
 
 /// Writes the dataset into `options.out`.
@@ -103,6 +111,7 @@ pub fn generate(options: &GenOptions) -> Result<GenSummary> {
     let progress = progress_bar(options);
     let counts = generate_persons(&world, options, outputs, progress.clone())?;
     progress.finish_and_clear();
+    let pki = pki::write(&options.out, options.seed, options.today, options.crl_entries)?;
     Ok(GenSummary {
         persons: options.persons,
         rows: counts.rows,
@@ -111,6 +120,8 @@ pub fn generate(options: &GenOptions) -> Result<GenSummary> {
         renewals: counts.renewals,
         revoked: counts.revoked,
         suspended: counts.suspended,
+        crl_entries: pki.crl_entries,
+        certificates: pki.certificates,
     })
 }
 

@@ -19,6 +19,7 @@ fn generate_on(dir: &Path, persons: u64, seed: u64, today: Date) -> GenSummary {
         seed,
         out: dir.to_path_buf(),
         today,
+        crl_entries: None,
         progress: false,
     };
     generate(&options).unwrap()

@@ -33,8 +33,13 @@ impl Date {
 
     /// Today's date in Japan (the default treatment date of a check).
     pub fn today_in_japan() -> Date {
+        Date::in_japan(Utc::now())
+    }
+
+    /// The date in Japan at `instant`.
+    pub fn in_japan(instant: chrono::DateTime<Utc>) -> Date {
         let jst = FixedOffset::east_opt(JST_OFFSET_SECONDS).expect("UTC+9 is a valid offset");
-        Date::from_naive(Utc::now().with_timezone(&jst).date_naive())
+        Date::from_naive(instant.with_timezone(&jst).date_naive())
     }
 
     /// Parses `YYYY-MM-DD` or `YYYYMMDD`.

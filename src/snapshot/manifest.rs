@@ -20,6 +20,9 @@ pub struct Manifest {
     pub sources: Vec<SourceDigest>,
     pub counts: Counts,
     pub files: Vec<FileEntry>,
+    /// The X.509 CRL the revocations came from (none for `revoked.csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<crate::crl::CrlMeta>,
 }
 
 pub use crate::source::SourceDigest;

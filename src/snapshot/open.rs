@@ -16,11 +16,13 @@ use super::manifest::{
     REVOCATIONS_FILE,
 };
 use super::revocations::RevocationSets;
+use crate::crl::Crl;
 use memmap2::Mmap;
 use rkyv::rancor;
 use std::fs::File;
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A snapshot that cannot be opened: which file, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -181,7 +183,20 @@ pub struct Snapshot {
     persons: PersonShards,
     keys: Vec<Mapped<super::format::KeyShard>>,
     insurers: Mapped<super::format::InsurerMaster>,
-    revocations: RevocationSets,
+    /// The revocation list embedded in the snapshot.
+    crl: Arc<Crl>,
+}
+
+/// Maps and decodes a revocation-sets file (a snapshot's or a CRL directory's).
+pub fn open_revocations(
+    dir: &Path,
+    entry: &FileEntry,
+    verification: Verification,
+) -> Result<RevocationSets, SnapshotError> {
+    let file: Mapped<super::format::RevocationFile> =
+        Mapped::open(dir, entry, FileKind::Revocations, verification)?;
+    RevocationSets::from_archived(file.get())
+        .map_err(|problem| SnapshotError::new(entry.name.as_str(), problem))
 }
 
 fn listed<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m FileEntry, SnapshotError> {
@@ -242,21 +257,21 @@ impl Snapshot {
             FileKind::Insurers,
             verification,
         )?;
-        let revocation_file: Mapped<super::format::RevocationFile> = Mapped::open(
-            dir,
-            listed(&manifest, REVOCATIONS_FILE)?,
-            FileKind::Revocations,
-            verification,
-        )?;
-        let revocations = RevocationSets::from_archived(revocation_file.get())
-            .map_err(|problem| SnapshotError::new(REVOCATIONS_FILE, problem))?;
+        let revocations =
+            open_revocations(dir, listed(&manifest, REVOCATIONS_FILE)?, verification)?;
+        let crl_id = match &manifest.crl {
+            Some(meta) => meta.default_id(),
+            None => format!("{}/revoked.csv", manifest.id),
+        };
+        let crl = Crl::new(crl_id, manifest.crl.clone(), revocations)
+            .map_err(|e| SnapshotError::new(MANIFEST_FILE, format!("crl: {e}")))?;
         Ok(Snapshot {
             dir: dir.to_path_buf(),
             manifest,
             persons,
             keys,
             insurers,
-            revocations,
+            crl: Arc::new(crl),
         })
     }
 
@@ -294,6 +309,11 @@ impl Snapshot {
     }
 
     pub fn revocations(&self) -> &RevocationSets {
-        &self.revocations
+        self.crl.sets()
+    }
+
+    /// The revocation list built into the snapshot.
+    pub fn crl(&self) -> &Arc<Crl> {
+        &self.crl
     }
 }

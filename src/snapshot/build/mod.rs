@@ -25,6 +25,7 @@ mod persons;
 mod temp;
 
 pub use check::KeyCheck;
+pub use output::write_archive;
 
 use crate::snapshot::format::{FileKind, InsurerMaster, FORMAT_VERSION, NO_DATE};
 use crate::snapshot::manifest::{
@@ -51,6 +52,52 @@ impl Sources {
     pub const RENEWALS: &'static str = "renewals.csv";
     pub const INSURERS: &'static str = "insurers.csv";
     pub const REVOKED: &'static str = "revoked.csv";
+    pub const CRL_DER: &'static str = "crl.der";
+    pub const CRL_PEM: &'static str = "crl.pem";
+    pub const CRL_ISSUER: &'static str = "crl-issuer.pem";
+}
+
+/// Where the revocations of a build come from (CONTRACT.md §1).
+pub enum RevocationSource {
+    /// An X.509 CRL and the CA certificate that must have signed it.
+    Crl { crl: PathBuf, issuer: PathBuf },
+    Csv(PathBuf),
+}
+
+impl RevocationSource {
+    /// Finds the one revocation source in `input`.
+    pub fn find(input: &Path) -> anyhow::Result<RevocationSource> {
+        let present = |name: &str| input.join(name).is_file().then(|| input.join(name));
+        let crls: Vec<PathBuf> = [Sources::CRL_DER, Sources::CRL_PEM]
+            .iter()
+            .filter_map(|name| present(name))
+            .collect();
+        match (crls.as_slice(), present(Sources::REVOKED)) {
+            ([crl], None) => {
+                let issuer = present(Sources::CRL_ISSUER).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{}: {} needs the certificate of the CA that signed it beside it as {}",
+                        input.display(),
+                        crl.file_name().unwrap_or_default().to_string_lossy(),
+                        Sources::CRL_ISSUER
+                    )
+                })?;
+                Ok(RevocationSource::Crl {
+                    crl: crl.clone(),
+                    issuer,
+                })
+            }
+            ([], Some(csv)) => Ok(RevocationSource::Csv(csv)),
+            ([], None) => bail!(
+                "{}: no revocations: give crl.der (or crl.pem) with crl-issuer.pem, or revoked.csv (see CONTRACT.md §1)",
+                input.display()
+            ),
+            _ => bail!(
+                "{}: more than one revocation source (crl.der, crl.pem, revoked.csv); keep exactly one",
+                input.display()
+            ),
+        }
+    }
 }
 
 /// Source bytes per shard when the shard count is not given: keeps one
@@ -161,7 +208,6 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         Sources::ELIGIBILITY,
         Sources::LINKAGE,
         Sources::INSURERS,
-        Sources::REVOKED,
     ] {
         if !input.join(required).is_file() {
             bail!(
@@ -170,6 +216,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
             );
         }
     }
+    let revocation_source = RevocationSource::find(input)?;
     if options.out.exists() {
         bail!(
             "{}: already exists; snapshots are immutable, build into a new directory",
@@ -212,6 +259,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         renewals: 0,
         insurers: Vec::new(),
         revocations: Default::default(),
+        crl: None,
         sources: Vec::new(),
         bad_rows: Vec::new(),
         warnings: Vec::new(),
@@ -228,7 +276,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     parts.rows_read = rows_read;
     parts.sources.push(digest);
     partition::partition_linkage(input, options, &link_parts, shards, &mut parts)?;
-    partition::read_revocation_sets(&input.join(Sources::REVOKED), options, &mut parts)?;
+    partition::read_revocation_source(&revocation_source, options, &mut parts)?;
     partition::read_insurer_master(&input.join(Sources::INSURERS), options, &mut parts)?;
     let person_paths = person_parts.finish()?;
     let link_paths = link_parts.finish()?;
@@ -331,6 +379,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         sources: parts.sources.clone(),
         counts: counts.clone(),
         files: files.clone(),
+        crl: parts.crl.clone(),
     };
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;
@@ -484,7 +533,7 @@ fn unknown_insurers(used: &BTreeSet<String>, insurers: &[InsurerRow]) -> Option<
     })
 }
 
-fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot encode JSON")?;
     let mut file =
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
@@ -493,7 +542,7 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()>
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))

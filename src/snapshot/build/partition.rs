@@ -3,7 +3,9 @@
 //! parsed in parallel batches; everything else is small or cheap.
 
 use super::temp::{encode_link, encode_row, LinkEntry, PartitionFiles};
-use super::{BuildOptions, Progress, Sources};
+use super::{BuildOptions, Progress, RevocationSource, Sources};
+use crate::crl::trust::CaCertificate;
+use crate::crl::CrlMeta;
 use crate::model::{LinkageNo, Serial};
 use crate::snapshot::format::{key_hash, shard_of};
 use crate::snapshot::manifest::SourceDigest;
@@ -29,6 +31,8 @@ pub struct Partitioned {
     pub renewals: u64,
     pub insurers: Vec<InsurerRow>,
     pub revocations: RevocationSets,
+    /// Set when the revocations came from an X.509 CRL.
+    pub crl: Option<CrlMeta>,
     pub sources: Vec<SourceDigest>,
     pub bad_rows: Vec<BadRow>,
     pub warnings: Vec<String>,
@@ -217,8 +221,34 @@ pub fn partition_linkage(
     Ok(())
 }
 
+/// Reads the revocations: an X.509 CRL (signature checked against its
+/// issuer's certificate), or `revoked.csv`.
+pub fn read_revocation_source(
+    source: &RevocationSource,
+    options: &BuildOptions,
+    out: &mut Partitioned,
+) -> anyhow::Result<()> {
+    match source {
+        RevocationSource::Csv(path) => read_revocation_sets(path, options, out),
+        RevocationSource::Crl { crl, issuer } => {
+            let cas = CaCertificate::read_bundle(issuer).map_err(anyhow::Error::msg)?;
+            let imported = crate::crl::import(crl, &cas)?;
+            out.sources.push(imported.meta.source.clone());
+            if imported.meta.duplicate_entries > 0 {
+                out.warnings.push(format!(
+                    "{}: {} serial(s) listed more than once; the first listing counts",
+                    imported.meta.source.file, imported.meta.duplicate_entries
+                ));
+            }
+            out.revocations = imported.sets;
+            out.crl = Some(imported.meta);
+            Ok(())
+        }
+    }
+}
+
 /// Reads `revoked.csv` into the revocation sets.
-pub fn read_revocation_sets(
+fn read_revocation_sets(
     path: &Path,
     options: &BuildOptions,
     out: &mut Partitioned,
