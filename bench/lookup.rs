@@ -283,6 +283,7 @@ fn lookups(c: &mut Criterion) {
             let envelope = Envelope {
                 date: today,
                 snapshot_id: snapshot.id(),
+                crl_id: snapshot.crl().id(),
                 client_ref: None,
                 reception: "R",
             };

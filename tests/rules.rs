@@ -626,6 +626,7 @@ fn answer_json(
     let envelope = Envelope {
         date: date(on),
         snapshot_id: snapshot.id(),
+        crl_id: snapshot.crl().id(),
         client_ref,
         reception,
     };

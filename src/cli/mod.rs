@@ -3,6 +3,7 @@
 //! it); failures end with a one-line reason and a non-zero exit.
 
 mod check;
+mod crl;
 mod demo;
 mod gen;
 mod serve;
@@ -29,6 +30,9 @@ enum Command {
     /// Build, verify and inspect snapshots.
     #[command(subcommand)]
     Snapshot(snapshot::SnapshotCommand),
+    /// Build and inspect CRLs (the revocation list as its own generation).
+    #[command(subcommand)]
+    Crl(crl::CrlCommand),
     /// Answer one check against a snapshot and print the JSON answer.
     Check(check::CheckArgs),
     /// Generate demo data, build a snapshot from it and run example checks.
@@ -43,6 +47,7 @@ pub fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Gen(args) => gen::run(&args),
         Command::Snapshot(command) => snapshot::run(command),
+        Command::Crl(command) => crl::run(command),
         Command::Check(args) => check::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::run(&args),

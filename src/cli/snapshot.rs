@@ -32,7 +32,7 @@ pub enum SnapshotCommand {
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Directory holding eligibility.csv, linkage.csv, insurers.csv, revoked.csv (and renewals.csv).
+    /// Directory holding eligibility.csv, linkage.csv, insurers.csv, renewals.csv (optional), and crl.der or crl.pem with crl-issuer.pem (or revoked.csv).
     #[arg(long)]
     input: PathBuf,
     /// New snapshot directory (must not exist).

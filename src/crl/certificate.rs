@@ -34,8 +34,8 @@ pub struct UserCertificate {
 /// What the certificate checks decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Judged {
-    /// Trusted and current: go on with this serial.
-    Current(Serial),
+    /// Trusted and current: go on with its serial.
+    Current,
     /// Trusted, but its validity ended before the check date.
     Expired,
 }
@@ -96,7 +96,7 @@ impl UserCertificate {
         if Date::in_japan(self.not_after) < date {
             return Ok(Judged::Expired);
         }
-        Ok(Judged::Current(self.serial))
+        Ok(Judged::Current)
     }
 }
 

@@ -51,7 +51,7 @@ pub struct CrlMeta {
     /// RFC 3339, UTC.
     pub this_update: String,
     pub next_update: Option<String>,
-    /// The cRLNumber extension, `0x` hex.
+    /// The cRLNumber extension: decimal, or `0x` hex beyond 64 bits.
     pub number: Option<String>,
     pub signature_algorithm: String,
     pub entries: u64,
@@ -226,7 +226,10 @@ pub fn import(path: &Path, cas: &[CaCertificate]) -> Result<Imported, CrlError> 
         issuer_certificate: ca.to_base64(),
         this_update: rfc3339(document.this_update),
         next_update: document.next_update.map(rfc3339),
-        number: document.number.map(|n| n.to_string()),
+        number: document.number.map(|n| match n.as_u64() {
+            Some(small) => small.to_string(),
+            None => n.to_string(),
+        }),
         signature_algorithm: trust::algorithm_name(document.signature_algorithm.oid),
         entries,
         duplicate_entries,

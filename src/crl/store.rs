@@ -77,7 +77,7 @@ pub fn write(imported: &Imported, out: &Path, id: Option<String>) -> anyhow::Res
     crate::snapshot::build::sync_dir(&partial)?;
     std::fs::rename(&partial, out)
         .with_context(|| format!("cannot move {} to {}", partial.display(), out.display()))?;
-    if let Some(parent) = out.parent() {
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::snapshot::build::sync_dir(parent)?;
     }
     Ok(manifest)

@@ -30,6 +30,7 @@ pub fn check_to_json(
         &Envelope {
             date,
             snapshot_id: snapshot.id(),
+            crl_id: snapshot.crl().id(),
             client_ref,
             reception: &reception,
         },
@@ -42,6 +43,8 @@ pub struct Envelope<'a> {
     pub date: Date,
     /// Snapshot id (and, once updates exist, the delta sequence).
     pub snapshot_id: &'a str,
+    /// The revocation list card serials were looked up in.
+    pub crl_id: &'a str,
     pub client_ref: Option<&'a str>,
     pub reception: &'a str,
 }
@@ -54,6 +57,8 @@ pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, snapshot: &Snapshot,
     write_date(out, Some(env.date));
     out.extend_from_slice(b",\"snapshot\":");
     write_str(out, env.snapshot_id);
+    out.extend_from_slice(b",\"crl\":");
+    write_str(out, env.crl_id);
     out.extend_from_slice(b",\"client_ref\":");
     write_opt_str(out, env.client_ref);
     out.extend_from_slice(b",\"reception\":");

@@ -10,6 +10,7 @@ pub mod json;
 pub mod reception;
 pub mod sample;
 
+use crate::crl::Crl;
 use crate::model::{CardFaceKey, Date, OnlineNumber, Serial, TextField, Verdict};
 use crate::snapshot::lookup::Rows;
 use crate::snapshot::{RowRef, Snapshot};
@@ -43,7 +44,8 @@ pub struct Answer<'s> {
 }
 
 impl<'s> Answer<'s> {
-    fn bare(verdict: Verdict) -> Answer<'s> {
+    /// A verdict without records (`not_found`, `multiple`, certificate verdicts).
+    pub fn bare(verdict: Verdict) -> Answer<'s> {
         Answer {
             verdict,
             records: Rows::new(),
@@ -51,10 +53,22 @@ impl<'s> Answer<'s> {
     }
 }
 
-/// Answers `query` for treatment date `date` from `snapshot`.
+/// Answers `query` for treatment date `date` from `snapshot` and the
+/// revocation list built into it.
 pub fn check<'s>(snapshot: &'s Snapshot, query: &Query, date: Date) -> Answer<'s> {
+    check_with_crl(snapshot, snapshot.crl(), query, date)
+}
+
+/// Answers `query` from `snapshot`, with card serials looked up in `crl`
+/// (the server's CRL generation, which may be newer than the snapshot's).
+pub fn check_with_crl<'s>(
+    snapshot: &'s Snapshot,
+    crl: &Crl,
+    query: &Query,
+    date: Date,
+) -> Answer<'s> {
     match query {
-        Query::Card { serial } => check_card(snapshot, serial, date),
+        Query::Card { serial } => check_card(snapshot, crl, serial, date),
         Query::OnlineNumber { number, birth_date } => {
             let rows = snapshot.rows_by_online_number(number);
             answer_insurance_card(rows, *birth_date, date)
@@ -75,8 +89,8 @@ pub fn check<'s>(snapshot: &'s Snapshot, query: &Query, date: Date) -> Answer<'s
 }
 
 /// Card path: CRL, then linkage, then every row of the person, across insurers.
-fn check_card<'s>(snapshot: &'s Snapshot, serial: &Serial, date: Date) -> Answer<'s> {
-    match snapshot.revocation(serial) {
+fn check_card<'s>(snapshot: &'s Snapshot, crl: &Crl, serial: &Serial, date: Date) -> Answer<'s> {
+    match crl.status(serial) {
         Some(Revocation::Revoked) => return Answer::bare(Verdict::CertRevoked),
         Some(Revocation::Suspended) => return Answer::bare(Verdict::CertSuspended),
         None => {}

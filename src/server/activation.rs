@@ -47,6 +47,9 @@ pub struct ActivationReport {
     pub drift: Option<Drift>,
     pub canaries_passed: usize,
     pub seconds: f64,
+    /// The id of the snapshot's embedded CRL when it became the live CRL too
+    /// (it does not replace a newer CRL activated on its own).
+    pub crl_adopted: Option<String>,
 }
 
 /// Sampled keys answered differently by the live and the new snapshot.
@@ -88,6 +91,7 @@ pub fn prepare(
         drift: None,
         canaries_passed: 0,
         seconds: 0.0,
+        crl_adopted: None,
     };
     if let Some(live) = live {
         compare_with_live(&snapshot, live, force, policy, &mut report)

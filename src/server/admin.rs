@@ -1,9 +1,10 @@
 //! The administrative API, on its own listener (loopback by default):
-//! status, snapshot activation and rollback. With `admin_token` set, every
+//! status, snapshot activation and rollback, CRL activation and rollback. With `admin_token` set, every
 //! request must present it as a bearer token.
 
 use super::api::read_body;
 use super::institutions::Credential;
+use super::crl_slot::CrlGeneration;
 use super::live::Generation;
 use super::response::{json, method_not_allowed, ApiError, Body, ErrorCode};
 use super::App;
@@ -59,7 +60,10 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     let method = request.method().clone();
     let expected = match path.as_str() {
         "/admin/status" => Method::GET,
-        "/admin/snapshot/activate" | "/admin/snapshot/rollback" => Method::POST,
+        "/admin/snapshot/activate"
+        | "/admin/snapshot/rollback"
+        | "/admin/crl/activate"
+        | "/admin/crl/rollback" => Method::POST,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::NotFound,
@@ -72,7 +76,21 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     }
     match path.as_str() {
         "/admin/status" => Ok(ok(status(app).await)),
-        "/admin/snapshot/activate" => activate(app, request).await,
+        "/admin/snapshot/activate" => {
+            let body = activate_body(app, request, "snapshot directory").await?;
+            let report = app.activate(body.path, body.force).await?;
+            Ok(ok(serde_json::to_value(report).unwrap_or_default()))
+        }
+        "/admin/crl/activate" => {
+            let body = activate_body(app, request, "CRL directory or file").await?;
+            let report = app.activate_crl(body.path, body.force).await?;
+            println!(
+                "shikaku: CRL {} activated ({} entries, {:.2} s)",
+                report.activated, report.entries, report.load_seconds
+            );
+            Ok(ok(serde_json::to_value(report).unwrap_or_default()))
+        }
+        "/admin/crl/rollback" => rollback_crl(app).await,
         _ => rollback(app).await,
     }
 }
@@ -83,30 +101,57 @@ fn ok(value: serde_json::Value) -> Response<Body> {
     json(StatusCode::OK, body)
 }
 
-async fn activate(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn activate_body(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    what: &str,
+) -> Result<ActivateBody, ApiError> {
     let (parts, body) = request.into_parts();
     let timeout = app.config.header_read_timeout;
     let bytes = read_body(&parts.headers, body, MAX_ADMIN_BODY, timeout, "").await?;
-    let body: ActivateBody = serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::BadRequest,
-            format!(
-                "body: expected {{\"path\": \"<snapshot directory>\", \"force\": false}} ({e})"
-            ),
+            format!("body: expected {{\"path\": \"<{what}>\", \"force\": false}} ({e})"),
         )
-    })?;
-    match app.live.activate(body.path, body.force, &app.policy).await {
-        Ok(report) => {
-            app.metrics.swaps.fetch_add(1, Ordering::Relaxed);
-            Ok(ok(serde_json::to_value(report).unwrap_or_default()))
-        }
-        Err(refusal) => {
-            app.metrics
-                .activation_failures
-                .fetch_add(1, Ordering::Relaxed);
-            Err(refusal)
-        }
-    }
+    })
+}
+
+async fn rollback_crl(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
+    let (live, left) = app.crl.rollback().await?;
+    app.metrics.crl_swaps.fetch_add(1, Ordering::Relaxed);
+    app.metrics.crl_rollbacks.fetch_add(1, Ordering::Relaxed);
+    println!("shikaku: CRL rolled back to {}", live.crl.id());
+    Ok(ok(json!({
+        "status": "ok",
+        "live": describe_crl(&live),
+        "left": describe_crl(&left),
+    })))
+}
+
+fn describe_crl(generation: &CrlGeneration) -> serde_json::Value {
+    let crl = &generation.crl;
+    let meta = crl.meta();
+    json!({
+        "id": crl.id(),
+        "generation": generation.number,
+        "source": generation.source.describe(),
+        "issuer": meta.map(|m| m.issuer.clone()),
+        "this_update": meta.map(|m| m.this_update.clone()),
+        "next_update": meta.and_then(|m| m.next_update.clone()),
+        "number": meta.and_then(|m| m.number.clone()),
+        "age_seconds": generation.age_seconds(chrono::Utc::now()),
+        "stale": crl.is_stale(chrono::Utc::now()),
+        "activated_at_unix": unix_seconds(generation.activated_at),
+        "revoked": crl.sets().revoked_count(),
+        "suspended": crl.sets().suspended_count(),
+        "load_seconds": generation.load_seconds,
+        "forced": generation.passed.forced,
+    })
+}
+
+fn unix_seconds(at: std::time::SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 async fn rollback(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
@@ -132,7 +177,7 @@ fn describe(generation: &Generation) -> serde_json::Value {
             .to_string(),
         "built_at": manifest.created_at,
         "age_seconds": generation.age_seconds(),
-        "activated_at_unix": generation.activated_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        "activated_at_unix": unix_seconds(generation.activated_at),
         "persons": manifest.counts.persons,
         "rows": manifest.counts.rows,
         "serials": manifest.counts.serials,
@@ -144,6 +189,8 @@ fn describe(generation: &Generation) -> serde_json::Value {
 
 async fn status(app: &Arc<App>) -> serde_json::Value {
     let history = app.live.history().await;
+    let (crl_previous, crl_last_refusal) = app.crl.history().await;
+    let crl = app.crl.current();
     let config = &app.config;
     let now = super::clock::JapanTime::now();
     json!({
@@ -156,6 +203,10 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "swaps": app.metrics.swaps.load(Ordering::Relaxed),
         "rollbacks": app.metrics.rollbacks.load(Ordering::Relaxed),
         "activation_failures": app.metrics.activation_failures.load(Ordering::Relaxed),
+        "crl": crl.as_deref().map(describe_crl),
+        "crl_previous": crl_previous.iter().map(|g| describe_crl(g)).collect::<Vec<_>>(),
+        "crl_last_refusal": crl_last_refusal,
+        "alarms": alarms(crl.as_deref()),
         "service_hours": config.service_hours.to_string(),
         "open_now": config.service_hours.is_open(now.minute_of_day),
         "institutions": match app.access.institution_count() {
@@ -167,4 +218,21 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "open_connections": app.metrics.connections().load(Ordering::Relaxed),
         "shutting_down": app.shutdown.has_begun(),
     })
+}
+
+/// Conditions an operator must see: today, a live CRL past its nextUpdate.
+fn alarms(crl: Option<&CrlGeneration>) -> Vec<String> {
+    crl.filter(|g| g.crl.is_stale(chrono::Utc::now()))
+        .map(|g| {
+            format!(
+                "the live CRL {} is past its nextUpdate ({}): fetch and activate the CA's new list",
+                g.crl.id(),
+                g.crl
+                    .meta()
+                    .and_then(|m| m.next_update.as_deref())
+                    .unwrap_or("?")
+            )
+        })
+        .into_iter()
+        .collect()
 }

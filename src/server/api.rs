@@ -9,12 +9,15 @@ use super::bulk;
 use super::clock::JapanTime;
 use super::institutions::{Credential, Denied};
 use super::live::Generation;
-use super::metrics::{Endpoint, SnapshotFacts};
+use super::crl_slot::{CrlGeneration, Trust};
+use super::metrics::{CrlFacts, Endpoint, SnapshotFacts};
 use super::request::{parse_check, CheckKind, CheckRequest, Rules};
 use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
 use super::App;
 use crate::engine::json::{write_answer, write_str, Envelope};
+use crate::crl::certificate::Judged;
 use crate::engine::reception::next_reception;
+use crate::engine::{check_with_crl, Answer};
 use crate::model::Verdict;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -167,10 +170,34 @@ pub fn authorize(
         })
 }
 
-/// Answers `request` from `generation` into `out`; returns the verdict.
-pub fn answer(generation: &Generation, request: &CheckRequest, out: &mut Vec<u8>) -> Verdict {
+/// Answers `request` from `generation` and the live `crl` into `out`;
+/// returns the verdict. A sent certificate is judged first (issuer,
+/// signature, validity); an untrusted one is an error, an expired one the
+/// `cert_expired` verdict.
+pub fn answer(
+    generation: &Generation,
+    crl: &CrlGeneration,
+    trust: &Trust,
+    request: &CheckRequest,
+    out: &mut Vec<u8>,
+) -> Result<Verdict, ApiError> {
     let snapshot = &generation.snapshot;
-    let answer = crate::engine::check(snapshot, &request.query, request.date);
+    let crl = &crl.crl;
+    let judged = match &request.certificate {
+        Some(certificate) => certificate
+            .judge(trust.cas(crl), trust.verify_signatures, request.date)
+            .map_err(|reason| {
+                ApiError::new(
+                    ErrorCode::CertificateRejected,
+                    format!("certificate: {reason}"),
+                )
+            })?,
+        None => Judged::Current,
+    };
+    let answer = match judged {
+        Judged::Expired => Answer::bare(Verdict::CertExpired),
+        Judged::Current => check_with_crl(snapshot, crl, &request.query, request.date),
+    };
     let reception = next_reception();
     write_answer(
         out,
@@ -179,11 +206,12 @@ pub fn answer(generation: &Generation, request: &CheckRequest, out: &mut Vec<u8>
         &Envelope {
             date: request.date,
             snapshot_id: snapshot.id(),
+            crl_id: crl.id(),
             client_ref: request.client_ref.as_deref(),
             reception: &reception,
         },
     );
-    answer.verdict
+    Ok(answer.verdict)
 }
 
 async fn single_check(
@@ -232,8 +260,10 @@ async fn single_check_inner(
     // live when it is computed, and from that one only.
     let generation = app.live.borrow();
     let generation = generation.as_ref().ok_or_else(no_snapshot)?;
+    let crl = app.crl.borrow();
+    let crl = crl.as_ref().ok_or_else(no_snapshot)?;
     let mut out = Vec::with_capacity(2048);
-    let verdict = answer(generation, &check, &mut out);
+    let verdict = answer(generation, crl, &app.trust, &check, &mut out)?;
     out.push(b'\n');
     Ok((verdict, out))
 }
@@ -298,10 +328,19 @@ fn metrics(app: &App) -> Response<Body> {
             .ok()
             .map(|d| d.as_secs_f64())
     });
+    let crl = app.crl.current();
+    let now = chrono::Utc::now();
     let facts = SnapshotFacts {
         id: generation.as_ref().map(|g| g.snapshot.id()),
         age_seconds: generation.as_ref().and_then(|g| g.age_seconds()),
         loaded_unix_seconds: loaded,
+        crl: crl.as_ref().map(|g| CrlFacts {
+            id: g.crl.id(),
+            age_seconds: g.age_seconds(now),
+            revoked: g.crl.sets().revoked_count(),
+            suspended: g.crl.sets().suspended_count(),
+            stale: g.crl.is_stale(now),
+        }),
     };
     with_type(
         StatusCode::OK,

@@ -10,6 +10,7 @@
 
 use super::api::{admit, answer, authorize, no_snapshot, rules, InFlight};
 use super::institutions::Credential;
+use super::crl_slot::CrlGeneration;
 use super::live::Generation;
 use super::metrics::Endpoint;
 use super::request::{parse_check, Rules};
@@ -32,9 +33,10 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
     let admitted = admit(&app, &request);
     let admitted = admitted.and_then(|admitted| {
         let generation = app.live.current().ok_or_else(no_snapshot)?;
-        Ok((admitted, generation))
+        let crl = app.crl.current().ok_or_else(no_snapshot)?;
+        Ok((admitted, (generation, crl)))
     });
-    let (admitted, generation) = match admitted {
+    let (admitted, (generation, crl)) = match admitted {
         Ok(admitted) => admitted,
         Err(error) => {
             app.metrics.error(Endpoint::Bulk, error.code);
@@ -46,6 +48,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
         rules: rules(&app, admitted.now),
         app,
         generation,
+        crl,
         credential: admitted.credential,
         sender,
         out: Vec::with_capacity(FLUSH_BYTES * 2),
@@ -61,6 +64,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
 struct Job {
     app: Arc<App>,
     generation: Arc<Generation>,
+    crl: Arc<CrlGeneration>,
     rules: Rules,
     credential: Credential,
     sender: Sender<Bytes>,
@@ -150,9 +154,19 @@ impl Job {
         if let Err(error) = authorize(&self.app, &request, self.credential) {
             return self.line_error(error, request.client_ref.as_deref());
         }
-        let verdict = answer(&self.generation, &request, &mut self.out);
-        self.out.push(b'\n');
-        self.app.metrics.verdict(Endpoint::Bulk, verdict);
+        match answer(
+            &self.generation,
+            &self.crl,
+            &self.app.trust,
+            &request,
+            &mut self.out,
+        ) {
+            Ok(verdict) => {
+                self.out.push(b'\n');
+                self.app.metrics.verdict(Endpoint::Bulk, verdict);
+            }
+            Err(error) => self.line_error(error, request.client_ref.as_deref()),
+        }
     }
 
     fn line_error(&mut self, error: ApiError, client_ref: Option<&str>) {

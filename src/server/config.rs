@@ -5,6 +5,7 @@
 //! `SHIKAKU_MAX_IN_FLIGHT`, `max_in_flight = …`.
 
 use super::clock::ServiceHours;
+use crate::crl::gate::{CrlPolicy, StaleCrl};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -91,6 +92,24 @@ pub struct Settings {
     /// Seconds clients are told to wait in Retry-After on 503 [default: 1].
     #[arg(long, env = "SHIKAKU_RETRY_AFTER")]
     pub retry_after: Option<u32>,
+    /// A CRL to serve at start instead of the snapshot's own: a
+    /// `shikaku crl build` directory.
+    #[arg(long, env = "SHIKAKU_CRL")]
+    pub crl: Option<PathBuf>,
+    /// PEM file of the user-certificate CA(s) trusted for certificates and
+    /// CRLs; unset, the issuer of the live CRL is trusted.
+    #[arg(long, env = "SHIKAKU_USER_CA")]
+    pub user_ca: Option<PathBuf>,
+    /// Verify the signature of certificates sent in card checks (default true).
+    #[arg(long, env = "SHIKAKU_VERIFY_CERTIFICATE_SIGNATURES", num_args = 0..=1, default_missing_value = "true")]
+    pub verify_certificate_signatures: Option<bool>,
+    /// Largest change of a new CRL's entry count, in percent of the live one's (default 5).
+    #[arg(long, env = "SHIKAKU_MAX_CRL_CHANGE_PERCENT")]
+    pub max_crl_change_percent: Option<f64>,
+    /// A CRL past its nextUpdate: `alarm` (serve it and raise the alarm, the
+    /// default) or `refuse`.
+    #[arg(long, env = "SHIKAKU_STALE_CRL")]
+    pub stale_crl: Option<String>,
 }
 
 /// Fills each setting of `$ours` that is `None` from `$theirs`.
@@ -115,7 +134,8 @@ impl Settings {
             service_hours, max_in_flight, max_connections, max_body_bytes, max_bulk_line_bytes,
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
-            max_verdict_drift_percent, retry_after);
+            max_verdict_drift_percent, retry_after, crl, user_ca, verify_certificate_signatures,
+            max_crl_change_percent, stale_crl);
         self
     }
 }
@@ -144,6 +164,10 @@ pub struct ServeConfig {
     pub max_row_change_percent: f64,
     pub max_verdict_drift_percent: f64,
     pub retry_after: u32,
+    pub crl: Option<PathBuf>,
+    pub user_ca: Option<PathBuf>,
+    pub verify_certificate_signatures: bool,
+    pub crl_policy: CrlPolicy,
 }
 
 impl ServeConfig {
@@ -215,6 +239,22 @@ impl ServeConfig {
                 5.0,
             )?,
             retry_after: settings.retry_after.unwrap_or(1),
+            crl: settings.crl,
+            user_ca: settings.user_ca,
+            verify_certificate_signatures: settings.verify_certificate_signatures.unwrap_or(true),
+            crl_policy: CrlPolicy {
+                max_count_change: percent(
+                    "max_crl_change_percent",
+                    settings.max_crl_change_percent,
+                    5.0,
+                )? / 100.0,
+                stale: match settings.stale_crl.as_deref() {
+                    Some(text) => {
+                        StaleCrl::parse(text).map_err(|e| format!("stale_crl: {e}"))?
+                    }
+                    None => StaleCrl::Alarm,
+                },
+            },
         })
     }
 }

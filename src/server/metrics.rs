@@ -91,13 +91,27 @@ pub struct Metrics {
     pub swaps: AtomicU64,
     pub rollbacks: AtomicU64,
     pub activation_failures: AtomicU64,
+    pub crl_swaps: AtomicU64,
+    pub crl_rollbacks: AtomicU64,
+    pub crl_activation_failures: AtomicU64,
 }
 
-/// Facts about the live snapshot, for the gauges.
+/// Facts about the live snapshot and CRL, for the gauges.
 pub struct SnapshotFacts<'a> {
     pub id: Option<&'a str>,
     pub age_seconds: Option<f64>,
     pub loaded_unix_seconds: Option<f64>,
+    pub crl: Option<CrlFacts<'a>>,
+}
+
+/// The live CRL, for the gauges.
+pub struct CrlFacts<'a> {
+    pub id: &'a str,
+    /// Seconds since its thisUpdate (none for a list from `revoked.csv`).
+    pub age_seconds: Option<f64>,
+    pub revoked: u64,
+    pub suspended: u64,
+    pub stale: bool,
 }
 
 impl Metrics {
@@ -288,8 +302,64 @@ impl Metrics {
             "Activations refused (the live snapshot kept serving).",
             load(&self.activation_failures),
         );
+        if let Some(crl) = &snapshot.crl {
+            render_crl(&mut out, crl);
+        }
+        counter(
+            &mut out,
+            "shikaku_crl_swaps_total",
+            "CRL activations and rollbacks that took effect (snapshot adoptions not counted).",
+            load(&self.crl_swaps),
+        );
+        counter(
+            &mut out,
+            "shikaku_crl_rollbacks_total",
+            "Rollbacks to the previous CRL.",
+            load(&self.crl_rollbacks),
+        );
+        counter(
+            &mut out,
+            "shikaku_crl_activation_failures_total",
+            "CRL activations refused (the live CRL kept serving).",
+            load(&self.crl_activation_failures),
+        );
         out
     }
+}
+
+fn render_crl(out: &mut String, crl: &CrlFacts) {
+    family(out, "shikaku_crl_info", "gauge", "The live CRL (1 while loaded).");
+    let _ = writeln!(
+        out,
+        "shikaku_crl_info{{id=\"{}\"}} 1",
+        crl.id.replace(['"', '\\', '\n'], "_")
+    );
+    if let Some(age) = crl.age_seconds {
+        gauge(
+            out,
+            "shikaku_crl_age_seconds",
+            "Seconds since the live CRL's thisUpdate.",
+            age,
+        );
+    }
+    family(
+        out,
+        "shikaku_crl_entries",
+        "gauge",
+        "Serials on the live CRL, by status.",
+    );
+    let _ = writeln!(out, "shikaku_crl_entries{{status=\"revoked\"}} {}", crl.revoked);
+    let _ = writeln!(
+        out,
+        "shikaku_crl_entries{{status=\"suspended\"}} {}",
+        crl.suspended
+    );
+    gauge(
+        out,
+        "shikaku_crl_stale",
+        "1 when the live CRL is past its nextUpdate (alarm).",
+        if crl.stale { 1.0 } else { 0.0 },
+    );
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

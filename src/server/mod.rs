@@ -16,6 +16,7 @@ mod api;
 mod bulk;
 pub mod clock;
 pub mod config;
+mod crl_slot;
 pub mod institutions;
 mod listener;
 mod live;
@@ -32,7 +33,8 @@ use listener::{ConnectionLimits, Shutdown};
 use live::Live;
 use metrics::Metrics;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicI64;
+use crl_slot::{LiveCrl, Trust};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -41,6 +43,8 @@ use tokio::net::TcpListener;
 pub struct App {
     pub config: ServeConfig,
     live: Live,
+    crl: LiveCrl,
+    trust: Trust,
     access: Access,
     metrics: Metrics,
     policy: ActivationPolicy,
@@ -49,19 +53,41 @@ pub struct App {
 }
 
 impl App {
-    /// Activates the snapshot at `path` (see [`Live::activate`]) and counts
-    /// the swap or the refusal.
+    /// Activates the snapshot at `path` (see [`Live::activate`]), adopts
+    /// its CRL when that is due (see [`LiveCrl::adopt_from_snapshot`]), and
+    /// counts the swap or the refusal.
     async fn activate(
         &self,
         path: std::path::PathBuf,
         force: bool,
     ) -> Result<activation::ActivationReport, response::ApiError> {
-        let result = self.live.activate(path, force, &self.policy).await;
+        let mut result = self.live.activate(path, force, &self.policy).await;
         let counter = match result {
             Ok(_) => &self.metrics.swaps,
             Err(_) => &self.metrics.activation_failures,
         };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let (Ok(report), Some(generation)) = (&mut result, self.live.current()) {
+            report.crl_adopted = self.crl.adopt_from_snapshot(&generation.snapshot).await;
+        }
+        result
+    }
+
+    /// Activates the CRL at `path` (see [`LiveCrl::activate`]) and counts it.
+    async fn activate_crl(
+        &self,
+        path: std::path::PathBuf,
+        force: bool,
+    ) -> Result<crl_slot::CrlActivation, response::ApiError> {
+        let result = self
+            .crl
+            .activate(path, force, &self.config.crl_policy, &self.trust)
+            .await;
+        let counter = match result {
+            Ok(_) => &self.metrics.crl_swaps,
+            Err(_) => &self.metrics.crl_activation_failures,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         result
     }
 }
@@ -98,6 +124,13 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
             .await
             .with_context(|| format!("cannot listen on {address} ({what})"))
     };
+    let user_ca = match &config.user_ca {
+        Some(path) => Some(
+            crate::crl::trust::CaCertificate::read_bundle(path)
+                .map_err(|e| anyhow::anyhow!("user_ca: {e}"))?,
+        ),
+        None => None,
+    };
     let public = bind(config.listen, "listen").await?;
     let admin = bind(config.admin_listen, "admin_listen").await?;
     on_bound(Bound {
@@ -110,8 +143,13 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
             max_verdict_drift_percent: config.max_verdict_drift_percent,
             canaries: config.canaries.clone(),
         },
+        trust: Trust {
+            configured: user_ca,
+            verify_signatures: config.verify_certificate_signatures,
+        },
         config,
         live: Live::default(),
+        crl: LiveCrl::default(),
         access,
         metrics: Metrics::default(),
         started: Instant::now(),
@@ -165,15 +203,26 @@ async fn load_at_start(
     failure: Arc<Mutex<Option<String>>>,
 ) {
     println!("shikaku: verifying and loading {}", path.display());
-    match app.activate(path, false).await {
+    let loaded = match app.activate(path, false).await {
         Ok(report) => {
             println!(
                 "shikaku: serving snapshot {} ({} persons, verified in {:.2} s)",
                 report.activated, report.verify.persons, report.verify.seconds
             );
+            match app.config.crl.clone() {
+                Some(crl) => app
+                    .activate_crl(crl, false)
+                    .await
+                    .map(|report| println!("shikaku: serving CRL {}", report.activated))
+                    .map_err(|e| format!("cannot load the CRL: {}", e.message)),
+                None => Ok(()),
+            }
         }
-        Err(error) => {
-            let reason = format!("cannot load the snapshot: {}", error.message);
+        Err(error) => Err(format!("cannot load the snapshot: {}", error.message)),
+    };
+    match loaded {
+        Ok(()) => {}
+        Err(reason) => {
             eprintln!("shikaku: {reason}");
             if let Ok(mut slot) = failure.lock() {
                 *slot = Some(reason);

@@ -7,6 +7,7 @@
 //! clients may send fields a later version understands.
 
 use super::response::{ApiError, ErrorCode};
+use crate::crl::certificate::UserCertificate;
 use crate::engine::Query;
 use crate::model::{CardFaceKey, Date, InstitutionCode, OnlineNumber, Serial};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -31,6 +32,9 @@ pub struct CheckRequest {
     pub query: Query,
     pub date: Date,
     pub client_ref: Option<String>,
+    /// The user certificate of a card check that sent one (`query` then
+    /// holds its serial); judged against the live CRL's CA when answered.
+    pub certificate: Option<Box<UserCertificate>>,
 }
 
 /// What validation needs to know besides the body.
@@ -197,15 +201,16 @@ impl<'de> Fields<'de> {
         let institution = InstitutionCode::parse(self.required("institution", "")?)
             .map_err(|e| ApiError::field("institution", e))?;
         let date = self.date(rules)?;
-        let query = match kind {
+        let (query, certificate) = match kind {
             CheckKind::Card => self.card_query()?,
-            CheckKind::Number => self.number_query(rules)?,
+            CheckKind::Number => (self.number_query(rules)?, None),
         };
         Ok(CheckRequest {
             institution,
             query,
             date,
             client_ref,
+            certificate,
         })
     }
 
@@ -250,7 +255,7 @@ impl<'de> Fields<'de> {
         Ok(())
     }
 
-    fn card_query(&self) -> Result<Query, ApiError> {
+    fn card_query(&self) -> Result<(Query, Option<Box<UserCertificate>>), ApiError> {
         self.refuse_fields(&NUMBER_FIELDS, "card")?;
         self.refuse_fields(&["birth_date"], "card")?;
         match (self.text("serial")?, self.text("certificate")?) {
@@ -258,15 +263,15 @@ impl<'de> Fields<'de> {
                 "certificate",
                 "give serial or certificate, not both",
             )),
-            (None, Some(_)) => Err(ApiError {
-                code: ErrorCode::Unsupported,
-                message: "certificate: certificate checks are not available in this version; send the certificate's serial".into(),
-                field: Some("certificate"),
-                retry_after: None,
-            }),
+            (None, Some(text)) => {
+                let certificate = UserCertificate::parse(text.as_bytes())
+                    .map_err(|e| ApiError::field("certificate", e))?;
+                let serial = certificate.serial();
+                Ok((Query::Card { serial }, Some(Box::new(certificate))))
+            }
             (None, None) => Err(ApiError::field("serial", "required (or certificate)")),
             (Some(serial), None) => Serial::parse(serial)
-                .map(|serial| Query::Card { serial })
+                .map(|serial| (Query::Card { serial }, None))
                 .map_err(|e| ApiError::field("serial", e)),
         }
     }
@@ -543,13 +548,29 @@ mod tests {
     }
 
     #[test]
-    fn certificates_are_refused_plainly_for_now() {
-        let error = parse(
-            r#"{"institution": "1312345678", "certificate": "MIIB"}"#,
-            Some(CheckKind::Card),
-        )
-        .unwrap_err();
-        assert_eq!(error.code, ErrorCode::Unsupported);
+    fn certificates_are_decoded_and_malformed_ones_refused_naming_the_field() {
+        let ca = crate::gen::pki::TestCa::new(7, 0).unwrap();
+        let serial = Serial::parse("0x0102030405060708090a0b0c0d0e0f1011121314").unwrap();
+        let today = Date::parse("2026-11-21").unwrap();
+        let pem = ca.issue(&serial, today.add_days(-10), today.add_days(10)).unwrap();
+        let base64_der: String = pem
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        for text in [pem.clone(), base64_der.clone()] {
+            let body = serde_json::json!({"institution": "1312345678", "certificate": text});
+            let request = parse(&body.to_string(), Some(CheckKind::Card)).unwrap();
+            assert_eq!(request.query, Query::Card { serial });
+            assert_eq!(request.certificate.unwrap().serial(), serial);
+        }
+        let truncated = &base64_der[..base64_der.len() / 2 / 4 * 4];
+        for bad in ["MIIB", "not base64 at all!", truncated, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"] {
+            let body = serde_json::json!({"institution": "1312345678", "certificate": bad});
+            let error = parse(&body.to_string(), Some(CheckKind::Card)).unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest, "{bad}");
+            assert_eq!(error.field, Some("certificate"), "{bad}");
+            assert!(error.message.starts_with("certificate: "), "{}", error.message);
+        }
     }
 
     #[test]

@@ -17,8 +17,9 @@ pub type Body = Either<Full<Bytes>, Channel<Bytes>>;
 pub enum ErrorCode {
     /// A malformed body or field (400); the message names the field.
     BadRequest,
-    /// A feature the request asks for that this server does not offer (400).
-    Unsupported,
+    /// A certificate that decodes but is not accepted: an issuer that is not
+    /// a trusted user-certificate CA, or a signature that does not verify (400).
+    CertificateRejected,
     Unauthorized,
     Forbidden,
     NotFound,
@@ -36,7 +37,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub const ALL: [ErrorCode; 13] = [
         ErrorCode::BadRequest,
-        ErrorCode::Unsupported,
+        ErrorCode::CertificateRejected,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
@@ -53,7 +54,7 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",
-            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::CertificateRejected => "certificate_rejected",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
@@ -70,7 +71,7 @@ impl ErrorCode {
 
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest | ErrorCode::Unsupported => StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest | ErrorCode::CertificateRejected => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,

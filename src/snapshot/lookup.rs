@@ -8,7 +8,6 @@ use super::format::{key_hash, probe, shard_of, Loc, NO_DATE, NO_PERSON};
 use super::open::{PersonShards, Snapshot};
 use super::view::{InsurerRef, PersonRef, RowRef};
 use crate::model::{Date, LinkageNo, OnlineNumber, Serial, TextField};
-use crate::source::revocations::Revocation;
 use smallvec::SmallVec;
 
 /// Rows matched by one key; inline for the common case of a few.
@@ -123,11 +122,6 @@ impl Snapshot {
                         .flatten(),
                 }
             })
-    }
-
-    /// What the revocation list says about `serial`.
-    pub fn revocation(&self, serial: &Serial) -> Option<Revocation> {
-        self.revocations().status(serial)
     }
 
     /// The insurer master entry for an 8-digit insurer number.

@@ -1,0 +1,307 @@
+//! The live CRL: a generation of its own beside the snapshot's.
+//!
+//! The CA's list is replaced every morning between 07:00 and 08:00, while
+//! the eligibility snapshot changes at night, so the two swap independently:
+//! requests load the live CRL with one atomic load (as they load the
+//! snapshot), an activation prepares the new list off the request path and
+//! swaps the pointer, and the previous lists are kept for rollback.
+//!
+//! A snapshot brings its own embedded list. When a snapshot is activated its
+//! list is adopted if the live one also came from a snapshot, or is older;
+//! a list activated on its own is never replaced by an older embedded one.
+
+use super::response::{ApiError, ErrorCode};
+use crate::crl::gate::{judge, CrlPolicy, Passed};
+use crate::crl::trust::CaCertificate;
+use crate::crl::{store, Crl};
+use crate::snapshot::Snapshot;
+use arc_swap::ArcSwapOption;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// Lists kept for rollback besides the live one.
+const KEPT_FOR_ROLLBACK: usize = 2;
+
+/// Where a CRL generation came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrlSource {
+    /// Embedded in the snapshot with this id.
+    Snapshot(String),
+    /// A directory written by `shikaku crl build`.
+    Directory(PathBuf),
+    /// A DER or PEM CRL file imported at activation.
+    File(PathBuf),
+}
+
+impl CrlSource {
+    pub fn describe(&self) -> String {
+        match self {
+            CrlSource::Snapshot(id) => format!("snapshot {id}"),
+            CrlSource::Directory(path) | CrlSource::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// One CRL as served.
+pub struct CrlGeneration {
+    pub crl: Arc<Crl>,
+    /// Counts CRL activations in this process (1 = the first list served).
+    pub number: u64,
+    pub activated_at: SystemTime,
+    pub source: CrlSource,
+    /// Refusals forced past, and alarms raised, when it was activated.
+    pub passed: Passed,
+    /// Seconds to open (or import) and judge it.
+    pub load_seconds: f64,
+}
+
+impl CrlGeneration {
+    /// Seconds since the list's thisUpdate (none for a `revoked.csv` list).
+    pub fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+        let issued = self.crl.meta()?.this_update_time()?;
+        Some(now.signed_duration_since(issued).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// Which CAs user certificates (and CRL files imported at activation) are
+/// checked against, and whether certificate signatures are verified.
+pub struct Trust {
+    /// The `user_ca` setting; when unset, the live CRL's issuer is trusted.
+    pub configured: Option<Vec<CaCertificate>>,
+    pub verify_signatures: bool,
+}
+
+impl Trust {
+    /// The CAs to check against while `crl` is live.
+    pub fn cas<'a>(&'a self, crl: &'a Crl) -> &'a [CaCertificate] {
+        match (&self.configured, crl.issuer()) {
+            (Some(configured), _) => configured,
+            (None, Some(issuer)) => std::slice::from_ref(issuer),
+            (None, None) => &[],
+        }
+    }
+}
+
+/// What an activation reports.
+#[derive(Serialize)]
+pub struct CrlActivation {
+    pub status: &'static str,
+    pub activated: String,
+    pub previous: Option<String>,
+    pub generation: u64,
+    pub entries: u64,
+    pub revoked: u64,
+    pub suspended: u64,
+    pub this_update: Option<String>,
+    pub next_update: Option<String>,
+    pub number: Option<String>,
+    pub forced: Vec<String>,
+    pub alarms: Vec<String>,
+    pub load_seconds: f64,
+}
+
+#[derive(Default)]
+struct History {
+    previous: Vec<Arc<CrlGeneration>>,
+    last_refusal: Option<String>,
+}
+
+/// The CRL requests are answered with, and the ones kept for rollback.
+#[derive(Default)]
+pub struct LiveCrl {
+    current: ArcSwapOption<CrlGeneration>,
+    history: tokio::sync::Mutex<History>,
+    activations: AtomicU64,
+}
+
+fn refused(message: String) -> ApiError {
+    ApiError::new(ErrorCode::Refused, message)
+}
+
+impl LiveCrl {
+    pub fn current(&self) -> Option<Arc<CrlGeneration>> {
+        self.current.load_full()
+    }
+
+    /// For synchronous use only (not across an `.await`).
+    pub fn borrow(&self) -> arc_swap::Guard<Option<Arc<CrlGeneration>>> {
+        self.current.load()
+    }
+
+    /// Opens (a `crl build` directory) or imports (a DER/PEM file) the CRL
+    /// at `path`, judges it against the live one, and swaps it in. On any
+    /// refusal the live CRL is untouched and the error says why.
+    pub async fn activate(
+        &self,
+        path: PathBuf,
+        force: bool,
+        policy: &CrlPolicy,
+        trust: &Trust,
+    ) -> Result<CrlActivation, ApiError> {
+        let mut history = self.history.lock().await;
+        let started = Instant::now();
+        let live = self.current();
+        let cas = match &trust.configured {
+            Some(configured) => configured.clone(),
+            None => live
+                .as_ref()
+                .and_then(|g| g.crl.issuer().cloned())
+                .into_iter()
+                .collect(),
+        };
+        let policy = policy.clone();
+        let live_for_task = live.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            let candidate = load(&path, &cas)?;
+            let live_crl = live_for_task.as_ref().map(|g| g.crl.as_ref());
+            let passed = judge(&candidate.0, live_crl, chrono::Utc::now(), &policy, force)
+                .map_err(|reasons| reasons.join("; "))?;
+            Ok::<_, String>((candidate, passed))
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("CRL activation failed: {e}")))?;
+        let ((crl, source), passed) = match prepared {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                let keeps = match &live {
+                    Some(g) => format!("the live CRL {} keeps serving", g.crl.id()),
+                    None => "no CRL is live".to_string(),
+                };
+                let message = format!("CRL refused: {reason}; {keeps}");
+                history.last_refusal = Some(message.clone());
+                return Err(refused(message));
+            }
+        };
+        let generation = self.install(
+            &mut history,
+            crl,
+            source,
+            passed,
+            started.elapsed().as_secs_f64(),
+        );
+        history.last_refusal = None;
+        Ok(report(&generation, live.as_deref()))
+    }
+
+    /// Takes the embedded list of a newly activated snapshot when the live
+    /// one also came from a snapshot, or is older. Returns the id adopted.
+    pub async fn adopt_from_snapshot(&self, snapshot: &Snapshot) -> Option<String> {
+        let mut history = self.history.lock().await;
+        let candidate = snapshot.crl();
+        if let Some(live) = self.current() {
+            let newer = match (candidate.meta(), live.crl.meta()) {
+                (Some(new), Some(old)) => new.this_update_time() > old.this_update_time(),
+                _ => false,
+            };
+            if !matches!(live.source, CrlSource::Snapshot(_)) && !newer {
+                return None;
+            }
+        }
+        let generation = self.install(
+            &mut history,
+            candidate.clone(),
+            CrlSource::Snapshot(snapshot.id().to_string()),
+            Passed::default(),
+            0.0,
+        );
+        Some(generation.crl.id().to_string())
+    }
+
+    fn install(
+        &self,
+        history: &mut History,
+        crl: Arc<Crl>,
+        source: CrlSource,
+        passed: Passed,
+        load_seconds: f64,
+    ) -> Arc<CrlGeneration> {
+        let generation = Arc::new(CrlGeneration {
+            crl,
+            number: self.activations.fetch_add(1, Ordering::Relaxed) + 1,
+            activated_at: SystemTime::now(),
+            source,
+            passed,
+            load_seconds,
+        });
+        for alarm in &generation.passed.alarms {
+            eprintln!("shikaku: ALARM: {alarm}");
+        }
+        if let Some(old) = self.current.swap(Some(generation.clone())) {
+            history.previous.push(old);
+            let excess = history.previous.len().saturating_sub(KEPT_FOR_ROLLBACK);
+            history.previous.drain(..excess);
+        }
+        generation
+    }
+
+    /// Makes the previous CRL live again. Returns (now live, left).
+    pub async fn rollback(&self) -> Result<(Arc<CrlGeneration>, Arc<CrlGeneration>), ApiError> {
+        let mut history = self.history.lock().await;
+        let Some(previous) = history.previous.pop() else {
+            return Err(refused(
+                "no previous CRL to roll back to (only the live one is loaded)".into(),
+            ));
+        };
+        match self.current.swap(Some(previous.clone())) {
+            Some(left) => Ok((previous, left)),
+            None => Err(ApiError::new(ErrorCode::Internal, "no live CRL")),
+        }
+    }
+
+    /// Earlier generations (newest first) and the last refusal.
+    pub async fn history(&self) -> (Vec<Arc<CrlGeneration>>, Option<String>) {
+        let history = self.history.lock().await;
+        (
+            history.previous.iter().rev().cloned().collect(),
+            history.last_refusal.clone(),
+        )
+    }
+}
+
+/// A built directory, or a CRL file imported against `cas`.
+fn load(path: &Path, cas: &[CaCertificate]) -> Result<(Arc<Crl>, CrlSource), String> {
+    if path.is_dir() {
+        let (crl, _) = store::open(path).map_err(|e| e.message)?;
+        if !cas.is_empty() && !crl.issuer().is_some_and(|issuer| cas.contains(issuer)) {
+            return Err(format!(
+                "{}: signed by `{}`, which is not a configured user-certificate CA",
+                path.display(),
+                crl.meta().map(|m| m.issuer.as_str()).unwrap_or("?")
+            ));
+        }
+        return Ok((Arc::new(crl), CrlSource::Directory(path.to_path_buf())));
+    }
+    if cas.is_empty() {
+        return Err(format!(
+            "{}: no CA to verify it against: set user_ca, or build it with `shikaku crl build --ca`",
+            path.display()
+        ));
+    }
+    let imported = crate::crl::import(path, cas).map_err(|e| e.message)?;
+    let crl = Crl::new(imported.meta.default_id(), Some(imported.meta), imported.sets)
+        .map_err(|e| e.message)?;
+    Ok((Arc::new(crl), CrlSource::File(path.to_path_buf())))
+}
+
+fn report(generation: &CrlGeneration, previous: Option<&CrlGeneration>) -> CrlActivation {
+    let crl = &generation.crl;
+    let meta = crl.meta();
+    CrlActivation {
+        status: "ok",
+        activated: crl.id().to_string(),
+        previous: previous.map(|g| g.crl.id().to_string()),
+        generation: generation.number,
+        entries: crl.entries(),
+        revoked: crl.sets().revoked_count(),
+        suspended: crl.sets().suspended_count(),
+        this_update: meta.map(|m| m.this_update.clone()),
+        next_update: meta.and_then(|m| m.next_update.clone()),
+        number: meta.and_then(|m| m.number.clone()),
+        forced: generation.passed.forced.clone(),
+        alarms: generation.passed.alarms.clone(),
+        load_seconds: generation.load_seconds,
+    }
+}
