@@ -207,7 +207,7 @@ fn errors_have_the_contract_shape_and_status() {
         "/v1/check/card",
         r#"{"institution": "1312345678", "certificate": "MIIB"}"#,
         400,
-        "unsupported",
+        "bad_request",
         Some("certificate"),
     );
     bad(

@@ -115,9 +115,11 @@ fn older(candidate: &Crl, live: &Crl) -> Vec<String> {
     if let (Some(new_number), Some(old_number)) = (new.number_value(), old.number_value()) {
         if new_number < old_number {
             out.push(format!(
-                "CRL {} is older than the live {}: CRL number {new_number} is below {old_number}",
+                "CRL {} is older than the live {}: CRL number {} is below {}",
                 candidate.id(),
-                live.id()
+                live.id(),
+                new.number.as_deref().unwrap_or_default(),
+                old.number.as_deref().unwrap_or_default()
             ));
         }
     }

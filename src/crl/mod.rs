@@ -159,6 +159,7 @@ impl Crl {
 }
 
 /// An imported CRL: its metadata and sets, and how long each step took.
+#[derive(Debug)]
 pub struct Imported {
     pub meta: CrlMeta,
     pub sets: RevocationSets,

@@ -286,7 +286,7 @@ fn check_cards(dir: &Path, summary: &GenSummary, persons: &Persons, stats: &mut 
         assert!(serials.contains(&old) && !serials.contains(&new));
         superseded.insert(old);
     }
-    let revoked = Table::read(dir, "revoked.csv");
+    let revoked = Table::read(dir, "pki/revoked.csv");
     assert_eq!(
         revoked.rows.len() as u64,
         summary.revoked + summary.suspended
@@ -304,6 +304,30 @@ fn check_cards(dir: &Path, summary: &GenSummary, persons: &Persons, stats: &mut 
         stats.reasons_revoked.insert(reason.to_string());
     }
     assert!(superseded.is_empty(), "a renewed serial is not revoked");
+    check_crl(dir, &revoked);
+}
+
+/// `crl.der` verifies against `crl-issuer.pem` and lists exactly what
+/// `pki/revoked.csv` does; the refusal-path files fail as they should.
+fn check_crl(dir: &Path, revoked: &Table) {
+    use crate::crl::trust::CaCertificate;
+    use crate::source::revocations::Revocation;
+    let cas = CaCertificate::read_bundle(&dir.join("crl-issuer.pem")).unwrap();
+    let imported = crate::crl::import(&dir.join("crl.der"), &cas).unwrap();
+    assert_eq!(imported.meta.entries, revoked.rows.len() as u64);
+    for row in &revoked.rows {
+        let serial = Serial::parse(revoked.get(row, "serial")).unwrap();
+        let expected = match revoked.get(row, "reason") {
+            "certificateHold" => Revocation::Suspended,
+            _ => Revocation::Revoked,
+        };
+        assert_eq!(imported.sets.status(&serial), Some(expected), "{serial}");
+    }
+    let older = crate::crl::import(&dir.join("pki/crl-older.der"), &cas).unwrap();
+    assert!(older.meta.this_update_time() < imported.meta.this_update_time());
+    assert!(older.meta.number_value() < imported.meta.number_value());
+    let wrong = crate::crl::import(&dir.join("pki/crl-wrong-signature.der"), &cas);
+    assert!(wrong.unwrap_err().message.contains("signature"));
 }
 
 #[test]
@@ -326,7 +350,12 @@ fn identical_bytes_whatever_the_thread_count() {
         "insurers.csv",
         "linkage.csv",
         "renewals.csv",
-        "revoked.csv",
+        "crl.der",
+        "crl-issuer.pem",
+        "pki/revoked.csv",
+        "pki/crl-older.der",
+        "pki/crl-wrong-signature.der",
+        "pki/certificates.csv",
     ] {
         let a = std::fs::read(runs[0].path().join(name)).unwrap();
         let b = std::fs::read(runs[1].path().join(name)).unwrap();
