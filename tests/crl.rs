@@ -69,7 +69,12 @@ fn cas(ca: &TestCa) -> Vec<CaCertificate> {
 }
 
 fn to_crl(imported: shikaku::crl::Imported) -> Crl {
-    Crl::new(imported.meta.default_id(), Some(imported.meta), imported.sets).unwrap()
+    Crl::new(
+        imported.meta.default_id(),
+        Some(imported.meta),
+        imported.sets,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -110,7 +115,7 @@ fn serials_wider_than_20_bytes_are_refused_naming_the_entry() {
         .expect("the wide serial is encoded with a leading zero");
     let mut altered = der.clone();
     altered[at + 2] = 0x01; // now 21 significant bytes
-    // The signature no longer matches, so walk the entries directly.
+                            // The signature no longer matches, so walk the entries directly.
     let document = shikaku::crl::reader::CrlDocument::parse(&altered).unwrap();
     let error = document.for_each_entry(|_, _| {}).unwrap_err().message;
     assert!(
@@ -149,7 +154,10 @@ fn wrong_signatures_and_unknown_issuers_are_refused() {
     let forged = impostor.sign_crl(&base_entries(), today(), 2, 10).unwrap();
     let path = write(dir.path(), "crl.der", &forged);
     let error = import(&path, &cas(&ca)).unwrap_err().message;
-    assert!(error.contains("signature: the signature does not verify"), "{error}");
+    assert!(
+        error.contains("signature: the signature does not verify"),
+        "{error}"
+    );
     let other_name = CaCertificate::parse(
         &rcgen::generate_simple_self_signed(vec!["other.example".into()])
             .unwrap()
@@ -175,8 +183,16 @@ fn gates_refuse_older_and_implausible_lists_unless_forced_and_alarm_when_stale()
     let now = chrono::Utc::now();
     let older = crl("older.der", &base_entries(), today().add_days(-1), 9);
     let reasons = judge(&older, Some(&live), now, &policy, false).unwrap_err();
-    assert!(reasons.iter().any(|r| r.contains("thisUpdate")), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains("CRL number 9 is below 10")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("thisUpdate")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("CRL number 9 is below 10")),
+        "{reasons:?}"
+    );
     let forced = judge(&older, Some(&live), now, &policy, true).unwrap();
     assert_eq!(forced.forced.len(), 2);
 
@@ -188,7 +204,10 @@ fn gates_refuse_older_and_implausible_lists_unless_forced_and_alarm_when_stale()
     }));
     let newer = crl("grown.der", &grown, today().add_days(1), 11);
     let reasons = judge(&newer, Some(&live), now, &policy, false).unwrap_err();
-    assert!(reasons[0].contains("+9.9%") && reasons[0].contains("±5.0%"), "{reasons:?}");
+    assert!(
+        reasons[0].contains("+9.9%") && reasons[0].contains("±5.0%"),
+        "{reasons:?}"
+    );
     let wider = CrlPolicy {
         max_count_change: 0.10,
         ..CrlPolicy::default()
@@ -197,7 +216,10 @@ fn gates_refuse_older_and_implausible_lists_unless_forced_and_alarm_when_stale()
 
     let stale = crl("stale.der", &base_entries(), today().add_days(-5), 12);
     let passed = judge(&stale, None, now, &policy, false).unwrap();
-    assert!(passed.alarms[0].contains("past its nextUpdate"), "{passed:?}");
+    assert!(
+        passed.alarms[0].contains("past its nextUpdate"),
+        "{passed:?}"
+    );
     let strict = CrlPolicy {
         stale: StaleCrl::Refuse,
         ..CrlPolicy::default()
@@ -226,7 +248,9 @@ impl Fixture {
             .write(&input);
         std::fs::remove_file(input.join("revoked.csv")).unwrap();
         let ca = TestCa::new(1, 0).unwrap();
-        let der = ca.sign_crl(&base_entries(), today().add_days(-1), 2, 99).unwrap();
+        let der = ca
+            .sign_crl(&base_entries(), today().add_days(-1), 2, 99)
+            .unwrap();
         write(&input, "crl.der", &der);
         write(&input, "crl-issuer.pem", ca.certificate_pem().as_bytes());
         let snapshot = dir.path().join("snapshot");
@@ -270,7 +294,10 @@ fn check(server: &Server, body: serde_json::Value) -> Reply {
 }
 
 fn verdict_of(server: &Server, serial: &str) -> String {
-    let reply = check(server, json!({"institution": INSTITUTION, "serial": serial}));
+    let reply = check(
+        server,
+        json!({"institution": INSTITUTION, "serial": serial}),
+    );
     assert_eq!(reply.status, 200, "{}", reply.body);
     reply.json()["verdict"].as_str().unwrap().to_string()
 }
@@ -292,9 +319,7 @@ fn snapshots_built_from_a_crl_record_it_and_refuse_bad_ones() {
     assert_eq!(meta.number.as_deref(), Some("99"));
     let input = fixture.dir.path().join("source");
     let impostor = TestCa::new(1, 1).unwrap();
-    let forged = impostor
-        .sign_crl(&base_entries(), today(), 2, 101)
-        .unwrap();
+    let forged = impostor.sign_crl(&base_entries(), today(), 2, 101).unwrap();
     write(&input, "crl.der", &forged);
     let out = fixture.dir.path().join("forged");
     let error = shikaku::snapshot::build::build(&common::options(&input, &out, 1))
@@ -335,7 +360,11 @@ fn crl_activation_rollback_and_refusals_over_http() {
     assert!(id.ends_with("-100"), "{id}");
     assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
     assert_eq!(verdict_of(&server, "0x55"), "valid");
-    let answer = check(&server, json!({"institution": INSTITUTION, "serial": "0x55"})).json();
+    let answer = check(
+        &server,
+        json!({"institution": INSTITUTION, "serial": "0x55"}),
+    )
+    .json();
     assert_eq!(answer["crl"], id.as_str());
     assert_eq!(answer["snapshot"], "test.1");
     let status = get(server.admin, "/admin/status").json();
@@ -343,7 +372,10 @@ fn crl_activation_rollback_and_refusals_over_http() {
     assert_eq!(status["crl_previous"][0]["id"], embedded);
     assert_eq!(status["live"]["id"], "test.1");
     let metrics = get(server.public, "/metrics").body;
-    assert!(metrics.contains(&format!("shikaku_crl_info{{id=\"{id}\"}} 1")), "{metrics}");
+    assert!(
+        metrics.contains(&format!("shikaku_crl_info{{id=\"{id}\"}} 1")),
+        "{metrics}"
+    );
     assert!(metrics.contains("shikaku_crl_age_seconds"), "{metrics}");
     assert!(metrics.contains("shikaku_crl_stale 0"), "{metrics}");
 
@@ -361,23 +393,37 @@ fn crl_activation_rollback_and_refusals_over_http() {
     assert_eq!(reply.status, 409, "{}", reply.body);
     assert!(reply.body.contains("signature"), "{}", reply.body);
     let truncated = std::fs::read(fixture.crl_file("t.der", &base_entries(), 1)).unwrap();
-    let truncated = write(fixture.dir.path(), "truncated.der", &truncated[..truncated.len() / 2]);
+    let truncated = write(
+        fixture.dir.path(),
+        "truncated.der",
+        &truncated[..truncated.len() / 2],
+    );
     let reply = activate_crl(&server, &truncated, true);
     assert_eq!(reply.status, 409, "{}", reply.body);
     assert!(reply.body.contains("incomplete"), "{}", reply.body);
     let shrunk = fixture.crl_dir("shrunk", &entries(&[])[..100], 1);
     let reply = activate_crl(&server, &shrunk, false);
     assert_eq!(reply.status, 409, "{}", reply.body);
-    assert!(reply.body.contains("beyond the ±5.0% bound"), "{}", reply.body);
+    assert!(
+        reply.body.contains("beyond the ±5.0% bound"),
+        "{}",
+        reply.body
+    );
     assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
     let status = get(server.admin, "/admin/status").json();
     assert_eq!(status["crl"]["id"], id.as_str());
-    assert!(status["crl_last_refusal"].as_str().unwrap().contains("±5.0%"));
+    assert!(status["crl_last_refusal"]
+        .as_str()
+        .unwrap()
+        .contains("±5.0%"));
 
     // Forced past the count gate; then rolled back.
     let reply = activate_crl(&server, &shrunk, true);
     assert_eq!(reply.status, 200, "{}", reply.body);
-    assert!(reply.json()["forced"][0].as_str().unwrap().contains("±5.0%"));
+    assert!(reply.json()["forced"][0]
+        .as_str()
+        .unwrap()
+        .contains("±5.0%"));
     assert_eq!(verdict_of(&server, "0x44"), "valid");
     let reply = post(server.admin, "/admin/crl/rollback", "");
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -420,18 +466,34 @@ fn certificates_are_judged_by_issuer_signature_and_validity() {
     assert_eq!(ask(&current("0x66")).json()["verdict"], "valid");
     assert_eq!(ask(&current("0x77")).json()["verdict"], "not_linked");
     let expired = ca
-        .issue(&serial("0x44"), today().add_days(-2000), today().add_days(-2))
+        .issue(
+            &serial("0x44"),
+            today().add_days(-2000),
+            today().add_days(-2),
+        )
         .unwrap();
-    assert_eq!(ask(&expired).json()["verdict"], "cert_expired", "expiry first");
+    assert_eq!(
+        ask(&expired).json()["verdict"],
+        "cert_expired",
+        "expiry first"
+    );
     let last_day = ca
         .issue(&serial("0x11"), today().add_days(-2000), today())
         .unwrap();
-    assert_eq!(ask(&last_day).json()["verdict"], "valid", "valid through its last day");
+    assert_eq!(
+        ask(&last_day).json()["verdict"],
+        "valid",
+        "valid through its last day"
+    );
     let past = check(
         &server,
         json!({"institution": INSTITUTION, "certificate": expired, "date": today().add_days(-3).to_string()}),
     );
-    assert_eq!(past.json()["verdict"], "cert_revoked", "current on the date asked");
+    assert_eq!(
+        past.json()["verdict"],
+        "cert_revoked",
+        "current on the date asked"
+    );
 
     let impostor = TestCa::new(1, 1)
         .unwrap()
@@ -447,7 +509,11 @@ fn certificates_are_judged_by_issuer_signature_and_validity() {
         .pem();
     let reply = ask(&stranger);
     assert_eq!(reply.code(), "certificate_rejected");
-    assert!(reply.body.contains("not a user-certificate CA"), "{}", reply.body);
+    assert!(
+        reply.body.contains("not a user-certificate CA"),
+        "{}",
+        reply.body
+    );
     for bad in ["MIIB", &base64_der[..base64_der.len() / 2]] {
         let reply = ask(bad);
         assert_eq!(reply.status, 400, "{}", reply.body);
@@ -486,7 +552,11 @@ fn crl_swaps_under_load_fail_no_request() {
         .map(|worker| {
             let (stop, answered) = (stop.clone(), answered.clone());
             std::thread::spawn(move || {
-                let cases = [("0x11", "valid"), ("0x44", "cert_revoked"), ("0x55", "cert_suspended")];
+                let cases = [
+                    ("0x11", "valid"),
+                    ("0x44", "cert_revoked"),
+                    ("0x55", "cert_suspended"),
+                ];
                 let mut i = worker;
                 while !stop.load(Ordering::Relaxed) {
                     let (serial, expected) = cases[i % cases.len()];

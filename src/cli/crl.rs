@@ -74,7 +74,11 @@ pub fn run(command: CrlCommand) -> anyhow::Result<()> {
                 })?;
                 let cas = CaCertificate::read_bundle(&ca).map_err(anyhow::Error::msg)?;
                 let imported = import(&path, &cas)?;
-                Crl::new(imported.meta.default_id(), Some(imported.meta), imported.sets)?
+                Crl::new(
+                    imported.meta.default_id(),
+                    Some(imported.meta),
+                    imported.sets,
+                )?
             };
             print_crl(&crl, json)
         }
@@ -106,7 +110,11 @@ fn print_crl(crl: &Crl, json: bool) -> anyhow::Result<()> {
             "  thisUpdate {}, nextUpdate {}{}",
             meta.this_update,
             meta.next_update.as_deref().unwrap_or("none"),
-            if crl.is_stale(now) { " (PAST: stale)" } else { "" }
+            if crl.is_stale(now) {
+                " (PAST: stale)"
+            } else {
+                ""
+            }
         );
         println!(
             "  number {}, signed with {}, source {} ({} bytes, xxh3 {})",

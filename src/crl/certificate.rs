@@ -87,11 +87,7 @@ impl UserCertificate {
                 )
             })?;
         if verify_signature {
-            ca.verify(
-                self.signature_algorithm.oid,
-                &self.tbs,
-                &self.signature,
-            )?;
+            ca.verify(self.signature_algorithm.oid, &self.tbs, &self.signature)?;
         }
         if Date::in_japan(self.not_after) < date {
             return Ok(Judged::Expired);

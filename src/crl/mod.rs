@@ -93,8 +93,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 }
 
 fn rfc3339(time: x509_cert::time::Time) -> String {
-    DateTime::<Utc>::from(time.to_system_time())
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    DateTime::<Utc>::from(time.to_system_time()).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A revocation list ready to answer from: the sets, and where they came from.
@@ -110,9 +109,9 @@ pub struct Crl {
 impl Crl {
     pub fn new(id: String, meta: Option<CrlMeta>, sets: RevocationSets) -> Result<Crl, CrlError> {
         let issuer = match &meta {
-            Some(meta) => Some(
-                CaCertificate::from_base64(&meta.issuer_certificate).map_err(CrlError::new)?,
-            ),
+            Some(meta) => {
+                Some(CaCertificate::from_base64(&meta.issuer_certificate).map_err(CrlError::new)?)
+            }
             None => None,
         };
         Ok(Crl {
@@ -178,8 +177,8 @@ pub fn import(path: &Path, cas: &[CaCertificate]) -> Result<Imported, CrlError> 
     let file = std::fs::File::open(path).map_err(|e| in_file(format!("cannot open ({e})")))?;
     // SAFETY: the file is only read; the operator's CRL file is not rewritten
     // while it is imported (the runbook fetches to a new name).
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .map_err(|e| in_file(format!("cannot map ({e})")))?;
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| in_file(format!("cannot map ({e})")))?;
     #[cfg(unix)]
     let _ = map.advise(memmap2::Advice::Sequential);
     let source = SourceDigest {
@@ -217,7 +216,13 @@ pub fn import(path: &Path, cas: &[CaCertificate]) -> Result<Imported, CrlError> 
         })?;
     let parse_started = Instant::now();
     let (verified, walked) = rayon::join(
-        || ca.verify(document.signature_algorithm.oid, document.tbs, document.signature),
+        || {
+            ca.verify(
+                document.signature_algorithm.oid,
+                document.tbs,
+                document.signature,
+            )
+        },
         || collect_sets(&document),
     );
     verified.map_err(|e| in_file(format!("signature: {e}")))?;

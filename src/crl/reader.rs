@@ -279,6 +279,10 @@ pub fn serial_from_integer(bytes: &[u8]) -> Result<Serial, String> {
     if bytes.first().is_some_and(|b| b & 0x80 != 0) {
         return Err("negative serial number (RFC 5280 requires a positive one)".into());
     }
-    Serial::from_be_bytes(bytes)
-        .ok_or_else(|| format!("serial number of {} bytes; at most 20 are allowed", bytes.len()))
+    Serial::from_be_bytes(bytes).ok_or_else(|| {
+        format!(
+            "serial number of {} bytes; at most 20 are allowed",
+            bytes.len()
+        )
+    })
 }

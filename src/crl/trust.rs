@@ -169,9 +169,15 @@ impl CaCertificate {
         let key = &self.key;
         let chosen: Option<&'static dyn VerificationAlgorithm> =
             match (signature_oid, key.algorithm, key.curve) {
-                (SHA256_WITH_RSA, RSA_ENCRYPTION, _) => Some(&signature::RSA_PKCS1_2048_8192_SHA256),
-                (SHA384_WITH_RSA, RSA_ENCRYPTION, _) => Some(&signature::RSA_PKCS1_2048_8192_SHA384),
-                (SHA512_WITH_RSA, RSA_ENCRYPTION, _) => Some(&signature::RSA_PKCS1_2048_8192_SHA512),
+                (SHA256_WITH_RSA, RSA_ENCRYPTION, _) => {
+                    Some(&signature::RSA_PKCS1_2048_8192_SHA256)
+                }
+                (SHA384_WITH_RSA, RSA_ENCRYPTION, _) => {
+                    Some(&signature::RSA_PKCS1_2048_8192_SHA384)
+                }
+                (SHA512_WITH_RSA, RSA_ENCRYPTION, _) => {
+                    Some(&signature::RSA_PKCS1_2048_8192_SHA512)
+                }
                 (ECDSA_WITH_SHA256, EC_PUBLIC_KEY, Some(P256)) => {
                     Some(&signature::ECDSA_P256_SHA256_ASN1)
                 }

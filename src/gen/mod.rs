@@ -111,7 +111,12 @@ pub fn generate(options: &GenOptions) -> Result<GenSummary> {
     let progress = progress_bar(options);
     let counts = generate_persons(&world, options, outputs, progress.clone())?;
     progress.finish_and_clear();
-    let pki = pki::write(&options.out, options.seed, options.today, options.crl_entries)?;
+    let pki = pki::write(
+        &options.out,
+        options.seed,
+        options.today,
+        options.crl_entries,
+    )?;
     Ok(GenSummary {
         persons: options.persons,
         rows: counts.rows,

@@ -32,7 +32,10 @@ use time::OffsetDateTime;
 const CA_NAME: [(DnType, &str); 4] = [
     (DnType::CountryName, "JP"),
     (DnType::OrganizationName, "JPKI (shikaku test)"),
-    (DnType::OrganizationalUnitName, "JPKI for user authentication"),
+    (
+        DnType::OrganizationalUnitName,
+        "JPKI for user authentication",
+    ),
     (DnType::CommonName, "shikaku test user-certificate CA"),
 ];
 
@@ -284,7 +287,10 @@ pub fn write(dir: &Path, seed: u64, today: Date, crl_entries: Option<u64>) -> Re
     let number = today.days() as u64;
     write_file(&dir.join("crl-issuer.pem"), ca.certificate_pem().as_bytes())?;
     write_file(&pki.join("ca-key.pem"), ca.key_pem().as_bytes())?;
-    write_file(&dir.join("crl.der"), &ca.sign_crl(&entries, today, 2, number)?)?;
+    write_file(
+        &dir.join("crl.der"),
+        &ca.sign_crl(&entries, today, 2, number)?,
+    )?;
     let older = ca.sign_crl(&entries[..listed], today.add_days(-1), 2, number - 1)?;
     write_file(&pki.join("crl-older.der"), &older)?;
     let impostor = TestCa::new(seed, 1)?;
@@ -341,10 +347,14 @@ fn sample_certificates(dir: &Path, listed: &[CrlEntry], today: Date) -> Result<V
                 .map(|e| (kind, e.serial, current.0, current.1)),
         );
     }
-    out.extend(
-        (0..SAMPLES_PER_KIND as u64)
-            .map(|i| ("unlinked", Serial::from_u64((3 << 61) + i), current.0, current.1)),
-    );
+    out.extend((0..SAMPLES_PER_KIND as u64).map(|i| {
+        (
+            "unlinked",
+            Serial::from_u64((3 << 61) + i),
+            current.0,
+            current.1,
+        )
+    }));
     Ok(out)
 }
 

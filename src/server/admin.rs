@@ -3,8 +3,8 @@
 //! request must present it as a bearer token.
 
 use super::api::read_body;
-use super::institutions::Credential;
 use super::crl_slot::CrlGeneration;
+use super::institutions::Credential;
 use super::live::Generation;
 use super::response::{json, method_not_allowed, ApiError, Body, ErrorCode};
 use super::App;
@@ -151,7 +151,9 @@ fn describe_crl(generation: &CrlGeneration) -> serde_json::Value {
 }
 
 fn unix_seconds(at: std::time::SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    at.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 async fn rollback(app: &Arc<App>) -> Result<Response<Body>, ApiError> {

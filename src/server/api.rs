@@ -7,15 +7,15 @@
 
 use super::bulk;
 use super::clock::JapanTime;
+use super::crl_slot::{CrlGeneration, Trust};
 use super::institutions::{Credential, Denied};
 use super::live::Generation;
-use super::crl_slot::{CrlGeneration, Trust};
 use super::metrics::{CrlFacts, Endpoint, SnapshotFacts};
 use super::request::{parse_check, CheckKind, CheckRequest, Rules};
 use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
 use super::App;
-use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::crl::certificate::Judged;
+use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
 use crate::engine::{check_with_crl, Answer};
 use crate::model::Verdict;

@@ -9,8 +9,8 @@
 //! generation that was live when the request was admitted.
 
 use super::api::{admit, answer, authorize, no_snapshot, rules, InFlight};
-use super::institutions::Credential;
 use super::crl_slot::CrlGeneration;
+use super::institutions::Credential;
 use super::live::Generation;
 use super::metrics::Endpoint;
 use super::request::{parse_check, Rules};

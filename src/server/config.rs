@@ -249,9 +249,7 @@ impl ServeConfig {
                     5.0,
                 )? / 100.0,
                 stale: match settings.stale_crl.as_deref() {
-                    Some(text) => {
-                        StaleCrl::parse(text).map_err(|e| format!("stale_crl: {e}"))?
-                    }
+                    Some(text) => StaleCrl::parse(text).map_err(|e| format!("stale_crl: {e}"))?,
                     None => StaleCrl::Alarm,
                 },
             },

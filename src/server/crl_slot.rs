@@ -281,8 +281,12 @@ fn load(path: &Path, cas: &[CaCertificate]) -> Result<(Arc<Crl>, CrlSource), Str
         ));
     }
     let imported = crate::crl::import(path, cas).map_err(|e| e.message)?;
-    let crl = Crl::new(imported.meta.default_id(), Some(imported.meta), imported.sets)
-        .map_err(|e| e.message)?;
+    let crl = Crl::new(
+        imported.meta.default_id(),
+        Some(imported.meta),
+        imported.sets,
+    )
+    .map_err(|e| e.message)?;
     Ok((Arc::new(crl), CrlSource::File(path.to_path_buf())))
 }
 

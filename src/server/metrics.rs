@@ -328,7 +328,12 @@ impl Metrics {
 }
 
 fn render_crl(out: &mut String, crl: &CrlFacts) {
-    family(out, "shikaku_crl_info", "gauge", "The live CRL (1 while loaded).");
+    family(
+        out,
+        "shikaku_crl_info",
+        "gauge",
+        "The live CRL (1 while loaded).",
+    );
     let _ = writeln!(
         out,
         "shikaku_crl_info{{id=\"{}\"}} 1",
@@ -348,7 +353,11 @@ fn render_crl(out: &mut String, crl: &CrlFacts) {
         "gauge",
         "Serials on the live CRL, by status.",
     );
-    let _ = writeln!(out, "shikaku_crl_entries{{status=\"revoked\"}} {}", crl.revoked);
+    let _ = writeln!(
+        out,
+        "shikaku_crl_entries{{status=\"revoked\"}} {}",
+        crl.revoked
+    );
     let _ = writeln!(
         out,
         "shikaku_crl_entries{{status=\"suspended\"}} {}",

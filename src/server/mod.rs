@@ -28,12 +28,12 @@ pub use activation::ActivationPolicy;
 pub use config::{ServeConfig, Settings};
 
 use anyhow::Context;
+use crl_slot::{LiveCrl, Trust};
 use institutions::{Access, Registry};
 use listener::{ConnectionLimits, Shutdown};
 use live::Live;
 use metrics::Metrics;
 use std::net::SocketAddr;
-use crl_slot::{LiveCrl, Trust};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;

@@ -552,7 +552,9 @@ mod tests {
         let ca = crate::gen::pki::TestCa::new(7, 0).unwrap();
         let serial = Serial::parse("0x0102030405060708090a0b0c0d0e0f1011121314").unwrap();
         let today = Date::parse("2026-11-21").unwrap();
-        let pem = ca.issue(&serial, today.add_days(-10), today.add_days(10)).unwrap();
+        let pem = ca
+            .issue(&serial, today.add_days(-10), today.add_days(10))
+            .unwrap();
         let base64_der: String = pem
             .lines()
             .filter(|line| !line.starts_with("-----"))
@@ -564,12 +566,21 @@ mod tests {
             assert_eq!(request.certificate.unwrap().serial(), serial);
         }
         let truncated = &base64_der[..base64_der.len() / 2 / 4 * 4];
-        for bad in ["MIIB", "not base64 at all!", truncated, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----"] {
+        for bad in [
+            "MIIB",
+            "not base64 at all!",
+            truncated,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----",
+        ] {
             let body = serde_json::json!({"institution": "1312345678", "certificate": bad});
             let error = parse(&body.to_string(), Some(CheckKind::Card)).unwrap_err();
             assert_eq!(error.code, ErrorCode::BadRequest, "{bad}");
             assert_eq!(error.field, Some("certificate"), "{bad}");
-            assert!(error.message.starts_with("certificate: "), "{}", error.message);
+            assert!(
+                error.message.starts_with("certificate: "),
+                "{}",
+                error.message
+            );
         }
     }
 

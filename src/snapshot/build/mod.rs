@@ -60,7 +60,10 @@ impl Sources {
 /// Where the revocations of a build come from (CONTRACT.md §1).
 pub enum RevocationSource {
     /// An X.509 CRL and the CA certificate that must have signed it.
-    Crl { crl: PathBuf, issuer: PathBuf },
+    Crl {
+        crl: PathBuf,
+        issuer: PathBuf,
+    },
     Csv(PathBuf),
 }
 
@@ -204,11 +207,7 @@ impl Drop for PartialDir {
 pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     let started = Instant::now();
     let input = &options.input;
-    for required in [
-        Sources::ELIGIBILITY,
-        Sources::LINKAGE,
-        Sources::INSURERS,
-    ] {
+    for required in [Sources::ELIGIBILITY, Sources::LINKAGE, Sources::INSURERS] {
         if !input.join(required).is_file() {
             bail!(
                 "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
