@@ -400,7 +400,7 @@ fn crl_activation_rollback_and_refusals_over_http() {
     );
     let reply = activate_crl(&server, &truncated, true);
     assert_eq!(reply.status, 409, "{}", reply.body);
-    assert!(reply.body.contains("incomplete"), "{}", reply.body);
+    assert!(reply.body.contains("truncated"), "{}", reply.body);
     let shrunk = fixture.crl_dir("shrunk", &entries(&[])[..100], 1);
     let reply = activate_crl(&server, &shrunk, false);
     assert_eq!(reply.status, 409, "{}", reply.body);

@@ -42,100 +42,182 @@ pub struct CrlDocument<'a> {
     entries: &'a [u8],
 }
 
-/// Turns a `der` error into a [`CrlError`] saying what was being read.
-fn at(what: &'static str) -> impl Fn(der::Error) -> CrlError {
-    move |e| CrlError::new(format!("{what}: {e}"))
+/// One DER element: its tag, the whole encoding, and its content.
+struct Element<'a> {
+    tag: u8,
+    whole: &'a [u8],
+    content: &'a [u8],
 }
+
+/// Splits the element at the start of `bytes` from what follows. The outer
+/// layers of a national CRL are larger than the `der` crate's 256 MiB
+/// length limit, so they are walked here (definite lengths, as DER
+/// requires) and only the small elements inside are handed to `der`.
+fn element<'a>(bytes: &'a [u8], what: &str) -> Result<(Element<'a>, &'a [u8]), CrlError> {
+    let truncated = || CrlError::new(format!("{what}: truncated (the file ends inside it)"));
+    let (&tag, rest) = bytes.split_first().ok_or_else(truncated)?;
+    let (&first, rest) = rest.split_first().ok_or_else(truncated)?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let octets = usize::from(first & 0x7f);
+        if octets == 0 || octets > 8 {
+            return Err(CrlError::new(format!(
+                "{what}: not DER (indefinite or oversized length)"
+            )));
+        }
+        if rest.len() < octets {
+            return Err(truncated());
+        }
+        let (digits, rest) = rest.split_at(octets);
+        let value = digits
+            .iter()
+            .fold(0u64, |acc, &d| (acc << 8) | u64::from(d));
+        (usize::try_from(value).unwrap_or(usize::MAX), rest)
+    };
+    if rest.len() < length {
+        return Err(truncated());
+    }
+    let header = bytes.len() - rest.len();
+    let (content, after) = rest.split_at(length);
+    Ok((
+        Element {
+            tag,
+            whole: &bytes[..header + length],
+            content,
+        },
+        after,
+    ))
+}
+
+/// The next element of a structure, which must have tag `tag`.
+fn expect<'a>(bytes: &'a [u8], tag: Tag, what: &str) -> Result<(Element<'a>, &'a [u8]), CrlError> {
+    let (found, rest) = element(bytes, what)?;
+    if found.tag != u8::from(tag) {
+        return Err(CrlError::new(format!(
+            "{what}: expected {tag}, found tag 0x{:02x}",
+            found.tag
+        )));
+    }
+    Ok((found, rest))
+}
+
+/// Decodes a small element with `der`, naming it in the error.
+fn decode<'a, T: Decode<'a>>(bytes: &'a [u8], what: &str) -> Result<T, CrlError> {
+    T::from_der(bytes).map_err(|e| CrlError::new(format!("{what}: {e}")))
+}
+
+/// Whether the next element of `bytes` has tag `tag`.
+fn next_is(bytes: &[u8], tags: &[Tag]) -> bool {
+    bytes
+        .first()
+        .is_some_and(|&b| tags.iter().any(|&t| u8::from(t) == b))
+}
+
+const EXTENSIONS_TAG: Tag = Tag::ContextSpecific {
+    constructed: true,
+    number: TagNumber::N0,
+};
 
 impl<'a> CrlDocument<'a> {
     /// Decodes the outer structure and the header of `der`.
     pub fn parse(der: &'a [u8]) -> Result<CrlDocument<'a>, CrlError> {
-        let mut outer = SliceReader::new(der).map_err(at("CRL"))?;
-        let (tbs, signature_algorithm, signature) = outer
-            .sequence(|list| {
-                let tbs = list.tlv_bytes()?;
-                let algorithm = AlgorithmIdentifierRef::decode(list)?;
-                let signature = BitStringRef::decode(list)?;
-                Ok((tbs, algorithm, signature))
-            })
-            .map_err(at("CertificateList"))?;
-        if !outer.is_finished() {
+        let (list, after) = expect(der, Tag::Sequence, "CertificateList")?;
+        if !after.is_empty() {
             return Err(CrlError::new(format!(
                 "{} bytes after the end of the CRL: not a single DER CRL",
-                outer.remaining_len()
+                after.len()
             )));
         }
+        let (tbs, rest) = expect(list.content, Tag::Sequence, "tbsCertList")?;
+        let (algorithm, rest) = expect(rest, Tag::Sequence, "signatureAlgorithm")?;
+        let (signature, rest) = expect(rest, Tag::BitString, "signatureValue")?;
+        if !rest.is_empty() {
+            return Err(CrlError::new(
+                "CertificateList: unexpected data after the signature".into(),
+            ));
+        }
+        let signature: BitStringRef<'a> = decode(signature.whole, "signatureValue")?;
         let signature = signature.as_bytes().ok_or_else(|| {
             CrlError::new("signatureValue: not a whole number of bytes".to_string())
         })?;
-        let mut document = CrlDocument::parse_tbs(tbs)?;
-        document.signature_algorithm = signature_algorithm;
+        let (mut document, inner_algorithm) = CrlDocument::parse_tbs(tbs)?;
+        if inner_algorithm != algorithm.whole {
+            return Err(CrlError::new(
+                "signatureAlgorithm differs from the one inside tbsCertList (RFC 5280 §5.1.1.2)"
+                    .into(),
+            ));
+        }
+        document.signature_algorithm = decode(algorithm.whole, "signatureAlgorithm")?;
         document.signature = signature;
         Ok(document)
     }
 
-    fn parse_tbs(tbs: &'a [u8]) -> Result<CrlDocument<'a>, CrlError> {
-        let mut reader = SliceReader::new(tbs).map_err(at("tbsCertList"))?;
-        let mut inner_algorithm = None;
-        let document = reader
-            .sequence(|r| {
-                if r.peek_tag()? == Tag::Integer {
-                    let version = u8::decode(r)?;
-                    if version != 1 {
-                        return Err(Tag::Integer.value_error());
-                    }
-                }
-                inner_algorithm = Some(AlgorithmIdentifierRef::decode(r)?);
-                let issuer_der = r.tlv_bytes()?;
-                let issuer = Name::from_der(issuer_der)?;
-                let this_update = Time::decode(r)?;
-                let next_update = match r.peek_tag() {
-                    Ok(Tag::UtcTime | Tag::GeneralizedTime) => Some(Time::decode(r)?),
-                    _ => None,
-                };
-                let entries = match r.peek_tag() {
-                    Ok(Tag::Sequence) => {
-                        let header = der::Header::decode(r)?;
-                        r.read_slice(header.length)?
-                    }
-                    _ => &[][..],
-                };
-                let extensions = if r.is_finished() {
-                    CrlExtensions::default()
-                } else {
-                    crl_extensions(r)?
-                };
-                Ok(CrlDocument {
-                    tbs,
-                    signature_algorithm: inner_algorithm.expect("set above"),
-                    signature: &[],
-                    issuer_der,
-                    issuer,
-                    this_update,
-                    next_update,
-                    number: extensions.number,
-                    entries,
-                })
-                .map(|document| (document, extensions.delta, extensions.unknown_critical))
-            })
-            .map_err(|e| match e.kind() {
-                der::ErrorKind::Value { tag: Tag::Integer } => {
-                    CrlError::new("version: only v2 CRLs (version 1) are read".to_string())
-                }
-                _ => CrlError::new(format!("tbsCertList: {e}")),
-            })?;
-        let (document, delta, unknown_critical) = document;
-        if delta {
+    /// The header fields, and the signature algorithm as encoded inside.
+    fn parse_tbs(tbs: Element<'a>) -> Result<(CrlDocument<'a>, &'a [u8]), CrlError> {
+        let mut rest = tbs.content;
+        if next_is(rest, &[Tag::Integer]) {
+            let (version, after) = element(rest, "version")?;
+            if decode::<u8>(version.whole, "version")? != 1 {
+                return Err(CrlError::new(
+                    "version: only v2 CRLs (version 1) are read".into(),
+                ));
+            }
+            rest = after;
+        }
+        let (algorithm, rest) = expect(rest, Tag::Sequence, "signature")?;
+        let (issuer, rest) = expect(rest, Tag::Sequence, "issuer")?;
+        let times = [Tag::UtcTime, Tag::GeneralizedTime];
+        if !next_is(rest, &times) {
+            return Err(CrlError::new("thisUpdate: missing".into()));
+        }
+        let (this_update, mut rest) = element(rest, "thisUpdate")?;
+        let mut next_update = None;
+        if next_is(rest, &times) {
+            let (time, after) = element(rest, "nextUpdate")?;
+            next_update = Some(decode::<Time>(time.whole, "nextUpdate")?);
+            rest = after;
+        }
+        let mut entries: &[u8] = &[];
+        if next_is(rest, &[Tag::Sequence]) {
+            let (list, after) = element(rest, "revokedCertificates")?;
+            entries = list.content;
+            rest = after;
+        }
+        let mut extensions = CrlExtensions::default();
+        if next_is(rest, &[EXTENSIONS_TAG]) {
+            let (found, after) = element(rest, "crlExtensions")?;
+            extensions = crl_extensions(found.whole)
+                .map_err(|e| CrlError::new(format!("crlExtensions: {e}")))?;
+            rest = after;
+        }
+        if !rest.is_empty() {
+            return Err(CrlError::new(
+                "tbsCertList: unexpected data after crlExtensions".into(),
+            ));
+        }
+        if extensions.delta {
             return Err(CrlError::new(
                 "this is a delta CRL (deltaCRLIndicator); the full CRL is needed".to_string(),
             ));
         }
-        if let Some(oid) = unknown_critical {
+        if let Some(oid) = extensions.unknown_critical {
             return Err(CrlError::new(format!(
                 "crlExtensions: critical extension {oid} is not one this reader knows"
             )));
         }
-        Ok(document)
+        let document = CrlDocument {
+            tbs: tbs.whole,
+            signature_algorithm: decode(algorithm.whole, "signature")?,
+            signature: &[],
+            issuer_der: issuer.whole,
+            issuer: decode(issuer.whole, "issuer")?,
+            this_update: decode(this_update.whole, "thisUpdate")?,
+            next_update,
+            number: extensions.number,
+            entries,
+        };
+        Ok((document, algorithm.whole))
     }
 
     /// Visits every entry in file order; the error names the entry (1-based)
@@ -144,18 +226,21 @@ impl<'a> CrlDocument<'a> {
         &self,
         mut visit: impl FnMut(Serial, Revocation),
     ) -> Result<u64, CrlError> {
-        let mut reader = SliceReader::new(self.entries).map_err(at("revokedCertificates"))?;
+        let mut rest = self.entries;
         let mut count = 0u64;
-        while !reader.is_finished() {
-            let offset = u32::from(reader.position());
+        while !rest.is_empty() {
+            let offset = self.entries.len() - rest.len();
             count += 1;
             let entry_error = |problem: String| {
                 CrlError::new(format!(
                     "revokedCertificates entry {count} (byte {offset} of the list): {problem}"
                 ))
             };
-            let entry = reader
-                .sequence(read_entry)
+            let (found, after) =
+                expect(rest, Tag::Sequence, "entry").map_err(|e| entry_error(e.message))?;
+            rest = after;
+            let entry = SliceReader::new(found.whole)
+                .and_then(|mut reader| reader.sequence(read_entry))
                 .map_err(|e| entry_error(e.to_string()))?;
             if let Some(oid) = entry.refused_extension {
                 return Err(entry_error(format!(
@@ -241,18 +326,12 @@ struct CrlExtensions {
     unknown_critical: Option<ObjectIdentifier>,
 }
 
-/// `crlExtensions [0] EXPLICIT Extensions`.
-fn crl_extensions<'a, R: Reader<'a>>(r: &mut R) -> der::Result<CrlExtensions> {
-    let header = der::Header::decode(r)?;
-    let expected = Tag::ContextSpecific {
-        constructed: true,
-        number: TagNumber::N0,
-    };
-    if header.tag != expected {
-        return Err(header.tag.unexpected_error(Some(expected)));
-    }
+/// `crlExtensions [0] EXPLICIT Extensions`, given as its whole encoding.
+fn crl_extensions(whole: &[u8]) -> der::Result<CrlExtensions> {
+    let mut reader = SliceReader::new(whole)?;
+    let header = der::Header::decode(&mut reader)?;
     let mut found = CrlExtensions::default();
-    r.read_nested(header.length, |r| {
+    reader.read_nested(header.length, |r| {
         for_each_extension(r, |oid, critical, value| {
             if oid == CrlNumber::OID {
                 let decoded = IntRef::from_der(value)?;

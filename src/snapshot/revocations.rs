@@ -51,12 +51,15 @@ impl RevocationSets {
 
     /// Adds a serial; `false` if it was already listed (either way).
     pub fn insert(&mut self, serial: &Serial, status: Revocation) -> bool {
-        if self.status(serial).is_some() {
-            return false;
-        }
         match (serial.as_u64(), status) {
-            (Some(value), Revocation::Revoked) => self.revoked.insert(value),
-            (Some(value), Revocation::Suspended) => self.suspended.insert(value),
+            // The set's own insert reports a repeat; only the other set needs a look.
+            (Some(value), Revocation::Revoked) => {
+                !self.suspended.contains(value) && self.revoked.insert(value)
+            }
+            (Some(value), Revocation::Suspended) => {
+                !self.revoked.contains(value) && self.suspended.insert(value)
+            }
+            _ if self.status(serial).is_some() => false,
             (None, Revocation::Revoked) => insert_sorted(&mut self.wide_revoked, wide_key(serial)),
             (None, Revocation::Suspended) => {
                 insert_sorted(&mut self.wide_suspended, wide_key(serial))
