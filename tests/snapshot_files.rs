@@ -362,7 +362,26 @@ fn a_missing_source_file_is_named() {
     let error = build(&options(&input, &dir.path().join("snapshot"), 1))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("no revoked.csv"), "{error}");
+    assert!(
+        error.contains(
+            "no revocations: give crl.der (or crl.pem) with crl-issuer.pem, or revoked.csv"
+        ),
+        "{error}"
+    );
+    std::fs::write(input.join("crl.der"), b"").unwrap();
+    let error = build(&options(&input, &dir.path().join("snapshot"), 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error
+            .contains("needs the certificate of the CA that signed it beside it as crl-issuer.pem"),
+        "{error}"
+    );
+    std::fs::remove_file(input.join("eligibility.csv")).unwrap();
+    let error = build(&options(&input, &dir.path().join("snapshot"), 1))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("no eligibility.csv"), "{error}");
 }
 
 #[test]
