@@ -159,11 +159,10 @@ fn wrong_signatures_and_unknown_issuers_are_refused() {
         "{error}"
     );
     let other_name = CaCertificate::parse(
-        &rcgen::generate_simple_self_signed(vec!["other.example".into()])
+        rcgen::generate_simple_self_signed(vec!["other.example".into()])
             .unwrap()
             .cert
-            .der()
-            .to_vec(),
+            .der(),
     )
     .unwrap();
     let error = import(&path, &[other_name]).unwrap_err().message;
