@@ -583,3 +583,57 @@ fn crl_swaps_under_load_fail_no_request() {
     let status = get(server.admin, "/admin/status").json();
     assert!(status["crl"]["id"].as_str().unwrap().ends_with("-105"));
 }
+
+#[test]
+fn the_crl_and_user_ca_settings_are_honoured_from_the_start() {
+    let fixture = Fixture::new();
+    let today_dir = fixture.crl_dir(
+        "today",
+        &entries(&[
+            ("0x44", RevocationReason::KeyCompromise),
+            ("0x11", RevocationReason::CertificateHold),
+            (WIDE, RevocationReason::CertificateHold),
+        ]),
+        0,
+    );
+    let server = fixture.serve(&["--crl", today_dir.to_str().unwrap()]);
+    assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
+    let status = get(server.admin, "/admin/status").json();
+    assert!(status["crl"]["source"].as_str().unwrap().ends_with("today"));
+    drop(server);
+
+    // Another CA configured: the fixture's CRLs and certificates are refused.
+    let other = TestCa::new(2, 0).unwrap();
+    let other_pem = write(
+        fixture.dir.path(),
+        "other-ca.pem",
+        other.certificate_pem().as_bytes(),
+    );
+    let server = fixture.serve(&["--user-ca", other_pem.to_str().unwrap()]);
+    let reply = activate_crl(&server, &today_dir, true);
+    assert_eq!(reply.status, 409, "{}", reply.body);
+    assert!(
+        reply.body.contains("not a configured user-certificate CA"),
+        "{}",
+        reply.body
+    );
+    let certificate = fixture
+        .ca
+        .issue(&serial("0x11"), today().add_days(-1), today().add_days(10))
+        .unwrap();
+    let reply = check(
+        &server,
+        json!({"institution": INSTITUTION, "certificate": certificate}),
+    );
+    assert_eq!(reply.code(), "certificate_rejected", "{}", reply.body);
+    let error = Server::fails_to_start(&[
+        "--snapshot",
+        fixture.snapshot.to_str().unwrap(),
+        "--user-ca",
+        fixture.dir.path().join("missing.pem").to_str().unwrap(),
+    ]);
+    assert!(
+        error.contains("user_ca:") && error.contains("missing.pem"),
+        "{error}"
+    );
+}
