@@ -267,6 +267,19 @@ impl Fixture {
         out
     }
 
+    /// Today's list: 0x11 suspended, 0x55 lifted (the same count as the base).
+    fn today_dir(&self) -> PathBuf {
+        self.crl_dir(
+            "today",
+            &entries(&[
+                ("0x44", RevocationReason::KeyCompromise),
+                ("0x11", RevocationReason::CertificateHold),
+                (WIDE, RevocationReason::CertificateHold),
+            ]),
+            0,
+        )
+    }
+
     fn crl_file(&self, name: &str, entries: &[CrlEntry], days: i32) -> PathBuf {
         let number = (100 + days) as u64;
         let der = self
@@ -343,16 +356,7 @@ fn crl_activation_rollback_and_refusals_over_http() {
     let embedded = get(server.admin, "/admin/status").json()["crl"]["id"].clone();
     assert!(embedded.as_str().unwrap().ends_with("-99"), "{embedded}");
 
-    // Today's list: 0x11 suspended, 0x55 lifted (same count).
-    let today_dir = fixture.crl_dir(
-        "today",
-        &entries(&[
-            ("0x44", RevocationReason::KeyCompromise),
-            ("0x11", RevocationReason::CertificateHold),
-            (WIDE, RevocationReason::CertificateHold),
-        ]),
-        0,
-    );
+    let today_dir = fixture.today_dir();
     let reply = activate_crl(&server, &today_dir, false);
     assert_eq!(reply.status, 200, "{}", reply.body);
     let id = reply.json()["activated"].as_str().unwrap().to_string();
@@ -587,15 +591,7 @@ fn crl_swaps_under_load_fail_no_request() {
 #[test]
 fn the_crl_and_user_ca_settings_are_honoured_from_the_start() {
     let fixture = Fixture::new();
-    let today_dir = fixture.crl_dir(
-        "today",
-        &entries(&[
-            ("0x44", RevocationReason::KeyCompromise),
-            ("0x11", RevocationReason::CertificateHold),
-            (WIDE, RevocationReason::CertificateHold),
-        ]),
-        0,
-    );
+    let today_dir = fixture.today_dir();
     let server = fixture.serve(&["--crl", today_dir.to_str().unwrap()]);
     assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
     let status = get(server.admin, "/admin/status").json();

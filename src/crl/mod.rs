@@ -191,14 +191,7 @@ pub fn import(path: &Path, cas: &[CaCertificate]) -> Result<Imported, CrlError> 
     };
     let decoded;
     let der: &[u8] = if trust::looks_like_pem(&map) {
-        let (label, bytes) =
-            der::pem::decode_vec(&map).map_err(|e| in_file(format!("not a PEM CRL ({e})")))?;
-        if label != "X509 CRL" {
-            return Err(in_file(format!(
-                "PEM block is `{label}`, expected `X509 CRL`"
-            )));
-        }
-        decoded = bytes;
+        decoded = trust::pem_block(&map, "X509 CRL").map_err(in_file)?;
         &decoded
     } else {
         &map

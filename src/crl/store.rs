@@ -13,7 +13,7 @@ use crate::snapshot::manifest::{FileEntry, REVOCATIONS_FILE};
 use crate::snapshot::open::{open_revocations, Verification};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Name of the description file inside a CRL directory.
 pub const CRL_MANIFEST_FILE: &str = "crl.json";
@@ -44,7 +44,7 @@ pub fn write(imported: &Imported, out: &Path, id: Option<String>) -> anyhow::Res
             out.display()
         );
     }
-    let partial = partial_path(out);
+    let partial = crate::snapshot::build::partial_path(out);
     if partial.exists() {
         std::fs::remove_dir_all(&partial)
             .with_context(|| format!("cannot clear {}", partial.display()))?;
@@ -81,12 +81,6 @@ pub fn write(imported: &Imported, out: &Path, id: Option<String>) -> anyhow::Res
         crate::snapshot::build::sync_dir(parent)?;
     }
     Ok(manifest)
-}
-
-fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
 }
 
 /// Reads `dir/crl.json`.

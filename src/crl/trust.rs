@@ -229,6 +229,16 @@ pub fn algorithm_name(oid: ObjectIdentifier) -> String {
     name.to_string()
 }
 
+/// The DER inside a PEM block, which must be labelled `label`.
+pub fn pem_block(bytes: &[u8], label: &str) -> Result<Vec<u8>, String> {
+    let (found, der) =
+        der::pem::decode_vec(bytes).map_err(|e| format!("not a PEM {label} ({e})"))?;
+    if found != label {
+        return Err(format!("PEM block is `{found}`, expected `{label}`"));
+    }
+    Ok(der)
+}
+
 /// Whether `bytes` start (after whitespace) like a PEM block.
 pub fn looks_like_pem(bytes: &[u8]) -> bool {
     let start = bytes
@@ -242,12 +252,7 @@ pub fn looks_like_pem(bytes: &[u8]) -> bool {
 /// JSON field carries it), checked to decode as a certificate.
 pub fn certificate_der(bytes: &[u8]) -> Result<(Certificate, Vec<u8>), String> {
     let der = if looks_like_pem(bytes) {
-        let (label, der) =
-            der::pem::decode_vec(bytes).map_err(|e| format!("not a PEM certificate ({e})"))?;
-        if label != "CERTIFICATE" {
-            return Err(format!("PEM block is `{label}`, expected `CERTIFICATE`"));
-        }
-        der
+        pem_block(bytes, "CERTIFICATE")?
     } else if bytes.first() == Some(&0x30) {
         bytes.to_vec()
     } else {

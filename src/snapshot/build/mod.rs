@@ -441,7 +441,8 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     Ok(report)
 }
 
-fn partial_path(out: &Path) -> PathBuf {
+/// Where a directory is written before it is renamed to `out` when complete.
+pub fn partial_path(out: &Path) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
     name.push(".partial");
     out.with_file_name(name)
