@@ -8,9 +8,9 @@
 //! empty cells are `null`. `linkage_no` is deliberately left out: it is the
 //! upstream person key and institutions have no use for it (docs/api.md).
 
-use super::Answer;
+use super::{Answer, Record, View};
 use crate::model::{CodeField, Date, DateField, InsurerNumber, Scheme, TextField};
-use crate::snapshot::{RowRef, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Answers `query` and returns the whole answer as a JSON value, with a new
 /// reception number (the operator's `check` and the demo use this).
@@ -26,11 +26,12 @@ pub fn check_to_json(
     write_answer(
         &mut out,
         &answer,
-        snapshot,
+        View::bare(snapshot),
         &Envelope {
             date,
             snapshot_id: snapshot.id(),
             crl_id: snapshot.crl().id(),
+            update_lsn: 0,
             client_ref,
             reception: &reception,
         },
@@ -41,8 +42,10 @@ pub fn check_to_json(
 /// What an answer carries besides the verdict and the records.
 pub struct Envelope<'a> {
     pub date: Date,
-    /// Snapshot id (and, once updates exist, the delta sequence).
+    /// Snapshot id.
     pub snapshot_id: &'a str,
+    /// The last intraday update applied over the snapshot (0: none).
+    pub update_lsn: u64,
     /// The revocation list card serials were looked up in.
     pub crl_id: &'a str,
     pub client_ref: Option<&'a str>,
@@ -50,13 +53,17 @@ pub struct Envelope<'a> {
 }
 
 /// Appends the answer object (no trailing newline) to `out`.
-pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, snapshot: &Snapshot, env: &Envelope) {
+pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, view: View<'_>, env: &Envelope) {
     out.extend_from_slice(b"{\"status\":\"ok\",\"verdict\":\"");
     out.extend_from_slice(answer.verdict.as_str().as_bytes());
     out.extend_from_slice(b"\",\"date\":");
     write_date(out, Some(env.date));
     out.extend_from_slice(b",\"snapshot\":");
     write_str(out, env.snapshot_id);
+    if env.update_lsn > 0 {
+        out.extend_from_slice(b",\"updates\":");
+        out.extend_from_slice(itoa::Buffer::new().format(env.update_lsn).as_bytes());
+    }
     out.extend_from_slice(b",\"crl\":");
     write_str(out, env.crl_id);
     out.extend_from_slice(b",\"client_ref\":");
@@ -68,13 +75,13 @@ pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, snapshot: &Snapshot,
         if i > 0 {
             out.push(b',');
         }
-        write_record(out, row, snapshot);
+        write_record(out, row, view);
     }
     out.extend_from_slice(b"]}");
 }
 
 /// One record: the row's columns plus scheme and insurer master fields.
-fn write_record(out: &mut Vec<u8>, row: &RowRef<'_>, snapshot: &Snapshot) {
+fn write_record(out: &mut Vec<u8>, row: &Record<'_>, view: View<'_>) {
     out.push(b'{');
     let texts = row.texts();
     for (field, value) in TextField::ALL.iter().zip(texts) {
@@ -105,7 +112,7 @@ fn write_record(out: &mut Vec<u8>, row: &RowRef<'_>, snapshot: &Snapshot) {
     write_str(out, scheme.code());
     out.extend_from_slice(b",\"scheme_name\":");
     write_str(out, scheme.name_ja());
-    let insurer = snapshot.insurer(insurer_number);
+    let insurer = view.insurer(insurer_number);
     out.extend_from_slice(b",\"insurer_name\":");
     write_opt_str(out, insurer.map(|i| i.name));
     out.extend_from_slice(b",\"insurer_address\":");

@@ -1,20 +1,22 @@
 //! The answer rules (`SPEC.md` §3): given a loaded snapshot, a query and a
 //! date, decide the verdict and which records to answer with.
 //!
-//! Pure functions over borrowed snapshot data: no I/O, no locks, and no heap
-//! allocation unless a key matches more than eight rows. The HTTP layer and
+//! Pure functions over borrowed data (a snapshot and the overlay of changes
+//! over it, see [`view`]): no I/O, no locks, and no heap allocation unless a
+//! key matches more than eight rows. The HTTP layer and
 //! the CLI only translate requests into [`Query`] and [`Answer`] into JSON
 //! ([`json`]).
 
 pub mod json;
 pub mod reception;
 pub mod sample;
+pub mod view;
 
 use crate::crl::Crl;
 use crate::model::{CardFaceKey, Date, OnlineNumber, Serial, TextField, Verdict};
-use crate::snapshot::lookup::Rows;
-use crate::snapshot::{RowRef, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::source::revocations::Revocation;
+pub use view::{Record, Records, View};
 
 /// What is being checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,13 +36,13 @@ pub enum Query {
     },
 }
 
-/// The verdict and the records answered with, borrowed from the snapshot.
+/// The verdict and the records answered with, borrowed from the view.
 #[derive(Debug)]
 pub struct Answer<'s> {
     pub verdict: Verdict,
     /// Newest `acquired` first. Empty for `not_found`, `multiple` and the
     /// certificate verdicts.
-    pub records: Rows<'s>,
+    pub records: Records<'s>,
 }
 
 impl<'s> Answer<'s> {
@@ -48,34 +50,30 @@ impl<'s> Answer<'s> {
     pub fn bare(verdict: Verdict) -> Answer<'s> {
         Answer {
             verdict,
-            records: Rows::new(),
+            records: Records::new(),
         }
     }
 }
 
-/// Answers `query` for treatment date `date` from `snapshot` and the
-/// revocation list built into it.
+/// Answers `query` for treatment date `date` from `snapshot` as built (no
+/// overlay) and the revocation list built into it.
 pub fn check<'s>(snapshot: &'s Snapshot, query: &Query, date: Date) -> Answer<'s> {
-    check_with_crl(snapshot, snapshot.crl(), query, date)
+    check_view(View::bare(snapshot), snapshot.crl(), query, date)
 }
 
-/// Answers `query` from `snapshot`, with card serials looked up in `crl`
-/// (the server's CRL generation, which may be newer than the snapshot's).
-pub fn check_with_crl<'s>(
-    snapshot: &'s Snapshot,
-    crl: &Crl,
-    query: &Query,
-    date: Date,
-) -> Answer<'s> {
+/// Answers `query` from a snapshot and its overlay, with card serials
+/// looked up in `crl` (the server's CRL generation, which may be newer than
+/// the snapshot's).
+pub fn check_view<'s>(view: View<'s>, crl: &Crl, query: &Query, date: Date) -> Answer<'s> {
     match query {
-        Query::Card { serial } => check_card(snapshot, crl, serial, date),
+        Query::Card { serial } => check_card(view, crl, serial, date),
         Query::OnlineNumber { number, birth_date } => {
-            let rows = snapshot.rows_by_online_number(number);
-            answer_insurance_card(rows, *birth_date, date)
+            let rows = view.rows_by_online_number(number);
+            answer_insurance_card(view, rows, *birth_date, date)
         }
         Query::CardFace { key, birth_date } => {
             let mut rows =
-                snapshot.rows_by_card_face(key.insurer_number.as_str(), &key.symbol, &key.number);
+                view.rows_by_card_face(key.insurer_number.as_str(), &key.symbol, &key.number);
             if let Some(branch) = key.branch {
                 // Cards issued before 枝番 existed carry none: such rows match any branch.
                 rows.retain(|row| {
@@ -83,60 +81,68 @@ pub fn check_with_crl<'s>(
                     row_branch.is_empty() || row_branch == branch.as_str()
                 });
             }
-            answer_insurance_card(rows, *birth_date, date)
+            answer_insurance_card(view, rows, *birth_date, date)
         }
     }
 }
 
 /// Card path: CRL, then linkage, then every row of the person, across insurers.
-fn check_card<'s>(snapshot: &'s Snapshot, crl: &Crl, serial: &Serial, date: Date) -> Answer<'s> {
+fn check_card<'s>(view: View<'s>, crl: &Crl, serial: &Serial, date: Date) -> Answer<'s> {
     match crl.status(serial) {
         Some(Revocation::Revoked) => return Answer::bare(Verdict::CertRevoked),
         Some(Revocation::Suspended) => return Answer::bare(Verdict::CertSuspended),
         None => {}
     }
-    let Some(link) = snapshot.serial_link(serial) else {
+    let Some(linkage) = view.serial_link(serial) else {
         return Answer::bare(Verdict::NotLinked);
     };
-    let Some(person) = link.person else {
+    let rows = view.person_rows(linkage);
+    if rows.is_empty() {
         return Answer::bare(Verdict::NotFound);
-    };
-    let rows: Rows<'s> = person.rows().collect();
+    }
     answer_for_person(rows, &[], date)
 }
 
 /// Insurance-card path: only the rows of the key (that insurer), one person.
-fn answer_insurance_card(mut rows: Rows<'_>, birth_date: Option<Date>, date: Date) -> Answer<'_> {
+fn answer_insurance_card<'s>(
+    view: View<'s>,
+    mut rows: Records<'s>,
+    birth_date: Option<Date>,
+    date: Date,
+) -> Answer<'s> {
     if let Some(birth_date) = birth_date {
         rows.retain(|row| row.date(crate::model::DateField::BirthDate) == Some(birth_date));
     }
     let Some(first) = rows.first().copied() else {
         return Answer::bare(Verdict::NotFound);
     };
-    let person = first.person_loc();
-    if rows.iter().any(|row| row.person_loc() != person) {
+    let person = first.linkage();
+    if rows.iter().any(|row| row.linkage() != person) {
         return Answer::bare(Verdict::Multiple);
     }
-    // Stored order within a person is newest first.
-    rows.sort_unstable_by_key(RowRef::loc);
-    let others: Rows<'_> = match first.person() {
-        Some(p) => p
-            .rows()
-            .filter(|r| !rows.iter().any(|m| m.loc() == r.loc()))
+    rows.sort_by(|a, b| crate::model::record::newest_first(a.order(), b.order()));
+    let others: Records<'s> = match person {
+        Some(linkage) => view
+            .person_rows(linkage)
+            .into_iter()
+            .filter(|r| !rows.iter().any(|m| m.is(r)))
             .collect(),
-        None => Rows::new(),
+        None => Records::new(),
     };
     answer_for_person(rows, &others, date)
 }
-
 /// The rules for one person's matched rows (newest first): all in-force
 /// rows → `valid`; otherwise the most recent row that was ever in force by
 /// the date (or, failing that, the newest) → `invalid`, or
 /// `invalid_newer_exists` when one of the person's `other_rows` is in force
 /// and was acquired after that row (a new card not yet in force while the
 /// old one still is stays plain `invalid`).
-fn answer_for_person<'s>(matched: Rows<'s>, other_rows: &[RowRef<'s>], date: Date) -> Answer<'s> {
-    let in_force: Rows<'s> = matched
+fn answer_for_person<'s>(
+    matched: Records<'s>,
+    other_rows: &[Record<'s>],
+    date: Date,
+) -> Answer<'s> {
+    let in_force: Records<'s> = matched
         .iter()
         .copied()
         .filter(|row| row.validity().in_force_on(date))

@@ -214,7 +214,7 @@ impl Scheme {
 
 /// 被保険者番号（オンライン確認用）: insurer code (8) + branch number (16), or a
 /// municipal insured ID (15).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OnlineNumber {
     digits: [u8; 24],
     len: u8,

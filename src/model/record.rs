@@ -316,6 +316,15 @@ impl EligibilityRow {
         validity_from(|field| self.date(field))
     }
 
+    /// The row's place in its person's order ([`newest_first`]).
+    pub fn order(&self) -> RowOrder<'_> {
+        (
+            self.date(DateField::Acquired),
+            self.qualification_seq,
+            self.text(TextField::OnlineNumber),
+        )
+    }
+
     /// The insurer number, re-read from its canonical text.
     pub fn insurer_number(&self) -> Option<InsurerNumber> {
         InsurerNumber::parse(self.text(TextField::InsurerNumber)).ok()
@@ -327,6 +336,17 @@ impl EligibilityRow {
             .ok()
             .flatten()
     }
+}
+
+/// What orders a person's rows, in answers and in the snapshot: `acquired`,
+/// 資格通番 and online-check number (see [`newest_first`]).
+pub type RowOrder<'a> = (Option<Date>, u32, &'a str);
+
+/// Newest `acquired` first, then the higher 資格通番, then by online-check
+/// number: one total order, so that a person's rows read the same from a
+/// snapshot, from an overlay or from both merged.
+pub fn newest_first(a: RowOrder<'_>, b: RowOrder<'_>) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2))
 }
 
 /// Builds the [`Validity`] of a row from a date accessor; shared by the

@@ -50,6 +50,9 @@ pub struct ActivationReport {
     /// The id of the snapshot's embedded CRL when it became the live CRL too
     /// (it does not replace a newer CRL activated on its own).
     pub crl_adopted: Option<String>,
+    /// The journal records replayed over the new snapshot (with a journal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updates: Option<super::ingest::InstallReport>,
 }
 
 /// Sampled keys answered differently by the live and the new snapshot.
@@ -92,6 +95,7 @@ pub fn prepare(
         canaries_passed: 0,
         seconds: 0.0,
         crl_adopted: None,
+        updates: None,
     };
     if let Some(live) = live {
         compare_with_live(&snapshot, live, force, policy, &mut report)

@@ -63,7 +63,8 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
         "/admin/snapshot/activate"
         | "/admin/snapshot/rollback"
         | "/admin/crl/activate"
-        | "/admin/crl/rollback" => Method::POST,
+        | "/admin/crl/rollback"
+        | "/admin/updates" => Method::POST,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::NotFound,
@@ -91,6 +92,7 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
             Ok(ok(serde_json::to_value(report).unwrap_or_default()))
         }
         "/admin/crl/rollback" => rollback_crl(app).await,
+        "/admin/updates" => super::updates::handle(app.clone(), request),
         _ => rollback(app).await,
     }
 }
@@ -157,7 +159,7 @@ fn unix_seconds(at: std::time::SystemTime) -> u64 {
 }
 
 async fn rollback(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
-    let (live, left) = app.live.rollback().await?;
+    let (live, left) = app.live.rollback(app.ingest.as_ref()).await?;
     app.metrics.swaps.fetch_add(1, Ordering::Relaxed);
     app.metrics.rollbacks.fetch_add(1, Ordering::Relaxed);
     Ok(ok(json!({
@@ -209,6 +211,7 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "crl_previous": crl_previous.iter().map(|g| describe_crl(g)).collect::<Vec<_>>(),
         "crl_last_refusal": crl_last_refusal,
         "alarms": alarms(crl.as_deref()),
+        "updates": updates_status(app),
         "service_hours": config.service_hours.to_string(),
         "open_now": config.service_hours.is_open(now.minute_of_day),
         "institutions": match app.access.institution_count() {
@@ -219,6 +222,28 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "max_in_flight": config.max_in_flight,
         "open_connections": app.metrics.connections().load(Ordering::Relaxed),
         "shutting_down": app.shutdown.has_begun(),
+    })
+}
+
+/// The journal and the live overlay.
+fn updates_status(app: &App) -> serde_json::Value {
+    let Some(ingest) = &app.ingest else {
+        return json!({"journal": null, "note": "no journal: updates are not taken (start with --journal DIR)"});
+    };
+    let stats = &ingest.stats;
+    let notes = stats.notes.lock().map(|n| n.clone()).unwrap_or_default();
+    let overlay = app.live.current().map(|g| g.overlay.load().counts());
+    json!({
+        "journal": ingest.journal_dir.display().to_string(),
+        "next_lsn": stats.next_lsn.load(Ordering::Relaxed),
+        "applied": stats.applied.load(Ordering::Relaxed),
+        "duplicates": stats.duplicates.load(Ordering::Relaxed),
+        "refused": stats.refused.load(Ordering::Relaxed),
+        "commits": stats.groups.load(Ordering::Relaxed),
+        "failed": notes.failure,
+        "opened": notes.opened,
+        "last_install": notes.last_install,
+        "overlay": overlay,
     })
 }
 

@@ -17,7 +17,7 @@ use super::App;
 use crate::crl::certificate::Judged;
 use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
-use crate::engine::{check_with_crl, Answer};
+use crate::engine::{check_view, Answer, View};
 use crate::model::Verdict;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -170,8 +170,8 @@ pub fn authorize(
         })
 }
 
-/// Answers `request` from `generation` and the live `crl` into `out`;
-/// returns the verdict. A sent certificate is judged first (issuer,
+/// Answers `request` from `generation` (its snapshot and the overlay
+/// loaded once here) and the live `crl` into `out`; returns the verdict. A sent certificate is judged first (issuer,
 /// signature, validity); an untrusted one is an error, an expired one the
 /// `cert_expired` verdict.
 pub fn answer(
@@ -181,7 +181,24 @@ pub fn answer(
     request: &CheckRequest,
     out: &mut Vec<u8>,
 ) -> Result<Verdict, ApiError> {
-    let snapshot = &generation.snapshot;
+    let overlay = generation.overlay.load();
+    answer_from(
+        View::new(&generation.snapshot, &overlay),
+        crl,
+        trust,
+        request,
+        out,
+    )
+}
+
+/// Answers `request` from one view (a bulk request keeps one for all its lines).
+pub fn answer_from(
+    view: View<'_>,
+    crl: &CrlGeneration,
+    trust: &Trust,
+    request: &CheckRequest,
+    out: &mut Vec<u8>,
+) -> Result<Verdict, ApiError> {
     let crl = &crl.crl;
     let judged = match &request.certificate {
         Some(certificate) => certificate
@@ -196,16 +213,17 @@ pub fn answer(
     };
     let answer = match judged {
         Judged::Expired => Answer::bare(Verdict::CertExpired),
-        Judged::Current => check_with_crl(snapshot, crl, &request.query, request.date),
+        Judged::Current => check_view(view, crl, &request.query, request.date),
     };
     let reception = next_reception();
     write_answer(
         out,
         &answer,
-        snapshot,
+        view,
         &Envelope {
             date: request.date,
-            snapshot_id: snapshot.id(),
+            snapshot_id: view.snapshot.id(),
+            update_lsn: view.overlay.through_lsn(),
             crl_id: crl.id(),
             client_ref: request.client_ref.as_deref(),
             reception: &reception,

@@ -6,19 +6,23 @@
 //! out through a small channel, so a client that stops reading stops the
 //! server reading too. A bad line gets an error line (with its line number
 //! and `client_ref`) and the rest carry on. Every line is answered from the
-//! generation that was live when the request was admitted.
+//! generation (snapshot and overlay) that was live when the request was
+//! admitted.
 
-use super::api::{admit, answer, authorize, no_snapshot, rules, InFlight};
+use super::api::{admit, answer_from, authorize, no_snapshot, rules, InFlight};
 use super::crl_slot::CrlGeneration;
 use super::institutions::Credential;
 use super::live::Generation;
 use super::metrics::Endpoint;
+use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
 use super::request::{parse_check, Rules};
 use super::response::{with_type, ApiError, Body, ErrorCode};
 use super::App;
+use crate::engine::View;
+use crate::updates::overlay::Overlay;
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
-use http_body_util::{BodyExt, Either};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
@@ -47,6 +51,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
     let job = Job {
         rules: rules(&app, admitted.now),
         app,
+        overlay: generation.overlay.load_full(),
         generation,
         crl,
         credential: admitted.credential,
@@ -64,6 +69,8 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
 struct Job {
     app: Arc<App>,
     generation: Arc<Generation>,
+    /// The generation's overlay as it was when the request was admitted.
+    overlay: Arc<Overlay>,
     crl: Arc<CrlGeneration>,
     rules: Rules,
     credential: Credential,
@@ -75,77 +82,43 @@ struct Job {
 
 impl Job {
     async fn run(mut self, mut body: Incoming, slot: InFlight, started: Instant) {
-        let max_line = self.app.config.max_bulk_line_bytes;
         let idle = self.app.config.idle_timeout;
-        let mut pending: Vec<u8> = Vec::new();
-        // Set while skipping the rest of a line that was too long.
-        let mut discarding = false;
+        let mut lines = LineSplitter::new(self.app.config.max_bulk_line_bytes);
         loop {
-            let frame = match tokio::time::timeout(idle, body.frame()).await {
-                Ok(Some(Ok(frame))) => frame,
+            let data = match next_chunk(&mut body, idle).await {
+                Ok(Some(data)) => data,
                 Ok(None) => break,
-                Ok(Some(Err(error))) => {
-                    self.fail(ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!("body: the request body broke off ({error})"),
-                    ));
-                    break;
-                }
-                Err(_) => {
-                    self.fail(ApiError::new(
-                        ErrorCode::Timeout,
-                        "body: no data for too long; the rest of the request is not answered",
-                    ));
+                Err(error) => {
+                    self.fail(error);
                     break;
                 }
             };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let mut rest: &[u8] = &data;
-            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-                let (head, tail) = (&rest[..end], &rest[end + 1..]);
-                if discarding {
-                    discarding = false;
-                } else if pending.is_empty() {
-                    self.line(head);
-                } else {
-                    pending.extend_from_slice(head);
-                    let line = std::mem::take(&mut pending);
-                    self.line(&line);
-                }
-                rest = tail;
-                if self.out.len() >= FLUSH_BYTES && !self.flush().await {
-                    return;
-                }
-            }
-            if !discarding && pending.len() + rest.len() > max_line {
-                self.line += 1;
-                self.line_error(line_too_long(max_line), None);
-                pending.clear();
-                discarding = true;
-            } else if !discarding {
-                pending.extend_from_slice(rest);
+            lines.feed(&data, &mut |piece| self.piece(piece));
+            if self.out.len() >= FLUSH_BYTES && !self.flush().await {
+                return;
             }
         }
-        if !discarding && !pending.is_empty() {
-            self.line(&std::mem::take(&mut pending));
-        }
+        lines.finish(&mut |piece| self.piece(piece));
         self.flush().await;
         self.app.metrics.latency(Endpoint::Bulk, started.elapsed());
         drop(slot);
     }
 
-    /// Answers one line (blank lines are counted but not answered).
-    fn line(&mut self, raw: &[u8]) {
-        self.line += 1;
-        let text = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if text.iter().all(u8::is_ascii_whitespace) {
-            return;
+    fn piece(&mut self, piece: Piece<'_>) {
+        match piece {
+            Piece::Line(line) => self.line(line),
+            Piece::TooLong => {
+                self.line += 1;
+                self.line_error(line_too_long(self.app.config.max_bulk_line_bytes), None);
+            }
         }
-        let max_line = self.app.config.max_bulk_line_bytes;
-        if text.len() > max_line {
-            return self.line_error(line_too_long(max_line), None);
+    }
+
+    /// Answers one line (blank lines are counted but not answered).
+    fn line(&mut self, text: &[u8]) {
+        self.line += 1;
+        if is_blank(text) {
+            return;
         }
         let request = match parse_check(text, None, &self.rules) {
             Ok(request) => request,
@@ -154,13 +127,8 @@ impl Job {
         if let Err(error) = authorize(&self.app, &request, self.credential) {
             return self.line_error(error, request.client_ref.as_deref());
         }
-        match answer(
-            &self.generation,
-            &self.crl,
-            &self.app.trust,
-            &request,
-            &mut self.out,
-        ) {
+        let view = View::new(&self.generation.snapshot, &self.overlay);
+        match answer_from(view, &self.crl, &self.app.trust, &request, &mut self.out) {
             Ok(verdict) => {
                 self.out.push(b'\n');
                 self.app.metrics.verdict(Endpoint::Bulk, verdict);

@@ -110,6 +110,11 @@ pub struct Settings {
     /// default) or `refuse`.
     #[arg(long, env = "SHIKAKU_STALE_CRL")]
     pub stale_crl: Option<String>,
+    /// Directory of the update journal: intraday updates (`POST
+    /// /admin/updates`) are taken only with one, and replayed from it at
+    /// start. The demo keeps its journal beside its snapshots.
+    #[arg(long, env = "SHIKAKU_JOURNAL")]
+    pub journal: Option<PathBuf>,
 }
 
 /// Fills each setting of `$ours` that is `None` from `$theirs`.
@@ -135,7 +140,7 @@ impl Settings {
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
             max_verdict_drift_percent, retry_after, crl, user_ca, verify_certificate_signatures,
-            max_crl_change_percent, stale_crl);
+            max_crl_change_percent, stale_crl, journal);
         self
     }
 }
@@ -145,6 +150,8 @@ impl Settings {
 pub struct ServeConfig {
     /// `None` only with `wait_for_activation`; the demo has been prepared by then.
     pub snapshot: Option<PathBuf>,
+    /// The update journal directory (no updates without one).
+    pub journal: Option<PathBuf>,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub admin_token: Option<String>,
@@ -200,6 +207,7 @@ impl ServeConfig {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(ServeConfig {
             snapshot: settings.snapshot,
+            journal: settings.journal,
             listen: settings
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

@@ -7,10 +7,12 @@
 //! lock that requests never touch.
 
 use super::activation::{prepare, ActivationPolicy, ActivationReport};
+use super::ingest::{folded_through, Ingest};
 use super::response::{ApiError, ErrorCode};
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
-use arc_swap::ArcSwapOption;
+use crate::updates::overlay::Overlay;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +28,9 @@ pub struct Generation {
     pub number: u64,
     pub activated_at: SystemTime,
     pub verified: VerifyReport,
+    /// The changes applied over the snapshot; replaced by the ingest task
+    /// after every committed group (a request loads it once).
+    pub overlay: ArcSwap<Overlay>,
 }
 
 impl Generation {
@@ -49,7 +54,7 @@ struct History {
 /// The generation requests are answered from, and the ones kept for rollback.
 #[derive(Default)]
 pub struct Live {
-    current: ArcSwapOption<Generation>,
+    current: Arc<ArcSwapOption<Generation>>,
     history: tokio::sync::Mutex<History>,
     activations: AtomicU64,
 }
@@ -66,6 +71,11 @@ impl Live {
         self.current.load_full()
     }
 
+    /// The slot the ingest task swaps generations into.
+    pub fn slot(&self) -> Arc<ArcSwapOption<Generation>> {
+        self.current.clone()
+    }
+
     /// The live generation for synchronous use: cheaper than [`Live::current`]
     /// (no shared reference count is touched), but not to be held across an
     /// `.await`.
@@ -80,16 +90,17 @@ impl Live {
         path: PathBuf,
         force: bool,
         policy: &ActivationPolicy,
+        ingest: Option<&Ingest>,
     ) -> Result<ActivationReport, ApiError> {
         let mut history = self.history.lock().await;
         let live = self.current();
         let policy = policy.clone();
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare(&path, live.as_deref(), force, &policy))
-                .await
-                .map_err(|e| {
-                    ApiError::new(ErrorCode::Internal, format!("activation task failed: {e}"))
-                });
+        let compared = live.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare(&path, compared.as_deref(), force, &policy)
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("activation task failed: {e}")));
         let (snapshot, verified, mut report) = match prepared.and_then(|r| r) {
             Ok(prepared) => prepared,
             Err(refusal) => {
@@ -103,9 +114,32 @@ impl Live {
             number,
             activated_at: SystemTime::now(),
             verified,
+            overlay: ArcSwap::from_pointee(Overlay::default()),
         });
         report.generation = number;
-        if let Some(old) = self.current.swap(Some(generation)) {
+        let replaced = match ingest {
+            Some(ingest) => {
+                // Keep the journal records every generation kept for rollback still needs.
+                let trim_through = history
+                    .previous
+                    .iter()
+                    .chain(live.as_ref())
+                    .chain(Some(&generation))
+                    .map(|g| folded_through(g))
+                    .min()
+                    .unwrap_or(0);
+                let installed = ingest.install(generation, trim_through).await;
+                let (updates, replaced) = installed.map_err(|reason| {
+                    let error = ApiError::new(ErrorCode::Refused, format!("updates: {reason}"));
+                    history.last_refusal = Some(error.message.clone());
+                    error
+                })?;
+                report.updates = Some(updates);
+                replaced
+            }
+            None => self.current.swap(Some(generation)),
+        };
+        if let Some(old) = replaced {
             history.previous.push(old);
             let excess = history.previous.len().saturating_sub(KEPT_FOR_ROLLBACK);
             history.previous.drain(..excess);
@@ -116,7 +150,10 @@ impl Live {
 
     /// Makes the previous generation live again; the one left is unloaded.
     /// Returns (now live, left).
-    pub async fn rollback(&self) -> Result<(Arc<Generation>, Arc<Generation>), ApiError> {
+    pub async fn rollback(
+        &self,
+        ingest: Option<&Ingest>,
+    ) -> Result<(Arc<Generation>, Arc<Generation>), ApiError> {
         let mut history = self.history.lock().await;
         let Some(previous) = history.previous.pop() else {
             return Err(ApiError::new(
@@ -124,7 +161,21 @@ impl Live {
                 "no previous snapshot to roll back to (only the live one is loaded)",
             ));
         };
-        match self.current.swap(Some(previous.clone())) {
+        let replaced = match ingest {
+            // The overlay is rebuilt: changes since it was live apply to it too.
+            Some(ingest) => match ingest.install(previous.clone(), 0).await {
+                Ok((_, replaced)) => replaced,
+                Err(reason) => {
+                    history.previous.push(previous);
+                    return Err(ApiError::new(
+                        ErrorCode::Refused,
+                        format!("updates: {reason}"),
+                    ));
+                }
+            },
+            None => self.current.swap(Some(previous.clone())),
+        };
+        match replaced {
             Some(left) => Ok((previous, left)),
             None => Err(ApiError::new(ErrorCode::Internal, "no live snapshot")),
         }

@@ -17,12 +17,15 @@ mod bulk;
 pub mod clock;
 pub mod config;
 mod crl_slot;
+mod ingest;
 pub mod institutions;
 mod listener;
 mod live;
 mod metrics;
+mod ndjson;
 pub mod request;
 pub mod response;
+mod updates;
 
 pub use activation::ActivationPolicy;
 pub use config::{ServeConfig, Settings};
@@ -43,6 +46,8 @@ use tokio::net::TcpListener;
 pub struct App {
     pub config: ServeConfig,
     live: Live,
+    /// The update journal and its writer (with a `journal` setting).
+    ingest: Option<ingest::Ingest>,
     crl: LiveCrl,
     trust: Trust,
     access: Access,
@@ -61,7 +66,10 @@ impl App {
         path: std::path::PathBuf,
         force: bool,
     ) -> Result<activation::ActivationReport, response::ApiError> {
-        let mut result = self.live.activate(path, force, &self.policy).await;
+        let mut result = self
+            .live
+            .activate(path, force, &self.policy, self.ingest.as_ref())
+            .await;
         let counter = match result {
             Ok(_) => &self.metrics.swaps,
             Err(_) => &self.metrics.activation_failures,
@@ -131,6 +139,14 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         ),
         None => None,
     };
+    let live = Live::default();
+    let ingest = match &config.journal {
+        Some(dir) => Some(
+            ingest::Ingest::start(dir, live.slot())
+                .with_context(|| format!("journal {}", dir.display()))?,
+        ),
+        None => None,
+    };
     let public = bind(config.listen, "listen").await?;
     let admin = bind(config.admin_listen, "admin_listen").await?;
     on_bound(Bound {
@@ -148,7 +164,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
             verify_signatures: config.verify_certificate_signatures,
         },
         config,
-        live: Live::default(),
+        live,
+        ingest,
         crl: LiveCrl::default(),
         access,
         metrics: Metrics::default(),

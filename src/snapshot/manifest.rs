@@ -23,6 +23,23 @@ pub struct Manifest {
     /// The X.509 CRL the revocations came from (none for `revoked.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl: Option<crate::crl::CrlMeta>,
+    /// Set when intraday updates were folded in (`snapshot build --base
+    /// --journal`): the journal records this snapshot already contains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalMark>,
+}
+
+/// How far a journal is folded into a snapshot.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JournalMark {
+    /// The last journal record (LSN) contained; later ones are replayed
+    /// over the snapshot as an overlay.
+    pub through_lsn: u64,
+    /// Records folded by the build that wrote this snapshot.
+    pub records_folded: u64,
+    /// The last `seq` applied per sender, so that sequence checks go on
+    /// across the fold.
+    pub senders: std::collections::BTreeMap<String, u64>,
 }
 
 pub use crate::source::SourceDigest;

@@ -225,12 +225,26 @@ impl CsvSource {
 }
 
 impl CsvHeader {
+    /// A header for records that do not come from a file (an update
+    /// message's fields, read by the same column-mapped parsers).
+    pub fn new(name: impl Into<String>, columns: Vec<String>) -> CsvHeader {
+        CsvHeader {
+            name: name.into(),
+            columns,
+        }
+    }
+
     /// A view of a record read by [`CsvSource::next_batch`].
     pub fn row<'a>(&'a self, record: &'a StringRecord) -> Row<'a> {
+        self.row_at(record, record.position().map_or(0, |p| p.line()))
+    }
+
+    /// A view of a record, reported as coming from `line`.
+    pub fn row_at<'a>(&'a self, record: &'a StringRecord, line: u64) -> Row<'a> {
         Row {
             header: self,
             record,
-            line: record.position().map_or(0, |p| p.line()),
+            line,
         }
     }
 

@@ -1,6 +1,6 @@
 //! `eligibility.csv`: one qualification row per line.
 
-use super::csv_input::{BadRow, CsvSource, Row};
+use super::csv_input::{BadRow, CsvHeader, Row};
 use crate::model::ids::{card_text, normalize_width, MAX_CARD_NUMBER_BYTES, MAX_SYMBOL_BYTES};
 use crate::model::record::CODE_ABSENT;
 use crate::model::{
@@ -43,7 +43,7 @@ pub struct EligibilityColumns {
 
 impl EligibilityColumns {
     /// Checks the header and maps every known column.
-    pub fn resolve(source: &CsvSource) -> anyhow::Result<EligibilityColumns> {
+    pub fn resolve(source: &CsvHeader) -> anyhow::Result<EligibilityColumns> {
         source.require_columns(&REQUIRED_COLUMNS)?;
         if source.column("municipal_id").is_none()
             && (source.column("insurer_code").is_none() || source.column("branch_no").is_none())
@@ -147,38 +147,18 @@ impl EligibilityColumns {
             }
         }
         let codes = self.codes(row)?;
-        let qualification_seq =
-            match row.cell(self.qualification_seq).trim() {
-                "" => 1,
-                seq => seq.parse::<u32>().ok().filter(|&s| s > 0).ok_or_else(|| {
-                    format!("qualification_seq: '{seq}' must be a positive integer")
-                })?,
-            };
+        let qualification_seq = parse_qualification_seq(row.cell(self.qualification_seq))?;
         let fields: [&str; TEXT_FIELD_COUNT] = std::array::from_fn(|i| text[i].as_ref());
         EligibilityRow::new(linkage.0, fields, dates, codes, qualification_seq)
             .ok_or_else(|| "the row's text is longer than 65,535 bytes in all".to_string())
     }
 
     fn subscription(&self, row: &Row<'_>) -> Result<Subscription, String> {
-        let municipal = row.cell(self.municipal_id).trim();
-        let code = row.cell(self.insurer_code).trim();
-        let branch = row.cell(self.branch_no).trim();
-        match (municipal.is_empty(), code.is_empty() && branch.is_empty()) {
-            (false, true) => MunicipalId::parse(municipal)
-                .map(Subscription::Municipal)
-                .map_err(|e| format!("municipal_id: {e}")),
-            (true, false) => Ok(Subscription::Branch {
-                insurer_code: InsurerCode::parse(code).map_err(|e| format!("insurer_code: {e}"))?,
-                branch_no: BranchNumber::parse(branch).map_err(|e| format!("branch_no: {e}"))?,
-            }),
-            (false, false) => Err(
-                "municipal_id: give either insurer_code + branch_no or municipal_id, not both"
-                    .into(),
-            ),
-            (true, true) => {
-                Err("insurer_code: required (with branch_no), or municipal_id instead".into())
-            }
-        }
+        parse_subscription(
+            row.cell(self.municipal_id),
+            row.cell(self.insurer_code),
+            row.cell(self.branch_no),
+        )
     }
 
     fn codes(&self, row: &Row<'_>) -> Result<[u8; CODE_FIELD_COUNT], String> {
@@ -215,5 +195,41 @@ fn check_code(value: &str, column: &str, allowed: &[&str]) -> Result<(), String>
             "{column}: '{value}' must be one of {}",
             allowed.join(", ")
         ))
+    }
+}
+
+/// 資格通番: a positive integer, 1 when the cell is empty.
+pub fn parse_qualification_seq(cell: &str) -> Result<u32, String> {
+    match cell.trim() {
+        "" => Ok(1),
+        seq => seq
+            .parse::<u32>()
+            .ok()
+            .filter(|&s| s > 0)
+            .ok_or_else(|| format!("qualification_seq: '{seq}' must be a positive integer")),
+    }
+}
+
+/// The subscription of a row: insurer code + branch number, or a municipal ID.
+pub fn parse_subscription(
+    municipal: &str,
+    code: &str,
+    branch: &str,
+) -> Result<Subscription, String> {
+    let (municipal, code, branch) = (municipal.trim(), code.trim(), branch.trim());
+    match (municipal.is_empty(), code.is_empty() && branch.is_empty()) {
+        (false, true) => MunicipalId::parse(municipal)
+            .map(Subscription::Municipal)
+            .map_err(|e| format!("municipal_id: {e}")),
+        (true, false) => Ok(Subscription::Branch {
+            insurer_code: InsurerCode::parse(code).map_err(|e| format!("insurer_code: {e}"))?,
+            branch_no: BranchNumber::parse(branch).map_err(|e| format!("branch_no: {e}"))?,
+        }),
+        (false, false) => Err(
+            "municipal_id: give either insurer_code + branch_no or municipal_id, not both".into(),
+        ),
+        (true, true) => {
+            Err("insurer_code: required (with branch_no), or municipal_id instead".into())
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `insurers.csv`: the insurer master (保険者マスタ).
 
-use super::csv_input::{BadRow, CsvSource, Encoding, SourceDigest};
+use super::csv_input::{BadRow, CsvSource, Encoding, Row, SourceDigest};
 use crate::model::{Date, InsurerNumber};
 use std::path::Path;
 
@@ -26,31 +26,33 @@ pub fn read_insurers(
     let mut rows = Vec::new();
     let digest = source.for_each_row(
         |row| {
-            let text =
-                |column: &str| crate::model::ids::normalize_width(row.get(column)).into_owned();
-            let parsed = InsurerNumber::parse(row.get("insurer_number"))
-                .map_err(|e| format!("insurer_number: {e}"))
-                .and_then(|number| {
-                    let abolished = Date::parse_optional(row.get("abolished"))
-                        .map_err(|e| format!("abolished: {e}"))?;
-                    let name = text("name");
-                    if name.is_empty() {
-                        return Err("name: required".to_string());
-                    }
-                    let insurer = InsurerRow {
-                        number,
-                        name,
-                        address: text("address"),
-                        phone: text("phone"),
-                        postal_code: text("postal_code"),
-                        abolished,
-                    };
-                    Ok((insurer, row.line))
-                });
-            parsed.map_err(|reason| row.bad(reason))
+            parse_insurer(row)
+                .map(|insurer| (insurer, row.line))
+                .map_err(|reason| row.bad(reason))
         },
         |row| rows.push(row),
         bad,
     );
     Ok((rows, digest))
+}
+
+/// Reads one insurer (columns by name); the error names the column.
+pub fn parse_insurer(row: &Row<'_>) -> Result<InsurerRow, String> {
+    let text = |column: &str| crate::model::ids::normalize_width(row.get(column)).into_owned();
+    let number = InsurerNumber::parse(row.get("insurer_number"))
+        .map_err(|e| format!("insurer_number: {e}"))?;
+    let abolished =
+        Date::parse_optional(row.get("abolished")).map_err(|e| format!("abolished: {e}"))?;
+    let name = text("name");
+    if name.is_empty() {
+        return Err("name: required".to_string());
+    }
+    Ok(InsurerRow {
+        number,
+        name,
+        address: text("address"),
+        phone: text("phone"),
+        postal_code: text("postal_code"),
+        abolished,
+    })
 }

@@ -20,7 +20,8 @@ pub struct RenewalRow {
     pub line: u64,
 }
 
-fn serial_cell(value: &str, column: &str) -> Result<Serial, String> {
+/// Reads a serial cell; the error names the column.
+pub fn serial_cell(value: &str, column: &str) -> Result<Serial, String> {
     Serial::parse(value).map_err(|e| format!("{column}: {e}"))
 }
 

@@ -379,6 +379,7 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         counts: counts.clone(),
         files: files.clone(),
         crl: parts.crl.clone(),
+        journal: None,
     };
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;

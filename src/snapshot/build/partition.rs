@@ -48,7 +48,7 @@ pub fn partition_eligibility(
     bad_rows: &mut Vec<BadRow>,
 ) -> anyhow::Result<(u64, SourceDigest)> {
     let mut source = CsvSource::open(path, options.encoding)?;
-    let columns = EligibilityColumns::resolve(&source)?;
+    let columns = EligibilityColumns::resolve(source.header())?;
     let header = source.header().clone();
     let mut rows_read = 0u64;
     let mut batch = source.next_batch(BATCH_ROWS);

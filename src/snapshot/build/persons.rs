@@ -4,7 +4,8 @@
 
 use super::output::write_archive;
 use super::temp::{encode_key, read_rows, KeyKind, LinedRow, PartitionFiles};
-use crate::model::{DateField, EligibilityRow, LinkageNo, TextField};
+use crate::model::record::newest_first;
+use crate::model::{EligibilityRow, LinkageNo, TextField};
 use crate::snapshot::format::{
     build_index, key_hash, shard_of, FileKind, Loc, PersonEntry, PersonShard, RowEntry, NO_DATE,
 };
@@ -41,7 +42,7 @@ pub fn build_person_shard(
     let mut key_buffers: Vec<Vec<u8>> = vec![Vec::new(); shards as usize];
     let mut insurer_numbers = BTreeSet::new();
     for person_rows in rows.chunk_by_mut(|a, b| a.1.linkage_no == b.1.linkage_no) {
-        person_rows.sort_by(|a, b| newest_first(&a.1, &b.1));
+        person_rows.sort_by(|a, b| newest_first(a.1.order(), b.1.order()));
         let person_index = built.persons.len() as u32;
         let linkage = LinkageNo(person_rows[0].1.linkage_no);
         linkage_entries.push((key_hash(&linkage.index_key()), u64::from(person_index)));
@@ -132,17 +133,6 @@ fn drop_duplicates(rows: &mut Vec<LinedRow>) -> Vec<BadRow> {
 
 /// Row order within a person: newest acquisition first; ties by higher
 /// qualification_seq, then online number, so the order is deterministic.
-fn newest_first(a: &EligibilityRow, b: &EligibilityRow) -> std::cmp::Ordering {
-    let acquired = |row: &EligibilityRow| row.dates[DateField::Acquired as usize];
-    acquired(b)
-        .cmp(&acquired(a))
-        .then(b.qualification_seq.cmp(&a.qualification_seq))
-        .then(
-            a.text(TextField::OnlineNumber)
-                .cmp(b.text(TextField::OnlineNumber)),
-        )
-}
-
 fn emit_keys(row: &EligibilityRow, loc: Loc, line: u64, shards: u32, buffers: &mut [Vec<u8>]) {
     let online = key_hash(row.text(TextField::OnlineNumber).as_bytes());
     encode_key(

@@ -1,0 +1,209 @@
+//! What a check reads: one snapshot and the overlay of changes applied
+//! over it, merged so that the answer rules need not know which is which.
+//!
+//! A snapshot row is served unless the overlay holds a newer state for its
+//! key (changed or deleted); the overlay's rows are added to every lookup
+//! that matches them. Both sides come from one generation, loaded once per
+//! request.
+
+use crate::model::ids::face_index_key;
+use crate::model::record::{newest_first, validity_from, RowOrder};
+use crate::model::{
+    CodeField, DateField, EligibilityRow, LinkageNo, OnlineNumber, Serial, TextField, Validity,
+    TEXT_FIELD_COUNT,
+};
+use crate::snapshot::{InsurerRef, RowRef, Snapshot};
+use crate::updates::message::RowKey;
+use crate::updates::overlay::Overlay;
+use smallvec::SmallVec;
+
+/// A qualification row as served: from the snapshot or from the overlay.
+#[derive(Clone, Copy, Debug)]
+pub enum Record<'s> {
+    Stored(RowRef<'s>),
+    Updated(&'s EligibilityRow),
+}
+
+/// Records matched by one key; inline for the common case of a few.
+pub type Records<'s> = SmallVec<[Record<'s>; 8]>;
+
+impl<'s> Record<'s> {
+    pub fn text(&self, field: TextField) -> &'s str {
+        match self {
+            Record::Stored(row) => row.text(field),
+            Record::Updated(row) => row.text(field),
+        }
+    }
+
+    /// Every text field, in [`TextField`] order.
+    pub fn texts(&self) -> [&'s str; TEXT_FIELD_COUNT] {
+        match self {
+            Record::Stored(row) => row.texts(),
+            Record::Updated(row) => {
+                let row: &'s EligibilityRow = row;
+                TextField::ALL.map(|field| row.text(field))
+            }
+        }
+    }
+
+    pub fn date(&self, field: DateField) -> Option<crate::model::Date> {
+        match self {
+            Record::Stored(row) => row.date(field),
+            Record::Updated(row) => row.date(field),
+        }
+    }
+
+    pub fn code(&self, field: CodeField) -> Option<u8> {
+        match self {
+            Record::Stored(row) => row.code(field),
+            Record::Updated(row) => row.code(field),
+        }
+    }
+
+    pub fn qualification_seq(&self) -> u32 {
+        match self {
+            Record::Stored(row) => row.qualification_seq(),
+            Record::Updated(row) => row.qualification_seq,
+        }
+    }
+
+    pub fn validity(&self) -> Validity {
+        validity_from(|field| self.date(field))
+    }
+
+    /// The person (linkage number) the row belongs to.
+    pub fn linkage(&self) -> Option<LinkageNo> {
+        match self {
+            Record::Stored(row) => row.person().map(|person| person.linkage()),
+            Record::Updated(row) => Some(row.linkage()),
+        }
+    }
+
+    /// The row's place in its person's order.
+    pub fn order(&self) -> RowOrder<'s> {
+        (
+            self.date(DateField::Acquired),
+            self.qualification_seq(),
+            self.text(TextField::OnlineNumber),
+        )
+    }
+
+    /// The same stored row, or the same overlay row.
+    pub fn is(&self, other: &Record<'_>) -> bool {
+        match (self, other) {
+            (Record::Stored(a), Record::Stored(b)) => a.loc() == b.loc(),
+            (Record::Updated(a), Record::Updated(b)) => std::ptr::eq(*a, *b),
+            _ => false,
+        }
+    }
+}
+
+/// A snapshot and the overlay over it.
+#[derive(Clone, Copy)]
+pub struct View<'s> {
+    pub snapshot: &'s Snapshot,
+    pub overlay: &'s Overlay,
+}
+
+impl<'s> View<'s> {
+    pub fn new(snapshot: &'s Snapshot, overlay: &'s Overlay) -> View<'s> {
+        View { snapshot, overlay }
+    }
+
+    /// A snapshot as built, without changes.
+    pub fn bare(snapshot: &'s Snapshot) -> View<'s> {
+        View::new(snapshot, Overlay::empty())
+    }
+
+    /// True unless the overlay replaced or deleted this stored row.
+    fn served(&self, row: &RowRef<'_>) -> bool {
+        if self.overlay.has_no_rows() {
+            return true;
+        }
+        let Ok(online) = OnlineNumber::parse(row.text(TextField::OnlineNumber)) else {
+            return true;
+        };
+        !self.overlay.masks(&RowKey {
+            online,
+            seq: row.qualification_seq(),
+        })
+    }
+
+    fn merge(
+        &self,
+        stored: impl IntoIterator<Item = RowRef<'s>>,
+        updated: impl Iterator<Item = &'s EligibilityRow>,
+    ) -> Records<'s> {
+        let mut records: Records<'s> = stored
+            .into_iter()
+            .filter(|row| self.served(row))
+            .map(Record::Stored)
+            .collect();
+        records.extend(updated.map(Record::Updated));
+        records
+    }
+
+    /// Every row whose online-check number is `number`.
+    pub fn rows_by_online_number(&self, number: &OnlineNumber) -> Records<'s> {
+        self.merge(
+            self.snapshot.rows_by_online_number(number),
+            self.overlay.rows_by_online_number(number),
+        )
+    }
+
+    /// Every row whose card face is (insurer number, symbol, number).
+    pub fn rows_by_card_face(
+        &self,
+        insurer_number: &str,
+        symbol: &str,
+        number: &str,
+    ) -> Records<'s> {
+        let face = face_index_key(insurer_number, symbol, number);
+        let updated = self.overlay.rows_by_face(&face).filter(move |row| {
+            row.text(TextField::InsurerNumber) == insurer_number
+                && row.text(TextField::CardSymbol) == symbol
+                && row.text(TextField::CardNumber) == number
+        });
+        self.merge(
+            self.snapshot
+                .rows_by_card_face(insurer_number, symbol, number),
+            updated,
+        )
+    }
+
+    /// Every row of a person, newest first.
+    pub fn person_rows(&self, linkage: LinkageNo) -> Records<'s> {
+        let stored = self
+            .snapshot
+            .person_by_linkage(linkage)
+            .into_iter()
+            .flat_map(|person| person.rows());
+        let mut updated = self.overlay.rows_of_person(linkage).peekable();
+        let merging = updated.peek().is_some();
+        let mut records = self.merge(stored, updated);
+        if merging {
+            records.sort_by(|a, b| newest_first(a.order(), b.order()));
+        }
+        records
+    }
+
+    /// The person `serial` links to, if any.
+    pub fn serial_link(&self, serial: &Serial) -> Option<LinkageNo> {
+        self.overlay.serial_link(serial, self.snapshot)
+    }
+
+    /// The insurer master entry for an insurer number.
+    pub fn insurer(&self, number: &str) -> Option<InsurerRef<'s>> {
+        match self.overlay.insurer(number) {
+            Some(insurer) => Some(InsurerRef {
+                number: insurer.number.as_str(),
+                name: &insurer.name,
+                address: &insurer.address,
+                phone: &insurer.phone,
+                postal_code: &insurer.postal_code,
+                abolished: insurer.abolished,
+            }),
+            None => self.snapshot.insurer(number),
+        }
+    }
+}

@@ -1,0 +1,527 @@
+//! The ingest task: the single writer of the journal and the overlay.
+//!
+//! Handlers parse message lines (in parallel, on the runtime) and send them
+//! here in batches. One OS thread takes every batch waiting, checks each
+//! message in order (repeat `process_id`, sender sequence, the row or serial
+//! it needs), appends the accepted ones to the journal, fsyncs once for the
+//! whole group, and only then publishes the new overlay and answers: `ok`
+//! means durable and visible to the next check.
+//!
+//! Snapshot activations and rollbacks are installed here too, so that no
+//! change is applied between rebuilding a generation's overlay from the
+//! journal and making that generation live.
+
+use super::live::Generation;
+use crate::engine::View;
+use crate::updates::journal::{process_id_hash, Journal, Record, Scan};
+use crate::updates::message::{self, Change, Message, Refused};
+use crate::updates::overlay::Overlay;
+use anyhow::Context;
+use arc_swap::ArcSwapOption;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most records committed with one fsync.
+const MAX_GROUP_RECORDS: usize = 65_536;
+/// Batches queued towards the writer before senders wait.
+const QUEUE_BATCHES: usize = 256;
+
+/// One message line as received.
+pub struct Line {
+    /// 1-based line number in its request.
+    pub number: u64,
+    pub raw: Vec<u8>,
+    pub parsed: Result<Message, Refused>,
+}
+
+/// The result of one line (`CONTRACT.md` §4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Durable and visible; `lsn` numbers it in the journal.
+    Applied {
+        lsn: u64,
+    },
+    /// The process id was accepted before; nothing changed.
+    Duplicate,
+    Error {
+        code: &'static str,
+        message: String,
+    },
+}
+
+/// A line's process id and outcome.
+pub struct LineResult {
+    pub number: u64,
+    pub process_id: Option<String>,
+    pub outcome: Outcome,
+}
+
+/// Counters for status and metrics.
+#[derive(Default)]
+pub struct IngestStats {
+    pub applied: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub refused: AtomicU64,
+    pub groups: AtomicU64,
+    pub fsync_micros: AtomicU64,
+    pub next_lsn: AtomicU64,
+    pub failed: AtomicBool,
+    /// Why the journal stopped taking writes, or what the last install found.
+    pub notes: Mutex<IngestNotes>,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct IngestNotes {
+    pub failure: Option<String>,
+    pub opened: Option<Scan>,
+    pub last_install: Option<InstallReport>,
+}
+
+/// What installing a generation did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InstallReport {
+    /// The snapshot's journal mark: records up to it are folded in.
+    pub folded_through: u64,
+    pub replayed: u64,
+    pub replay_seconds: f64,
+    pub segments_trimmed: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// An install's report and the generation it replaced, or why it was refused.
+pub type Installed = Result<(InstallReport, Option<Arc<Generation>>), String>;
+
+enum Command {
+    Apply {
+        lines: Vec<Line>,
+        reply: oneshot::Sender<Vec<LineResult>>,
+    },
+    Install {
+        generation: Arc<Generation>,
+        trim_through: u64,
+        reply: oneshot::Sender<Installed>,
+    },
+}
+
+/// The handle handlers and the activation path use.
+pub struct Ingest {
+    commands: mpsc::Sender<Command>,
+    pub stats: Arc<IngestStats>,
+    pub journal_dir: PathBuf,
+}
+
+impl Ingest {
+    /// Opens the journal in `dir` (cutting off a torn tail) and starts the
+    /// writer thread, which makes generations live in `live`.
+    pub fn start(dir: &Path, live: Arc<ArcSwapOption<Generation>>) -> anyhow::Result<Ingest> {
+        let mut seen = HashSet::new();
+        let (journal, scan) = Journal::open(dir, 0, |record: &Record<'_>| {
+            seen.insert(record.id_hash);
+            Ok(())
+        })?;
+        if scan.torn_bytes > 0 {
+            println!(
+                "shikaku: journal: cut off {} bytes of an unfinished last record (never acknowledged)",
+                scan.torn_bytes
+            );
+        }
+        let stats = Arc::new(IngestStats::default());
+        stats.next_lsn.store(journal.next_lsn(), Ordering::Relaxed);
+        if let Ok(mut notes) = stats.notes.lock() {
+            notes.opened = Some(scan.clone());
+        }
+        let (commands, receiver) = mpsc::channel(QUEUE_BATCHES);
+        let writer = Writer {
+            journal,
+            dir: dir.to_path_buf(),
+            seen,
+            senders: HashMap::new(),
+            live,
+            stats: stats.clone(),
+        };
+        std::thread::Builder::new()
+            .name("shikaku-ingest".into())
+            .spawn(move || writer.run(receiver))
+            .context("cannot start the ingest thread")?;
+        Ok(Ingest {
+            commands,
+            stats,
+            journal_dir: dir.to_path_buf(),
+        })
+    }
+
+    /// Applies a batch of lines in order; one result per line.
+    pub async fn apply(&self, lines: Vec<Line>) -> Result<Vec<LineResult>, String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Apply { lines, reply })
+            .await
+            .map_err(|_| "the ingest task has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the ingest task has stopped".to_string())
+    }
+
+    /// Rebuilds `generation`'s overlay from the journal and makes it live;
+    /// returns the generation it replaced. Journal segments wholly at or
+    /// below `trim_through` are removed afterwards.
+    pub async fn install(
+        &self,
+        generation: Arc<Generation>,
+        trim_through: u64,
+    ) -> Installed {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Install {
+                generation,
+                trim_through,
+                reply,
+            })
+            .await
+            .map_err(|_| "the ingest task has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the ingest task has stopped".to_string())?
+    }
+}
+
+/// The journal mark of a snapshot: the last LSN folded into it (0: none).
+pub fn folded_through(generation: &Generation) -> u64 {
+    generation
+        .snapshot
+        .manifest()
+        .journal
+        .as_ref()
+        .map_or(0, |mark| mark.through_lsn)
+}
+
+struct Writer {
+    journal: Journal,
+    dir: PathBuf,
+    /// Hashes of every process id in the journal.
+    seen: HashSet<u128>,
+    /// Last `seq` applied per sender.
+    senders: HashMap<String, u64>,
+    live: Arc<ArcSwapOption<Generation>>,
+    stats: Arc<IngestStats>,
+}
+
+impl Writer {
+    fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
+        while let Some(command) = receiver.blocking_recv() {
+            let mut group = Vec::new();
+            let mut records = 0;
+            let mut deferred = None;
+            let mut next = Some(command);
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Apply { lines, reply } => {
+                        records += lines.len();
+                        group.push((lines, reply));
+                    }
+                    install => {
+                        deferred = Some(install);
+                        break;
+                    }
+                }
+                if records < MAX_GROUP_RECORDS {
+                    next = receiver.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.apply_group(group);
+            }
+            if let Some(Command::Install {
+                generation,
+                trim_through,
+                reply,
+            }) = deferred
+            {
+                let _ = reply.send(self.install(generation, trim_through));
+            }
+        }
+    }
+
+    fn apply_group(&mut self, group: Vec<(Vec<Line>, oneshot::Sender<Vec<LineResult>>)>) {
+        let live = self.live.load_full();
+        let mut results: Vec<Vec<LineResult>> = Vec::with_capacity(group.len());
+        let mut overlay = live.as_ref().map(|g| Overlay::clone(&g.overlay.load()));
+        let mut group_seen = HashSet::new();
+        let mut group_senders: HashMap<String, u64> = HashMap::new();
+        for (lines, _) in &group {
+            let mut batch = Vec::with_capacity(lines.len());
+            for line in lines {
+                let outcome = match (&live, overlay.as_mut()) {
+                    (Some(generation), Some(overlay)) => self.accept(
+                        line,
+                        generation,
+                        overlay,
+                        &mut group_seen,
+                        &mut group_senders,
+                    ),
+                    _ => Outcome::Error {
+                        code: "no_snapshot",
+                        message: "no snapshot is loaded yet; send the message again once one is"
+                            .into(),
+                    },
+                };
+                batch.push(LineResult {
+                    number: line.number,
+                    process_id: process_id_of(line),
+                    outcome,
+                });
+            }
+            results.push(batch);
+        }
+        if self.journal.pending_records() > 0 {
+            let started = Instant::now();
+            match self.journal.commit() {
+                Ok(()) => {
+                    let micros = started.elapsed().as_micros() as u64;
+                    self.stats.fsync_micros.fetch_add(micros, Ordering::Relaxed);
+                    self.stats.groups.fetch_add(1, Ordering::Relaxed);
+                    if let (Some(generation), Some(overlay)) = (&live, overlay) {
+                        generation.overlay.store(Arc::new(overlay));
+                    }
+                    self.seen.extend(group_seen);
+                    self.senders.extend(group_senders);
+                }
+                Err(error) => self.journal_failed(&error, &mut results),
+            }
+            self.stats
+                .next_lsn
+                .store(self.journal.next_lsn(), Ordering::Relaxed);
+        }
+        for ((_, reply), batch) in group.into_iter().zip(results) {
+            for result in &batch {
+                let counter = match result.outcome {
+                    Outcome::Applied { .. } => &self.stats.applied,
+                    Outcome::Duplicate => &self.stats.duplicates,
+                    Outcome::Error { .. } => &self.stats.refused,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = reply.send(batch);
+        }
+    }
+
+    /// After a failed write nothing of the group is acknowledged, and the
+    /// journal takes no more writes until the server is restarted (the
+    /// state of the file after a failed fsync is unknown).
+    fn journal_failed(&mut self, error: &anyhow::Error, results: &mut [Vec<LineResult>]) {
+        let reason = format!("{error:#}");
+        eprintln!("shikaku: journal: {reason}; updates are refused until restart");
+        self.stats.failed.store(true, Ordering::Relaxed);
+        if let Ok(mut notes) = self.stats.notes.lock() {
+            notes.failure = Some(reason.clone());
+        }
+        for result in results.iter_mut().flatten() {
+            if matches!(result.outcome, Outcome::Applied { .. }) {
+                result.outcome = journal_unavailable(&reason);
+            }
+        }
+    }
+
+    /// Checks one line against everything accepted so far and, if it is
+    /// accepted, appends it to the journal and applies it to `overlay`.
+    fn accept(
+        &mut self,
+        line: &Line,
+        generation: &Generation,
+        overlay: &mut Overlay,
+        group_seen: &mut HashSet<u128>,
+        group_senders: &mut HashMap<String, u64>,
+    ) -> Outcome {
+        if self.stats.failed.load(Ordering::Relaxed) {
+            let failure = self.stats.notes.lock().ok().and_then(|n| n.failure.clone());
+            return journal_unavailable(failure.as_deref().unwrap_or("write failed"));
+        }
+        let message = match &line.parsed {
+            Ok(message) => message,
+            Err(refused) => {
+                return Outcome::Error {
+                    code: "bad_message",
+                    message: refused.message.clone(),
+                }
+            }
+        };
+        let id = process_id_hash(&message.process_id);
+        if self.seen.contains(&id) || group_seen.contains(&id) {
+            return Outcome::Duplicate;
+        }
+        if let (Some(sender), Some(seq)) = (&message.sender, message.seq) {
+            let last = group_senders
+                .get(sender)
+                .or_else(|| self.senders.get(sender))
+                .copied();
+            if let Err(refusal) = check_sequence(sender, seq, last) {
+                return refusal;
+            }
+        }
+        let view = View::new(&generation.snapshot, overlay);
+        if let Err(message) = check_target(&message.change, view) {
+            return Outcome::Error {
+                code: "not_found",
+                message,
+            };
+        }
+        let lsn = self.journal.append(id, &line.raw);
+        overlay.apply(lsn, &message.change, &generation.snapshot);
+        group_seen.insert(id);
+        if let (Some(sender), Some(seq)) = (&message.sender, message.seq) {
+            group_senders.insert(sender.clone(), seq);
+        }
+        Outcome::Applied { lsn }
+    }
+
+    /// Rebuilds the overlay of `generation` from the journal records it
+    /// does not contain, and makes it live.
+    fn install(
+        &mut self,
+        generation: Arc<Generation>,
+        trim_through: u64,
+    ) -> Installed {
+        let started = Instant::now();
+        let mark = generation.snapshot.manifest().journal.clone();
+        let folded = mark.as_ref().map_or(0, |m| m.through_lsn);
+        let mut warnings = Vec::new();
+        match self.journal.first_lsn().map_err(|e| format!("journal: {e:#}"))? {
+            Some(first) if mark.is_some() && first > folded + 1 => {
+                return Err(format!(
+                    "the snapshot contains journal records up to {folded}, but the journal starts at {first}: records {} to {} would be lost; activate a snapshot folded from a later journal",
+                    folded + 1,
+                    first - 1
+                ))
+            }
+            Some(first) if mark.is_none() && first > 1 => warnings.push(format!(
+                "the snapshot records no journal mark; the journal records from {first} on are applied over it (earlier ones were folded and trimmed)"
+            )),
+            _ => {}
+        }
+        if self.journal.next_lsn() <= folded {
+            self.journal
+                .skip_to(folded + 1)
+                .map_err(|e| format!("journal: {e:#}"))?;
+        }
+        let mut overlay = Overlay::default();
+        let mut senders: HashMap<String, u64> = mark
+            .map(|m| m.senders)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut replayed = 0u64;
+        crate::updates::journal::read(&self.dir, |record| {
+            if record.lsn <= folded {
+                return Ok(());
+            }
+            let message = message::parse(record.payload).map_err(|refused| {
+                anyhow::anyhow!(
+                    "journal record {} no longer reads as a message ({})",
+                    record.lsn,
+                    refused.message
+                )
+            })?;
+            overlay.apply(record.lsn, &message.change, &generation.snapshot);
+            if let (Some(sender), Some(seq)) = (message.sender, message.seq) {
+                senders.insert(sender, seq);
+            }
+            replayed += 1;
+            Ok(())
+        })
+        .map_err(|e| format!("{e:#}"))?;
+        for (sender, seq) in senders {
+            let last = self.senders.entry(sender).or_default();
+            *last = (*last).max(seq);
+        }
+        generation.overlay.store(Arc::new(overlay));
+        let replaced = self.live.swap(Some(generation));
+        let segments_trimmed = match self.journal.trim(trim_through) {
+            Ok(removed) => removed,
+            Err(error) => {
+                warnings.push(format!("journal trim: {error:#}"));
+                0
+            }
+        };
+        let report = InstallReport {
+            folded_through: folded,
+            replayed,
+            replay_seconds: started.elapsed().as_secs_f64(),
+            segments_trimmed,
+            warnings,
+        };
+        if let Ok(mut notes) = self.stats.notes.lock() {
+            notes.last_install = Some(report.clone());
+        }
+        Ok((report, replaced))
+    }
+}
+
+fn process_id_of(line: &Line) -> Option<String> {
+    match &line.parsed {
+        Ok(message) => Some(message.process_id.clone()),
+        Err(refused) => refused.process_id.clone(),
+    }
+}
+
+fn journal_unavailable(reason: &str) -> Outcome {
+    Outcome::Error {
+        code: "journal_unavailable",
+        message: format!(
+            "the journal cannot be written ({reason}); nothing was applied: send the message again after the operator has restarted the server"
+        ),
+    }
+}
+
+/// A sender's messages apply in `seq` order, one after the other.
+fn check_sequence(sender: &str, seq: u64, last: Option<u64>) -> Result<(), Outcome> {
+    match last {
+        None => Ok(()),
+        Some(last) if seq == last + 1 => Ok(()),
+        Some(last) if seq > last + 1 => Err(Outcome::Error {
+            code: "sequence_gap",
+            message: format!(
+                "sender {sender}: seq {seq} follows {last}; {} to {} have not arrived: send them first (this message changed nothing)",
+                last + 1,
+                seq - 1
+            ),
+        }),
+        Some(last) => Err(Outcome::Error {
+            code: "out_of_order",
+            message: format!(
+                "sender {sender}: seq {seq} is not after {last}, already applied (this message changed nothing)"
+            ),
+        }),
+    }
+}
+
+/// A delete needs its row, a renewal its old serial's link.
+fn check_target(change: &Change, view: View<'_>) -> Result<(), String> {
+    match change {
+        Change::Delete(key) => {
+            let exists = view
+                .rows_by_online_number(&key.online)
+                .iter()
+                .any(|row| row.qualification_seq() == key.seq);
+            if exists {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no row with online number {} and qualification_seq {} to delete",
+                    key.online, key.seq
+                ))
+            }
+        }
+        Change::Renew { old_serial, .. } => match view.serial_link(old_serial) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "old_serial: {old_serial} is not linked (or already retired); nothing to renew"
+            )),
+        },
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,238 @@
+//! The overlay: every change applied since the live snapshot, held in
+//! memory and consulted over it by every check.
+//!
+//! It holds final states, keyed like the snapshot: a row key maps to the
+//! row as it now is, or to "deleted"; a serial to the person it now links
+//! to, or to "retired". Applying a change is total (it never fails), so
+//! replaying a journal always rebuilds the same overlay, and folding the
+//! journal into a snapshot gives the same answers as serving it as an
+//! overlay.
+//!
+//! The maps are persistent (`imbl`): cloning one is O(1) and shares
+//! structure, so the single writer clones the live overlay, applies a
+//! whole group of changes to the clone and publishes it with one pointer
+//! swap. A check loads one overlay and sees either all of a group or none
+//! of it; no lock is taken on the read path.
+
+use super::message::{Change, RowKey};
+use crate::model::ids::{face_index_key, FaceIndexKey};
+use crate::model::{EligibilityRow, LinkageNo, OnlineNumber, Serial, TextField};
+use crate::snapshot::Snapshot;
+use crate::source::insurers::InsurerRow;
+use imbl::{HashMap, OrdMap, OrdSet};
+use std::sync::Arc;
+
+/// Changes applied over a snapshot.
+#[derive(Clone, Default)]
+pub struct Overlay {
+    /// Row key → the row now, or `None` when deleted.
+    rows: OrdMap<RowKey, Option<Arc<EligibilityRow>>>,
+    by_face: HashMap<FaceIndexKey, OrdSet<RowKey>>,
+    by_person: HashMap<LinkageNo, OrdSet<RowKey>>,
+    /// Serial → the person it links to now, or `None` when retired.
+    serials: HashMap<Serial, Option<LinkageNo>>,
+    insurers: HashMap<String, Arc<InsurerRow>>,
+    /// LSN of the last journal record applied (0: none).
+    through_lsn: u64,
+    /// Journal records applied.
+    applied: u64,
+    /// Keys in `rows` that are deletions.
+    rows_deleted: u64,
+}
+
+/// Sizes of an overlay, for status and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OverlayCounts {
+    pub records_applied: u64,
+    pub through_lsn: u64,
+    pub rows_changed: u64,
+    pub rows_deleted: u64,
+    pub serials: u64,
+    pub insurers: u64,
+}
+
+impl Overlay {
+    /// Applies journal record `lsn`. `base` is the snapshot under the
+    /// overlay (a renewal takes over the person the old serial resolves to).
+    pub fn apply(&mut self, lsn: u64, change: &Change, base: &Snapshot) {
+        match change {
+            Change::Upsert(row) => {
+                if let Some(key) = RowKey::of(row) {
+                    self.unindex(&key);
+                    self.index(key, row);
+                    self.set_row(key, Some(Arc::clone(row)));
+                }
+            }
+            Change::Delete(key) => {
+                self.unindex(key);
+                self.set_row(*key, None);
+            }
+            Change::Link { serial, linkage } => {
+                self.serials.insert(*serial, Some(*linkage));
+            }
+            Change::Renew {
+                new_serial,
+                old_serial,
+            } => {
+                let person = self.serial_link(old_serial, base);
+                self.serials.insert(*old_serial, None);
+                if let Some(linkage) = person {
+                    self.serials.insert(*new_serial, Some(linkage));
+                }
+            }
+            Change::Insurer(insurer) => {
+                self.insurers
+                    .insert(insurer.number.as_str().to_string(), Arc::clone(insurer));
+            }
+        }
+        self.through_lsn = self.through_lsn.max(lsn);
+        self.applied += 1;
+    }
+
+    fn set_row(&mut self, key: RowKey, state: Option<Arc<EligibilityRow>>) {
+        let was_deleted = matches!(self.rows.get(&key), Some(None));
+        let now_deleted = state.is_none();
+        self.rows_deleted = self.rows_deleted + u64::from(now_deleted) - u64::from(was_deleted);
+        self.rows.insert(key, state);
+    }
+
+    fn index(&mut self, key: RowKey, row: &EligibilityRow) {
+        self.by_face.entry(face_key(row)).or_default().insert(key);
+        self.by_person.entry(row.linkage()).or_default().insert(key);
+    }
+
+    /// Drops the secondary index entries of the row now at `key`.
+    fn unindex(&mut self, key: &RowKey) {
+        let Some(Some(old)) = self.rows.get(key).cloned() else {
+            return;
+        };
+        let face = face_key(&old);
+        if let Some(set) = self.by_face.get_mut(&face) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_face.remove(&face);
+            }
+        }
+        if let Some(set) = self.by_person.get_mut(&old.linkage()) {
+            set.remove(key);
+            if set.is_empty() {
+                self.by_person.remove(&old.linkage());
+            }
+        }
+    }
+
+    /// What `serial` links to, overlay first, then `base`.
+    pub fn serial_link(&self, serial: &Serial, base: &Snapshot) -> Option<LinkageNo> {
+        match self.serials.get(serial) {
+            Some(state) => *state,
+            None => base.serial_link(serial).map(|link| link.linkage),
+        }
+    }
+
+    /// The overlay's say on a serial: `Some(Some(person))` linked,
+    /// `Some(None)` retired, `None` unchanged.
+    pub fn serial(&self, serial: &Serial) -> Option<Option<LinkageNo>> {
+        self.serials.get(serial).copied()
+    }
+
+    /// True when the overlay replaces or deletes the row at `key` (so the
+    /// snapshot's row there is not served).
+    pub fn masks(&self, key: &RowKey) -> bool {
+        self.rows.contains_key(key)
+    }
+
+    /// True when no row was changed (the snapshot's rows need no masking).
+    pub fn has_no_rows(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The state at `key`: `Some(Some(row))` changed, `Some(None)` deleted.
+    pub fn row(&self, key: &RowKey) -> Option<Option<&EligibilityRow>> {
+        self.rows.get(key).map(Option::as_deref)
+    }
+
+    /// Rows now under an online-check number.
+    pub fn rows_by_online_number(
+        &self,
+        online: &OnlineNumber,
+    ) -> impl Iterator<Item = &EligibilityRow> + '_ {
+        let range = RowKey {
+            online: *online,
+            seq: 0,
+        }..=RowKey {
+            online: *online,
+            seq: u32::MAX,
+        };
+        self.rows.range(range).filter_map(|(_, row)| row.as_deref())
+    }
+
+    /// Rows now under a card face (index form of insurer number, symbol, number).
+    pub fn rows_by_face(&self, face: &[u8]) -> impl Iterator<Item = &EligibilityRow> + '_ {
+        self.keyed_rows(self.by_face.get(face))
+    }
+
+    /// Rows a person now has from the overlay.
+    pub fn rows_of_person(&self, linkage: LinkageNo) -> impl Iterator<Item = &EligibilityRow> + '_ {
+        self.keyed_rows(self.by_person.get(&linkage))
+    }
+
+    fn keyed_rows<'o>(
+        &'o self,
+        keys: Option<&'o OrdSet<RowKey>>,
+    ) -> impl Iterator<Item = &'o EligibilityRow> + 'o {
+        keys.into_iter()
+            .flatten()
+            .filter_map(|key| self.rows.get(key).and_then(Option::as_deref))
+    }
+
+    /// The insurer master entry the overlay holds for `number`.
+    pub fn insurer(&self, number: &str) -> Option<&InsurerRow> {
+        self.insurers.get(number).map(Arc::as_ref)
+    }
+
+    /// Every row state, by key (for the fold).
+    pub fn row_states(&self) -> impl Iterator<Item = (&RowKey, Option<&EligibilityRow>)> + '_ {
+        self.rows.iter().map(|(key, row)| (key, row.as_deref()))
+    }
+
+    /// Every serial state (for the fold).
+    pub fn serial_states(&self) -> impl Iterator<Item = (&Serial, &Option<LinkageNo>)> + '_ {
+        self.serials.iter()
+    }
+
+    /// Every insurer the overlay holds (for the fold).
+    pub fn insurers(&self) -> impl Iterator<Item = &InsurerRow> + '_ {
+        self.insurers.values().map(Arc::as_ref)
+    }
+
+    /// An overlay with no changes (what a bare snapshot is served with).
+    pub fn empty() -> &'static Overlay {
+        static EMPTY: std::sync::OnceLock<Overlay> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(Overlay::default)
+    }
+
+    /// LSN of the last record applied (0: none).
+    pub fn through_lsn(&self) -> u64 {
+        self.through_lsn
+    }
+
+    pub fn counts(&self) -> OverlayCounts {
+        let deleted = self.rows_deleted;
+        OverlayCounts {
+            records_applied: self.applied,
+            through_lsn: self.through_lsn,
+            rows_changed: self.rows.len() as u64 - deleted,
+            rows_deleted: deleted,
+            serials: self.serials.len() as u64,
+            insurers: self.insurers.len() as u64,
+        }
+    }
+}
+
+fn face_key(row: &EligibilityRow) -> FaceIndexKey {
+    face_index_key(
+        row.text(TextField::InsurerNumber),
+        row.text(TextField::CardSymbol),
+        row.text(TextField::CardNumber),
+    )
+}
