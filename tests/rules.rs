@@ -5,7 +5,7 @@ mod common;
 
 use common::{branch, date, online, qualification, Dataset, HEALTH_SOCIETY};
 use shikaku::engine::json::{write_answer, Envelope};
-use shikaku::engine::{check, Answer, Query};
+use shikaku::engine::{check, Answer, Query, View};
 use shikaku::model::{CardFaceKey, InsurerNumber, OnlineNumber, Serial, TextField, Verdict};
 use shikaku::snapshot::Snapshot;
 
@@ -627,9 +627,10 @@ fn answer_json(
         date: date(on),
         snapshot_id: snapshot.id(),
         crl_id: snapshot.crl().id(),
+        update_lsn: 0,
         client_ref,
         reception,
     };
-    write_answer(&mut out, answer, snapshot, &envelope);
+    write_answer(&mut out, answer, View::bare(snapshot), &envelope);
     serde_json::from_slice(&out).expect("the encoder writes valid JSON")
 }
