@@ -8,6 +8,7 @@ mod demo;
 mod gen;
 mod serve;
 mod snapshot;
+mod updates;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Serve the HTTP API (with no snapshot given: the built-in demo data).
     Serve(Box<serve::ServeArgs>),
+    /// Send intraday update messages to a running server.
+    #[command(subcommand)]
+    Updates(updates::UpdatesCommand),
 }
 
 /// Runs the command line; the error's first line is the one-line reason.
@@ -51,5 +55,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Check(args) => check::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Updates(command) => updates::run(command),
     }
 }

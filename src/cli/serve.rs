@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 /// Where the demo dataset lives, relative to the working directory.
 const DEMO_DIR: &str = "snapshots/demo";
+/// The demo's update journal, inside the demo directory.
+const DEMO_JOURNAL: &str = "journal";
 /// Persons in the demo dataset.
 const DEMO_PERSONS: u64 = 20_000;
 /// The institution code the printed examples use.
@@ -46,6 +48,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
             .map(|(verdict, (_, query))| (verdict, query))
             .collect();
         settings.snapshot = Some(dir);
+        if settings.journal.is_none() {
+            settings.journal = Some(Path::new(DEMO_DIR).join(DEMO_JOURNAL));
+        }
     }
     let config = ServeConfig::from_settings(settings, demo).map_err(|e| anyhow!(e))?;
     let registry = config.institutions.is_some();

@@ -1,6 +1,6 @@
 //! `shikaku snapshot build | verify | inspect`.
 
-use crate::snapshot::build::{build, BuildOptions, BuildReport};
+use crate::snapshot::build::{build, fold, BuildOptions, BuildReport};
 use crate::snapshot::manifest::BUILD_REPORT_FILE;
 use crate::snapshot::verify::verify;
 use crate::snapshot::{Snapshot, Verification};
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
 pub enum SnapshotCommand {
-    /// Build a snapshot from source files (CONTRACT.md §1) into a new directory.
+    /// Build a snapshot from source files (CONTRACT.md §1), or fold an update journal into a base snapshot (--base, --journal), into a new directory.
     Build(BuildArgs),
     /// Check every checksum, structure and count; exit non-zero naming the problem.
     Verify {
@@ -33,8 +33,14 @@ pub enum SnapshotCommand {
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// Directory holding eligibility.csv, linkage.csv, insurers.csv, renewals.csv (optional), and crl.der or crl.pem with crl-issuer.pem (or revoked.csv).
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(long, required_unless_present = "base")]
+    input: Option<PathBuf>,
+    /// Fold instead of reading sources: the snapshot the journal's records apply over.
+    #[arg(long, requires = "journal", conflicts_with = "input")]
+    base: Option<PathBuf>,
+    /// The update journal directory folded into --base (the records after the base's journal mark).
+    #[arg(long, requires = "base")]
+    journal: Option<PathBuf>,
     /// New snapshot directory (must not exist).
     #[arg(long)]
     out: PathBuf,
@@ -59,7 +65,7 @@ pub fn run(command: SnapshotCommand) -> anyhow::Result<()> {
     match command {
         SnapshotCommand::Build(args) => {
             let options = BuildOptions {
-                input: args.input,
+                input: args.input.unwrap_or_default(),
                 out: args.out,
                 encoding: args.encoding,
                 skip_bad_rows: args.skip_bad_rows,
@@ -67,7 +73,10 @@ pub fn run(command: SnapshotCommand) -> anyhow::Result<()> {
                 id: args.id,
                 progress: !args.no_progress && std::io::stderr().is_terminal(),
             };
-            let report = build(&options)?;
+            let report = match (&args.base, &args.journal) {
+                (Some(base), Some(journal)) => fold(&options, base, journal)?,
+                _ => build(&options)?,
+            };
             print_build_report(&report);
             Ok(())
         }

@@ -116,7 +116,7 @@ impl<'s> View<'s> {
     }
 
     /// True unless the overlay replaced or deleted this stored row.
-    fn served(&self, row: &RowRef<'_>) -> bool {
+    pub fn serves(&self, row: &RowRef<'_>) -> bool {
         if self.overlay.has_no_rows() {
             return true;
         }
@@ -136,7 +136,7 @@ impl<'s> View<'s> {
     ) -> Records<'s> {
         let mut records: Records<'s> = stored
             .into_iter()
-            .filter(|row| self.served(row))
+            .filter(|row| self.serves(row))
             .map(Record::Stored)
             .collect();
         records.extend(updated.map(Record::Updated));

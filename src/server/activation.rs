@@ -12,8 +12,8 @@ use super::clock::JapanTime;
 use super::live::Generation;
 use super::request::{parse_check, Rules};
 use super::response::{ApiError, ErrorCode};
-use crate::engine::check;
 use crate::engine::sample::sample_queries;
+use crate::engine::{check, check_view, View};
 use crate::model::Verdict;
 use crate::snapshot::verify::{verify_open, VerifyReport};
 use crate::snapshot::Snapshot;
@@ -121,7 +121,8 @@ fn compare_with_live(
     let persons = change(old_manifest.counts.persons, new_manifest.counts.persons);
     report.rows_change_percent = Some(rows);
     report.persons_change_percent = Some(persons);
-    let drift = verdict_drift(&live.snapshot, new);
+    let live_overlay = live.overlay.load();
+    let drift = verdict_drift(View::new(&live.snapshot, &live_overlay), new);
     report.drift = Some(drift.clone());
     if force {
         return Ok(());
@@ -160,15 +161,19 @@ fn built_at(rfc3339: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 }
 
 /// Asks keys drawn from both snapshots of both, today, and counts the
-/// verdicts that differ.
-fn verdict_drift(live: &Snapshot, new: &Snapshot) -> Drift {
+/// verdicts that differ. The live side answers with its overlay: a fold of
+/// the day's updates answers like the live snapshot with them, so only
+/// unexplained change counts as drift.
+fn verdict_drift(live: View<'_>, new: &Snapshot) -> Drift {
     let today = JapanTime::now().date;
     let per_shard = |s: &Snapshot| DRIFT_SAMPLE_ROWS.div_ceil(s.shard_count().max(1) as usize);
-    let mut queries = sample_queries(live, per_shard(live));
+    let mut queries = sample_queries(live.snapshot, per_shard(live.snapshot));
     queries.extend(sample_queries(new, per_shard(new)));
     let changed = queries
         .iter()
-        .filter(|q| check(live, q, today).verdict != check(new, q, today).verdict)
+        .filter(|q| {
+            check_view(live, live.snapshot.crl(), q, today).verdict != check(new, q, today).verdict
+        })
         .count();
     Drift {
         sampled: queries.len(),

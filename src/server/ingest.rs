@@ -170,11 +170,7 @@ impl Ingest {
     /// Rebuilds `generation`'s overlay from the journal and makes it live;
     /// returns the generation it replaced. Journal segments wholly at or
     /// below `trim_through` are removed afterwards.
-    pub async fn install(
-        &self,
-        generation: Arc<Generation>,
-        trim_through: u64,
-    ) -> Installed {
+    pub async fn install(&self, generation: Arc<Generation>, trim_through: u64) -> Installed {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Install {
@@ -381,11 +377,7 @@ impl Writer {
 
     /// Rebuilds the overlay of `generation` from the journal records it
     /// does not contain, and makes it live.
-    fn install(
-        &mut self,
-        generation: Arc<Generation>,
-        trim_through: u64,
-    ) -> Installed {
+    fn install(&mut self, generation: Arc<Generation>, trim_through: u64) -> Installed {
         let started = Instant::now();
         let mark = generation.snapshot.manifest().journal.clone();
         let folded = mark.as_ref().map_or(0, |m| m.through_lsn);

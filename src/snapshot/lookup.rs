@@ -124,6 +124,35 @@ impl Snapshot {
             })
     }
 
+    /// Every row of a person shard, in stored order (the fold reads a whole
+    /// snapshot this way).
+    pub fn rows_of_shard(&self, shard: u32) -> impl Iterator<Item = RowRef<'_>> + '_ {
+        let count = self.person_shard(shard).map_or(0, |s| s.rows.len() as u32);
+        (0..count).filter_map(move |index| self.row(Loc { shard, index }))
+    }
+
+    /// Every linked serial and the linkage number it links to.
+    pub fn serial_links(&self) -> impl Iterator<Item = (Serial, LinkageNo)> + '_ {
+        (0..self.shard_count())
+            .filter_map(|shard| self.key_shard(shard))
+            .flat_map(|shard| shard.serials.iter())
+            .filter_map(|entry| {
+                let len = (entry.serial_len.to_native() as usize).min(20);
+                let serial = Serial::from_be_bytes(&entry.serial[..len])?;
+                let lo = u128::from(entry.linkage_lo.to_native());
+                let hi = u128::from(entry.linkage_hi.to_native());
+                Some((serial, LinkageNo(hi << 64 | lo)))
+            })
+    }
+
+    /// Every insurer number of the master, in order.
+    pub fn insurer_numbers(&self) -> impl Iterator<Item = &str> + '_ {
+        self.insurer_master()
+            .numbers
+            .iter()
+            .filter_map(|number| std::str::from_utf8(number).ok())
+    }
+
     /// The insurer master entry for an 8-digit insurer number.
     pub fn insurer(&self, number: &str) -> Option<InsurerRef<'_>> {
         let master = self.insurer_master();

@@ -4,7 +4,9 @@
 
 use super::format::{ArchivedPersonEntry, ArchivedPersonShard, ArchivedRowEntry, Loc, NO_DATE};
 use crate::model::record::{validity_from, CODE_ABSENT};
-use crate::model::{CodeField, Date, DateField, LinkageNo, TextField, Validity, TEXT_FIELD_COUNT};
+use crate::model::{
+    CodeField, Date, DateField, EligibilityRow, LinkageNo, TextField, Validity, TEXT_FIELD_COUNT,
+};
 
 /// One qualification row of an open snapshot.
 #[derive(Clone, Copy)]
@@ -78,6 +80,19 @@ impl<'s> RowRef<'s> {
 
     pub fn validity(&self) -> Validity {
         validity_from(|field| self.date(field))
+    }
+
+    /// The row as an owned, build-ready row (`None` only for a damaged file).
+    pub fn to_row(&self) -> Option<EligibilityRow> {
+        let dates = DateField::ALL.map(|field| self.date(field).map(Date::days));
+        let codes = CodeField::ALL.map(|field| self.code(field).unwrap_or(CODE_ABSENT));
+        EligibilityRow::new(
+            self.person()?.linkage().0,
+            self.texts(),
+            dates,
+            codes,
+            self.qualification_seq(),
+        )
     }
 
     /// The person this row belongs to.

@@ -10,6 +10,7 @@
 //! - the server's ingest task ties them together, and the snapshot build
 //!   folds a journal into the next snapshot (`snapshot build --base --journal`).
 
+pub mod generate;
 pub mod journal;
 pub mod message;
 pub mod overlay;

@@ -18,6 +18,7 @@
 //! either is complete or does not exist.
 
 mod check;
+mod fold;
 mod keys;
 mod output;
 mod partition;
@@ -205,17 +206,34 @@ impl Drop for PartialDir {
 
 /// Builds a snapshot from `options.input` into `options.out`.
 pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
+    build_from(options, None)
+}
+
+/// Builds the next snapshot into `options.out` from the snapshot `base`
+/// and the records of the update journal in `journal` it does not contain
+/// (`options.input` is not read). The new manifest's journal mark says how
+/// far the journal is folded in.
+pub fn fold(options: &BuildOptions, base: &Path, journal: &Path) -> anyhow::Result<BuildReport> {
+    build_from(options, Some((base, journal)))
+}
+
+fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::Result<BuildReport> {
     let started = Instant::now();
     let input = &options.input;
-    for required in [Sources::ELIGIBILITY, Sources::LINKAGE, Sources::INSURERS] {
-        if !input.join(required).is_file() {
-            bail!(
-                "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
-                input.display()
-            );
+    let replayed = match fold {
+        Some((base, journal)) => Some(fold::replay(base, journal)?),
+        None => {
+            for required in [Sources::ELIGIBILITY, Sources::LINKAGE, Sources::INSURERS] {
+                if !input.join(required).is_file() {
+                    bail!(
+                        "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
+                        input.display()
+                    );
+                }
+            }
+            None
         }
-    }
-    let revocation_source = RevocationSource::find(input)?;
+    };
     if options.out.exists() {
         bail!(
             "{}: already exists; snapshots are immutable, build into a new directory",
@@ -233,7 +251,10 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     let temp_dir = partial.path.join("tmp");
     std::fs::create_dir_all(&temp_dir)
         .with_context(|| format!("cannot create {}", temp_dir.display()))?;
-    let shards = shard_count(options)?;
+    let shards = match (&replayed, options.shards) {
+        (Some(replayed), None) => replayed.base.shard_count(),
+        _ => shard_count(options)?,
+    };
     let mut timings = Vec::new();
     let mut lap = Instant::now();
     let mut phase_done = |phase: &'static str, timings: &mut Vec<PhaseTiming>| {
@@ -247,11 +268,6 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     // Phase 1: partition.
     let person_parts = temp::PartitionFiles::create(&temp_dir, "persons", shards)?;
     let link_parts = temp::PartitionFiles::create(&temp_dir, "links", shards)?;
-    let eligibility_path = input.join(Sources::ELIGIBILITY);
-    let eligibility_size = std::fs::metadata(&eligibility_path)
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let bar = Progress::new(options.progress, eligibility_size, "reading", true);
     let mut parts = Partitioned {
         rows_read: 0,
         links_read: 0,
@@ -263,20 +279,12 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         bad_rows: Vec::new(),
         warnings: Vec::new(),
     };
-    let (rows_read, digest) = partition::partition_eligibility(
-        &eligibility_path,
-        options,
-        &person_parts,
-        shards,
-        &bar,
-        &mut parts.bad_rows,
-    )?;
-    bar.finish();
-    parts.rows_read = rows_read;
-    parts.sources.push(digest);
-    partition::partition_linkage(input, options, &link_parts, shards, &mut parts)?;
-    partition::read_revocation_source(&revocation_source, options, &mut parts)?;
-    partition::read_insurer_master(&input.join(Sources::INSURERS), options, &mut parts)?;
+    match &replayed {
+        Some(replayed) => {
+            fold::partition(replayed, &person_parts, &link_parts, shards, &mut parts)?;
+        }
+        None => partition_sources(options, &person_parts, &link_parts, shards, &mut parts)?,
+    }
     let person_paths = person_parts.finish()?;
     let link_paths = link_parts.finish()?;
     refuse_bad_rows(options, &parts.bad_rows)?;
@@ -379,8 +387,9 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
         counts: counts.clone(),
         files: files.clone(),
         crl: parts.crl.clone(),
-        journal: None,
+        journal: replayed.as_ref().map(|r| r.mark.clone()),
     };
+    drop(replayed);
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;
     let key_check = check::check_keys(&snapshot, &person_paths, &link_paths, &refused_link_lines)?;
@@ -434,12 +443,42 @@ pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
             options.out.display()
         )
     })?;
-    if let Some(parent) = options.out.parent() {
-        sync_dir(parent)?;
-    }
+    let parent = options.out.parent().filter(|p| !p.as_os_str().is_empty());
+    sync_dir(parent.unwrap_or(Path::new(".")))?;
     let mut partial = partial;
     partial.done = true;
     Ok(report)
+}
+
+/// Phase 1 of a build from source files.
+fn partition_sources(
+    options: &BuildOptions,
+    person_parts: &temp::PartitionFiles,
+    link_parts: &temp::PartitionFiles,
+    shards: u32,
+    parts: &mut Partitioned,
+) -> anyhow::Result<()> {
+    let input = &options.input;
+    let revocation_source = RevocationSource::find(input)?;
+    let eligibility_path = input.join(Sources::ELIGIBILITY);
+    let eligibility_size = std::fs::metadata(&eligibility_path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bar = Progress::new(options.progress, eligibility_size, "reading", true);
+    let (rows_read, digest) = partition::partition_eligibility(
+        &eligibility_path,
+        options,
+        person_parts,
+        shards,
+        &bar,
+        &mut parts.bad_rows,
+    )?;
+    bar.finish();
+    parts.rows_read = rows_read;
+    parts.sources.push(digest);
+    partition::partition_linkage(input, options, link_parts, shards, parts)?;
+    partition::read_revocation_source(&revocation_source, options, parts)?;
+    partition::read_insurer_master(&input.join(Sources::INSURERS), options, parts)
 }
 
 /// Where a directory is written before it is renamed to `out` when complete.
