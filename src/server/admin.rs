@@ -210,7 +210,7 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "crl": crl.as_deref().map(describe_crl),
         "crl_previous": crl_previous.iter().map(|g| describe_crl(g)).collect::<Vec<_>>(),
         "crl_last_refusal": crl_last_refusal,
-        "alarms": alarms(crl.as_deref()),
+        "alarms": alarms(app, crl.as_deref()),
         "updates": updates_status(app),
         "service_hours": config.service_hours.to_string(),
         "open_now": config.service_hours.is_open(now.minute_of_day),
@@ -247,8 +247,16 @@ fn updates_status(app: &App) -> serde_json::Value {
     })
 }
 
-/// Conditions an operator must see: today, a live CRL past its nextUpdate.
-fn alarms(crl: Option<&CrlGeneration>) -> Vec<String> {
+/// Conditions an operator must see: a live CRL past its nextUpdate, a
+/// journal that can no longer be written.
+fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
+    let journal = app
+        .ingest
+        .as_ref()
+        .and_then(|ingest| ingest.stats.notes.lock().ok()?.failure.clone())
+        .map(|failure| {
+            format!("the update journal failed ({failure}): updates are refused; fix the disk and restart the server")
+        });
     crl.filter(|g| g.crl.is_stale(chrono::Utc::now()))
         .map(|g| {
             format!(
@@ -261,5 +269,6 @@ fn alarms(crl: Option<&CrlGeneration>) -> Vec<String> {
             )
         })
         .into_iter()
+        .chain(journal)
         .collect()
 }

@@ -10,7 +10,7 @@ use super::clock::JapanTime;
 use super::crl_slot::{CrlGeneration, Trust};
 use super::institutions::{Credential, Denied};
 use super::live::Generation;
-use super::metrics::{CrlFacts, Endpoint, SnapshotFacts};
+use super::metrics::{CrlFacts, Endpoint, SnapshotFacts, UpdateFacts};
 use super::request::{parse_check, CheckKind, CheckRequest, Rules};
 use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
 use super::App;
@@ -358,6 +358,10 @@ fn metrics(app: &App) -> Response<Body> {
             revoked: g.crl.sets().revoked_count(),
             suspended: g.crl.sets().suspended_count(),
             stale: g.crl.is_stale(now),
+        }),
+        updates: app.ingest.as_ref().map(|ingest| UpdateFacts {
+            stats: &ingest.stats,
+            overlay: generation.as_ref().map(|g| g.overlay.load().counts()),
         }),
     };
     with_type(

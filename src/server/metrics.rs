@@ -102,6 +102,13 @@ pub struct SnapshotFacts<'a> {
     pub age_seconds: Option<f64>,
     pub loaded_unix_seconds: Option<f64>,
     pub crl: Option<CrlFacts<'a>>,
+    pub updates: Option<UpdateFacts<'a>>,
+}
+
+/// The update journal and the live overlay, for the counters and gauges.
+pub struct UpdateFacts<'a> {
+    pub stats: &'a super::ingest::IngestStats,
+    pub overlay: Option<crate::updates::overlay::OverlayCounts>,
 }
 
 /// The live CRL, for the gauges.
@@ -305,6 +312,9 @@ impl Metrics {
         if let Some(crl) = &snapshot.crl {
             render_crl(&mut out, crl);
         }
+        if let Some(updates) = &snapshot.updates {
+            render_updates(&mut out, updates);
+        }
         counter(
             &mut out,
             "shikaku_crl_swaps_total",
@@ -369,6 +379,82 @@ fn render_crl(out: &mut String, crl: &CrlFacts) {
         "1 when the live CRL is past its nextUpdate (alarm).",
         if crl.stale { 1.0 } else { 0.0 },
     );
+}
+
+fn render_updates(out: &mut String, updates: &UpdateFacts) {
+    let stats = updates.stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    family(
+        out,
+        "shikaku_updates_total",
+        "counter",
+        "Update messages answered, by result.",
+    );
+    for (result, value) in [
+        ("applied", load(&stats.applied)),
+        ("duplicate", load(&stats.duplicates)),
+        ("error", load(&stats.refused)),
+    ] {
+        let _ = writeln!(out, "shikaku_updates_total{{result=\"{result}\"}} {value}");
+    }
+    counter(
+        out,
+        "shikaku_journal_commits_total",
+        "Group commits (one fsync each) of the update journal.",
+        load(&stats.groups),
+    );
+    gauge(
+        out,
+        "shikaku_journal_fsync_seconds_total",
+        "Seconds spent writing and syncing journal groups.",
+        load(&stats.fsync_micros) as f64 / 1e6,
+    );
+    gauge(
+        out,
+        "shikaku_journal_next_lsn",
+        "The number the next journal record gets.",
+        load(&stats.next_lsn) as f64,
+    );
+    gauge(
+        out,
+        "shikaku_journal_failed",
+        "1 when a journal write failed: updates are refused until restart (alarm).",
+        if stats.failed.load(Ordering::Relaxed) {
+            1.0
+        } else {
+            0.0
+        },
+    );
+    if let Some(overlay) = updates.overlay {
+        family(
+            out,
+            "shikaku_overlay_rows",
+            "gauge",
+            "Rows the live overlay changes over the snapshot, by state.",
+        );
+        let _ = writeln!(
+            out,
+            "shikaku_overlay_rows{{state=\"changed\"}} {}",
+            overlay.rows_changed
+        );
+        let _ = writeln!(
+            out,
+            "shikaku_overlay_rows{{state=\"deleted\"}} {}",
+            overlay.rows_deleted
+        );
+        gauge(
+            out,
+            "shikaku_overlay_serials",
+            "Serials the live overlay links or retires.",
+            overlay.serials as f64,
+        );
+        gauge(
+            out,
+            "shikaku_overlay_through_lsn",
+            "The last journal record applied to the live overlay.",
+            overlay.through_lsn as f64,
+        );
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
