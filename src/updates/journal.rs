@@ -294,7 +294,11 @@ fn scan_segment(
                     ),
                 ))
             }
-            None if is_last => return Ok(offset),
+            // A crash tears only the group being written, at the very end:
+            // an intact record further on means damage, not a torn write.
+            None if is_last && !intact_record_after(bytes, offset, expected_lsn) => {
+                return Ok(offset)
+            }
             None => {
                 return Err(damaged(
                     offset,
@@ -304,6 +308,17 @@ fn scan_segment(
         }
     }
     Ok(offset)
+}
+
+/// True when an intact record numbered `lsn` or later starts anywhere
+/// after `offset`.
+fn intact_record_after(bytes: &[u8], offset: usize, lsn: u64) -> bool {
+    (offset + 1..bytes.len().saturating_sub(RECORD_HEADER_LEN - 1)).any(|at| {
+        let candidate = u64_at(bytes, at + 12);
+        candidate >= lsn
+            && candidate - lsn < 1 << 32
+            && decode(&bytes[at..]).is_some_and(|(record, _)| record.lsn == candidate)
+    })
 }
 
 fn encode(lsn: u64, id_hash: u128, payload: &[u8], out: &mut Vec<u8>) {
