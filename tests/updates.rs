@@ -187,7 +187,10 @@ fn a_repeated_process_id_answers_the_first_result_and_changes_nothing() {
     let journal = tempfile::tempdir().unwrap();
     let server = serve(&built, journal.path());
     let first = upsert("R1", "5", &branch(5), "2020-04-01");
-    assert_eq!(results(&send(&server, std::slice::from_ref(&first))), ["ok"]);
+    assert_eq!(
+        results(&send(&server, std::slice::from_ref(&first))),
+        ["ok"]
+    );
     // The same id again, even with other content, and twice in one request.
     let mut changed = first.clone();
     changed["lost"] = json!("2020-05-01");
