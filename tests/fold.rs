@@ -9,7 +9,7 @@ mod common;
 
 use shikaku::engine::json::{write_answer, Envelope};
 use shikaku::engine::sample::sample_queries;
-use shikaku::engine::{check, check_view, Query, View};
+use shikaku::engine::{check_view, Query, View};
 use shikaku::gen::{generate as generate_dataset, GenOptions};
 use shikaku::model::{Date, OnlineNumber};
 use shikaku::snapshot::build::{build, fold};
