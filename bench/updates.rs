@@ -1,0 +1,125 @@
+//! Intraday updates in the serving path: parsing a message line, applying
+//! it to the overlay, and what the overlay costs a check.
+//!
+//! Data: `shikaku gen` of `SHIKAKU_BENCH_PERSONS` persons (default 200,000)
+//! built once under `target/bench-data/updates/`, and synthetic messages
+//! drawn from it (`shikaku updates gen`'s generator) changing about a
+//! quarter of its rows — more than a July mass-renewal day changes of a
+//! national snapshot.
+//!
+//! Run: `cargo bench --bench updates` (ingest with fsync, replay and fold
+//! are measured end to end: see docs/performance.md).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use shikaku::engine::sample::sample_queries;
+use shikaku::engine::{check_view, View};
+use shikaku::gen::{generate as generate_dataset, GenOptions};
+use shikaku::model::Date;
+use shikaku::snapshot::build::{build, BuildOptions};
+use shikaku::snapshot::Snapshot;
+use shikaku::source::Encoding;
+use shikaku::updates::generate::{generate, GenerateOptions};
+use shikaku::updates::message;
+use shikaku::updates::overlay::Overlay;
+use std::path::Path;
+
+fn persons() -> u64 {
+    std::env::var("SHIKAKU_BENCH_PERSONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000)
+}
+
+fn today() -> Date {
+    Date::parse("2026-11-21").expect("a valid date")
+}
+
+/// Builds the snapshot once; returns it opened.
+fn snapshot(persons: u64) -> Snapshot {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data/updates");
+    let out = root.join(format!("snapshot-{persons}"));
+    if !out.exists() {
+        let source = root.join(format!("source-{persons}"));
+        generate_dataset(&GenOptions {
+            persons,
+            seed: 1,
+            out: source.clone(),
+            today: today(),
+            crl_entries: None,
+            progress: false,
+        })
+        .expect("generate the dataset");
+        build(&BuildOptions {
+            input: source,
+            out: out.clone(),
+            encoding: Encoding::Utf8,
+            skip_bad_rows: false,
+            shards: None,
+            id: Some("bench.1".into()),
+            progress: false,
+        })
+        .expect("build the snapshot");
+    }
+    Snapshot::open(&out).expect("open the snapshot")
+}
+
+fn bench(c: &mut Criterion) {
+    let persons = persons();
+    let snapshot = snapshot(persons);
+    let mut lines = Vec::new();
+    let options = GenerateOptions {
+        count: persons / 4,
+        seed: 7,
+        today: today(),
+    };
+    generate(&snapshot, &options, |line| {
+        lines.push(line.to_string());
+        Ok(())
+    })
+    .expect("draw messages");
+    let messages: Vec<_> = lines
+        .iter()
+        .map(|l| message::parse(l.as_bytes()).expect("a valid message"))
+        .collect();
+
+    let mut group = c.benchmark_group("updates");
+    let mut next = 0usize;
+    group.bench_function("parse_message", |b| {
+        b.iter(|| {
+            next = (next + 1) % lines.len();
+            black_box(message::parse(lines[next].as_bytes()).is_ok())
+        })
+    });
+    let mut overlay = Overlay::default();
+    for (lsn, message) in messages.iter().enumerate() {
+        overlay.apply(lsn as u64 + 1, &message.change, &snapshot);
+    }
+    group.bench_function(format!("apply_one/overlay_of_{}", messages.len()), |b| {
+        let mut working = overlay.clone();
+        let mut i = 0usize;
+        b.iter(|| {
+            i = (i + 1) % messages.len();
+            working.apply(i as u64, &messages[i].change, &snapshot);
+        })
+    });
+    group.bench_function("clone_overlay", |b| b.iter(|| black_box(overlay.clone())));
+    let queries = sample_queries(&snapshot, 2048);
+    for (name, over) in [("bare", Overlay::default()), ("overlay", overlay.clone())] {
+        let view = View::new(&snapshot, &over);
+        let mut q = 0usize;
+        group.bench_function(format!("check/{name}"), |b| {
+            b.iter(|| {
+                q = (q + 1) % queries.len();
+                black_box(check_view(view, snapshot.crl(), &queries[q], today()).verdict)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);
