@@ -17,7 +17,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Instant;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 /// Bytes of the file sent per chunk.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -59,6 +59,10 @@ pub struct ApplyArgs {
     /// Print only the error lines (and the summary).
     #[arg(long)]
     errors_only: bool,
+    /// Send at most this many messages per second (e.g. to work off a
+    /// backlog during service hours without crowding out checks).
+    #[arg(long)]
+    rate: Option<u32>,
 }
 
 /// Counts of result lines.
@@ -153,7 +157,10 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<Tally> {
     tokio::spawn(connection);
     let (body_sender, body) = Channel::<Bytes, std::io::Error>::new(4);
     let path = args.file.clone();
-    tokio::spawn(send_file(file, body_sender, path));
+    match args.rate {
+        Some(rate) => tokio::spawn(send_paced(file, body_sender, path, rate.max(1))),
+        None => tokio::spawn(send_file(file, body_sender, path)),
+    };
     let mut request = Request::post("/admin/updates")
         .header(HOST, args.admin.to_string())
         .header(CONTENT_TYPE, "application/x-ndjson");
@@ -195,6 +202,40 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<Tally> {
         }
     }
     Ok(tally)
+}
+
+/// Streams the file into the request body at most `rate` lines a second,
+/// in slices of 10 ms.
+async fn send_paced(
+    file: tokio::fs::File,
+    mut body: http_body_util::channel::Sender<Bytes, std::io::Error>,
+    path: PathBuf,
+    rate: u32,
+) {
+    let mut lines = tokio::io::BufReader::with_capacity(CHUNK_BYTES, file).lines();
+    let per_slice = (rate / 100).max(1);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+    loop {
+        tick.tick().await;
+        let mut chunk = Vec::new();
+        for _ in 0..per_slice {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    chunk.extend_from_slice(line.as_bytes());
+                    chunk.push(b'\n');
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    eprintln!("{}: {error}", path.display());
+                    body.abort(error);
+                    return;
+                }
+            }
+        }
+        if chunk.is_empty() || body.send_data(Bytes::from(chunk)).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Streams the file into the request body.

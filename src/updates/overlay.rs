@@ -15,20 +15,23 @@
 //! of it; no lock is taken on the read path.
 
 use super::message::{Change, RowKey};
-use crate::model::ids::{face_index_key, FaceIndexKey};
+use crate::model::ids::face_index_key;
 use crate::model::{EligibilityRow, LinkageNo, OnlineNumber, Serial, TextField};
 use crate::snapshot::Snapshot;
 use crate::source::insurers::InsurerRow;
-use imbl::{HashMap, OrdMap, OrdSet};
+use imbl::{HashMap, OrdMap};
+use smallvec::SmallVec;
 use std::sync::Arc;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Changes applied over a snapshot.
 #[derive(Clone, Default)]
 pub struct Overlay {
     /// Row key → the row now, or `None` when deleted.
     rows: OrdMap<RowKey, Option<Arc<EligibilityRow>>>,
-    by_face: HashMap<FaceIndexKey, OrdSet<RowKey>>,
-    by_person: HashMap<LinkageNo, OrdSet<RowKey>>,
+    /// Hash of a card face (see [`face_hash`]) → keys of the rows under it.
+    by_face: HashMap<u64, Keys>,
+    by_person: HashMap<LinkageNo, Keys>,
     /// Serial → the person it links to now, or `None` when retired.
     serials: HashMap<Serial, Option<LinkageNo>>,
     insurers: HashMap<String, Arc<InsurerRow>>,
@@ -39,6 +42,11 @@ pub struct Overlay {
     /// Keys in `rows` that are deletions.
     rows_deleted: u64,
 }
+
+/// The few row keys under one card face or person. Kept inline: the maps
+/// copy the values of every node they change, and a one-element set of a
+/// tree type would cost a whole node (kilobytes) per row.
+type Keys = SmallVec<[RowKey; 1]>;
 
 /// Sizes of an overlay, for status and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -97,8 +105,8 @@ impl Overlay {
     }
 
     fn index(&mut self, key: RowKey, row: &EligibilityRow) {
-        self.by_face.entry(face_key(row)).or_default().insert(key);
-        self.by_person.entry(row.linkage()).or_default().insert(key);
+        add_key(self.by_face.entry(face_hash(row)).or_default(), key);
+        add_key(self.by_person.entry(row.linkage()).or_default(), key);
     }
 
     /// Drops the secondary index entries of the row now at `key`.
@@ -106,19 +114,8 @@ impl Overlay {
         let Some(Some(old)) = self.rows.get(key).cloned() else {
             return;
         };
-        let face = face_key(&old);
-        if let Some(set) = self.by_face.get_mut(&face) {
-            set.remove(key);
-            if set.is_empty() {
-                self.by_face.remove(&face);
-            }
-        }
-        if let Some(set) = self.by_person.get_mut(&old.linkage()) {
-            set.remove(key);
-            if set.is_empty() {
-                self.by_person.remove(&old.linkage());
-            }
-        }
+        unindex_from(&mut self.by_face, face_hash(&old), key);
+        unindex_from(&mut self.by_person, old.linkage(), key);
     }
 
     /// What `serial` links to, overlay first, then `base`.
@@ -166,9 +163,11 @@ impl Overlay {
         self.rows.range(range).filter_map(|(_, row)| row.as_deref())
     }
 
-    /// Rows now under a card face (index form of insurer number, symbol, number).
+    /// Rows now under a card face (index form of insurer number, symbol,
+    /// number); may include rows of another face with the same hash, which
+    /// the caller filters out.
     pub fn rows_by_face(&self, face: &[u8]) -> impl Iterator<Item = &EligibilityRow> + '_ {
-        self.keyed_rows(self.by_face.get(face))
+        self.keyed_rows(self.by_face.get(&xxh3_64(face)))
     }
 
     /// Rows a person now has from the overlay.
@@ -178,7 +177,7 @@ impl Overlay {
 
     fn keyed_rows<'o>(
         &'o self,
-        keys: Option<&'o OrdSet<RowKey>>,
+        keys: Option<&'o Keys>,
     ) -> impl Iterator<Item = &'o EligibilityRow> + 'o {
         keys.into_iter()
             .flatten()
@@ -229,10 +228,30 @@ impl Overlay {
     }
 }
 
-fn face_key(row: &EligibilityRow) -> FaceIndexKey {
-    face_index_key(
+/// The card-face index key of a row, hashed.
+fn face_hash(row: &EligibilityRow) -> u64 {
+    xxh3_64(&face_index_key(
         row.text(TextField::InsurerNumber),
         row.text(TextField::CardSymbol),
         row.text(TextField::CardNumber),
-    )
+    ))
+}
+
+fn add_key(keys: &mut Keys, key: RowKey) {
+    if !keys.contains(&key) {
+        keys.push(key);
+    }
+}
+
+fn unindex_from<K: std::hash::Hash + Eq + Clone>(
+    index: &mut HashMap<K, Keys>,
+    at: K,
+    key: &RowKey,
+) {
+    if let Some(keys) = index.get_mut(&at) {
+        keys.retain(|k| k != key);
+        if keys.is_empty() {
+            index.remove(&at);
+        }
+    }
 }
