@@ -27,6 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most records committed with one fsync.
 const MAX_GROUP_RECORDS: usize = 65_536;
+/// Scheduling niceness of the writer thread (0 is the workers').
+const INGEST_NICE: libc::c_int = 10;
 /// Batches queued towards the writer before senders wait.
 const QUEUE_BATCHES: usize = 256;
 
@@ -34,8 +36,25 @@ const QUEUE_BATCHES: usize = 256;
 pub struct Line {
     /// 1-based line number in its request.
     pub number: u64,
-    pub raw: Vec<u8>,
-    pub parsed: Result<Message, Refused>,
+    /// The line; `None` when it was longer than allowed (and skipped).
+    pub raw: Option<Vec<u8>>,
+}
+
+impl Line {
+    /// Parses the line (on the writer's thread, which runs at a lower
+    /// priority than the workers answering checks).
+    fn parse(&self) -> Result<Message, Refused> {
+        match &self.raw {
+            Some(raw) => message::parse(raw),
+            None => Err(Refused {
+                process_id: None,
+                message: format!(
+                    "line: longer than {} bytes; the line is skipped",
+                    super::updates::MAX_UPDATE_LINE_BYTES
+                ),
+            }),
+        }
+    }
 }
 
 /// The result of one line (`CONTRACT.md` §4).
@@ -146,7 +165,10 @@ impl Ingest {
         };
         std::thread::Builder::new()
             .name("shikaku-ingest".into())
-            .spawn(move || writer.run(receiver))
+            .spawn(move || {
+                yield_to_checks();
+                writer.run(receiver)
+            })
             .context("cannot start the ingest thread")?;
         Ok(Ingest {
             commands,
@@ -252,9 +274,11 @@ impl Writer {
         for (lines, _) in &group {
             let mut batch = Vec::with_capacity(lines.len());
             for line in lines {
+                let parsed = line.parse();
                 let outcome = match (&live, overlay.as_mut()) {
                     (Some(generation), Some(overlay)) => self.accept(
-                        line,
+                        line.raw.as_deref().unwrap_or_default(),
+                        &parsed,
                         generation,
                         overlay,
                         &mut group_seen,
@@ -268,7 +292,10 @@ impl Writer {
                 };
                 batch.push(LineResult {
                     number: line.number,
-                    process_id: process_id_of(line),
+                    process_id: match parsed {
+                        Ok(message) => Some(message.process_id),
+                        Err(refused) => refused.process_id,
+                    },
                     outcome,
                 });
             }
@@ -327,7 +354,8 @@ impl Writer {
     /// accepted, appends it to the journal and applies it to `overlay`.
     fn accept(
         &mut self,
-        line: &Line,
+        raw: &[u8],
+        parsed: &Result<Message, Refused>,
         generation: &Generation,
         overlay: &mut Overlay,
         group_seen: &mut HashSet<u128>,
@@ -337,7 +365,7 @@ impl Writer {
             let failure = self.stats.notes.lock().ok().and_then(|n| n.failure.clone());
             return journal_unavailable(failure.as_deref().unwrap_or("write failed"));
         }
-        let message = match &line.parsed {
+        let message = match parsed {
             Ok(message) => message,
             Err(refused) => {
                 return Outcome::Error {
@@ -366,7 +394,7 @@ impl Writer {
                 message,
             };
         }
-        let lsn = self.journal.append(id, &line.raw);
+        let lsn = self.journal.append(id, raw);
         overlay.apply(lsn, &message.change, &generation.snapshot);
         group_seen.insert(id);
         if let (Some(sender), Some(seq)) = (&message.sender, message.seq) {
@@ -400,38 +428,21 @@ impl Writer {
                 .skip_to(folded + 1)
                 .map_err(|e| format!("journal: {e:#}"))?;
         }
-        let mut overlay = Overlay::default();
-        let mut senders: HashMap<String, u64> = mark
-            .map(|m| m.senders)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let mut replayed = 0u64;
-        crate::updates::journal::read(&self.dir, |record| {
-            if record.lsn <= folded {
-                return Ok(());
-            }
-            let message = message::parse(record.payload).map_err(|refused| {
-                anyhow::anyhow!(
-                    "journal record {} no longer reads as a message ({})",
-                    record.lsn,
-                    refused.message
-                )
-            })?;
-            overlay.apply(record.lsn, &message.change, &generation.snapshot);
-            if let (Some(sender), Some(seq)) = (message.sender, message.seq) {
-                senders.insert(sender, seq);
-            }
-            replayed += 1;
-            Ok(())
-        })
-        .map_err(|e| format!("{e:#}"))?;
-        for (sender, seq) in senders {
+        let replayed = crate::updates::replay::replay(&self.dir, &generation.snapshot)
+            .map_err(|e| format!("{e:#}"))?;
+        for (sender, seq) in replayed.senders {
             let last = self.senders.entry(sender).or_default();
             *last = (*last).max(seq);
         }
+        let (overlay, replayed) = (replayed.overlay, replayed.records);
         generation.overlay.store(Arc::new(overlay));
         let replaced = self.live.swap(Some(generation));
+        if let Some(left) = &replaced {
+            // Kept for rollback, which rebuilds its overlay from the journal:
+            // the memory of this one is not needed (requests still holding
+            // it keep it until they finish).
+            left.overlay.store(Arc::new(Overlay::default()));
+        }
         let segments_trimmed = match self.journal.trim(trim_through) {
             Ok(removed) => removed,
             Err(error) => {
@@ -453,10 +464,17 @@ impl Writer {
     }
 }
 
-fn process_id_of(line: &Line) -> Option<String> {
-    match &line.parsed {
-        Ok(message) => Some(message.process_id.clone()),
-        Err(refused) => refused.process_id.clone(),
+/// Lowers the calling thread's scheduling priority (nice 10), so that a
+/// burst of updates takes the CPU the checks leave, not the other way
+/// round. Best effort: where the call is refused the thread keeps the
+/// default priority.
+fn yield_to_checks() {
+    // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the
+    // calling thread on Linux (threads are scheduled as processes); it
+    // takes no pointers.
+    let refused = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, INGEST_NICE) } != 0;
+    if refused {
+        eprintln!("shikaku: ingest: could not lower the writer's priority; it competes with checks as an equal");
     }
 }
 

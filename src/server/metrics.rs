@@ -403,11 +403,16 @@ fn render_updates(out: &mut String, updates: &UpdateFacts) {
         "Group commits (one fsync each) of the update journal.",
         load(&stats.groups),
     );
-    gauge(
+    family(
         out,
         "shikaku_journal_fsync_seconds_total",
+        "counter",
         "Seconds spent writing and syncing journal groups.",
-        load(&stats.fsync_micros) as f64 / 1e6,
+    );
+    let _ = writeln!(
+        out,
+        "shikaku_journal_fsync_seconds_total {}",
+        load(&stats.fsync_micros) as f64 / 1e6
     );
     gauge(
         out,

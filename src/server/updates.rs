@@ -1,16 +1,15 @@
 //! `POST /admin/updates` (`CONTRACT.md` §4): update messages as NDJSON in,
 //! one result line per message out, in order, streamed both ways.
 //!
-//! Lines are parsed here, on the runtime, and handed to the ingest task in
-//! batches of what has arrived; results are written back as each batch is
-//! committed. A client that stops reading stops the server reading too.
+//! Lines are cut here and handed to the ingest task in batches of what has
+//! arrived (it parses them on its own, lower-priority thread); results are
+//! written back as each batch is committed. A client that stops reading stops the server reading too.
 
 use super::ingest::{Ingest, Line, LineResult, Outcome};
 use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
 use super::response::{with_type, ApiError, Body, ErrorCode};
 use super::App;
 use crate::engine::json::{write_opt_str, write_str};
-use crate::updates::message::{self, Refused};
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::Either;
@@ -80,23 +79,14 @@ struct Batch {
 impl Batch {
     fn piece(&mut self, piece: Piece<'_>) {
         self.number += 1;
-        let (raw, parsed) = match piece {
+        let raw = match piece {
             Piece::Line(line) if is_blank(line) => return,
-            Piece::Line(line) => (line.to_vec(), message::parse(line)),
-            Piece::TooLong => (
-                Vec::new(),
-                Err(Refused {
-                    process_id: None,
-                    message: format!(
-                        "line: longer than {MAX_UPDATE_LINE_BYTES} bytes; the line is skipped"
-                    ),
-                }),
-            ),
+            Piece::Line(line) => Some(line.to_vec()),
+            Piece::TooLong => None,
         };
         self.lines.push(Line {
             number: self.number,
             raw,
-            parsed,
         });
     }
 

@@ -85,7 +85,7 @@ impl Journal {
     ) -> anyhow::Result<(Journal, Scan)> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the journal directory {}", dir.display()))?;
-        let (scan, tail) = scan(dir, visit)?;
+        let (scan, tail) = scan(dir, 0, visit)?;
         let next_from_disk = scan.last_lsn.map_or(0, |lsn| lsn + 1);
         let next_lsn = next_from_disk.max(min_next_lsn).max(1);
         let (file, segment_len) = match tail {
@@ -201,10 +201,22 @@ pub fn read(
     dir: &Path,
     visit: impl FnMut(&Record<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Scan> {
+    read_after(dir, 0, visit)
+}
+
+/// As [`read`], but segments whose records all have LSNs of at most
+/// `after` are not read at all (replaying after a snapshot's journal mark
+/// need not read what the snapshot already contains). Records of a segment
+/// that is read are all visited.
+pub fn read_after(
+    dir: &Path,
+    after: u64,
+    visit: impl FnMut(&Record<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<Scan> {
     if !dir.is_dir() {
         bail!("{}: not a journal directory", dir.display());
     }
-    scan(dir, visit).map(|(scan, _)| scan)
+    scan(dir, after, visit).map(|(scan, _)| scan)
 }
 
 /// The last segment as scanned: where its valid records end.
@@ -219,6 +231,7 @@ struct Tail {
 
 fn scan(
     dir: &Path,
+    after: u64,
     mut visit: impl FnMut(&Record<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<(Scan, Option<Tail>)> {
     let segments = segments(dir)?;
@@ -229,6 +242,12 @@ fn scan(
     let mut tail = None;
     for (index, (first_lsn, path)) in segments.iter().enumerate() {
         let is_last = index + 1 == segments.len();
+        if segments
+            .get(index + 1)
+            .is_some_and(|(next_first, _)| *next_first <= after + 1)
+        {
+            continue;
+        }
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let records_before = scan.records;

@@ -14,3 +14,4 @@ pub mod generate;
 pub mod journal;
 pub mod message;
 pub mod overlay;
+pub mod replay;

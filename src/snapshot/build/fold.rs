@@ -15,14 +15,11 @@ use crate::snapshot::format::{key_hash, shard_of};
 use crate::snapshot::manifest::{JournalMark, SourceDigest};
 use crate::snapshot::{Snapshot, Verification};
 use crate::source::insurers::InsurerRow;
-use crate::updates::journal;
-use crate::updates::message;
 use crate::updates::overlay::Overlay;
 use anyhow::{bail, Context};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use xxhash_rust::xxh3::Xxh3;
 
 /// The base snapshot opened, and the journal replayed over it.
 pub struct Replayed {
@@ -40,37 +37,10 @@ pub fn replay(base: &Path, journal_dir: &Path) -> anyhow::Result<Replayed> {
         .with_context(|| format!("base snapshot {}", base.display()))?;
     let base_mark = base.manifest().journal.clone();
     let folded = base_mark.as_ref().map_or(0, |m| m.through_lsn);
-    let mut senders: BTreeMap<String, u64> = base_mark
-        .as_ref()
-        .map(|m| m.senders.clone())
-        .unwrap_or_default();
-    let mut overlay = Overlay::default();
-    let mut digest = Xxh3::new();
-    let (mut bytes, mut records, mut first_new) = (0u64, 0u64, None);
-    let scan = journal::read(journal_dir, |record| {
-        if record.lsn <= folded {
-            return Ok(());
-        }
-        first_new.get_or_insert(record.lsn);
-        let message = message::parse(record.payload).map_err(|refused| {
-            anyhow::anyhow!(
-                "journal record {} does not read as a message ({})",
-                record.lsn,
-                refused.message
-            )
-        })?;
-        overlay.apply(record.lsn, &message.change, &base);
-        if let (Some(sender), Some(seq)) = (message.sender, message.seq) {
-            senders.insert(sender, seq);
-        }
-        digest.update(record.payload);
-        bytes += record.payload.len() as u64;
-        records += 1;
-        Ok(())
-    })
-    .with_context(|| format!("journal {}", journal_dir.display()))?;
+    let replayed = crate::updates::replay::replay(journal_dir, &base)
+        .with_context(|| format!("journal {}", journal_dir.display()))?;
     let mut warnings = Vec::new();
-    if let Some(first) = first_new.filter(|&first| first > folded + 1) {
+    if let Some(first) = replayed.first_lsn.filter(|&first| first > folded + 1) {
         if base_mark.is_some() {
             bail!(
                 "journal {}: the base snapshot contains records up to {folded}, but the journal's next record is {first}: records {} to {} are missing; fold onto the snapshot that contains them",
@@ -81,29 +51,29 @@ pub fn replay(base: &Path, journal_dir: &Path) -> anyhow::Result<Replayed> {
         }
         warnings.push(format!(
             "the base snapshot records no journal mark; journal records {first} to {} are folded over it",
-            scan.last_lsn.unwrap_or(first)
+            replayed.scan.last_lsn.unwrap_or(first)
         ));
     }
-    if scan.torn_bytes > 0 {
+    if replayed.scan.torn_bytes > 0 {
         warnings.push(format!(
             "the journal ends in {} bytes of an unfinished record (being written, or never acknowledged); it is not folded",
-            scan.torn_bytes
+            replayed.scan.torn_bytes
         ));
     }
     let mark = JournalMark {
-        through_lsn: scan.last_lsn.unwrap_or(0).max(folded),
-        records_folded: records,
-        senders,
+        through_lsn: replayed.scan.last_lsn.unwrap_or(0).max(folded),
+        records_folded: replayed.records,
+        senders: replayed.senders,
     };
     Ok(Replayed {
-        base,
-        overlay,
-        mark,
         journal_digest: SourceDigest {
             file: "journal".into(),
-            bytes,
-            xxh3_128: format!("{:032x}", digest.digest128()),
+            bytes: replayed.bytes,
+            xxh3_128: replayed.digest,
         },
+        base,
+        overlay: replayed.overlay,
+        mark,
         warnings,
     })
 }
