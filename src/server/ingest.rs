@@ -439,9 +439,13 @@ impl Writer {
         let replaced = self.live.swap(Some(generation));
         if let Some(left) = &replaced {
             // Kept for rollback, which rebuilds its overlay from the journal:
-            // the memory of this one is not needed (requests still holding
-            // it keep it until they finish).
-            left.overlay.store(Arc::new(Overlay::default()));
+            // this one is not needed (requests still holding it keep it until
+            // they finish). Freeing millions of rows takes seconds, so it is
+            // done aside, not on the writer.
+            let old = left.overlay.swap(Arc::new(Overlay::default()));
+            let _ = std::thread::Builder::new()
+                .name("shikaku-overlay-drop".into())
+                .spawn(move || drop(old));
         }
         let segments_trimmed = match self.journal.trim(trim_through) {
             Ok(removed) => removed,

@@ -4,7 +4,9 @@
 //!
 //! Every message is valid when applied in order over the snapshot it was
 //! drawn from (each row and serial is touched at most once), and each
-//! sender's messages carry consecutive `seq` numbers.
+//! sender's messages carry consecutive `seq` numbers, going on from the
+//! snapshot's journal mark (so a file drawn from a folded snapshot follows
+//! the messages folded into it).
 
 use crate::model::{CodeField, Date, DateField, Serial, TextField};
 use crate::snapshot::format::Loc;
@@ -36,7 +38,12 @@ pub fn generate(
     let mut state = State {
         rng: ChaCha8Rng::seed_from_u64(options.seed),
         touched: HashSet::new(),
-        seqs: HashMap::new(),
+        seqs: snapshot
+            .manifest()
+            .journal
+            .as_ref()
+            .map(|mark| mark.senders.clone().into_iter().collect())
+            .unwrap_or_default(),
         serials: snapshot.serial_links().map(|(serial, _)| serial).collect(),
         next_serial: 0xF000_0000_0000_0000u64 ^ options.seed.rotate_left(17),
         today: options.today,
