@@ -39,6 +39,9 @@ impl LineSplitter {
             let (head, tail) = (&rest[..end], &rest[end + 1..]);
             if self.discarding {
                 self.discarding = false;
+            } else if self.pending.len() + trim_cr(head).len() > self.max_line {
+                self.pending.clear();
+                each(Piece::TooLong);
             } else if self.pending.is_empty() {
                 each(Piece::Line(trim_cr(head)));
             } else {
@@ -133,5 +136,9 @@ mod tests {
             ["<too long>", "ok"]
         );
         assert_eq!(split(&["", "\n\n"], 8), ["", ""]);
+        assert_eq!(
+            split(&["123456789\nok\n12345678\n"], 8),
+            ["<too long>", "ok", "12345678"]
+        );
     }
 }
