@@ -94,6 +94,35 @@ fn messages(snapshot: &Snapshot, count: u64, seed: u64, today: Date) -> Vec<Stri
     lines
 }
 
+/// A generated dataset built into a snapshot: the directory holding it,
+/// the snapshot's path, and the snapshot opened.
+fn generated_base(
+    persons: u64,
+    seed: u64,
+    shards: u32,
+    today: Date,
+) -> (tempfile::TempDir, std::path::PathBuf, Snapshot) {
+    let dir = tempfile::tempdir().unwrap();
+    generate_dataset(&GenOptions {
+        persons,
+        seed,
+        out: dir.path().join("source"),
+        today,
+        crl_entries: None,
+        progress: false,
+    })
+    .unwrap();
+    let base_dir = dir.path().join("base");
+    build(&common::options(
+        &dir.path().join("source"),
+        &base_dir,
+        shards,
+    ))
+    .unwrap();
+    let base = Snapshot::open(&base_dir).unwrap();
+    (dir, base_dir, base)
+}
+
 fn assert_equivalent(served: View<'_>, folded: &Snapshot, queries: &[Query], today: Date) {
     let mut differing = Vec::new();
     for query in queries {
@@ -120,19 +149,7 @@ fn assert_equivalent(served: View<'_>, folded: &Snapshot, queries: &[Query], tod
 fn a_folded_snapshot_answers_like_base_plus_journal() {
     let today = Date::today_in_japan();
     for seed in [11u64, 29, 47] {
-        let dir = tempfile::tempdir().unwrap();
-        generate_dataset(&GenOptions {
-            persons: 1500,
-            seed,
-            out: dir.path().join("source"),
-            today,
-            crl_entries: None,
-            progress: false,
-        })
-        .unwrap();
-        let base_dir = dir.path().join("base");
-        build(&common::options(&dir.path().join("source"), &base_dir, 3)).unwrap();
-        let base = Snapshot::open(&base_dir).unwrap();
+        let (dir, base_dir, base) = generated_base(1500, seed, 3, today);
         let journal_dir = dir.path().join("journal");
 
         // Day 1: the journal over the base, folded.
@@ -184,19 +201,7 @@ fn a_folded_snapshot_answers_like_base_plus_journal() {
 #[test]
 fn a_fold_refuses_a_journal_missing_records_after_its_base() {
     let today = Date::today_in_japan();
-    let dir = tempfile::tempdir().unwrap();
-    generate_dataset(&GenOptions {
-        persons: 300,
-        seed: 5,
-        out: dir.path().join("source"),
-        today,
-        crl_entries: None,
-        progress: false,
-    })
-    .unwrap();
-    let base_dir = dir.path().join("base");
-    build(&common::options(&dir.path().join("source"), &base_dir, 1)).unwrap();
-    let base = Snapshot::open(&base_dir).unwrap();
+    let (dir, base_dir, base) = generated_base(300, 5, 1, today);
     let journal_dir = dir.path().join("journal");
     let mut overlay = Overlay::default();
     journal_and_apply(

@@ -407,22 +407,7 @@ impl Writer {
     /// does not contain, and makes it live.
     fn install(&mut self, generation: Arc<Generation>, trim_through: u64) -> Installed {
         let started = Instant::now();
-        let mark = generation.snapshot.manifest().journal.clone();
-        let folded = mark.as_ref().map_or(0, |m| m.through_lsn);
-        let mut warnings = Vec::new();
-        match self.journal.first_lsn().map_err(|e| format!("journal: {e:#}"))? {
-            Some(first) if mark.is_some() && first > folded + 1 => {
-                return Err(format!(
-                    "the snapshot contains journal records up to {folded}, but the journal starts at {first}: records {} to {} would be lost; activate a snapshot folded from a later journal",
-                    folded + 1,
-                    first - 1
-                ))
-            }
-            Some(first) if mark.is_none() && first > 1 => warnings.push(format!(
-                "the snapshot records no journal mark; the journal records from {first} on are applied over it (earlier ones were folded and trimmed)"
-            )),
-            _ => {}
-        }
+        let folded = folded_through(&generation);
         if self.journal.next_lsn() <= folded {
             self.journal
                 .skip_to(folded + 1)
@@ -430,6 +415,7 @@ impl Writer {
         }
         let replayed = crate::updates::replay::replay(&self.dir, &generation.snapshot)
             .map_err(|e| format!("{e:#}"))?;
+        let mut warnings: Vec<String> = replayed.continuity()?.into_iter().collect();
         for (sender, seq) in replayed.senders {
             let last = self.senders.entry(sender).or_default();
             *last = (*last).max(seq);

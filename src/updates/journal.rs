@@ -167,11 +167,6 @@ impl Journal {
         Ok(())
     }
 
-    /// The first LSN the journal can still hold (the first segment's).
-    pub fn first_lsn(&self) -> anyhow::Result<Option<u64>> {
-        Ok(segments(&self.dir)?.first().map(|(first, _)| *first))
-    }
-
     /// Removes the segments whose records all have LSNs of at most
     /// `through` (they are folded into every snapshot still needed); never
     /// the segment being written. Returns how many were removed.

@@ -28,11 +28,38 @@ pub struct Replayed {
     pub bytes: u64,
     pub digest: String,
     pub scan: Scan,
+    /// The base's journal mark (`None`: a snapshot built from sources).
+    pub base_mark: Option<u64>,
+}
+
+impl Replayed {
+    /// Refuses a replay over a snapshot with a journal mark when the
+    /// journal no longer holds the records right after it (they would be
+    /// lost); over a snapshot without one, warns which records are applied
+    /// when the journal does not start at the first.
+    pub fn continuity(&self) -> Result<Option<String>, String> {
+        let folded = self.base_mark.unwrap_or(0);
+        let Some(first) = self.first_lsn.filter(|&first| first > folded + 1) else {
+            return Ok(None);
+        };
+        if self.base_mark.is_some() {
+            return Err(format!(
+                "the snapshot contains journal records up to {folded}, but the journal's next record is {first}: records {} to {} are missing and would be lost; use a snapshot folded from a later journal",
+                folded + 1,
+                first - 1
+            ));
+        }
+        Ok(Some(format!(
+            "the snapshot records no journal mark; journal records {first} to {} are applied over it (earlier ones were folded and trimmed)",
+            self.scan.last_lsn.unwrap_or(first)
+        )))
+    }
 }
 
 /// Replays the records of the journal in `dir` that `base` does not
 /// contain (those after its journal mark) into a new overlay over `base`.
 pub fn replay(dir: &Path, base: &Snapshot) -> anyhow::Result<Replayed> {
+    let base_mark = base.manifest().journal.as_ref().map(|m| m.through_lsn);
     let mark = base.manifest().journal.clone().unwrap_or_default();
     let mut state = State {
         base,
@@ -63,6 +90,7 @@ pub fn replay(dir: &Path, base: &Snapshot) -> anyhow::Result<Replayed> {
         bytes: state.bytes,
         digest: format!("{:032x}", state.digest.digest128()),
         scan,
+        base_mark,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::snapshot::manifest::{JournalMark, SourceDigest};
 use crate::snapshot::{Snapshot, Verification};
 use crate::source::insurers::InsurerRow;
 use crate::updates::overlay::Overlay;
-use anyhow::{bail, Context};
+use anyhow::Context;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,25 +35,18 @@ pub struct Replayed {
 pub fn replay(base: &Path, journal_dir: &Path) -> anyhow::Result<Replayed> {
     let base = Snapshot::open_with(base, Verification::Checksums)
         .with_context(|| format!("base snapshot {}", base.display()))?;
-    let base_mark = base.manifest().journal.clone();
-    let folded = base_mark.as_ref().map_or(0, |m| m.through_lsn);
+    let folded = base
+        .manifest()
+        .journal
+        .as_ref()
+        .map_or(0, |m| m.through_lsn);
     let replayed = crate::updates::replay::replay(journal_dir, &base)
         .with_context(|| format!("journal {}", journal_dir.display()))?;
-    let mut warnings = Vec::new();
-    if let Some(first) = replayed.first_lsn.filter(|&first| first > folded + 1) {
-        if base_mark.is_some() {
-            bail!(
-                "journal {}: the base snapshot contains records up to {folded}, but the journal's next record is {first}: records {} to {} are missing; fold onto the snapshot that contains them",
-                journal_dir.display(),
-                folded + 1,
-                first - 1
-            );
-        }
-        warnings.push(format!(
-            "the base snapshot records no journal mark; journal records {first} to {} are folded over it",
-            replayed.scan.last_lsn.unwrap_or(first)
-        ));
-    }
+    let mut warnings: Vec<String> = replayed
+        .continuity()
+        .map_err(|problem| anyhow::anyhow!("journal {}: {problem}", journal_dir.display()))?
+        .into_iter()
+        .collect();
     if replayed.scan.torn_bytes > 0 {
         warnings.push(format!(
             "the journal ends in {} bytes of an unfinished record (being written, or never acknowledged); it is not folded",
