@@ -205,6 +205,9 @@ async fn run_async(
         .await?
         .map_err(|_| anyhow!("the dispatcher thread failed"))?;
     interrupt.abort();
+    // An aborted task lets go of `shared` only once it has been dropped:
+    // wait for that, or the hand-back of `shared` below can race it.
+    let _ = interrupt.await;
     drain(&shared).await;
     for worker in workers {
         worker.await?;
