@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod crl;
 pub mod engine;
+pub mod frame;
 pub mod gen;
 pub mod model;
 pub mod server;

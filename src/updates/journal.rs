@@ -19,22 +19,27 @@
 //! anywhere else is refused, naming the file and offset, because a record
 //! after it may have been acknowledged.
 
+use crate::frame::{u32_at, u64_at, Framing};
 use anyhow::{bail, Context};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64};
+use xxhash_rust::xxh3::xxh3_128;
 
 /// First bytes of every segment.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SHKJRNL\0";
 /// Version of the record layout above.
 pub const JOURNAL_VERSION: u32 = 1;
 const SEGMENT_HEADER_LEN: usize = 16;
-const RECORD_HEADER_LEN: usize = 4 + 8 + 8 + 16;
 /// A new segment is started once the active one has reached this size.
 pub const SEGMENT_BYTES: u64 = 256 << 20;
 /// Longest payload accepted (a message line).
 pub const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// A record is a frame whose fixed part is its LSN and process-id hash.
+const FRAMING: Framing = Framing {
+    fixed: 8 + 16,
+    max_payload: MAX_PAYLOAD_BYTES,
+};
 const SEGMENT_SUFFIX: &str = ".journal";
 
 /// One stored record.
@@ -284,7 +289,7 @@ fn scan_segment(
             Err(damaged(0, "shorter than the segment header"))
         };
     }
-    if bytes[..8] != SEGMENT_MAGIC || u32_at(bytes, 8) != JOURNAL_VERSION {
+    if bytes[..8] != SEGMENT_MAGIC || u32_at(bytes, 8) != Some(JOURNAL_VERSION) {
         return Err(damaged(0, "not a shikaku journal segment of this version"));
     }
     let mut offset = SEGMENT_HEADER_LEN;
@@ -327,58 +332,28 @@ fn scan_segment(
 /// True when an intact record numbered `lsn` or later starts anywhere
 /// after `offset`.
 fn intact_record_after(bytes: &[u8], offset: usize, lsn: u64) -> bool {
-    (offset + 1..bytes.len().saturating_sub(RECORD_HEADER_LEN - 1)).any(|at| {
-        let candidate = u64_at(bytes, at + 12);
-        candidate >= lsn
-            && candidate - lsn < 1 << 32
-            && decode(&bytes[at..]).is_some_and(|(record, _)| record.lsn == candidate)
+    FRAMING.intact_after(bytes, offset, |fixed| {
+        u64_at(fixed, 0).is_some_and(|candidate| candidate >= lsn && candidate - lsn < 1 << 32)
     })
 }
 
 fn encode(lsn: u64, id_hash: u128, payload: &[u8], out: &mut Vec<u8>) {
-    let start = out.len();
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&lsn.to_le_bytes());
-    out.extend_from_slice(&id_hash.to_le_bytes());
-    out.extend_from_slice(payload);
-    let checksum = xxh3_64(&out[start + 12..]);
-    out[start + 4..start + 12].copy_from_slice(&checksum.to_le_bytes());
+    let mut fixed = [0u8; 24];
+    fixed[..8].copy_from_slice(&lsn.to_le_bytes());
+    fixed[8..].copy_from_slice(&id_hash.to_le_bytes());
+    FRAMING.encode(&fixed, payload, out);
 }
 
 /// One record at the start of `bytes` and its encoded length, if complete
 /// and intact.
 fn decode(bytes: &[u8]) -> Option<(Record<'_>, usize)> {
-    if bytes.len() < RECORD_HEADER_LEN {
-        return None;
-    }
-    let payload_len = u32_at(bytes, 0) as usize;
-    if payload_len > MAX_PAYLOAD_BYTES {
-        return None;
-    }
-    let len = RECORD_HEADER_LEN + payload_len;
-    let body = bytes.get(12..len)?;
-    if xxh3_64(body) != u64_at(bytes, 4) {
-        return None;
-    }
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&bytes[20..36]);
-    Some((
-        Record {
-            lsn: u64_at(bytes, 12),
-            id_hash: u128::from_le_bytes(id),
-            payload: &bytes[RECORD_HEADER_LEN..len],
-        },
-        len,
-    ))
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default())
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default())
+    let (frame, len) = FRAMING.decode(bytes)?;
+    let record = Record {
+        lsn: u64_at(frame.fixed, 0)?,
+        id_hash: u128::from_le_bytes(frame.fixed[8..24].try_into().ok()?),
+        payload: frame.payload,
+    };
+    Some((record, len))
 }
 
 /// The segments of `dir`, by first LSN.
@@ -453,6 +428,9 @@ fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::FRAME_HEADER_LEN;
+
+    const RECORD_HEADER_LEN: usize = FRAME_HEADER_LEN + 24;
 
     fn collect(dir: &Path) -> (Vec<(u64, Vec<u8>)>, Scan) {
         let mut records = Vec::new();
