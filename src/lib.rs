@@ -10,6 +10,8 @@
 //! - [`gen`] makes realistic synthetic national data for tests and benchmarks;
 //! - [`cli`] is the operators' command line.
 
+pub mod audit;
+pub mod checklog;
 pub mod cli;
 pub mod crl;
 pub mod engine;

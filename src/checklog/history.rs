@@ -1,0 +1,225 @@
+//! History search: an institution's own past checks of one key, newest
+//! first, over the last months of the log.
+//!
+//! Time is bounded by the number of segments in the window, not by the
+//! records in them: each closed segment costs one binary search in its
+//! memory-mapped index, each hit one read of a batch. The segment being
+//! written is searched through its in-memory index. Only records of the
+//! asking institution match (the institution is part of the indexed key and
+//! checked again on every record).
+
+use super::index::{key_hash, OpenIndex, SegmentIndex};
+use super::record::{CheckRecord, Entries, Entry, LoggedKey, Outcome};
+use super::segment::{self, SegmentFile};
+use super::{japan_time_text, months_before};
+use crate::model::{Date, InstitutionCode};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The log directory as searched: closed segments through their index
+/// files, the open one through its index in memory.
+pub struct Store {
+    dir: PathBuf,
+    open: RwLock<OpenSegment>,
+    indexes: Mutex<HashMap<PathBuf, Arc<SegmentIndex>>>,
+}
+
+#[derive(Default)]
+struct OpenSegment {
+    segment: Option<SegmentFile>,
+    index: OpenIndex,
+}
+
+/// One history search.
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    pub institution: InstitutionCode,
+    pub kind: super::record::QueryKind,
+    pub key: Vec<u8>,
+    /// Only checks of this treatment date.
+    pub date: Option<Date>,
+    /// Today in Japan, and how many months back the search reaches.
+    pub today: Date,
+    pub months: u32,
+    pub limit: usize,
+}
+
+impl HistoryQuery {
+    fn key(&self) -> LoggedKey<'_> {
+        LoggedKey {
+            kind: self.kind,
+            bytes: &self.key,
+        }
+    }
+
+    fn matches(&self, record: &CheckRecord<'_>) -> bool {
+        record.institution.as_ref() == Some(&self.institution)
+            && record.key == self.key()
+            && self.date.is_none_or(|date| record.date == Some(date))
+    }
+}
+
+/// What a search found: the records (newest first) and whether more
+/// matched than the limit.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub records: Vec<Value>,
+    pub truncated: bool,
+    pub segments_searched: usize,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Store {
+        Store {
+            dir,
+            open: RwLock::default(),
+            indexes: Mutex::default(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The writer started a new segment.
+    pub(super) fn opened(&self, segment: SegmentFile) {
+        if let Ok(mut open) = self.open.write() {
+            *open = OpenSegment {
+                segment: Some(segment),
+                index: OpenIndex::default(),
+            };
+        }
+    }
+
+    /// The writer wrote the batch at `offset` holding checks with `hashes`.
+    pub(super) fn indexed(&self, offset: u32, hashes: &[u64]) {
+        if let Ok(mut open) = self.open.write() {
+            for hash in hashes {
+                open.index.add(*hash, offset);
+            }
+        }
+    }
+
+    /// The writer closes `segment`: its index file is written, then
+    /// searches use that.
+    pub(super) fn close(&self, segment: &SegmentFile) -> anyhow::Result<()> {
+        let mut open = self
+            .open
+            .write()
+            .map_err(|_| anyhow::anyhow!("the open-segment index is poisoned"))?;
+        let written = open.index.write(&segment.index_path());
+        *open = OpenSegment::default();
+        written
+    }
+
+    /// The institution's checks of the key, newest first.
+    pub fn search(&self, query: &HistoryQuery) -> anyhow::Result<Found> {
+        let hash = key_hash(&query.institution, &query.key());
+        let earliest = months_before(query.today, query.months).max(query.date.unwrap_or(Date::from_days(0)));
+        let mut candidates: BTreeSet<(PathBuf, u32)> = BTreeSet::new();
+        if let Ok(open) = self.open.read() {
+            if let Some(segment) = &open.segment {
+                for offset in open.index.lookup(hash) {
+                    candidates.insert((segment.path.clone(), *offset));
+                }
+            }
+        }
+        let mut found = Found::default();
+        let mut listed = Vec::new();
+        for (day, dir) in segment::days(&self.dir)? {
+            if day < earliest {
+                continue;
+            }
+            for file in segment::segments(&dir)? {
+                if !file.is_indexed() {
+                    continue;
+                }
+                found.segments_searched += 1;
+                let index = self.index(&file.index_path())?;
+                for offset in index.lookup(hash) {
+                    candidates.insert((file.path.clone(), offset));
+                }
+                listed.push(file.index_path());
+            }
+        }
+        self.forget_unlisted(&listed);
+        let mut matches: Vec<(u64, Value)> = Vec::new();
+        let mut current: Option<(PathBuf, std::fs::File)> = None;
+        for (path, offset) in candidates {
+            if current.as_ref().is_none_or(|(open, _)| *open != path) {
+                let file = std::fs::File::open(&path)
+                    .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+                current = Some((path.clone(), file));
+            }
+            let Some((_, file)) = &current else { continue };
+            let batch = segment::read_batch_at(file, &path, offset)?;
+            for entry in Entries::new(&batch) {
+                if let Ok(Entry::Check(record)) = entry {
+                    if query.matches(&record) {
+                        matches.push((record.micros, record_json(&record)));
+                    }
+                }
+            }
+        }
+        matches.sort_by(|a, b| b.0.cmp(&a.0));
+        found.truncated = matches.len() > query.limit;
+        found.records = matches
+            .into_iter()
+            .take(query.limit)
+            .map(|(_, v)| v)
+            .collect();
+        Ok(found)
+    }
+
+    fn index(&self, path: &Path) -> anyhow::Result<Arc<SegmentIndex>> {
+        let mut cache = self
+            .indexes
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the index cache is poisoned"))?;
+        if let Some(index) = cache.get(path) {
+            return Ok(index.clone());
+        }
+        let index = Arc::new(SegmentIndex::open(path)?);
+        cache.insert(path.to_path_buf(), index.clone());
+        Ok(index)
+    }
+
+    /// Drops cached indexes of segments no longer searched (purged days).
+    fn forget_unlisted(&self, listed: &[PathBuf]) {
+        if let Ok(mut cache) = self.indexes.lock() {
+            if cache.len() > listed.len() + 64 {
+                let keep: BTreeSet<&PathBuf> = listed.iter().collect();
+                cache.retain(|path, _| keep.contains(path));
+            }
+        }
+    }
+}
+
+/// A record as history answers it.
+pub fn record_json(record: &CheckRecord<'_>) -> Value {
+    let (status, verdict, error) = match record.outcome {
+        Outcome::Verdict(verdict) => ("ok", Some(verdict.as_str()), None),
+        Outcome::Error(code) => ("error", None, Some(code.as_str())),
+    };
+    json!({
+        "time": japan_time_text(record.micros),
+        "reception": (!record.reception.is_empty()).then_some(record.reception),
+        "query": record.key.kind.as_str(),
+        "key": record.key.display(),
+        "date": record.date.map(|d| d.to_string()),
+        "status": status,
+        "verdict": verdict,
+        "error": error,
+        "insurer_number": record.insurer.map(|n| n.to_string()),
+        "snapshot": record.snapshot,
+        "updates": record.update_lsn,
+        "crl": (!record.crl.is_empty()).then_some(record.crl),
+        "channel": match record.channel {
+            super::record::Channel::Single => "single",
+            super::record::Channel::Bulk => "bulk",
+        },
+        "latency_us": record.latency_us,
+    })
+}

@@ -1,0 +1,267 @@
+//! The check log (処理履歴, `SPEC.md` §5): one compact record per check
+//! answered or refused, the source of institutions' history searches, of
+//! the JPKI fee exports and of the statistics.
+//!
+//! ```text
+//! handler ── reserve a place (block or shed) ── answer ── encode ──▶ bounded queue
+//!                                                                     │
+//! writer thread: batch (linger) ─ LZ4 ─ frame ─ append + fdatasync ◀──┘
+//!   └─ per Japan day: 20261122/000001.seg (+ .idx when closed), purge by age
+//! ```
+//!
+//! The place in the queue is taken *before* the check is answered, so an
+//! answer is never given without its record: under the `block` policy a
+//! full queue makes the request wait (counted as blocked); under `shed` it
+//! is refused with 503 `busy` and counted, and the count is written to the
+//! log as a [`record::Shed`] entry once the writer catches up. Nothing is
+//! dropped silently. The answer does not wait for the disk: a crash loses at
+//! most the batch being collected (`linger`, 20 ms by default).
+
+pub mod history;
+pub mod index;
+pub mod record;
+pub mod report;
+pub mod segment;
+mod writer;
+
+use crate::model::Date;
+use record::{CheckRecord, Shed};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub use writer::Recovery;
+
+/// What a handler does when the log's queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backpressure {
+    /// Wait for a place (latency grows; nothing is refused).
+    Block,
+    /// Refuse the check with 503 `busy` (counted, and logged as a count).
+    Shed,
+}
+
+impl Backpressure {
+    pub fn parse(text: &str) -> Result<Backpressure, String> {
+        match text {
+            "block" => Ok(Backpressure::Block),
+            "shed" => Ok(Backpressure::Shed),
+            other => Err(format!("`{other}` is neither block nor shed")),
+        }
+    }
+}
+
+/// How the check log is kept.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    pub dir: PathBuf,
+    pub backpressure: Backpressure,
+    /// Records the queue holds before the policy applies.
+    pub queue: usize,
+    /// How long the writer collects a batch before writing it.
+    pub linger: Duration,
+    /// A segment is closed (and indexed) at this size or entry count.
+    pub segment_bytes: u64,
+    pub segment_entries: u64,
+    /// Days older than this many months are removed.
+    pub retention_months: u32,
+    /// History searches reach back this many months.
+    pub search_months: u32,
+}
+
+impl LogConfig {
+    pub fn new(dir: PathBuf) -> LogConfig {
+        LogConfig {
+            dir,
+            backpressure: Backpressure::Block,
+            queue: 65_536,
+            linger: Duration::from_millis(20),
+            segment_bytes: 256 << 20,
+            segment_entries: 2_000_000,
+            retention_months: 6,
+            search_months: 5,
+        }
+    }
+}
+
+/// Counters of the log, for metrics and status.
+#[derive(Default, Debug)]
+pub struct LogStats {
+    pub entries: AtomicU64,
+    pub batches: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Reservations that had to wait for a place (`block`).
+    pub blocked: AtomicU64,
+    /// Checks refused because the queue was full (`shed`).
+    pub shed: AtomicU64,
+    pub write_failures: AtomicU64,
+    /// The last write failed; the writer is retrying.
+    pub failing: AtomicBool,
+    pub segments_closed: AtomicU64,
+    pub days_purged: AtomicU64,
+    /// Shed checks not yet written as a [`Shed`] entry, and when the first was.
+    shed_unlogged: AtomicU64,
+    shed_first_micros: AtomicU64,
+}
+
+impl LogStats {
+    /// The shed checks to write now, if any.
+    fn take_shed(&self, now_micros: u64) -> Option<Shed> {
+        let count = self.shed_unlogged.swap(0, Ordering::AcqRel);
+        (count > 0).then(|| Shed {
+            first_micros: self.shed_first_micros.swap(0, Ordering::AcqRel),
+            micros: now_micros,
+            count: count.min(u64::from(u32::MAX)) as u32,
+        })
+    }
+}
+
+enum Item {
+    Entry(Vec<u8>),
+    /// Write everything queued before, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The log as handlers see it.
+pub struct CheckLog {
+    queue: mpsc::Sender<Item>,
+    capacity: usize,
+    pub config: LogConfig,
+    pub stats: Arc<LogStats>,
+    pub store: Arc<history::Store>,
+}
+
+/// A place in the queue, taken before the check is answered.
+pub struct Slot<'a> {
+    permit: mpsc::Permit<'a, Item>,
+}
+
+impl Slot<'_> {
+    pub fn write(self, record: &CheckRecord<'_>) {
+        let mut bytes = Vec::with_capacity(192);
+        record.encode(&mut bytes);
+        self.permit.send(Item::Entry(bytes));
+    }
+}
+
+/// The queue was full under the `shed` policy (or the writer is gone).
+#[derive(Debug)]
+pub struct Refused;
+
+impl CheckLog {
+    /// Recovers what a crash left (torn tails cut, missing indexes built),
+    /// removes days past retention, and starts the writer.
+    pub fn start(config: LogConfig) -> anyhow::Result<(CheckLog, Recovery)> {
+        let (queue, receiver) = mpsc::channel(config.queue);
+        let stats = Arc::new(LogStats::default());
+        let store = Arc::new(history::Store::new(config.dir.clone()));
+        let recovery = writer::start(&config, receiver, stats.clone(), store.clone())?;
+        Ok((
+            CheckLog {
+                queue,
+                capacity: config.queue,
+                config,
+                stats,
+                store,
+            },
+            recovery,
+        ))
+    }
+
+    /// Takes a place for one record, per the backpressure policy.
+    pub async fn reserve(&self) -> Result<Slot<'_>, Refused> {
+        match self.queue.try_reserve() {
+            Ok(permit) => return Ok(Slot { permit }),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(Refused),
+            Err(mpsc::error::TrySendError::Full(())) => {}
+        }
+        if self.config.backpressure == Backpressure::Block {
+            self.stats.blocked.fetch_add(1, Ordering::Relaxed);
+            return self
+                .queue
+                .reserve()
+                .await
+                .map(|permit| Slot { permit })
+                .map_err(|_| Refused);
+        }
+        self.stats.shed.fetch_add(1, Ordering::Relaxed);
+        let now = now_micros();
+        let _ = self.stats.shed_first_micros.compare_exchange(
+            0,
+            now,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        self.stats.shed_unlogged.fetch_add(1, Ordering::AcqRel);
+        Err(Refused)
+    }
+
+    /// Waits until every record queued before this call is on disk.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Item::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Records waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.capacity - self.queue.capacity()
+    }
+}
+
+/// Microseconds since the Unix epoch.
+pub fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The Japan date of a moment in microseconds since the Unix epoch.
+pub fn japan_day(micros: u64) -> Date {
+    crate::server::clock::JapanTime::from_unix_seconds(micros / 1_000_000).date
+}
+
+/// The same day `months` months before `day` (the month's last day when
+/// that month is shorter).
+pub fn months_before(day: Date, months: u32) -> Date {
+    add_months(day, -(months as i32))
+}
+
+/// The same day `months` months after `day` (negative: before), or the
+/// month's last day when that month is shorter.
+pub fn add_months(day: Date, months: i32) -> Date {
+    let (year, month, dom) = day.ymd();
+    let index = year * 12 + month as i32 - 1 + months;
+    let (year, month) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
+    (0..4)
+        .find_map(|back| Date::from_ymd(year, month, dom - back))
+        .unwrap_or(day)
+}
+
+/// A moment as Japan time to the millisecond, e.g.
+/// `2026-11-22T08:30:15.123+09:00`.
+pub fn japan_time_text(micros: u64) -> String {
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
+    chrono::DateTime::from_timestamp_micros(micros as i64)
+        .unwrap_or_default()
+        .with_timezone(&jst)
+        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_before_clamps_to_the_month_end() {
+        let day = |y, m, d| Date::from_ymd(y, m, d).unwrap();
+        assert_eq!(months_before(day(2026, 11, 22), 6), day(2026, 5, 22));
+        assert_eq!(months_before(day(2026, 8, 31), 6), day(2026, 2, 28));
+        assert_eq!(months_before(day(2026, 3, 1), 5), day(2025, 10, 1));
+        assert_eq!(months_before(day(2026, 3, 1), 0), day(2026, 3, 1));
+    }
+}

@@ -1,0 +1,261 @@
+//! The writer thread: collects queued records into batches, writes each as
+//! one compressed frame with one `fdatasync`, rotates segments by day and
+//! size (indexing each as it closes), and purges days past retention.
+//!
+//! A failed write is retried every second in a new segment; meanwhile the
+//! queue fills and the backpressure policy shows the trouble to callers
+//! (and `shikaku_check_log_failing` to operators). Nothing is dropped.
+
+use super::history::Store;
+use super::index::{record_hash, OpenIndex};
+use super::record::{Entries, Entry};
+use super::segment::{self, SegmentWriter, MAX_BATCH_ENTRIES};
+use super::{japan_day, months_before, now_micros, Item, LogConfig, LogStats};
+use crate::model::Date;
+use anyhow::Context;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What start-up found of an earlier run.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Recovery {
+    /// Segments left unindexed by a crash, now indexed.
+    pub segments_indexed: usize,
+    /// Bytes of torn batches cut off their ends.
+    pub torn_bytes: u64,
+    /// Segments with damage before intact batches (kept up to the damage).
+    pub damaged: Vec<String>,
+    pub days_purged: usize,
+}
+
+pub(super) fn start(
+    config: &LogConfig,
+    receiver: mpsc::Receiver<Item>,
+    stats: Arc<LogStats>,
+    store: Arc<Store>,
+) -> anyhow::Result<Recovery> {
+    std::fs::create_dir_all(&config.dir)
+        .with_context(|| format!("cannot create {}", config.dir.display()))?;
+    let mut recovery = recover(&config.dir)?;
+    recovery.days_purged = purge(&config.dir, japan_day(now_micros()), config.retention_months)?;
+    let mut writer = Writer {
+        config: config.clone(),
+        stats,
+        store,
+        segment: None,
+        batch: Vec::with_capacity(1 << 20),
+        count: 0,
+        first_micros: 0,
+        hashes: Vec::new(),
+    };
+    std::thread::Builder::new()
+        .name("check-log".into())
+        .spawn(move || writer.run(receiver))
+        .context("cannot start the check-log writer")?;
+    Ok(recovery)
+}
+
+/// Indexes every segment a crash left open, cutting torn tails.
+fn recover(log: &Path) -> anyhow::Result<Recovery> {
+    let mut recovery = Recovery::default();
+    for (_, day) in segment::days(log)? {
+        for file in segment::segments(&day)? {
+            if file.is_indexed() {
+                continue;
+            }
+            let mut index = OpenIndex::default();
+            let scan = segment::read_segment(&file.path, |offset, entries| {
+                for entry in entries {
+                    if let Entry::Check(record) = entry.map_err(anyhow::Error::msg)? {
+                        if let Some(hash) = record_hash(&record) {
+                            index.add(hash, offset);
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            if scan.torn_bytes() > 0 {
+                segment::truncate(&file.path, scan.valid_len)?;
+                recovery.torn_bytes += scan.torn_bytes();
+            }
+            if let Some(damage) = scan.damage {
+                recovery.damaged.push(damage);
+            }
+            index.write(&file.index_path())?;
+            recovery.segments_indexed += 1;
+        }
+    }
+    Ok(recovery)
+}
+
+/// Removes the day directories older than `months` before `today`.
+pub fn purge(log: &Path, today: Date, months: u32) -> anyhow::Result<usize> {
+    let cutoff = months_before(today, months);
+    let mut removed = 0;
+    for (day, dir) in segment::days(log)? {
+        if day < cutoff {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot remove {}", dir.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+struct Writer {
+    config: LogConfig,
+    stats: Arc<LogStats>,
+    store: Arc<Store>,
+    segment: Option<SegmentWriter>,
+    /// The batch being collected: encoded entries, their count, the first
+    /// one's time, and the index hashes of its checks.
+    batch: Vec<u8>,
+    count: u32,
+    first_micros: u64,
+    hashes: Vec<u64>,
+}
+
+impl Writer {
+    fn run(&mut self, mut receiver: mpsc::Receiver<Item>) {
+        let mut waiting = Vec::new();
+        while let Some(first) = receiver.blocking_recv() {
+            let mut items = vec![first];
+            if !matches!(items[0], Item::Flush(_)) {
+                std::thread::sleep(self.config.linger);
+            }
+            while items.len() < MAX_BATCH_ENTRIES as usize {
+                match receiver.try_recv() {
+                    Ok(item) => items.push(item),
+                    Err(_) => break,
+                }
+            }
+            for item in items {
+                match item {
+                    Item::Entry(bytes) => self.add(&bytes),
+                    Item::Flush(done) => waiting.push(done),
+                }
+            }
+            self.commit();
+            for done in waiting.drain(..) {
+                let _ = done.send(());
+            }
+        }
+        self.commit();
+        self.close_segment();
+    }
+
+    /// Adds one encoded entry to the batch, writing the batch first when
+    /// the entry belongs to another day's segment.
+    fn add(&mut self, bytes: &[u8]) {
+        let Some(Ok(entry)) = Entries::new(bytes).next() else {
+            return;
+        };
+        let micros = entry.micros();
+        let day = japan_day(micros);
+        if self.segment.as_ref().is_some_and(|s| s.day != day) {
+            self.commit();
+            self.close_segment();
+            self.purge(day);
+        }
+        if self.count == 0 {
+            self.first_micros = micros;
+        }
+        self.batch.extend_from_slice(bytes);
+        self.count += 1;
+        if let Entry::Check(record) = entry {
+            if let Some(hash) = record_hash(&record) {
+                self.hashes.push(hash);
+            }
+        }
+    }
+
+    /// Writes the batch as one frame, retrying until it is on disk.
+    fn commit(&mut self) {
+        if let Some(shed) = self.stats.take_shed(now_micros()) {
+            shed.encode(&mut self.batch);
+            if self.count == 0 {
+                self.first_micros = shed.micros;
+            }
+            self.count += 1;
+        }
+        if self.count == 0 {
+            return;
+        }
+        loop {
+            match self.try_commit() {
+                Ok(()) => break,
+                Err(error) => {
+                    eprintln!("shikaku: check log: {error:#}; retrying in a new segment in 1 s");
+                    self.stats.write_failures.fetch_add(1, Ordering::Relaxed);
+                    self.stats.failing.store(true, Ordering::Relaxed);
+                    self.close_segment();
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+        self.stats.failing.store(false, Ordering::Relaxed);
+        self.stats
+            .entries
+            .fetch_add(u64::from(self.count), Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.batch.clear();
+        self.hashes.clear();
+        self.count = 0;
+    }
+
+    fn try_commit(&mut self) -> anyhow::Result<()> {
+        let day = japan_day(self.first_micros);
+        let full = self.segment.as_ref().is_some_and(|s| {
+            s.len >= self.config.segment_bytes || s.entries >= self.config.segment_entries
+        });
+        if full {
+            self.close_segment();
+        }
+        let segment = match self.segment.take() {
+            Some(open) => open,
+            None => {
+                let created = SegmentWriter::create(&self.config.dir, day)?;
+                self.store.opened(created.segment.clone());
+                created
+            }
+        };
+        let segment = self.segment.insert(segment);
+        let before = segment.len;
+        let offset = segment.append(&self.batch, self.count, self.first_micros)?;
+        self.stats
+            .bytes
+            .fetch_add(segment.len - before, Ordering::Relaxed);
+        self.store.indexed(offset, &self.hashes);
+        Ok(())
+    }
+
+    /// Closes the segment being written: its index is written and the
+    /// store searches it through that from now on.
+    fn close_segment(&mut self) {
+        let Some(closed) = self.segment.take() else {
+            return;
+        };
+        match self.store.close(&closed.segment) {
+            Ok(()) => {
+                self.stats.segments_closed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => eprintln!(
+                "shikaku: check log: {error:#}; the index is rebuilt at the next start"
+            ),
+        }
+    }
+
+    fn purge(&mut self, today: Date) {
+        match purge(&self.config.dir, today, self.config.retention_months) {
+            Ok(removed) => {
+                self.stats
+                    .days_purged
+                    .fetch_add(removed as u64, Ordering::Relaxed);
+            }
+            Err(error) => eprintln!("shikaku: check log: purge: {error:#}"),
+        }
+    }
+}
