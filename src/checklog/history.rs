@@ -117,7 +117,8 @@ impl Store {
     /// The institution's checks of the key, newest first.
     pub fn search(&self, query: &HistoryQuery) -> anyhow::Result<Found> {
         let hash = key_hash(&query.institution, &query.key());
-        let earliest = months_before(query.today, query.months).max(query.date.unwrap_or(Date::from_days(0)));
+        let earliest =
+            months_before(query.today, query.months).max(query.date.unwrap_or(Date::from_days(0)));
         let mut candidates: BTreeSet<(PathBuf, u32)> = BTreeSet::new();
         if let Ok(open) = self.open.read() {
             if let Some(segment) = &open.segment {
@@ -216,9 +217,9 @@ pub fn record_json(record: &CheckRecord<'_>) -> Value {
         "snapshot": record.snapshot,
         "updates": record.update_lsn,
         "crl": (!record.crl.is_empty()).then_some(record.crl),
-        "channel": match record.channel {
-            super::record::Channel::Single => "single",
-            super::record::Channel::Bulk => "bulk",
+        "via": match record.via {
+            super::record::Via::Single => "single",
+            super::record::Via::Bulk => "bulk",
         },
         "latency_us": record.latency_us,
     })

@@ -122,7 +122,12 @@ impl SegmentIndex {
         // never modified after the rename; the mapping is read-only.
         let map = unsafe { Mmap::map(&file) }
             .with_context(|| format!("cannot map {}", path.display()))?;
-        let damaged = |what: &str| anyhow::anyhow!("{}: {what}; remove it and restart the server to rebuild it", path.display());
+        let damaged = |what: &str| {
+            anyhow::anyhow!(
+                "{}: {what}; remove it and restart the server to rebuild it",
+                path.display()
+            )
+        };
         if map.len() < HEADER_LEN + 8
             || map[..8] != INDEX_MAGIC
             || u32_at(&map, 8) != Some(INDEX_VERSION)

@@ -25,7 +25,7 @@ pub mod segment;
 mod writer;
 
 use crate::model::Date;
-use record::{CheckRecord, Shed};
+use record::Shed;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -139,10 +139,9 @@ pub struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    pub fn write(self, record: &CheckRecord<'_>) {
-        let mut bytes = Vec::with_capacity(192);
-        record.encode(&mut bytes);
-        self.permit.send(Item::Entry(bytes));
+    /// Queues one encoded record ([`CheckRecord::encode`]).
+    pub fn send(self, record: Vec<u8>) {
+        self.permit.send(Item::Entry(record));
     }
 }
 
@@ -196,6 +195,18 @@ impl CheckLog {
         );
         self.stats.shed_unlogged.fetch_add(1, Ordering::AcqRel);
         Err(Refused)
+    }
+
+    /// Queues one encoded record of a check already answered (a bulk
+    /// line), waiting for a place whatever the policy.
+    pub async fn send_waiting(&self, record: Vec<u8>) {
+        let record = match self.queue.try_send(Item::Entry(record)) {
+            Ok(()) => return,
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+            Err(mpsc::error::TrySendError::Full(record)) => record,
+        };
+        self.stats.blocked.fetch_add(1, Ordering::Relaxed);
+        let _ = self.queue.send(record).await;
     }
 
     /// Waits until every record queued before this call is on disk.

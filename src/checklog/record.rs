@@ -11,12 +11,13 @@
 //! length:
 //!
 //! ```text
-//! check: [1][micros u64][latency µs u32][channel u8][kind u8][outcome u8][code u8]
+//! check: [1][micros u64][latency µs u32][via u8][kind u8][outcome u8][code u8]
 //!        [date days i32][update lsn u64][institution 10][insurer 8]
 //!        [key][snapshot id][CRL id][reception]      (each: [len u8][bytes])
 //! shed:  [2][micros u64][first micros u64][count u32]
 //! ```
 
+use crate::engine::Query;
 use crate::model::ids::KEY_SEPARATOR;
 use crate::model::{Date, InstitutionCode, InsurerNumber, Serial, Verdict};
 use crate::server::response::ErrorCode;
@@ -32,7 +33,7 @@ const MAX_FIELD_BYTES: usize = u8::MAX as usize;
 
 /// How the check arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Channel {
+pub enum Via {
     /// `POST /v1/check/card` or `/v1/check/number`.
     Single,
     /// One line of `POST /v1/check/bulk`.
@@ -133,6 +134,44 @@ impl LoggedKey<'_> {
     }
 }
 
+/// A key owned: what a check asked, as logged and as history searches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedKey {
+    pub kind: QueryKind,
+    pub bytes: Vec<u8>,
+}
+
+impl OwnedKey {
+    pub fn of(query: &Query) -> OwnedKey {
+        match query {
+            Query::Card { serial } => OwnedKey {
+                kind: QueryKind::Card,
+                bytes: serial.as_bytes().to_vec(),
+            },
+            Query::OnlineNumber { number, .. } => OwnedKey {
+                kind: QueryKind::OnlineNumber,
+                bytes: number.as_str().as_bytes().to_vec(),
+            },
+            Query::CardFace { key, .. } => OwnedKey {
+                kind: QueryKind::CardFace,
+                bytes: card_face_bytes(
+                    key.insurer_number.as_str(),
+                    &key.symbol,
+                    &key.number,
+                    key.branch.as_ref().map_or("", |b| b.as_str()),
+                ),
+            },
+        }
+    }
+
+    pub fn as_key(&self) -> LoggedKey<'_> {
+        LoggedKey {
+            kind: self.kind,
+            bytes: &self.bytes,
+        }
+    }
+}
+
 /// The card-face key bytes of the log (and of history lookups).
 pub fn card_face_bytes(insurer: &str, symbol: &str, number: &str, branch: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(insurer.len() + symbol.len() + number.len() + 5);
@@ -152,7 +191,7 @@ pub struct CheckRecord<'a> {
     /// When the answer was made, in microseconds since the Unix epoch.
     pub micros: u64,
     pub latency_us: u32,
-    pub channel: Channel,
+    pub via: Via,
     pub institution: Option<InstitutionCode>,
     pub key: LoggedKey<'a>,
     /// The treatment date checked.
@@ -199,7 +238,7 @@ impl CheckRecord<'_> {
         out.push(TAG_CHECK);
         out.extend_from_slice(&self.micros.to_le_bytes());
         out.extend_from_slice(&self.latency_us.to_le_bytes());
-        out.push(self.channel as u8);
+        out.push(self.via as u8);
         out.push(self.key.kind as u8);
         let (outcome, code) = match self.outcome {
             Outcome::Verdict(verdict) => (OUTCOME_VERDICT, index_of(&Verdict::ALL, verdict)),
@@ -211,11 +250,9 @@ impl CheckRecord<'_> {
         out.extend_from_slice(self.institution.as_ref().map_or(&[0; 10], |c| {
             c.as_str().as_bytes().try_into().unwrap_or(&[0; 10])
         }));
-        out.extend_from_slice(
-            self.insurer
-                .as_ref()
-                .map_or(&[0; 8], |n| n.as_str().as_bytes().try_into().unwrap_or(&[0; 8])),
-        );
+        out.extend_from_slice(self.insurer.as_ref().map_or(&[0; 8], |n| {
+            n.as_str().as_bytes().try_into().unwrap_or(&[0; 8])
+        }));
         for field in [
             self.key.bytes,
             self.snapshot.as_bytes(),
@@ -337,9 +374,9 @@ fn decode(body: &[u8]) -> Option<Entry<'_>> {
 fn decode_check<'a>(r: &mut Reader<'a>) -> Option<CheckRecord<'a>> {
     let micros = r.u64()?;
     let latency_us = r.u32()?;
-    let channel = match r.u8()? {
-        0 => Channel::Single,
-        1 => Channel::Bulk,
+    let via = match r.u8()? {
+        0 => Via::Single,
+        1 => Via::Bulk,
         _ => return None,
     };
     let kind = [
@@ -363,7 +400,7 @@ fn decode_check<'a>(r: &mut Reader<'a>) -> Option<CheckRecord<'a>> {
     Some(CheckRecord {
         micros,
         latency_us,
-        channel,
+        via,
         institution,
         key: LoggedKey {
             kind,
@@ -391,7 +428,7 @@ mod tests {
         CheckRecord {
             micros: 1_795_000_000_123_456,
             latency_us: 412,
-            channel: Channel::Bulk,
+            via: Via::Bulk,
             institution: InstitutionCode::parse("1312345678").ok(),
             key,
             date: Date::from_ymd(2026, 11, 22),

@@ -31,6 +31,17 @@ pub enum Report {
     Stats(Vec<Dimension>),
 }
 
+impl Report {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Report::Fees => "fees",
+            Report::Validations => "validations",
+            Report::Charges => "charges",
+            Report::Stats(_) => "stats",
+        }
+    }
+}
+
 /// A grouping of the statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dimension {
@@ -232,7 +243,13 @@ fn fees<W: Write>(
     csv: &mut Csv<W>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    csv.write_record(["purpose", "verifier_type", "verifier_id", "serial", "validated_at"])?;
+    csv.write_record([
+        "purpose",
+        "verifier_type",
+        "verifier_id",
+        "serial",
+        "validated_at",
+    ])?;
     let mut rows = 0;
     for_each_entry(log, period, summary, |entry| {
         if let Some(record) = validation(entry) {
@@ -244,7 +261,8 @@ fn fees<W: Write>(
                 &record.key.display(),
                 &japan_time_text(record.micros),
             ];
-            csv.write_record(fields).context("cannot write the report")?;
+            csv.write_record(fields)
+                .context("cannot write the report")?;
             rows += 1;
         }
         Ok(())
@@ -290,7 +308,13 @@ fn charges<W: Write>(
     csv: &mut Csv<W>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    csv.write_record(["date", "bearer_kind", "bearer_code", "validations", "day_total"])?;
+    csv.write_record([
+        "date",
+        "bearer_kind",
+        "bearer_code",
+        "validations",
+        "day_total",
+    ])?;
     let mut day = Day::default();
     let mut rows = 0;
     for_each_entry(log, period, summary, |entry| {
@@ -310,7 +334,9 @@ fn charges<W: Write>(
         *day.bearers
             .entry(("institution", institution.to_string()))
             .or_default() += 1;
-        *day.bearers.entry(("insurer", insurer.to_string())).or_default() += 1;
+        *day.bearers
+            .entry(("insurer", insurer.to_string()))
+            .or_default() += 1;
         day.total += 1;
         Ok(())
     })?;
@@ -339,12 +365,12 @@ fn stats<W: Write>(
     let mut groups: BTreeMap<Vec<String>, u64> = BTreeMap::new();
     for_each_entry(log, period, summary, |entry| {
         let (key, count) = match entry {
-            Entry::Check(record) => (
-                dimensions.iter().map(|d| d.value(record)).collect(),
-                1,
-            ),
+            Entry::Check(record) => (dimensions.iter().map(|d| d.value(record)).collect(), 1),
             Entry::Shed(shed) => (
-                dimensions.iter().map(|d| d.shed_value().to_string()).collect(),
+                dimensions
+                    .iter()
+                    .map(|d| d.shed_value().to_string())
+                    .collect(),
                 u64::from(shed.count),
             ),
         };
@@ -361,7 +387,8 @@ fn stats<W: Write>(
         fields.extend(key);
         fields.push(count.to_string());
         summary.rows += 1;
-        csv.write_record(&fields).context("cannot write the report")?;
+        csv.write_record(&fields)
+            .context("cannot write the report")?;
     }
     Ok(())
 }
@@ -374,10 +401,34 @@ mod tests {
     fn periods() {
         let day = |y, m, d| Date::from_ymd(y, m, d).unwrap();
         let p = |t: &str| Period::parse(t).unwrap();
-        assert_eq!(p("2026-Q4"), Period { from: day(2026, 10, 1), to: day(2026, 12, 31) });
-        assert_eq!(p("2026-02"), Period { from: day(2026, 2, 1), to: day(2026, 2, 28) });
-        assert_eq!(p("2026"), Period { from: day(2026, 1, 1), to: day(2026, 12, 31) });
-        assert_eq!(p("2026-11-22"), Period { from: day(2026, 11, 22), to: day(2026, 11, 22) });
+        assert_eq!(
+            p("2026-Q4"),
+            Period {
+                from: day(2026, 10, 1),
+                to: day(2026, 12, 31)
+            }
+        );
+        assert_eq!(
+            p("2026-02"),
+            Period {
+                from: day(2026, 2, 1),
+                to: day(2026, 2, 28)
+            }
+        );
+        assert_eq!(
+            p("2026"),
+            Period {
+                from: day(2026, 1, 1),
+                to: day(2026, 12, 31)
+            }
+        );
+        assert_eq!(
+            p("2026-11-22"),
+            Period {
+                from: day(2026, 11, 22),
+                to: day(2026, 11, 22)
+            }
+        );
         for bad in ["2026-Q5", "2026-13", "x", "2026-1-1-1"] {
             assert!(Period::parse(bad).is_err(), "{bad}");
         }

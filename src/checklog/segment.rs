@@ -100,8 +100,8 @@ impl SegmentFile {
 /// The segments of one day directory, in order.
 pub fn segments(day_dir: &Path) -> anyhow::Result<Vec<SegmentFile>> {
     let mut found = Vec::new();
-    let listing = std::fs::read_dir(day_dir)
-        .with_context(|| format!("cannot list {}", day_dir.display()))?;
+    let listing =
+        std::fs::read_dir(day_dir).with_context(|| format!("cannot list {}", day_dir.display()))?;
     for entry in listing {
         let path = entry?.path();
         if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_SUFFIX) {

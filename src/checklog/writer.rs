@@ -40,7 +40,11 @@ pub(super) fn start(
     std::fs::create_dir_all(&config.dir)
         .with_context(|| format!("cannot create {}", config.dir.display()))?;
     let mut recovery = recover(&config.dir)?;
-    recovery.days_purged = purge(&config.dir, japan_day(now_micros()), config.retention_months)?;
+    recovery.days_purged = purge(
+        &config.dir,
+        japan_day(now_micros()),
+        config.retention_months,
+    )?;
     let mut writer = Writer {
         config: config.clone(),
         stats,
@@ -242,9 +246,9 @@ impl Writer {
             Ok(()) => {
                 self.stats.segments_closed.fetch_add(1, Ordering::Relaxed);
             }
-            Err(error) => eprintln!(
-                "shikaku: check log: {error:#}; the index is rebuilt at the next start"
-            ),
+            Err(error) => {
+                eprintln!("shikaku: check log: {error:#}; the index is rebuilt at the next start")
+            }
         }
     }
 

@@ -6,6 +6,7 @@ mod check;
 mod crl;
 mod demo;
 mod gen;
+mod report;
 mod serve;
 mod snapshot;
 mod updates;
@@ -43,6 +44,9 @@ enum Command {
     /// Send intraday update messages to a running server.
     #[command(subcommand)]
     Updates(updates::UpdatesCommand),
+    /// CSV reports from the check log: fee exports and statistics.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Runs the command line; the error's first line is the one-line reason.
@@ -56,5 +60,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Updates(command) => updates::run(command),
+        Command::Report(command) => report::run(command),
     }
 }

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 const DEMO_DIR: &str = "snapshots/demo";
 /// The demo's update journal, inside the demo directory.
 const DEMO_JOURNAL: &str = "journal";
+/// The demo's check log (and audit log), inside the demo directory.
+const DEMO_CHECK_LOG: &str = "checks";
 /// Persons in the demo dataset.
 const DEMO_PERSONS: u64 = 20_000;
 /// The institution code the printed examples use.
@@ -50,6 +52,9 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
         settings.snapshot = Some(dir);
         if settings.journal.is_none() {
             settings.journal = Some(Path::new(DEMO_DIR).join(DEMO_JOURNAL));
+        }
+        if settings.check_log.is_none() {
+            settings.check_log = Some(Path::new(DEMO_DIR).join(DEMO_CHECK_LOG));
         }
     }
     let config = ServeConfig::from_settings(settings, demo).map_err(|e| anyhow!(e))?;

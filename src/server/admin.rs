@@ -75,26 +75,59 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     if method != expected {
         return Ok(method_not_allowed(&path, &expected));
     }
-    match path.as_str() {
-        "/admin/status" => Ok(ok(status(app).await)),
-        "/admin/snapshot/activate" => {
-            let body = activate_body(app, request, "snapshot directory").await?;
-            let report = app.activate(body.path, body.force).await?;
-            Ok(ok(serde_json::to_value(report).unwrap_or_default()))
-        }
-        "/admin/crl/activate" => {
-            let body = activate_body(app, request, "CRL directory or file").await?;
-            let report = app.activate_crl(body.path, body.force).await?;
-            println!(
-                "shikaku: CRL {} activated ({} entries, {:.2} s)",
-                report.activated, report.entries, report.load_seconds
-            );
-            Ok(ok(serde_json::to_value(report).unwrap_or_default()))
-        }
-        "/admin/crl/rollback" => rollback_crl(app).await,
-        "/admin/updates" => super::updates::handle(app.clone(), request),
-        _ => rollback(app).await,
-    }
+    let actor = operator(request.headers());
+    let (action, result) = match path.as_str() {
+        "/admin/status" => return Ok(ok(status(app).await)),
+        "/admin/updates" => return super::updates::handle(app.clone(), request, actor),
+        "/admin/snapshot/activate" => ("snapshot.activate", activate_snapshot(app, request).await),
+        "/admin/crl/activate" => ("crl.activate", activate_crl(app, request).await),
+        "/admin/crl/rollback" => ("crl.rollback", rollback_crl(app).await),
+        _ => ("snapshot.rollback", rollback(app).await),
+    };
+    let detail = match &result {
+        Ok(value) => value.clone(),
+        Err(error) => json!({
+            "status": "refused",
+            "code": error.code.as_str(),
+            "message": error.message,
+        }),
+    };
+    app.audit(&actor, action, detail);
+    result.map(ok)
+}
+
+/// Who asks: the `X-Operator` header (free text, e.g. a login name), or
+/// `unnamed` (the audit log then records only that the admin API was used).
+fn operator(headers: &hyper::HeaderMap) -> String {
+    headers
+        .get("x-operator")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or("unnamed")
+        .to_string()
+}
+
+async fn activate_snapshot(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+) -> Result<serde_json::Value, ApiError> {
+    let body = activate_body(app, request, "snapshot directory").await?;
+    let report = app.activate(body.path, body.force).await?;
+    Ok(serde_json::to_value(report).unwrap_or_default())
+}
+
+async fn activate_crl(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+) -> Result<serde_json::Value, ApiError> {
+    let body = activate_body(app, request, "CRL directory or file").await?;
+    let report = app.activate_crl(body.path, body.force).await?;
+    println!(
+        "shikaku: CRL {} activated ({} entries, {:.2} s)",
+        report.activated, report.entries, report.load_seconds
+    );
+    Ok(serde_json::to_value(report).unwrap_or_default())
 }
 
 fn ok(value: serde_json::Value) -> Response<Body> {
@@ -119,16 +152,16 @@ async fn activate_body(
     })
 }
 
-async fn rollback_crl(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
+async fn rollback_crl(app: &Arc<App>) -> Result<serde_json::Value, ApiError> {
     let (live, left) = app.crl.rollback().await?;
     app.metrics.crl_swaps.fetch_add(1, Ordering::Relaxed);
     app.metrics.crl_rollbacks.fetch_add(1, Ordering::Relaxed);
     println!("shikaku: CRL rolled back to {}", live.crl.id());
-    Ok(ok(json!({
+    Ok(json!({
         "status": "ok",
         "live": describe_crl(&live),
         "left": describe_crl(&left),
-    })))
+    }))
 }
 
 fn describe_crl(generation: &CrlGeneration) -> serde_json::Value {
@@ -158,15 +191,15 @@ fn unix_seconds(at: std::time::SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-async fn rollback(app: &Arc<App>) -> Result<Response<Body>, ApiError> {
+async fn rollback(app: &Arc<App>) -> Result<serde_json::Value, ApiError> {
     let (live, left) = app.live.rollback(app.ingest.as_ref()).await?;
     app.metrics.swaps.fetch_add(1, Ordering::Relaxed);
     app.metrics.rollbacks.fetch_add(1, Ordering::Relaxed);
-    Ok(ok(json!({
+    Ok(json!({
         "status": "ok",
         "live": describe(&live),
         "left": describe(&left),
-    })))
+    }))
 }
 
 fn describe(generation: &Generation) -> serde_json::Value {

@@ -8,17 +8,20 @@
 use super::bulk;
 use super::clock::JapanTime;
 use super::crl_slot::{CrlGeneration, Trust};
+use super::history;
 use super::institutions::{Credential, Denied};
 use super::live::Generation;
-use super::metrics::{CrlFacts, Endpoint, SnapshotFacts, UpdateFacts};
+use super::logging::{outcome, reserve, Answered, Facts};
+use super::metrics::{CheckLogFacts, CrlFacts, Endpoint, SnapshotFacts, UpdateFacts};
 use super::request::{parse_check, CheckKind, CheckRequest, Rules};
 use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
 use super::App;
+use crate::checklog::record::Via;
 use crate::crl::certificate::Judged;
 use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
 use crate::engine::{check_view, Answer, View};
-use crate::model::Verdict;
+use crate::model::{InsurerNumber, TextField, Verdict};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -43,6 +46,8 @@ pub async fn handle(
             Endpoint::Card => single_check(&app, request, CheckKind::Card, started).await,
             Endpoint::Number => single_check(&app, request, CheckKind::Number, started).await,
             Endpoint::Bulk => bulk::handle(app.clone(), request, started).await,
+            Endpoint::History => history::single(&app, request).await,
+            Endpoint::HistoryBulk => history::bulk(&app, request).await,
             Endpoint::Healthz => json(StatusCode::OK, b"{\"status\":\"ok\"}\n".to_vec()),
             Endpoint::Readyz => readiness(&app),
             Endpoint::Metrics => metrics(&app),
@@ -63,6 +68,8 @@ fn route(path: &str) -> (Endpoint, Method) {
         "/v1/check/card" => (Endpoint::Card, Method::POST),
         "/v1/check/number" => (Endpoint::Number, Method::POST),
         "/v1/check/bulk" => (Endpoint::Bulk, Method::POST),
+        "/v1/history" => (Endpoint::History, Method::GET),
+        "/v1/history/bulk" => (Endpoint::HistoryBulk, Method::POST),
         "/healthz" => (Endpoint::Healthz, Method::GET),
         "/readyz" => (Endpoint::Readyz, Method::GET),
         "/metrics" => (Endpoint::Metrics, Method::GET),
@@ -171,7 +178,8 @@ pub fn authorize(
 }
 
 /// Answers `request` from `generation` (its snapshot and the overlay
-/// loaded once here) and the live `crl` into `out`; returns the verdict. A sent certificate is judged first (issuer,
+/// loaded once here) and the live `crl` into `out`; returns what the check
+/// log keeps of the answer. A sent certificate is judged first (issuer,
 /// signature, validity); an untrusted one is an error, an expired one the
 /// `cert_expired` verdict.
 pub fn answer(
@@ -180,7 +188,7 @@ pub fn answer(
     trust: &Trust,
     request: &CheckRequest,
     out: &mut Vec<u8>,
-) -> Result<Verdict, ApiError> {
+) -> Result<Answered, ApiError> {
     let overlay = generation.overlay.load();
     answer_from(
         View::new(&generation.snapshot, &overlay),
@@ -198,7 +206,7 @@ pub fn answer_from(
     trust: &Trust,
     request: &CheckRequest,
     out: &mut Vec<u8>,
-) -> Result<Verdict, ApiError> {
+) -> Result<Answered, ApiError> {
     let crl = &crl.crl;
     let judged = match &request.certificate {
         Some(certificate) => certificate
@@ -229,7 +237,17 @@ pub fn answer_from(
             reception: &reception,
         },
     );
-    Ok(answer.verdict)
+    Ok(Answered {
+        verdict: answer.verdict,
+        insurer: answer
+            .records
+            .first()
+            .and_then(|record| InsurerNumber::parse(record.text(TextField::InsurerNumber)).ok()),
+        reception,
+        snapshot: view.snapshot.id().to_string(),
+        update_lsn: view.overlay.through_lsn(),
+        crl: crl.id().to_string(),
+    })
 }
 
 async fn single_check(
@@ -242,7 +260,19 @@ async fn single_check(
         CheckKind::Card => Endpoint::Card,
         CheckKind::Number => Endpoint::Number,
     };
-    let result = single_check_inner(app, request, kind).await;
+    let slot = match reserve(app.check_log.as_ref()).await {
+        Ok(slot) => slot,
+        Err(error) => {
+            app.metrics.error(endpoint, error.code);
+            return error.response(app.config.retry_after);
+        }
+    };
+    let mut facts = Facts::default();
+    let result = single_check_inner(app, request, kind, &mut facts).await;
+    if let Some(slot) = slot {
+        let outcome = outcome(&result, |(verdict, _)| *verdict);
+        slot.send(facts.encode(outcome, Via::Single, started.elapsed()));
+    }
     let response = match result {
         Ok((verdict, body)) => {
             app.metrics.verdict(endpoint, verdict);
@@ -261,6 +291,7 @@ async fn single_check_inner(
     app: &Arc<App>,
     request: Request<Incoming>,
     kind: CheckKind,
+    facts: &mut Facts,
 ) -> Result<(Verdict, Vec<u8>), ApiError> {
     let admitted = admit(app, &request)?;
     let (parts, body) = request.into_parts();
@@ -273,6 +304,7 @@ async fn single_check_inner(
     )
     .await?;
     let check = parse_check(&body, Some(kind), &rules(app, admitted.now)).map_err(|(e, _)| e)?;
+    facts.request(&check);
     authorize(app, &check, admitted.credential)?;
     // Taken after the body has arrived: the answer comes from the snapshot
     // live when it is computed, and from that one only.
@@ -281,8 +313,10 @@ async fn single_check_inner(
     let crl = app.crl.borrow();
     let crl = crl.as_ref().ok_or_else(no_snapshot)?;
     let mut out = Vec::with_capacity(2048);
-    let verdict = answer(generation, crl, &app.trust, &check, &mut out)?;
+    let answered = answer(generation, crl, &app.trust, &check, &mut out)?;
     out.push(b'\n');
+    let verdict = answered.verdict;
+    facts.answered = Some(answered);
     Ok((verdict, out))
 }
 
@@ -362,6 +396,11 @@ fn metrics(app: &App) -> Response<Body> {
         updates: app.ingest.as_ref().map(|ingest| UpdateFacts {
             stats: &ingest.stats,
             overlay: generation.as_ref().map(|g| g.overlay.load().counts()),
+        }),
+        check_log: app.check_log.as_ref().map(|log| CheckLogFacts {
+            stats: &log.stats,
+            queued: log.queued(),
+            capacity: log.config.queue,
         }),
     };
     with_type(

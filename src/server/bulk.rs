@@ -13,12 +13,15 @@ use super::api::{admit, answer_from, authorize, no_snapshot, rules, InFlight};
 use super::crl_slot::CrlGeneration;
 use super::institutions::Credential;
 use super::live::Generation;
+use super::logging::{outcome, Facts};
 use super::metrics::Endpoint;
 use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
 use super::request::{parse_check, Rules};
 use super::response::{with_type, ApiError, Body, ErrorCode};
 use super::App;
+use crate::checklog::record::{Outcome, Via};
 use crate::engine::View;
+use crate::model::Verdict;
 use crate::updates::overlay::Overlay;
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
@@ -44,6 +47,11 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
         Ok(admitted) => admitted,
         Err(error) => {
             app.metrics.error(Endpoint::Bulk, error.code);
+            if let Some(log) = &app.check_log {
+                let outcome = Outcome::Error(error.code);
+                let record = Facts::default().encode(outcome, Via::Bulk, started.elapsed());
+                log.send_waiting(record).await;
+            }
             return error.response(app.config.retry_after);
         }
     };
@@ -57,6 +65,7 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
         credential: admitted.credential,
         sender,
         out: Vec::with_capacity(FLUSH_BYTES * 2),
+        records: Vec::new(),
         line: 0,
     };
     tokio::spawn(job.run(request.into_body(), admitted.slot, started));
@@ -76,6 +85,8 @@ struct Job {
     credential: Credential,
     sender: Sender<Bytes>,
     out: Vec<u8>,
+    /// Check-log records of the answers in `out`, queued before `out` is sent.
+    records: Vec<Vec<u8>>,
     /// Number of the last line seen (1-based).
     line: u64,
 }
@@ -94,46 +105,67 @@ impl Job {
                 }
             };
             lines.feed(&data, &mut |piece| self.piece(piece));
+            self.log().await;
             if self.out.len() >= FLUSH_BYTES && !self.flush().await {
                 return;
             }
         }
         lines.finish(&mut |piece| self.piece(piece));
+        self.log().await;
         self.flush().await;
         self.app.metrics.latency(Endpoint::Bulk, started.elapsed());
         drop(slot);
     }
 
     fn piece(&mut self, piece: Piece<'_>) {
-        match piece {
-            Piece::Line(line) => self.line(line),
-            Piece::TooLong => {
-                self.line += 1;
-                self.line_error(line_too_long(self.app.config.max_bulk_line_bytes), None);
-            }
-        }
-    }
-
-    /// Answers one line (blank lines are counted but not answered).
-    fn line(&mut self, text: &[u8]) {
+        let started = Instant::now();
         self.line += 1;
-        if is_blank(text) {
-            return;
-        }
-        let request = match parse_check(text, None, &self.rules) {
-            Ok(request) => request,
-            Err((error, client_ref)) => return self.line_error(error, client_ref.as_deref()),
+        let mut facts = Facts::default();
+        let (result, client_ref) = match piece {
+            Piece::Line(text) if is_blank(text) => return,
+            Piece::Line(text) => self.line_answer(text, &mut facts),
+            Piece::TooLong => (
+                Err(line_too_long(self.app.config.max_bulk_line_bytes)),
+                None,
+            ),
         };
-        if let Err(error) = authorize(&self.app, &request, self.credential) {
-            return self.line_error(error, request.client_ref.as_deref());
+        if self.app.check_log.is_some() {
+            let outcome = outcome(&result, |verdict| *verdict);
+            let record = facts.encode(outcome, Via::Bulk, started.elapsed());
+            self.records.push(record);
         }
-        let view = View::new(&self.generation.snapshot, &self.overlay);
-        match answer_from(view, &self.crl, &self.app.trust, &request, &mut self.out) {
+        match result {
             Ok(verdict) => {
                 self.out.push(b'\n');
                 self.app.metrics.verdict(Endpoint::Bulk, verdict);
             }
-            Err(error) => self.line_error(error, request.client_ref.as_deref()),
+            Err(error) => self.line_error(error, client_ref.as_deref()),
+        }
+    }
+
+    /// Answers one line into `out`; on error, the error and the line's
+    /// `client_ref` to echo (blank lines are counted but not answered).
+    fn line_answer(
+        &mut self,
+        text: &[u8],
+        facts: &mut Facts,
+    ) -> (Result<Verdict, ApiError>, Option<String>) {
+        let request = match parse_check(text, None, &self.rules) {
+            Ok(request) => request,
+            Err((error, client_ref)) => return (Err(error), client_ref),
+        };
+        facts.request(&request);
+        if let Err(error) = authorize(&self.app, &request, self.credential) {
+            return (Err(error), request.client_ref);
+        }
+        let view = View::new(&self.generation.snapshot, &self.overlay);
+        match answer_from(view, &self.crl, &self.app.trust, &request, &mut self.out) {
+            Ok(answered) => {
+                let verdict = answered.verdict;
+                facts.answered = Some(answered);
+                (Ok(verdict), None)
+            }
+            Err(error) => (Err(error), request.client_ref),
         }
     }
 
@@ -147,6 +179,15 @@ impl Job {
     fn fail(&mut self, error: ApiError) {
         self.line += 1;
         self.line_error(error, None);
+    }
+
+    /// Queues the check-log records of the answers about to be sent.
+    async fn log(&mut self) {
+        if let Some(log) = &self.app.check_log {
+            for record in self.records.drain(..) {
+                log.send_waiting(record).await;
+            }
+        }
     }
 
     /// Sends the answers waiting; false when the client has gone.

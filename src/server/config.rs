@@ -5,12 +5,16 @@
 //! `SHIKAKU_MAX_IN_FLIGHT`, `max_in_flight = …`.
 
 use super::clock::ServiceHours;
+use crate::checklog::{Backpressure, LogConfig};
 use crate::crl::gate::{CrlPolicy, StaleCrl};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The audit log's name inside the check-log directory.
+pub const AUDIT_LOG_NAME: &str = "audit.log";
 
 /// Every setting, each optional until merged (see the module docs).
 #[derive(Args, Deserialize, Debug, Default, Clone)]
@@ -115,6 +119,32 @@ pub struct Settings {
     /// start. The demo keeps its journal beside its snapshots.
     #[arg(long, env = "SHIKAKU_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// Directory of the check log (処理履歴): every check answered or
+    /// refused, searchable through /v1/history, read by `shikaku report`.
+    /// Without one nothing is logged. The demo keeps it beside its snapshots.
+    #[arg(long, env = "SHIKAKU_CHECK_LOG")]
+    pub check_log: Option<PathBuf>,
+    /// When the check log's queue is full: `block` (checks wait, the
+    /// default) or `shed` (checks are refused with 503 busy and counted).
+    #[arg(long, env = "SHIKAKU_CHECK_LOG_POLICY")]
+    pub check_log_policy: Option<String>,
+    /// Records the check log's queue holds [default: 65536].
+    #[arg(long, env = "SHIKAKU_CHECK_LOG_QUEUE")]
+    pub check_log_queue: Option<usize>,
+    /// How long the check-log writer collects a batch before one write
+    /// and fdatasync [default: 20ms].
+    #[arg(long, env = "SHIKAKU_CHECK_LOG_LINGER")]
+    pub check_log_linger: Option<String>,
+    /// Months of check log kept; older days are removed [default: 6].
+    #[arg(long, env = "SHIKAKU_CHECK_LOG_RETENTION_MONTHS")]
+    pub check_log_retention_months: Option<u32>,
+    /// Months a history search reaches back [default: 5].
+    #[arg(long, env = "SHIKAKU_HISTORY_MONTHS")]
+    pub history_months: Option<u32>,
+    /// Audit log of administrative actions (JSON lines) [default:
+    /// audit.log in the check-log directory; none without either].
+    #[arg(long, env = "SHIKAKU_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Fills each setting of `$ours` that is `None` from `$theirs`.
@@ -140,7 +170,9 @@ impl Settings {
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
             max_verdict_drift_percent, retry_after, crl, user_ca, verify_certificate_signatures,
-            max_crl_change_percent, stale_crl, journal);
+            max_crl_change_percent, stale_crl, journal, check_log, check_log_policy,
+            check_log_queue, check_log_linger, check_log_retention_months, history_months,
+            audit_log);
         self
     }
 }
@@ -152,6 +184,9 @@ pub struct ServeConfig {
     pub snapshot: Option<PathBuf>,
     /// The update journal directory (no updates without one).
     pub journal: Option<PathBuf>,
+    /// The check log (none: checks are not logged).
+    pub check_log: Option<LogConfig>,
+    pub audit_log: Option<PathBuf>,
     pub listen: SocketAddr,
     pub admin_listen: SocketAddr,
     pub admin_token: Option<String>,
@@ -205,9 +240,49 @@ impl ServeConfig {
             },
         };
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let audit_log = settings.audit_log.clone().or_else(|| {
+            settings
+                .check_log
+                .as_ref()
+                .map(|dir| dir.join(AUDIT_LOG_NAME))
+        });
+        let check_log = match settings.check_log.clone() {
+            None => None,
+            Some(dir) => {
+                let defaults = LogConfig::new(dir);
+                Some(LogConfig {
+                    backpressure: match settings.check_log_policy.as_deref() {
+                        Some(text) => Backpressure::parse(text)
+                            .map_err(|e| format!("check_log_policy: {e}"))?,
+                        None => defaults.backpressure,
+                    },
+                    queue: positive("check_log_queue", settings.check_log_queue, defaults.queue)?,
+                    linger: duration(
+                        "check_log_linger",
+                        settings.check_log_linger.clone(),
+                        "20ms",
+                    )?,
+                    retention_months: settings
+                        .check_log_retention_months
+                        .unwrap_or(defaults.retention_months),
+                    search_months: settings.history_months.unwrap_or(defaults.search_months),
+                    ..defaults
+                })
+            }
+        };
+        if let Some(log) = &check_log {
+            if log.search_months > log.retention_months {
+                return Err(format!(
+                    "history_months: {} is more than check_log_retention_months ({}); searches cannot reach days already removed",
+                    log.search_months, log.retention_months
+                ));
+            }
+        }
         Ok(ServeConfig {
             snapshot: settings.snapshot,
             journal: settings.journal,
+            check_log,
+            audit_log,
             listen: settings
                 .listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

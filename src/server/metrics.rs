@@ -15,6 +15,10 @@ pub enum Endpoint {
     Card,
     Number,
     Bulk,
+    /// `GET /v1/history`.
+    History,
+    /// `POST /v1/history/bulk`.
+    HistoryBulk,
     Healthz,
     Readyz,
     Metrics,
@@ -23,10 +27,12 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    const ALL: [Endpoint; 7] = [
+    const ALL: [Endpoint; 9] = [
         Endpoint::Card,
         Endpoint::Number,
         Endpoint::Bulk,
+        Endpoint::History,
+        Endpoint::HistoryBulk,
         Endpoint::Healthz,
         Endpoint::Readyz,
         Endpoint::Metrics,
@@ -40,6 +46,8 @@ impl Endpoint {
             Endpoint::Card => "card",
             Endpoint::Number => "number",
             Endpoint::Bulk => "bulk",
+            Endpoint::History => "history",
+            Endpoint::HistoryBulk => "history_bulk",
             Endpoint::Healthz => "healthz",
             Endpoint::Readyz => "readyz",
             Endpoint::Metrics => "metrics",
@@ -94,6 +102,8 @@ pub struct Metrics {
     pub crl_swaps: AtomicU64,
     pub crl_rollbacks: AtomicU64,
     pub crl_activation_failures: AtomicU64,
+    /// Audit-log writes that failed (the action itself went ahead).
+    pub audit_failures: AtomicU64,
 }
 
 /// Facts about the live snapshot and CRL, for the gauges.
@@ -103,6 +113,14 @@ pub struct SnapshotFacts<'a> {
     pub loaded_unix_seconds: Option<f64>,
     pub crl: Option<CrlFacts<'a>>,
     pub updates: Option<UpdateFacts<'a>>,
+    pub check_log: Option<CheckLogFacts<'a>>,
+}
+
+/// The check log's writer and queue, for the counters and gauges.
+pub struct CheckLogFacts<'a> {
+    pub stats: &'a crate::checklog::LogStats,
+    pub queued: usize,
+    pub capacity: usize,
 }
 
 /// The update journal and the live overlay, for the counters and gauges.
@@ -315,6 +333,15 @@ impl Metrics {
         if let Some(updates) = &snapshot.updates {
             render_updates(&mut out, updates);
         }
+        if let Some(log) = &snapshot.check_log {
+            render_check_log(&mut out, log);
+        }
+        counter(
+            &mut out,
+            "shikaku_audit_failures_total",
+            "Audit-log entries that could not be written (alarm).",
+            load(&self.audit_failures),
+        );
         counter(
             &mut out,
             "shikaku_crl_swaps_total",
@@ -378,6 +405,72 @@ fn render_crl(out: &mut String, crl: &CrlFacts) {
         "shikaku_crl_stale",
         "1 when the live CRL is past its nextUpdate (alarm).",
         if crl.stale { 1.0 } else { 0.0 },
+    );
+}
+
+fn render_check_log(out: &mut String, log: &CheckLogFacts) {
+    let stats = log.stats;
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, value) in [
+        (
+            "shikaku_check_log_records_total",
+            "Check-log entries written (checks, and counts of shed checks).",
+            &stats.entries,
+        ),
+        (
+            "shikaku_check_log_batches_total",
+            "Check-log batches written (one fdatasync each).",
+            &stats.batches,
+        ),
+        (
+            "shikaku_check_log_bytes_total",
+            "Bytes written to check-log segments.",
+            &stats.bytes,
+        ),
+        (
+            "shikaku_check_log_blocked_total",
+            "Checks that waited for a place in the full check-log queue (policy block).",
+            &stats.blocked,
+        ),
+        (
+            "shikaku_check_log_shed_total",
+            "Checks refused with 503 because the check-log queue was full (policy shed).",
+            &stats.shed,
+        ),
+        (
+            "shikaku_check_log_write_failures_total",
+            "Check-log writes that failed and were retried.",
+            &stats.write_failures,
+        ),
+        (
+            "shikaku_check_log_days_purged_total",
+            "Day directories removed past retention.",
+            &stats.days_purged,
+        ),
+    ] {
+        counter(out, name, help, load(value));
+    }
+    gauge(
+        out,
+        "shikaku_check_log_queue",
+        "Check-log records waiting to be written.",
+        log.queued as f64,
+    );
+    gauge(
+        out,
+        "shikaku_check_log_queue_capacity",
+        "Records the check-log queue holds before its policy applies.",
+        log.capacity as f64,
+    );
+    gauge(
+        out,
+        "shikaku_check_log_failing",
+        "1 while check-log writes fail and are being retried (alarm).",
+        if stats.failing.load(Ordering::Relaxed) {
+            1.0
+        } else {
+            0.0
+        },
     );
 }
 

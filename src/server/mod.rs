@@ -17,10 +17,12 @@ mod bulk;
 pub mod clock;
 pub mod config;
 mod crl_slot;
+mod history;
 mod ingest;
 pub mod institutions;
 mod listener;
 mod live;
+mod logging;
 mod metrics;
 mod ndjson;
 pub mod request;
@@ -30,6 +32,8 @@ mod updates;
 pub use activation::ActivationPolicy;
 pub use config::{ServeConfig, Settings};
 
+use crate::audit::AuditLog;
+use crate::checklog::CheckLog;
 use anyhow::Context;
 use crl_slot::{LiveCrl, Trust};
 use institutions::{Access, Registry};
@@ -48,6 +52,9 @@ pub struct App {
     live: Live,
     /// The update journal and its writer (with a `journal` setting).
     ingest: Option<ingest::Ingest>,
+    /// The check log and its writer (with a `check_log` setting).
+    check_log: Option<CheckLog>,
+    audit_log: Option<AuditLog>,
     crl: LiveCrl,
     trust: Trust,
     access: Access,
@@ -58,6 +65,16 @@ pub struct App {
 }
 
 impl App {
+    /// Appends an administrative action to the audit log (if there is
+    /// one); a failure to write is reported and counted, not hidden.
+    fn audit(&self, actor: &str, action: &str, detail: serde_json::Value) {
+        let Some(log) = &self.audit_log else { return };
+        if let Err(error) = log.record(actor, action, detail) {
+            eprintln!("shikaku: {error:#}");
+            self.metrics.audit_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Activates the snapshot at `path` (see [`Live::activate`]), adopts
     /// its CRL when that is due (see [`LiveCrl::adopt_from_snapshot`]), and
     /// counts the swap or the refusal.
@@ -147,6 +164,14 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         ),
         None => None,
     };
+    let check_log = match &config.check_log {
+        Some(log) => Some(start_check_log(log)?),
+        None => None,
+    };
+    let audit_log = match &config.audit_log {
+        Some(path) => Some(AuditLog::open(path)?),
+        None => None,
+    };
     let public = bind(config.listen, "listen").await?;
     let admin = bind(config.admin_listen, "admin_listen").await?;
     on_bound(Bound {
@@ -166,6 +191,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         config,
         live,
         ingest,
+        check_log,
+        audit_log,
         crl: LiveCrl::default(),
         access,
         metrics: Metrics::default(),
@@ -202,6 +229,9 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         deadline,
     );
     tokio::join!(public_loop, admin_loop);
+    if let Some(log) = &app.check_log {
+        log.flush().await;
+    }
     let failure = startup_failure.lock().map(|f| f.clone()).unwrap_or(None);
     match failure {
         Some(reason) => Err(anyhow::anyhow!(reason)),
@@ -210,6 +240,22 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
             Ok(())
         }
     }
+}
+
+/// Starts the check log, reporting what it recovered of an earlier run.
+fn start_check_log(config: &crate::checklog::LogConfig) -> anyhow::Result<CheckLog> {
+    let (log, recovery) = CheckLog::start(config.clone())
+        .with_context(|| format!("check_log {}", config.dir.display()))?;
+    if recovery.segments_indexed > 0 || recovery.days_purged > 0 {
+        println!(
+            "shikaku: check log: {} segment(s) left open by the last run indexed ({} torn bytes cut), {} day(s) past retention removed",
+            recovery.segments_indexed, recovery.torn_bytes, recovery.days_purged
+        );
+    }
+    for damage in &recovery.damaged {
+        eprintln!("shikaku: check log: {damage}");
+    }
+    Ok(log)
 }
 
 /// Loads the configured snapshot; if it cannot be, records why and stops

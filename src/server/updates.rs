@@ -22,7 +22,11 @@ pub const MAX_UPDATE_LINE_BYTES: usize = 64 * 1024;
 /// Result chunks buffered towards a slow client before reading pauses.
 const CHANNEL_CHUNKS: usize = 4;
 
-pub fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+pub fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+    actor: String,
+) -> Result<Response<Body>, ApiError> {
     if app.ingest.is_none() {
         return Err(ApiError::new(
             ErrorCode::Refused,
@@ -30,18 +34,37 @@ pub fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Response<Body
         ));
     }
     let (sender, body) = Channel::new(CHANNEL_CHUNKS);
-    tokio::spawn(stream(app, request.into_body(), sender));
+    tokio::spawn(stream(app, request.into_body(), sender, actor));
     let mut response = with_type(StatusCode::OK, Vec::new(), "application/x-ndjson");
     *response.body_mut() = Either::Right(body);
     Ok(response)
 }
 
-async fn stream(app: Arc<App>, mut body: Incoming, mut sender: Sender<Bytes>) {
+/// Streams one request's messages; the audit log gets what was applied
+/// once the stream ends (however it ends).
+async fn stream(app: Arc<App>, body: Incoming, sender: Sender<Bytes>, actor: String) {
+    let mut batch = Batch::default();
+    stream_lines(&app, body, sender, &mut batch).await;
+    let tally = &batch.tally;
+    app.audit(
+        &actor,
+        "updates.apply",
+        serde_json::json!({
+            "lines": batch.number,
+            "applied": tally.applied,
+            "duplicates": tally.duplicates,
+            "refused": tally.refused,
+            "first_lsn": tally.first_lsn,
+            "last_lsn": tally.last_lsn,
+        }),
+    );
+}
+
+async fn stream_lines(app: &App, mut body: Incoming, mut sender: Sender<Bytes>, batch: &mut Batch) {
     let Some(ingest) = app.ingest.as_ref() else {
         return;
     };
     let mut lines = LineSplitter::new(MAX_UPDATE_LINE_BYTES);
-    let mut batch = Batch::default();
     loop {
         let data = match next_chunk(&mut body, app.config.idle_timeout).await {
             Ok(Some(data)) => data,
@@ -74,6 +97,31 @@ struct Batch {
     /// Number of the last line seen (1-based).
     number: u64,
     out: Vec<u8>,
+    tally: Tally,
+}
+
+/// What a stream's messages came to, for the audit log.
+#[derive(Default)]
+struct Tally {
+    applied: u64,
+    duplicates: u64,
+    refused: u64,
+    first_lsn: Option<u64>,
+    last_lsn: Option<u64>,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Applied { lsn } => {
+                self.applied += 1;
+                self.first_lsn.get_or_insert(*lsn);
+                self.last_lsn = Some(*lsn);
+            }
+            Outcome::Duplicate => self.duplicates += 1,
+            Outcome::Error { .. } => self.refused += 1,
+        }
+    }
 }
 
 impl Batch {
@@ -99,10 +147,12 @@ impl Batch {
             match ingest.apply(lines).await {
                 Ok(results) => {
                     for result in &results {
+                        self.tally.count(&result.outcome);
                         write_result(&mut self.out, result);
                     }
                 }
                 Err(reason) => {
+                    self.tally.refused += numbers.len() as u64;
                     for number in numbers {
                         self.out
                             .extend_from_slice(&error_line(None, &reason, "internal", number));
