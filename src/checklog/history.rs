@@ -164,7 +164,7 @@ impl Store {
                 }
             }
         }
-        matches.sort_by(|a, b| b.0.cmp(&a.0));
+        matches.sort_by_key(|(micros, _)| std::cmp::Reverse(*micros));
         found.truncated = matches.len() > query.limit;
         found.records = matches
             .into_iter()

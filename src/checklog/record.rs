@@ -247,12 +247,8 @@ impl CheckRecord<'_> {
         out.extend_from_slice(&[outcome, code]);
         out.extend_from_slice(&self.date.map_or(0, Date::days).to_le_bytes());
         out.extend_from_slice(&self.update_lsn.to_le_bytes());
-        out.extend_from_slice(self.institution.as_ref().map_or(&[0; 10], |c| {
-            c.as_str().as_bytes().try_into().unwrap_or(&[0; 10])
-        }));
-        out.extend_from_slice(self.insurer.as_ref().map_or(&[0; 8], |n| {
-            n.as_str().as_bytes().try_into().unwrap_or(&[0; 8])
-        }));
+        out.extend_from_slice(&padded::<10>(self.institution.as_ref().map(|c| c.as_str())));
+        out.extend_from_slice(&padded::<8>(self.insurer.as_ref().map(|n| n.as_str())));
         for field in [
             self.key.bytes,
             self.snapshot.as_bytes(),
@@ -276,6 +272,16 @@ impl Shed {
         out.extend_from_slice(&self.count.to_le_bytes());
         finish(out, start);
     }
+}
+
+/// A fixed-width code field: the code's digits, or zeros for none.
+fn padded<const N: usize>(code: Option<&str>) -> [u8; N] {
+    let mut field = [0u8; N];
+    if let Some(code) = code {
+        let len = code.len().min(N);
+        field[..len].copy_from_slice(&code.as_bytes()[..len]);
+    }
+    field
 }
 
 fn begin(out: &mut Vec<u8>) -> usize {

@@ -159,7 +159,7 @@ impl Period {
         let from = Date::from_ymd(year, first_month, 1).ok_or_else(problem)?;
         Ok(Period {
             from,
-            to: super::add_months(from, months as i32).add_days(-1),
+            to: super::add_months(from, months).add_days(-1),
         })
     }
 
