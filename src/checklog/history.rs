@@ -8,7 +8,7 @@
 //! asking institution match (the institution is part of the indexed key and
 //! checked again on every record).
 
-use super::index::{key_hash, OpenIndex, SegmentIndex};
+use super::index::{key_hash, record_hash, OpenIndex, SegmentIndex};
 use super::record::{CheckRecord, Entries, Entry, LoggedKey, Outcome};
 use super::segment::{self, SegmentFile};
 use super::{japan_time_text, months_before};
@@ -55,7 +55,8 @@ impl HistoryQuery {
     }
 
     fn matches(&self, record: &CheckRecord<'_>) -> bool {
-        record.institution.as_ref() == Some(&self.institution)
+        record_hash(record).is_some()
+            && record.institution.as_ref() == Some(&self.institution)
             && record.key == self.key()
             && self.date.is_none_or(|date| record.date == Some(date))
     }

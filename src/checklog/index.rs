@@ -13,10 +13,11 @@
 //! [magic "SHKCHKIX"][version u32][entries u32][entries × 12 bytes][xxh3-64 of the entries]
 //! ```
 
-use super::record::{CheckRecord, LoggedKey};
+use super::record::{CheckRecord, LoggedKey, Outcome};
 use super::segment::sync_dir;
 use crate::frame::{u32_at, u64_at};
 use crate::model::InstitutionCode;
+use crate::server::response::ErrorCode;
 use anyhow::Context;
 use memmap2::Mmap;
 use smallvec::SmallVec;
@@ -40,11 +41,17 @@ pub fn key_hash(institution: &InstitutionCode, key: &LoggedKey<'_>) -> u64 {
     hasher.digest()
 }
 
-/// The hash of a logged check, if it can be searched for (it names an
-/// institution and a key).
+/// The hash of a logged check, if it is in its institution's history: it
+/// names an institution and a key, and was made by that institution (not
+/// refused as unauthenticated or as another institution's).
 pub fn record_hash(record: &CheckRecord<'_>) -> Option<u64> {
     let institution = record.institution.as_ref()?;
-    (record.key.kind != super::record::QueryKind::None).then(|| key_hash(institution, &record.key))
+    let by_someone_else = matches!(
+        record.outcome,
+        Outcome::Error(ErrorCode::Unauthorized | ErrorCode::Forbidden)
+    );
+    (record.key.kind != super::record::QueryKind::None && !by_someone_else)
+        .then(|| key_hash(institution, &record.key))
 }
 
 /// The index of the segment being written.

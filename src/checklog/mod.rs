@@ -120,8 +120,12 @@ impl LogStats {
 
 enum Item {
     Entry(Vec<u8>),
-    /// Write everything queued before, then answer.
-    Flush(oneshot::Sender<()>),
+    /// Write everything queued before, then answer; with `close`, also
+    /// close (and index) the segment being written.
+    Flush {
+        close: bool,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// The log as handlers see it.
@@ -211,8 +215,18 @@ impl CheckLog {
 
     /// Waits until every record queued before this call is on disk.
     pub async fn flush(&self) {
+        self.flush_and(false).await;
+    }
+
+    /// Writes every record queued and closes the segment, indexing it (at
+    /// shutdown: the next start has nothing to recover).
+    pub async fn close(&self) {
+        self.flush_and(true).await;
+    }
+
+    async fn flush_and(&self, close: bool) {
         let (done, wait) = oneshot::channel();
-        if self.queue.send(Item::Flush(done)).await.is_ok() {
+        if self.queue.send(Item::Flush { close, done }).await.is_ok() {
             let _ = wait.await;
         }
     }

@@ -127,7 +127,8 @@ impl Writer {
         let mut waiting = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
             let mut items = vec![first];
-            if !matches!(items[0], Item::Flush(_)) {
+            let mut close = false;
+            if !matches!(items[0], Item::Flush { .. }) {
                 std::thread::sleep(self.config.linger);
             }
             while items.len() < MAX_BATCH_ENTRIES as usize {
@@ -139,10 +140,19 @@ impl Writer {
             for item in items {
                 match item {
                     Item::Entry(bytes) => self.add(&bytes),
-                    Item::Flush(done) => waiting.push(done),
+                    Item::Flush {
+                        close: and_close,
+                        done,
+                    } => {
+                        close |= and_close;
+                        waiting.push(done);
+                    }
                 }
             }
             self.commit();
+            if close {
+                self.close_segment();
+            }
             for done in waiting.drain(..) {
                 let _ = done.send(());
             }

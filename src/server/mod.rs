@@ -230,7 +230,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     );
     tokio::join!(public_loop, admin_loop);
     if let Some(log) = &app.check_log {
-        log.flush().await;
+        log.close().await;
     }
     let failure = startup_failure.lock().map(|f| f.clone()).unwrap_or(None);
     match failure {
