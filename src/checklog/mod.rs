@@ -17,6 +17,7 @@
 //! dropped silently. The answer does not wait for the disk: a crash loses at
 //! most the batch being collected (`linger`, 20 ms by default).
 
+pub mod generate;
 pub mod history;
 pub mod index;
 pub mod record;

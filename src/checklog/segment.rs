@@ -161,10 +161,24 @@ impl SegmentWriter {
         })
     }
 
+    /// Waits for everything written to reach the disk.
+    pub fn sync(&self) -> anyhow::Result<()> {
+        self.file
+            .sync_data()
+            .with_context(|| format!("cannot sync {}", self.segment.path.display()))
+    }
+
     /// Compresses `batch` (`count` encoded entries, the first made at
-    /// `first_micros`) into one frame, writes it and waits for the disk.
-    /// Returns the frame's offset in the segment.
-    pub fn append(&mut self, batch: &[u8], count: u32, first_micros: u64) -> anyhow::Result<u32> {
+    /// `first_micros`) into one frame and writes it; with `durable`, waits
+    /// for the disk (a generator syncs once at the end instead). Returns
+    /// the frame's offset in the segment.
+    pub fn append(
+        &mut self,
+        batch: &[u8],
+        count: u32,
+        first_micros: u64,
+        durable: bool,
+    ) -> anyhow::Result<u32> {
         let offset = self.len as u32;
         let mut fixed = [0u8; 12];
         fixed[..8].copy_from_slice(&first_micros.to_le_bytes());
@@ -177,7 +191,13 @@ impl SegmentWriter {
         );
         self.file
             .write_all(&self.frame)
-            .and_then(|()| self.file.sync_data())
+            .and_then(|()| {
+                if durable {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
             .with_context(|| format!("cannot write {}", self.segment.path.display()))?;
         self.len += self.frame.len() as u64;
         self.entries += u64::from(count);

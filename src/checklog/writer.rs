@@ -238,7 +238,7 @@ impl Writer {
         };
         let segment = self.segment.insert(segment);
         let before = segment.len;
-        let offset = segment.append(&self.batch, self.count, self.first_micros)?;
+        let offset = segment.append(&self.batch, self.count, self.first_micros, true)?;
         self.stats
             .bytes
             .fetch_add(segment.len - before, Ordering::Relaxed);

@@ -6,6 +6,7 @@ mod check;
 mod crl;
 mod demo;
 mod gen;
+mod history;
 mod report;
 mod serve;
 mod snapshot;
@@ -44,6 +45,9 @@ enum Command {
     /// Send intraday update messages to a running server.
     #[command(subcommand)]
     Updates(updates::UpdatesCommand),
+    /// The check log offline: history searches and synthetic logs.
+    #[command(subcommand)]
+    History(history::HistoryCommand),
     /// CSV reports from the check log: fee exports and statistics.
     #[command(subcommand)]
     Report(report::ReportCommand),
@@ -61,5 +65,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Updates(command) => updates::run(command),
         Command::Report(command) => report::run(command),
+        Command::History(command) => history::run(command),
     }
 }
