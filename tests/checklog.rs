@@ -72,7 +72,10 @@ fn get_as(server: &Server, token: &str, path: &str) -> Reply {
 
 /// Every entry of the log for today, as (institution, kind, key, outcome,
 /// reception), plus the count of shed checks.
-fn logged(log: &Path) -> (Vec<(String, QueryKind, String, String, String)>, u64) {
+/// (institution, kind, key, outcome, reception) of one logged check.
+type Logged = (String, QueryKind, String, String, String);
+
+fn logged(log: &Path) -> (Vec<Logged>, u64) {
     let today = Date::today_in_japan();
     let period = Period {
         from: today.add_days(-1),
