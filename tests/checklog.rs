@@ -157,7 +157,7 @@ fn every_check_is_logged_once_and_history_shows_only_the_callers_own() {
         r#"{"institution":"1312345678"}"#,
     );
     assert_eq!(reply.status, 400);
-    expected.push(("", QueryKind::None, "bad_request"));
+    expected.push((CLINIC, QueryKind::None, "bad_request"));
     let reply = post_as(
         &server,
         PHARMACY_TOKEN,

@@ -13,7 +13,7 @@ use super::institutions::{Credential, Denied};
 use super::live::Generation;
 use super::logging::{outcome, reserve, Answered, Facts};
 use super::metrics::{CheckLogFacts, CrlFacts, Endpoint, SnapshotFacts, UpdateFacts};
-use super::request::{parse_check, CheckKind, CheckRequest, Rules};
+use super::request::{institution_of, parse_check, CheckKind, CheckRequest, Rules};
 use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
 use super::App;
 use crate::checklog::record::Via;
@@ -303,7 +303,10 @@ async fn single_check_inner(
         "; send one check per request or use /v1/check/bulk",
     )
     .await?;
-    let check = parse_check(&body, Some(kind), &rules(app, admitted.now)).map_err(|(e, _)| e)?;
+    let check = parse_check(&body, Some(kind), &rules(app, admitted.now)).map_err(|(e, _)| {
+        facts.institution = institution_of(&body);
+        e
+    })?;
     facts.request(&check);
     authorize(app, &check, admitted.credential)?;
     // Taken after the body has arrived: the answer comes from the snapshot

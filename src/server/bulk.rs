@@ -16,7 +16,7 @@ use super::live::Generation;
 use super::logging::{outcome, Facts};
 use super::metrics::Endpoint;
 use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
-use super::request::{parse_check, Rules};
+use super::request::{institution_of, parse_check, Rules};
 use super::response::{with_type, ApiError, Body, ErrorCode};
 use super::App;
 use crate::checklog::record::{Outcome, Via};
@@ -152,7 +152,10 @@ impl Job {
     ) -> (Result<Verdict, ApiError>, Option<String>) {
         let request = match parse_check(text, None, &self.rules) {
             Ok(request) => request,
-            Err((error, client_ref)) => return (Err(error), client_ref),
+            Err((error, client_ref)) => {
+                facts.institution = institution_of(text);
+                return (Err(error), client_ref);
+            }
         };
         facts.request(&request);
         if let Err(error) = authorize(&self.app, &request, self.credential) {

@@ -132,6 +132,13 @@ pub fn parse_check(
         .map_err(|e| (e, client_ref))
 }
 
+/// The institution a body names, if that much of it can be read (for the
+/// check-log record of a request refused as malformed).
+pub fn institution_of(body: &[u8]) -> Option<InstitutionCode> {
+    let fields = Fields::parse(body).ok()?;
+    InstitutionCode::parse(fields.text("institution").ok()??).ok()
+}
+
 impl<'de> Fields<'de> {
     fn parse(body: &'de [u8]) -> Result<Fields<'de>, ApiError> {
         let mut de = serde_json::Deserializer::from_slice(body);
