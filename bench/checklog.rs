@@ -64,7 +64,9 @@ fn encode_and_write(c: &mut Criterion) {
             if writer.len > 1 << 30 {
                 writer = SegmentWriter::create(dir.path(), day()).expect("a segment");
             }
-            writer.append(black_box(&batch), 20, 1, false).expect("written")
+            writer
+                .append(black_box(&batch), 20, 1, false)
+                .expect("written")
         })
     });
 }

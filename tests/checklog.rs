@@ -467,3 +467,44 @@ fn admin_actions_are_audited_with_who() {
     assert_eq!(lines.last().unwrap()["detail"]["status"], "refused");
     stop(server);
 }
+
+#[test]
+fn after_sigkill_every_check_written_out_is_kept_and_searchable() {
+    let built = dataset().build();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("checks");
+    let server = serve(&built, &log, &[]);
+    let body = format!(r#"{{"institution":"{CLINIC}","serial":"0x11"}}"#);
+    for _ in 0..300 {
+        assert_eq!(
+            common::http::post(server.public, "/v1/check/card", &body).status,
+            200
+        );
+    }
+    // Ten batch intervals: every batch of those checks has been synced.
+    std::thread::sleep(Duration::from_millis(200));
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(server);
+    assert!(
+        !log.join(day_name()).join("000001.idx").exists(),
+        "no clean close"
+    );
+
+    let server = serve(&built, &log, &[]);
+    assert!(server
+        .output()
+        .join("\n")
+        .contains("left open by the last run indexed"));
+    let history = get(
+        server.public,
+        &format!("/v1/history?institution={CLINIC}&serial=0x11&limit=1000"),
+    );
+    assert_eq!(history.json()["records"].as_array().unwrap().len(), 300);
+    stop(server);
+    let (entries, _) = logged(&log);
+    assert_eq!(entries.len(), 300);
+}
