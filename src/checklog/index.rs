@@ -116,7 +116,12 @@ impl OpenIndex {
     }
 }
 
-/// The index of a closed segment, memory-mapped and checked once.
+/// The index of a closed segment, memory-mapped. Opening checks its
+/// header and length only: reading every entry to check the trailing
+/// checksum would make the first search after a start read all five
+/// months of indexes. A damaged index cannot give a wrong answer (every
+/// batch it points to is checksummed and its records are matched
+/// exactly); at worst a search misses records or fails naming the file.
 pub struct SegmentIndex {
     map: Mmap,
     entries: usize,
@@ -142,9 +147,8 @@ impl SegmentIndex {
             return Err(damaged("not a check-log index of this version"));
         }
         let entries = u32_at(&map, 12).unwrap_or(0) as usize;
-        let end = HEADER_LEN + entries * ENTRY_LEN;
-        if map.len() != end + 8 || u64_at(&map, end) != Some(xxh3_64(&map[HEADER_LEN..end])) {
-            return Err(damaged("its length or checksum does not match"));
+        if map.len() != HEADER_LEN + entries * ENTRY_LEN + 8 {
+            return Err(damaged("its length does not match its entry count"));
         }
         Ok(SegmentIndex { map, entries })
     }
@@ -191,7 +195,7 @@ mod tests {
         assert_eq!(index.lookup(9), vec![4000]);
         assert!(index.lookup(7).is_empty());
         let mut bytes = std::fs::read(&path).unwrap();
-        bytes[HEADER_LEN] ^= 1;
+        bytes.truncate(bytes.len() - 5);
         std::fs::write(&path, bytes).unwrap();
         assert!(SegmentIndex::open(&path).is_err());
     }

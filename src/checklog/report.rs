@@ -13,12 +13,14 @@
 //! was looked up in the revocation list). Memory is one batch plus the
 //! groups being counted: per day for charges, per period for statistics.
 
-use super::record::{CheckRecord, Entry, Outcome};
+use super::record::{CheckRecord, Entry, Outcome, Shed};
 use super::segment;
 use super::{japan_day, japan_time_text};
 use crate::model::Date;
+use crate::model::Verdict;
+use crate::server::response::ErrorCode;
 use anyhow::Context;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::Path;
 
@@ -95,29 +97,70 @@ impl Dimension {
             .collect()
     }
 
-    fn value(self, record: &CheckRecord<'_>) -> String {
-        let institution = record.institution.as_ref().map_or("", |c| c.as_str());
+    /// The group a record falls in along this dimension, as a number
+    /// (counting millions of checks must not allocate per check);
+    /// [`Dimension::label`] turns it into the CSV value.
+    fn code(self, record: &CheckRecord<'_>) -> u64 {
+        let institution = record.institution.as_ref().map(|c| c.as_str());
         match self {
-            Dimension::Institution => institution.to_string(),
-            Dimension::Prefecture => institution.get(..2).unwrap_or("").to_string(),
-            Dimension::Hour => format!("{:02}", hour_in_japan(record.micros)),
-            Dimension::Path => record.key.kind.path().to_string(),
-            Dimension::Result => record.outcome.as_str().to_string(),
-            Dimension::Outcome => match record.outcome {
-                Outcome::Verdict(_) => "answered".into(),
-                Outcome::Error(_) => "error".into(),
+            Dimension::Institution => institution.and_then(|c| c.parse().ok()).unwrap_or(NONE),
+            Dimension::Prefecture => institution
+                .and_then(|c| c.get(..2)?.parse().ok())
+                .unwrap_or(NONE),
+            Dimension::Hour => hour_in_japan(record.micros),
+            Dimension::Path => match record.key.kind.path() {
+                "card" => 1,
+                "insurance_card" => 2,
+                _ => NONE,
             },
+            Dimension::Result => match record.outcome {
+                Outcome::Verdict(verdict) => index_of(&Verdict::ALL, verdict),
+                Outcome::Error(code) => ERRORS + index_of(&ErrorCode::ALL, code),
+            },
+            Dimension::Outcome => u64::from(matches!(record.outcome, Outcome::Error(_))),
         }
     }
 
-    /// The value for checks shed unlogged (only their count is known).
-    fn shed_value(self) -> &'static str {
+    /// The group of checks shed unlogged (only their count and time are known).
+    fn shed_code(self, shed: &Shed) -> u64 {
         match self {
-            Dimension::Result => "shed",
-            Dimension::Outcome => "error",
-            _ => "",
+            Dimension::Hour => hour_in_japan(shed.micros),
+            Dimension::Result => SHED,
+            Dimension::Outcome => 1,
+            _ => NONE,
         }
     }
+
+    fn label(self, code: u64) -> String {
+        match (self, code) {
+            (_, NONE) => String::new(),
+            (Dimension::Institution, code) => format!("{code:010}"),
+            (Dimension::Prefecture | Dimension::Hour, code) => format!("{code:02}"),
+            (Dimension::Path, 1) => "card".into(),
+            (Dimension::Path, _) => "insurance_card".into(),
+            (Dimension::Result, SHED) => "shed".into(),
+            (Dimension::Result, code) if code >= ERRORS => ErrorCode::ALL
+                .get((code - ERRORS) as usize)
+                .map_or("", |e| e.as_str())
+                .into(),
+            (Dimension::Result, code) => Verdict::ALL
+                .get(code as usize)
+                .map_or("", |v| v.as_str())
+                .into(),
+            (Dimension::Outcome, 0) => "answered".into(),
+            (Dimension::Outcome, _) => "error".into(),
+        }
+    }
+}
+
+/// No value along a dimension (a refused request names no institution).
+const NONE: u64 = u64::MAX;
+/// Result codes: verdicts from 0, errors from here, shed checks.
+const ERRORS: u64 = 100;
+const SHED: u64 = 200;
+
+fn index_of<T: PartialEq>(all: &[T], value: T) -> u64 {
+    all.iter().position(|v| *v == value).unwrap_or(0) as u64
 }
 
 fn hour_in_japan(micros: u64) -> u64 {
@@ -362,17 +405,22 @@ fn stats<W: Write>(
     csv: &mut Csv<W>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let mut groups: BTreeMap<Vec<String>, u64> = BTreeMap::new();
+    let mut groups: HashMap<[u64; Dimension::ALL.len()], u64> = HashMap::new();
     for_each_entry(log, period, summary, |entry| {
-        let (key, count) = match entry {
-            Entry::Check(record) => (dimensions.iter().map(|d| d.value(record)).collect(), 1),
-            Entry::Shed(shed) => (
-                dimensions
-                    .iter()
-                    .map(|d| d.shed_value().to_string())
-                    .collect(),
-                u64::from(shed.count),
-            ),
+        let mut key = [0; Dimension::ALL.len()];
+        let count = match entry {
+            Entry::Check(record) => {
+                for (slot, dimension) in key.iter_mut().zip(dimensions) {
+                    *slot = dimension.code(record);
+                }
+                1
+            }
+            Entry::Shed(shed) => {
+                for (slot, dimension) in key.iter_mut().zip(dimensions) {
+                    *slot = dimension.shed_code(shed);
+                }
+                u64::from(shed.count)
+            }
         };
         *groups.entry(key).or_default() += count;
         Ok(())
@@ -381,10 +429,14 @@ fn stats<W: Write>(
     header.extend(dimensions.iter().map(|d| d.as_str()));
     header.push("checks");
     csv.write_record(&header)?;
+    // In code order (institutions and hours ascending); labelled row by
+    // row, so that memory is the groups' numbers, not their text.
+    let mut rows: Vec<([u64; Dimension::ALL.len()], u64)> = groups.into_iter().collect();
+    rows.sort_unstable();
     let (from, to) = (period.from.to_string(), period.to.to_string());
-    for (key, count) in groups {
+    for (key, count) in rows {
         let mut fields = vec![from.clone(), to.clone()];
-        fields.extend(key);
+        fields.extend(dimensions.iter().zip(key).map(|(d, code)| d.label(code)));
         fields.push(count.to_string());
         summary.rows += 1;
         csv.write_record(&fields)
