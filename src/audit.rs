@@ -1,8 +1,11 @@
 //! The audit log: every administrative action (snapshot and CRL
 //! activations and rollbacks, update streams applied, report exports) as
-//! one JSON line with who and when, appended and synced before the action
-//! is reported done. The file is only ever appended to (`O_APPEND`); it is
-//! kept apart from the check log and its retention.
+//! one JSON line with who and when, appended and synced when the action
+//! ends (an update stream when its last result has gone out). A failed
+//! write does not undo the action: it is reported on stderr and counted in
+//! `shikaku_audit_failures_total`. The file is only ever appended to
+//! (`O_APPEND`); the check log's retention never removes it, even when it
+//! sits in the check-log directory (the default).
 //!
 //! ```json
 //! {"time":"2026-11-22T07:58:02.114+09:00","actor":"sato","action":"snapshot.activate","detail":{...}}

@@ -80,7 +80,12 @@ fn write_day(
     let mut batch = Vec::new();
     for chunk in checks.chunks(options.batch.max(1) as usize) {
         let (writer, index) = match &mut segment {
-            Some(open) if open.0.entries < options.segment_entries => open,
+            Some(open)
+                if open.0.entries < options.segment_entries
+                    && open.0.len < super::segment::MAX_SEGMENT_BYTES =>
+            {
+                open
+            }
             open => {
                 if let Some((writer, index)) = open.take() {
                     close(&writer, &index)?;

@@ -14,8 +14,10 @@
 //! full queue makes the request wait (counted as blocked); under `shed` it
 //! is refused with 503 `busy` and counted, and the count is written to the
 //! log as a [`record::Shed`] entry once the writer catches up. Nothing is
-//! dropped silently. The answer does not wait for the disk: a crash loses at
-//! most the batch being collected (`linger`, 20 ms by default).
+//! dropped silently. The answer does not wait for the disk: a crash loses
+//! the records queued and not yet written: normally the batch being
+//! collected (`linger`, 20 ms by default), more while the writer is behind
+//! (`shikaku_check_log_queue` says how many).
 
 pub mod generate;
 pub mod history;
@@ -34,6 +36,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub use writer::Recovery;
+
+/// Longest wait for the writer to write out what is queued (a history
+/// search, shutdown).
+pub const FLUSH_WAIT: Duration = Duration::from_secs(10);
 
 /// What a handler does when the log's queue is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,9 +116,16 @@ pub struct LogStats {
 impl LogStats {
     /// The shed checks to write now, if any.
     fn take_shed(&self, now_micros: u64) -> Option<Shed> {
+        // The first time is taken before the count: a check shed in
+        // between starts the next count with its own time.
+        let first_micros = self.shed_first_micros.swap(0, Ordering::AcqRel);
         let count = self.shed_unlogged.swap(0, Ordering::AcqRel);
         (count > 0).then(|| Shed {
-            first_micros: self.shed_first_micros.swap(0, Ordering::AcqRel),
+            first_micros: if first_micros == 0 {
+                now_micros
+            } else {
+                first_micros
+            },
             micros: now_micros,
             count: count.min(u64::from(u32::MAX)) as u32,
         })
@@ -214,22 +227,29 @@ impl CheckLog {
         let _ = self.queue.send(record).await;
     }
 
-    /// Waits until every record queued before this call is on disk.
-    pub async fn flush(&self) {
-        self.flush_and(false).await;
+    /// Waits until every record queued before this call is on disk; false
+    /// if that took longer than [`FLUSH_WAIT`].
+    pub async fn flush(&self) -> bool {
+        self.flush_and(false).await
     }
 
     /// Writes every record queued and closes the segment, indexing it (at
-    /// shutdown: the next start has nothing to recover).
-    pub async fn close(&self) {
-        self.flush_and(true).await;
+    /// shutdown: the next start has nothing to recover); false if that
+    /// took longer than [`FLUSH_WAIT`].
+    pub async fn close(&self) -> bool {
+        self.flush_and(true).await
     }
 
-    async fn flush_and(&self, close: bool) {
+    /// False when the writer did not get there within [`FLUSH_WAIT`]
+    /// (it is behind, or retrying a failed write).
+    async fn flush_and(&self, close: bool) -> bool {
         let (done, wait) = oneshot::channel();
-        if self.queue.send(Item::Flush { close, done }).await.is_ok() {
-            let _ = wait.await;
-        }
+        let flushed = async {
+            self.queue.send(Item::Flush { close, done }).await.is_ok() && wait.await.is_ok()
+        };
+        tokio::time::timeout(FLUSH_WAIT, flushed)
+            .await
+            .unwrap_or(false)
     }
 
     /// Records waiting to be written.
@@ -263,7 +283,7 @@ pub fn add_months(day: Date, months: i32) -> Date {
     let index = year * 12 + month as i32 - 1 + months;
     let (year, month) = (index.div_euclid(12), index.rem_euclid(12) as u32 + 1);
     (0..4)
-        .find_map(|back| Date::from_ymd(year, month, dom - back))
+        .find_map(|back| Date::from_ymd(year, month, dom.checked_sub(back)?))
         .unwrap_or(day)
 }
 

@@ -250,12 +250,11 @@ impl CheckRecord<'_> {
         out.extend_from_slice(&padded::<10>(self.institution.as_ref().map(|c| c.as_str())));
         out.extend_from_slice(&padded::<8>(self.insurer.as_ref().map(|n| n.as_str())));
         for field in [
-            self.key.bytes,
-            self.snapshot.as_bytes(),
-            self.crl.as_bytes(),
-            self.reception.as_bytes(),
+            cut(self.key.bytes, |_| true),
+            cut_text(self.snapshot),
+            cut_text(self.crl),
+            cut_text(self.reception),
         ] {
-            let field = &field[..field.len().min(MAX_FIELD_BYTES)];
             out.push(field.len() as u8);
             out.extend_from_slice(field);
         }
@@ -272,6 +271,20 @@ impl Shed {
         out.extend_from_slice(&self.count.to_le_bytes());
         finish(out, start);
     }
+}
+
+/// The first [`MAX_FIELD_BYTES`] of a field, ending where `fits` allows.
+fn cut(bytes: &[u8], fits: impl Fn(usize) -> bool) -> &[u8] {
+    let end = (0..=bytes.len().min(MAX_FIELD_BYTES))
+        .rev()
+        .find(|end| fits(*end))
+        .unwrap_or(0);
+    &bytes[..end]
+}
+
+/// A text field cut to [`MAX_FIELD_BYTES`] at a character boundary.
+fn cut_text(text: &str) -> &[u8] {
+    cut(text.as_bytes(), |end| text.is_char_boundary(end))
 }
 
 /// A fixed-width code field: the code's digits, or zeros for none.
@@ -491,6 +504,18 @@ mod tests {
         assert_eq!(decoded[3], Entry::Shed(shed));
         assert_eq!(records[0].key.display(), "0x75bcd15");
         assert_eq!(records[1].key.display(), "06139992/あ12/345/01");
+        // A text field past 255 bytes is cut at a character boundary.
+        let long = "あ".repeat(100);
+        let mut bytes = Vec::new();
+        CheckRecord {
+            snapshot: &long,
+            ..records[0]
+        }
+        .encode(&mut bytes);
+        let Some(Ok(Entry::Check(cut))) = Entries::new(&bytes).next() else {
+            panic!("a record with a long snapshot id does not decode");
+        };
+        assert_eq!(cut.snapshot, "あ".repeat(85));
         let mut cut = out.clone();
         cut.truncate(out.len() - 3);
         assert!(Entries::new(&cut).any(|e| e.is_err()));

@@ -81,20 +81,23 @@ impl Dimension {
         }
     }
 
-    /// Parses a comma-separated list such as `prefecture,hour`.
+    /// Parses a comma-separated list such as `prefecture,hour` (each
+    /// dimension at most once).
     pub fn parse_list(text: &str) -> Result<Vec<Dimension>, String> {
-        text.split(',')
-            .map(|name| {
-                Dimension::ALL
-                    .into_iter()
-                    .find(|d| d.as_str() == name.trim())
-                    .ok_or_else(|| {
-                        format!(
-                            "`{name}` is not one of institution, prefecture, hour, path, result, outcome"
-                        )
-                    })
-            })
-            .collect()
+        let mut dimensions = Vec::new();
+        for name in text.split(',') {
+            let dimension = Dimension::ALL
+                .into_iter()
+                .find(|d| d.as_str() == name.trim())
+                .ok_or_else(|| {
+                    format!("`{name}` is not one of institution, prefecture, hour, path, result, outcome")
+                })?;
+            if dimensions.contains(&dimension) {
+                return Err(format!("`{name}` is given twice"));
+            }
+            dimensions.push(dimension);
+        }
+        Ok(dimensions)
     }
 
     /// The group a record falls in along this dimension, as a number
@@ -217,7 +220,7 @@ pub struct Summary {
     pub segments: usize,
     pub entries: u64,
     pub rows: u64,
-    /// Segments whose end could not be read (a torn tail or damage).
+    /// Segments with damage before intact batches (read up to the damage).
     pub unreadable: Vec<String>,
 }
 
@@ -228,8 +231,15 @@ pub fn for_each_entry(
     summary: &mut Summary,
     mut visit: impl FnMut(&Entry<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    // A day's directory can hold a few entries of the day before or after
+    // (a bulk line answered just before midnight, queued just after), so
+    // the neighbouring days are read too; entries are kept by their time.
+    let around = Period {
+        from: period.from.add_days(-1),
+        to: period.to.add_days(1),
+    };
     for (day, dir) in segment::days(log)? {
-        if !period.contains(day) {
+        if !around.contains(day) {
             continue;
         }
         for file in segment::segments(&dir)? {

@@ -33,6 +33,11 @@ pub const INDEX_SUFFIX: &str = "idx";
 const MAX_FRAME_PAYLOAD: usize = 64 << 20;
 /// Most entries in one batch.
 pub const MAX_BATCH_ENTRIES: u32 = 1 << 20;
+/// A batch is written once it holds this many bytes (well inside a frame
+/// even if LZ4 cannot compress it).
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Largest segment: frame offsets are `u32`.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
 pub const FRAMING: Framing = Framing {
     fixed: 12,
     max_payload: MAX_FRAME_PAYLOAD,
@@ -189,16 +194,20 @@ impl SegmentWriter {
             &lz4_flex::block::compress_prepend_size(batch),
             &mut self.frame,
         );
-        self.file
-            .write_all(&self.frame)
-            .and_then(|()| {
-                if durable {
-                    self.file.sync_data()
-                } else {
-                    Ok(())
-                }
-            })
-            .with_context(|| format!("cannot write {}", self.segment.path.display()))?;
+        let written = self.file.write_all(&self.frame).and_then(|()| {
+            if durable {
+                self.file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(error) = written {
+            // Take back whatever part reached the file: the batch is
+            // retried elsewhere and must not be read twice.
+            let _ = self.file.set_len(self.len);
+            return Err(error)
+                .with_context(|| format!("cannot write {}", self.segment.path.display()));
+        }
         self.len += self.frame.len() as u64;
         self.entries += u64::from(count);
         Ok(offset)
@@ -257,10 +266,11 @@ pub fn read_segment(
         return Ok(scan);
     }
     if header[..8] != SEGMENT_MAGIC || u32_at(&header, 8) != Some(SEGMENT_VERSION) {
-        anyhow::bail!(
-            "{}: not a shikaku check-log segment of this version",
+        scan.damage = Some(format!(
+            "{}: not a shikaku check-log segment of this version; left as it is, and not read",
             path.display()
-        );
+        ));
+        return Ok(scan);
     }
     let mut offset = SEGMENT_HEADER_LEN as u64;
     let mut frame = Vec::new();

@@ -9,7 +9,7 @@
 use super::history::Store;
 use super::index::{record_hash, OpenIndex};
 use super::record::{Entries, Entry};
-use super::segment::{self, SegmentWriter, MAX_BATCH_ENTRIES};
+use super::segment::{self, SegmentWriter, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use super::{japan_day, months_before, now_micros, Item, LogConfig, LogStats};
 use crate::model::Date;
 use anyhow::Context;
@@ -131,11 +131,22 @@ impl Writer {
             if !matches!(items[0], Item::Flush { .. }) {
                 std::thread::sleep(self.config.linger);
             }
-            while items.len() < MAX_BATCH_ENTRIES as usize {
+            let mut bytes = 0;
+            while items.len() < MAX_BATCH_ENTRIES as usize && bytes < MAX_BATCH_BYTES {
                 match receiver.try_recv() {
-                    Ok(item) => items.push(item),
+                    Ok(item) => {
+                        if let Item::Entry(entry) = &item {
+                            bytes += entry.len();
+                        }
+                        items.push(item);
+                    }
                     Err(_) => break,
                 }
+            }
+            if let Some(shed) = self.stats.take_shed(now_micros()) {
+                let mut entry = Vec::new();
+                shed.encode(&mut entry);
+                self.add(&entry);
             }
             for item in items {
                 match item {
@@ -162,17 +173,24 @@ impl Writer {
     }
 
     /// Adds one encoded entry to the batch, writing the batch first when
-    /// the entry belongs to another day's segment.
+    /// the entry belongs to another day than the batch or the segment (a
+    /// bulk line answered just before midnight can be queued just after).
     fn add(&mut self, bytes: &[u8]) {
         let Some(Ok(entry)) = Entries::new(bytes).next() else {
             return;
         };
         let micros = entry.micros();
         let day = japan_day(micros);
-        if self.segment.as_ref().is_some_and(|s| s.day != day) {
+        let current = match self.count {
+            0 => self.segment.as_ref().map(|s| s.day),
+            _ => Some(japan_day(self.first_micros)),
+        };
+        if current.is_some_and(|current| current != day) {
             self.commit();
             self.close_segment();
-            self.purge(day);
+            if current.is_some_and(|current| current < day) {
+                self.purge(day);
+            }
         }
         if self.count == 0 {
             self.first_micros = micros;
@@ -188,13 +206,6 @@ impl Writer {
 
     /// Writes the batch as one frame, retrying until it is on disk.
     fn commit(&mut self) {
-        if let Some(shed) = self.stats.take_shed(now_micros()) {
-            shed.encode(&mut self.batch);
-            if self.count == 0 {
-                self.first_micros = shed.micros;
-            }
-            self.count += 1;
-        }
         if self.count == 0 {
             return;
         }
@@ -271,5 +282,70 @@ impl Writer {
             }
             Err(error) => eprintln!("shikaku: check log: purge: {error:#}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checklog::record::Shed;
+
+    /// Microseconds of `hh:mm:ss` Japan time on 2026-11-22 (+ `days`).
+    fn at(days: u64, hh: u64, mm: u64, ss: u64) -> u64 {
+        let midnight_jst_utc = 1_795_273_200; // 2026-11-22T00:00:00+09:00
+        (midnight_jst_utc + days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000
+    }
+
+    #[test]
+    fn entries_around_midnight_go_to_their_own_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = Writer {
+            config: LogConfig::new(dir.path().to_path_buf()),
+            stats: Arc::default(),
+            store: Arc::new(Store::new(dir.path().to_path_buf())),
+            segment: None,
+            batch: Vec::new(),
+            count: 0,
+            first_micros: 0,
+            hashes: Vec::new(),
+        };
+        assert_eq!(japan_day(at(0, 0, 0, 0)).to_string(), "2026-11-22");
+        // A late entry of the 22nd between entries of the 23rd, with and
+        // without a commit in between.
+        let times = [
+            at(0, 23, 59, 59),
+            at(1, 0, 0, 1),
+            at(0, 23, 59, 58),
+            at(1, 0, 0, 2),
+        ];
+        for (n, micros) in times.into_iter().enumerate() {
+            let mut entry = Vec::new();
+            Shed {
+                first_micros: micros,
+                micros,
+                count: 1,
+            }
+            .encode(&mut entry);
+            writer.add(&entry);
+            if n == 1 {
+                writer.commit();
+            }
+        }
+        writer.commit();
+        writer.close_segment();
+        let mut seen = 0;
+        for (day, day_dir) in segment::days(dir.path()).unwrap() {
+            for file in segment::segments(&day_dir).unwrap() {
+                segment::read_segment(&file.path, |_, entries| {
+                    for entry in entries {
+                        assert_eq!(japan_day(entry.unwrap().micros()), day);
+                        seen += 1;
+                    }
+                    Ok(())
+                })
+                .unwrap();
+            }
+        }
+        assert_eq!(seen, 4);
     }
 }

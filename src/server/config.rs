@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Most records the check log's queue may be set to hold (≈ 200 MB).
+const MAX_CHECK_LOG_QUEUE: usize = 1_000_000;
+
 /// The audit log's name inside the check-log directory.
 pub const AUDIT_LOG_NAME: &str = "audit.log";
 
@@ -256,7 +259,18 @@ impl ServeConfig {
                             .map_err(|e| format!("check_log_policy: {e}"))?,
                         None => defaults.backpressure,
                     },
-                    queue: positive("check_log_queue", settings.check_log_queue, defaults.queue)?,
+                    queue: match positive(
+                        "check_log_queue",
+                        settings.check_log_queue,
+                        defaults.queue,
+                    )? {
+                        n if n > MAX_CHECK_LOG_QUEUE => {
+                            return Err(format!(
+                                "check_log_queue: {n} is more than {MAX_CHECK_LOG_QUEUE}"
+                            ))
+                        }
+                        n => n,
+                    },
                     linger: duration(
                         "check_log_linger",
                         settings.check_log_linger.clone(),

@@ -54,7 +54,7 @@ pub async fn single(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("query string: {e}")))?;
         let query = lookup(app, &params, credential)?;
         let log = check_log(app)?;
-        log.flush().await;
+        flush(log).await?;
         let store = log.store.clone();
         let found = tokio::task::spawn_blocking(move || store.search(&query).map(|f| (query, f)))
             .await
@@ -102,7 +102,7 @@ pub async fn bulk(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
                 });
             lookups.push((index as u64 + 1, parsed));
         }
-        log.flush().await;
+        flush(log).await?;
         let store = log.store.clone();
         tokio::task::spawn_blocking(move || {
             let mut out = Vec::new();
@@ -141,6 +141,18 @@ fn check_log(app: &App) -> Result<&crate::checklog::CheckLog, ApiError> {
             "history is not kept by this server (it runs without a check_log)",
         )
     })
+}
+
+/// Writes out every check answered so far, so that the history holds them.
+async fn flush(log: &crate::checklog::CheckLog) -> Result<(), ApiError> {
+    if log.flush().await {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Busy,
+            "busy: the check log is behind, so the history would miss the latest checks; retry after the time in Retry-After",
+        ))
+    }
 }
 
 fn internal(message: String) -> ApiError {

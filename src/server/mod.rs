@@ -230,7 +230,9 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     );
     tokio::join!(public_loop, admin_loop);
     if let Some(log) = &app.check_log {
-        log.close().await;
+        if !log.close().await {
+            eprintln!("shikaku: check log: the writer did not finish writing in time; the next start recovers what reached the disk");
+        }
     }
     let failure = startup_failure.lock().map(|f| f.clone()).unwrap_or(None);
     match failure {
