@@ -44,10 +44,6 @@ impl AuditLog {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Appends one action and waits for it to reach the disk.
     pub fn record(&self, actor: &str, action: &str, detail: Value) -> anyhow::Result<()> {
         let actor: String = actor

@@ -32,6 +32,13 @@ struct OpenSegment {
     index: OpenIndex,
 }
 
+/// The closed segments a search reaches, by day, with their indexes.
+pub struct Window {
+    /// The segment being written when the window was listed.
+    open: Option<PathBuf>,
+    segments: Vec<(Date, PathBuf, Arc<SegmentIndex>)>,
+}
+
 /// One history search.
 #[derive(Clone, Debug)]
 pub struct HistoryQuery {
@@ -80,10 +87,6 @@ impl Store {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// The writer started a new segment.
     pub(super) fn opened(&self, segment: SegmentFile) {
         if let Ok(mut open) = self.open.write() {
@@ -117,36 +120,68 @@ impl Store {
 
     /// The institution's checks of the key, newest first.
     pub fn search(&self, query: &HistoryQuery) -> anyhow::Result<Found> {
-        let hash = key_hash(&query.institution, &query.key());
-        let earliest =
-            months_before(query.today, query.months).max(query.date.unwrap_or(Date::from_days(0)));
-        let mut candidates: BTreeSet<(PathBuf, u32)> = BTreeSet::new();
-        if let Ok(open) = self.open.read() {
-            if let Some(segment) = &open.segment {
-                for offset in open.index.lookup(hash) {
-                    candidates.insert((segment.path.clone(), *offset));
-                }
-            }
-        }
-        let mut found = Found::default();
-        let mut listed = Vec::new();
+        let window = self.window(query.today, query.months)?;
+        self.search_in(&window, query)
+    }
+
+    /// The closed segments of the days a search from `today` reaches back
+    /// to, with their indexes: listed once for many searches (a bulk lookup).
+    pub fn window(&self, today: Date, months: u32) -> anyhow::Result<Window> {
+        let earliest = months_before(today, months);
+        // Noted before listing: if this segment is still the one being
+        // written when a search runs, the listing cannot have missed it.
+        let mut window = Window {
+            open: self.open_segment(),
+            segments: Vec::new(),
+        };
         for (day, dir) in segment::days(&self.dir)? {
             if day < earliest {
                 continue;
             }
             for file in segment::segments(&dir)? {
-                if !file.is_indexed() {
-                    continue;
+                if file.is_indexed() {
+                    let index = self.index(&file.index_path())?;
+                    window.segments.push((day, file.path, index));
                 }
-                found.segments_searched += 1;
-                let index = self.index(&file.index_path())?;
-                for offset in index.lookup(hash) {
-                    candidates.insert((file.path.clone(), offset));
-                }
-                listed.push(file.index_path());
             }
         }
-        self.forget_unlisted(&listed);
+        self.forget_unlisted(&window);
+        Ok(window)
+    }
+
+    /// As [`Store::search`], over the closed segments of `window` (made for
+    /// the query's `today` and `months`) and the segment being written. A
+    /// window older than the last segment closed is listed again.
+    pub fn search_in(&self, window: &Window, query: &HistoryQuery) -> anyhow::Result<Found> {
+        let hash = key_hash(&query.institution, &query.key());
+        let earliest = query.date.unwrap_or(Date::from_days(0));
+        let mut candidates: BTreeSet<(PathBuf, u32)> = BTreeSet::new();
+        let mut open_path = None;
+        if let Ok(open) = self.open.read() {
+            if let Some(segment) = &open.segment {
+                open_path = Some(segment.path.clone());
+                for offset in open.index.lookup(hash) {
+                    candidates.insert((segment.path.clone(), *offset));
+                }
+            }
+        }
+        let relisted;
+        let window = if open_path == window.open {
+            window
+        } else {
+            relisted = self.window(query.today, query.months)?;
+            &relisted
+        };
+        let mut found = Found::default();
+        for (day, path, index) in &window.segments {
+            if *day < earliest {
+                continue;
+            }
+            found.segments_searched += 1;
+            for offset in index.lookup(hash) {
+                candidates.insert((path.clone(), offset));
+            }
+        }
         let mut matches: Vec<(u64, Value)> = Vec::new();
         let mut current: Option<(PathBuf, std::fs::File)> = None;
         for (path, offset) in candidates {
@@ -175,6 +210,11 @@ impl Store {
         Ok(found)
     }
 
+    fn open_segment(&self) -> Option<PathBuf> {
+        let open = self.open.read().ok()?;
+        open.segment.as_ref().map(|s| s.path.clone())
+    }
+
     fn index(&self, path: &Path) -> anyhow::Result<Arc<SegmentIndex>> {
         let mut cache = self
             .indexes
@@ -189,10 +229,14 @@ impl Store {
     }
 
     /// Drops cached indexes of segments no longer searched (purged days).
-    fn forget_unlisted(&self, listed: &[PathBuf]) {
+    fn forget_unlisted(&self, window: &Window) {
         if let Ok(mut cache) = self.indexes.lock() {
-            if cache.len() > listed.len() + 64 {
-                let keep: BTreeSet<&PathBuf> = listed.iter().collect();
+            if cache.len() > window.segments.len() + 64 {
+                let keep: BTreeSet<PathBuf> = window
+                    .segments
+                    .iter()
+                    .map(|(_, path, _)| path.with_extension(super::segment::INDEX_SUFFIX))
+                    .collect();
                 cache.retain(|path, _| keep.contains(path));
             }
         }

@@ -106,7 +106,6 @@ pub struct LogStats {
     pub write_failures: AtomicU64,
     /// The last write failed; the writer is retrying.
     pub failing: AtomicBool,
-    pub segments_closed: AtomicU64,
     pub days_purged: AtomicU64,
     /// Shed checks not yet written as a [`Shed`] entry, and when the first was.
     shed_unlogged: AtomicU64,

@@ -264,9 +264,7 @@ impl Writer {
             return;
         };
         match self.store.close(&closed.segment) {
-            Ok(()) => {
-                self.stats.segments_closed.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(()) => {}
             Err(error) => {
                 eprintln!("shikaku: check log: {error:#}; the index is rebuilt at the next start")
             }

@@ -21,7 +21,7 @@ use crate::crl::certificate::Judged;
 use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
 use crate::engine::{check_view, Answer, View};
-use crate::model::{InsurerNumber, TextField, Verdict};
+use crate::model::{InstitutionCode, InsurerNumber, TextField, Verdict};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -123,19 +123,27 @@ pub fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, Ap
     if app.live.borrow().is_none() {
         return Err(no_snapshot());
     }
-    let credential =
-        Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
-    if !app.access.may_present(credential) {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
-        ));
-    }
+    let credential = credential(app, request)?;
     Ok(Admitted {
         slot,
         now,
         credential,
     })
+}
+
+/// The request's credential, refused (401, before the body is read) when
+/// it could authorize nothing at all.
+pub fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
+    let credential =
+        Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
+    if app.access.may_present(credential) {
+        Ok(credential)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
+        ))
+    }
 }
 
 pub fn no_snapshot() -> ApiError {
@@ -154,14 +162,15 @@ pub fn rules(app: &App, now: JapanTime) -> Rules {
     }
 }
 
-/// Refuses a request whose credential may not check for its institution.
+/// Refuses a credential that may not check (or search the history) for
+/// `institution`.
 pub fn authorize(
     app: &App,
-    request: &CheckRequest,
+    institution: &InstitutionCode,
     credential: Credential,
 ) -> Result<(), ApiError> {
     app.access
-        .authorize(&request.institution, credential)
+        .authorize(institution, credential)
         .map_err(|denied| match denied {
             Denied::Unauthenticated => ApiError::new(
                 ErrorCode::Unauthorized,
@@ -169,10 +178,7 @@ pub fn authorize(
             ),
             Denied::Forbidden => ApiError::new(
                 ErrorCode::Forbidden,
-                format!(
-                    "institution: the token presented may not check for {}",
-                    request.institution
-                ),
+                format!("institution: the token presented may not check for {institution}"),
             ),
         })
 }
@@ -308,7 +314,7 @@ async fn single_check_inner(
         e
     })?;
     facts.request(&check);
-    authorize(app, &check, admitted.credential)?;
+    authorize(app, &check.institution, admitted.credential)?;
     // Taken after the body has arrived: the answer comes from the snapshot
     // live when it is computed, and from that one only.
     let generation = app.live.borrow();

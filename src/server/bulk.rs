@@ -158,7 +158,7 @@ impl Job {
             }
         };
         facts.request(&request);
-        if let Err(error) = authorize(&self.app, &request, self.credential) {
+        if let Err(error) = authorize(&self.app, &request.institution, self.credential) {
             return (Err(error), request.client_ref);
         }
         let view = View::new(&self.generation.snapshot, &self.overlay);

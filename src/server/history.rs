@@ -9,7 +9,7 @@
 //! check answered so far is written out, so a check is in the history as
 //! soon as its answer has been sent.
 
-use super::api::read_body;
+use super::api::{authorize, credential, read_body};
 use super::clock::JapanTime;
 use super::institutions::Credential;
 use super::response::{json, with_type, ApiError, Body, ErrorCode};
@@ -19,7 +19,6 @@ use crate::checklog::record::OwnedKey;
 use crate::engine::Query;
 use crate::model::{CardFaceKey, Date, InstitutionCode, OnlineNumber, Serial};
 use hyper::body::Incoming;
-use hyper::header::AUTHORIZATION;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -104,12 +103,15 @@ pub async fn bulk(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         }
         flush(log).await?;
         let store = log.store.clone();
+        let (today, months) = (JapanTime::now().date, log.config.search_months);
         tokio::task::spawn_blocking(move || {
+            let window = store.window(today, months);
             let mut out = Vec::new();
             for (line, lookup) in lookups {
                 let value = lookup.and_then(|(query, client_ref)| {
+                    let window = window.as_ref().map_err(|e| internal(format!("{e:#}")))?;
                     store
-                        .search(&query)
+                        .search_in(window, &query)
                         .map(|found| answer(&query, &found, client_ref.as_deref()))
                         .map_err(|e| internal(format!("{e:#}")))
                 });
@@ -159,44 +161,25 @@ fn internal(message: String) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("history: {message}"))
 }
 
-fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
-    let credential =
-        Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
-    if app.access.may_present(credential) {
-        Ok(credential)
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
-        ))
-    }
-}
-
 /// Validates one lookup and checks that the caller may search for its
 /// institution.
 fn lookup(app: &App, params: &Params, credential: Credential) -> Result<HistoryQuery, ApiError> {
     let institution = InstitutionCode::parse(params.institution.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::field("institution", e))?;
-    let probe = super::request::CheckRequest {
-        institution,
-        query: key_query(params)?,
-        date: JapanTime::now().date,
-        client_ref: None,
-        certificate: None,
-    };
-    super::api::authorize(app, &probe, credential)?;
+    let query = key_query(params)?;
+    authorize(app, &institution, credential)?;
     let date = match params.date.as_deref() {
         Some(text) => Some(Date::parse(text).map_err(|e| ApiError::field("date", e))?),
         None => None,
     };
     let log = check_log(app)?;
-    let key = OwnedKey::of(&probe.query);
+    let key = OwnedKey::of(&query);
     Ok(HistoryQuery {
         institution,
         kind: key.kind,
         key: key.bytes,
         date,
-        today: probe.date,
+        today: JapanTime::now().date,
         months: log.config.search_months,
         limit: params
             .limit
