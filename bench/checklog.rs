@@ -13,8 +13,9 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use shikaku::checklog::generate::{generate, GenOptions};
 use shikaku::checklog::history::{HistoryQuery, Store};
-use shikaku::checklog::record::{CheckRecord, LoggedKey, Outcome, QueryKind, Via};
+use shikaku::checklog::record::{CheckRecord, LoggedKey, QueryKind, Via};
 use shikaku::checklog::segment::SegmentWriter;
+use shikaku::model::Outcome;
 use shikaku::model::{Date, InstitutionCode, InsurerNumber, Serial, Verdict};
 use std::path::Path;
 

@@ -13,7 +13,7 @@ use shikaku::engine::json::{write_answer, Envelope};
 use shikaku::engine::{check, Query, View};
 use shikaku::gen::{generate, GenOptions};
 use shikaku::model::{CardFaceKey, Date, OnlineNumber, Serial};
-use shikaku::snapshot::build::{build, BuildOptions};
+use shikaku::snapshot::write::{build, BuildOptions};
 use shikaku::snapshot::Snapshot;
 use shikaku::source::Encoding;
 use std::collections::HashMap;

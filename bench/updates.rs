@@ -15,7 +15,7 @@ use shikaku::engine::sample::sample_queries;
 use shikaku::engine::{check_view, View};
 use shikaku::gen::{generate as generate_dataset, GenOptions};
 use shikaku::model::Date;
-use shikaku::snapshot::build::{build, BuildOptions};
+use shikaku::snapshot::write::{build, BuildOptions};
 use shikaku::snapshot::Snapshot;
 use shikaku::source::Encoding;
 use shikaku::updates::generate::{generate, GenerateOptions};

@@ -11,6 +11,7 @@
 //! {"time":"2026-11-22T07:58:02.114+09:00","actor":"sato","action":"snapshot.activate","detail":{...}}
 //! ```
 
+use crate::model::clock::{japan_time_text, now_micros};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
@@ -52,7 +53,7 @@ impl AuditLog {
             .take(MAX_ACTOR_CHARS)
             .collect();
         let mut line = serde_json::to_vec(&json!({
-            "time": crate::checklog::japan_time_text(crate::checklog::now_micros()),
+            "time": japan_time_text(now_micros()),
             "actor": actor,
             "action": action,
             "detail": detail,

@@ -12,8 +12,8 @@ use shikaku::crl::gate::{judge, CrlPolicy, StaleCrl};
 use shikaku::crl::trust::CaCertificate;
 use shikaku::crl::{import, store, Crl};
 use shikaku::gen::pki::{CrlEntry, TestCa};
+use shikaku::model::Revocation;
 use shikaku::model::{Date, Serial};
-use shikaku::source::revocations::Revocation;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -253,7 +253,7 @@ impl Fixture {
         write(&input, "crl.der", &der);
         write(&input, "crl-issuer.pem", ca.certificate_pem().as_bytes());
         let snapshot = dir.path().join("snapshot");
-        shikaku::snapshot::build::build(&common::options(&input, &snapshot, 1)).unwrap();
+        shikaku::snapshot::write::build(&common::options(&input, &snapshot, 1)).unwrap();
         Fixture { dir, ca, snapshot }
     }
 
@@ -334,12 +334,12 @@ fn snapshots_built_from_a_crl_record_it_and_refuse_bad_ones() {
     let forged = impostor.sign_crl(&base_entries(), today(), 2, 101).unwrap();
     write(&input, "crl.der", &forged);
     let out = fixture.dir.path().join("forged");
-    let error = shikaku::snapshot::build::build(&common::options(&input, &out, 1))
+    let error = shikaku::snapshot::write::build(&common::options(&input, &out, 1))
         .unwrap_err()
         .to_string();
     assert!(error.contains("crl.der: signature"), "{error}");
     write(&input, "revoked.csv", b"serial,revoked_at,reason\n");
-    let error = shikaku::snapshot::build::build(&common::options(&input, &out, 1))
+    let error = shikaku::snapshot::write::build(&common::options(&input, &out, 1))
         .unwrap_err()
         .to_string();
     assert!(error.contains("more than one revocation source"), "{error}");

@@ -6,8 +6,8 @@
 use shikaku::crl::certificate::{Judged, UserCertificate};
 use shikaku::crl::import;
 use shikaku::crl::trust::CaCertificate;
+use shikaku::model::Revocation;
 use shikaku::model::{Date, Serial};
-use shikaku::source::revocations::Revocation;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

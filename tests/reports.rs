@@ -2,9 +2,10 @@
 //! here, independently, from the records as they were written.
 
 use shikaku::checklog::generate::{generate, GenOptions};
-use shikaku::checklog::record::{Outcome, QueryKind};
+use shikaku::checklog::record::QueryKind;
 use shikaku::checklog::report::{write, Dimension, Period, Report};
 use shikaku::model::Date;
+use shikaku::model::Outcome;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -588,7 +588,7 @@ fn swaps_under_load_fail_no_request_and_mix_no_answers() {
 fn busy_outside_hours_and_timeouts() {
     let built = dataset().build();
     // Service hours that exclude now.
-    let now = shikaku::server::clock::JapanTime::now().minute_of_day;
+    let now = shikaku::model::JapanTime::now().minute_of_day;
     let (start, end) = ((now + 120) % 1440, (now + 180) % 1440);
     let hours = format!(
         "{:02}:{:02}-{:02}:{:02}",

@@ -4,7 +4,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use shikaku::model::Date;
-use shikaku::server::clock::JapanTime;
+use shikaku::model::JapanTime;
 use shikaku::snapshot::Snapshot;
 use shikaku_load::calibrate::{self, CalibrateOptions};
 use shikaku_load::client::{self, Endpoint};

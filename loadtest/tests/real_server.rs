@@ -6,10 +6,10 @@
 //! the run, naming it.
 
 use shikaku::gen::{generate, GenOptions};
-use shikaku::server::clock::JapanTime;
+use shikaku::model::JapanTime;
 use shikaku::server::config::{ServeConfig, Settings};
 use shikaku::server::{self, Bound};
-use shikaku::snapshot::build::{build, BuildOptions};
+use shikaku::snapshot::write::{build, BuildOptions};
 use shikaku::source::Encoding;
 use shikaku_load::summary::Summary;
 use std::path::{Path, PathBuf};

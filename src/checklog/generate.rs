@@ -4,10 +4,11 @@
 //! through the same segments and indexes as the server writes.
 
 use super::index::{record_hash, OpenIndex};
-use super::record::{CheckRecord, LoggedKey, Outcome, QueryKind, Via};
+use super::record::{CheckRecord, LoggedKey, QueryKind, Via};
 use super::segment::SegmentWriter;
-use crate::model::{Date, InstitutionCode, InsurerNumber, Serial, Verdict};
-use crate::server::response::ErrorCode;
+use crate::model::clock::micros_of_japan_day;
+use crate::model::ErrorCode;
+use crate::model::{Date, InstitutionCode, InsurerNumber, Outcome, Serial, Verdict};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
@@ -147,9 +148,7 @@ fn one_check(
     } else {
         9 * 3600 + rng.gen_range(0..12 * 3600)
     };
-    let unix_day = (day.days() - Date::from_ymd(1970, 1, 1).map_or(0, Date::days)) as u64;
-    let micros =
-        ((unix_day * 86_400 + second_of_day - 9 * 3600) * 1_000_000) + rng.gen_range(0..1_000_000);
+    let micros = micros_of_japan_day(day, second_of_day) + rng.gen_range(0..1_000_000);
     let key_number = rng.gen_range(0..keys.max(1));
     let (kind, key) = match rng.gen_range(0..10) {
         0..=5 => (

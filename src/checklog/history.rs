@@ -9,9 +9,11 @@
 //! checked again on every record).
 
 use super::index::{key_hash, record_hash, OpenIndex, SegmentIndex};
-use super::record::{CheckRecord, Entries, Entry, LoggedKey, Outcome};
+use super::months_before;
+use super::record::{CheckRecord, Entries, Entry, LoggedKey};
 use super::segment::{self, SegmentFile};
-use super::{japan_time_text, months_before};
+use crate::model::clock::japan_time_text;
+use crate::model::Outcome;
 use crate::model::{Date, InstitutionCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};

@@ -13,11 +13,11 @@
 //! [magic "SHKCHKIX"][version u32][entries u32][entries × 12 bytes][xxh3-64 of the entries]
 //! ```
 
-use super::record::{CheckRecord, LoggedKey, Outcome};
-use super::segment::sync_dir;
-use crate::frame::{u32_at, u64_at};
+use super::record::{CheckRecord, LoggedKey};
 use crate::model::InstitutionCode;
-use crate::server::response::ErrorCode;
+use crate::model::{ErrorCode, Outcome};
+use crate::storage::frame::{u32_at, u64_at};
+use crate::storage::sync_dir;
 use anyhow::Context;
 use memmap2::Mmap;
 use smallvec::SmallVec;

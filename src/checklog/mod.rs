@@ -27,6 +27,7 @@ pub mod report;
 pub mod segment;
 mod writer;
 
+use crate::model::clock::now_micros;
 use crate::model::Date;
 use record::Shed;
 use std::path::PathBuf;
@@ -257,18 +258,6 @@ impl CheckLog {
     }
 }
 
-/// Microseconds since the Unix epoch.
-pub fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// The Japan date of a moment in microseconds since the Unix epoch.
-pub fn japan_day(micros: u64) -> Date {
-    crate::server::clock::JapanTime::from_unix_seconds(micros / 1_000_000).date
-}
-
 /// The same day `months` months before `day` (the month's last day when
 /// that month is shorter).
 pub fn months_before(day: Date, months: u32) -> Date {
@@ -284,17 +273,6 @@ pub fn add_months(day: Date, months: i32) -> Date {
     (0..4)
         .find_map(|back| Date::from_ymd(year, month, dom.checked_sub(back)?))
         .unwrap_or(day)
-}
-
-/// A moment as Japan time to the millisecond, e.g.
-/// `2026-11-22T08:30:15.123+09:00`.
-pub fn japan_time_text(micros: u64) -> String {
-    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
-    chrono::DateTime::from_timestamp_micros(micros as i64)
-        .unwrap_or_default()
-        .with_timezone(&jst)
-        .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
-        .to_string()
 }
 
 #[cfg(test)]

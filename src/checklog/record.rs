@@ -19,14 +19,11 @@
 
 use crate::engine::Query;
 use crate::model::ids::KEY_SEPARATOR;
-use crate::model::{Date, InstitutionCode, InsurerNumber, Serial, Verdict};
-use crate::server::response::ErrorCode;
+use crate::model::{Date, InstitutionCode, InsurerNumber, Outcome, Serial};
 use std::fmt::Write as _;
 
 const TAG_CHECK: u8 = 1;
 const TAG_SHED: u8 = 2;
-const OUTCOME_VERDICT: u8 = 1;
-const OUTCOME_ERROR: u8 = 2;
 /// Longest variable field kept; longer values (never produced by a valid
 /// request) are cut.
 const MAX_FIELD_BYTES: usize = u8::MAX as usize;
@@ -70,28 +67,11 @@ impl QueryKind {
     }
 }
 
-/// What was answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Verdict(Verdict),
-    Error(ErrorCode),
-}
-
-impl Outcome {
-    /// The verdict or error code, as in the answer.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Verdict(verdict) => verdict.as_str(),
-            Outcome::Error(code) => code.as_str(),
-        }
-    }
-
-    /// A My Number card certificate checked against the revocation list:
-    /// what the JPKI fee is charged for (`SPEC.md` §5). A card check with a
-    /// verdict counts; one refused before (bad request, busy, …) does not.
-    pub fn is_validation(self, kind: QueryKind) -> bool {
-        kind == QueryKind::Card && matches!(self, Outcome::Verdict(_))
-    }
+/// A My Number card certificate checked against the revocation list:
+/// what the JPKI fee is charged for (`SPEC.md` §5). A card check with a
+/// verdict counts; one refused before (bad request, busy, …) does not.
+pub fn is_validation(outcome: Outcome, kind: QueryKind) -> bool {
+    kind == QueryKind::Card && matches!(outcome, Outcome::Verdict(_))
 }
 
 /// The key a check asked for, in the log's form.
@@ -240,11 +220,7 @@ impl CheckRecord<'_> {
         out.extend_from_slice(&self.latency_us.to_le_bytes());
         out.push(self.via as u8);
         out.push(self.key.kind as u8);
-        let (outcome, code) = match self.outcome {
-            Outcome::Verdict(verdict) => (OUTCOME_VERDICT, index_of(&Verdict::ALL, verdict)),
-            Outcome::Error(error) => (OUTCOME_ERROR, index_of(&ErrorCode::ALL, error)),
-        };
-        out.extend_from_slice(&[outcome, code]);
+        out.extend_from_slice(&self.outcome.to_bytes());
         out.extend_from_slice(&self.date.map_or(0, Date::days).to_le_bytes());
         out.extend_from_slice(&self.update_lsn.to_le_bytes());
         out.extend_from_slice(&padded::<10>(self.institution.as_ref().map(|c| c.as_str())));
@@ -305,10 +281,6 @@ fn begin(out: &mut Vec<u8>) -> usize {
 fn finish(out: &mut [u8], start: usize) {
     let len = (out.len() - start) as u16;
     out[start - 2..start].copy_from_slice(&len.to_le_bytes());
-}
-
-fn index_of<T: PartialEq>(all: &[T], value: T) -> u8 {
-    all.iter().position(|v| *v == value).unwrap_or(0) as u8
 }
 
 /// The entries of one decoded batch, in order; `None` at the first entry
@@ -406,12 +378,7 @@ fn decode_check<'a>(r: &mut Reader<'a>) -> Option<CheckRecord<'a>> {
     ]
     .get(r.u8()? as usize)
     .copied()?;
-    let (outcome, code) = (r.u8()?, r.u8()? as usize);
-    let outcome = match outcome {
-        OUTCOME_VERDICT => Outcome::Verdict(*Verdict::ALL.get(code)?),
-        OUTCOME_ERROR => Outcome::Error(*ErrorCode::ALL.get(code)?),
-        _ => return None,
-    };
+    let outcome = Outcome::from_bytes([r.u8()?, r.u8()?])?;
     let date = i32::from_le_bytes(r.take(4)?.try_into().ok()?);
     let update_lsn = r.u64()?;
     let institution = code_or_none(r.take(10)?).and_then(|t| InstitutionCode::parse(t).ok());
@@ -442,6 +409,7 @@ fn code_or_none(bytes: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ErrorCode, Verdict};
 
     pub fn sample<'a>(key: LoggedKey<'a>, outcome: Outcome) -> CheckRecord<'a> {
         CheckRecord {

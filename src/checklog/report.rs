@@ -13,12 +13,10 @@
 //! was looked up in the revocation list). Memory is one batch plus the
 //! groups being counted: per day for charges, per period for statistics.
 
-use super::record::{CheckRecord, Entry, Outcome, Shed};
+use super::record::{is_validation, CheckRecord, Entry, Shed};
 use super::segment;
-use super::{japan_day, japan_time_text};
-use crate::model::Date;
-use crate::model::Verdict;
-use crate::server::response::ErrorCode;
+use crate::model::clock::{japan_day, japan_hour, japan_time_text};
+use crate::model::{Date, ErrorCode, Outcome, Verdict};
 use anyhow::Context;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -110,15 +108,15 @@ impl Dimension {
             Dimension::Prefecture => institution
                 .and_then(|c| c.get(..2)?.parse().ok())
                 .unwrap_or(NONE),
-            Dimension::Hour => hour_in_japan(record.micros),
+            Dimension::Hour => japan_hour(record.micros),
             Dimension::Path => match record.key.kind.path() {
                 "card" => 1,
                 "insurance_card" => 2,
                 _ => NONE,
             },
             Dimension::Result => match record.outcome {
-                Outcome::Verdict(verdict) => index_of(&Verdict::ALL, verdict),
-                Outcome::Error(code) => ERRORS + index_of(&ErrorCode::ALL, code),
+                Outcome::Verdict(verdict) => u64::from(verdict.code()),
+                Outcome::Error(code) => ERRORS + u64::from(code.code()),
             },
             Dimension::Outcome => u64::from(matches!(record.outcome, Outcome::Error(_))),
         }
@@ -127,7 +125,7 @@ impl Dimension {
     /// The group of checks shed unlogged (only their count and time are known).
     fn shed_code(self, shed: &Shed) -> u64 {
         match self {
-            Dimension::Hour => hour_in_japan(shed.micros),
+            Dimension::Hour => japan_hour(shed.micros),
             Dimension::Result => SHED,
             Dimension::Outcome => 1,
             _ => NONE,
@@ -142,12 +140,14 @@ impl Dimension {
             (Dimension::Path, 1) => "card".into(),
             (Dimension::Path, _) => "insurance_card".into(),
             (Dimension::Result, SHED) => "shed".into(),
-            (Dimension::Result, code) if code >= ERRORS => ErrorCode::ALL
-                .get((code - ERRORS) as usize)
+            (Dimension::Result, code) if code >= ERRORS => u8::try_from(code - ERRORS)
+                .ok()
+                .and_then(ErrorCode::from_code)
                 .map_or("", |e| e.as_str())
                 .into(),
-            (Dimension::Result, code) => Verdict::ALL
-                .get(code as usize)
+            (Dimension::Result, code) => u8::try_from(code)
+                .ok()
+                .and_then(Verdict::from_code)
                 .map_or("", |v| v.as_str())
                 .into(),
             (Dimension::Outcome, 0) => "answered".into(),
@@ -161,14 +161,6 @@ const NONE: u64 = u64::MAX;
 /// Result codes: verdicts from 0, errors from here, shed checks.
 const ERRORS: u64 = 100;
 const SHED: u64 = 200;
-
-fn index_of<T: PartialEq>(all: &[T], value: T) -> u64 {
-    all.iter().position(|v| *v == value).unwrap_or(0) as u64
-}
-
-fn hour_in_japan(micros: u64) -> u64 {
-    (micros / 1_000_000 + 9 * 3600) % 86_400 / 3600
-}
 
 /// Days from `from` to `to`, both included; named like `2026-Q4`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -283,7 +275,7 @@ pub fn write(
 
 fn validation<'a>(entry: &'a Entry<'a>) -> Option<&'a CheckRecord<'a>> {
     match entry {
-        Entry::Check(record) if record.outcome.is_validation(record.key.kind) => Some(record),
+        Entry::Check(record) if is_validation(record.outcome, record.key.kind) => Some(record),
         _ => None,
     }
 }

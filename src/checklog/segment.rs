@@ -16,8 +16,9 @@
 //! the segment is indexed up to the damage, and the damage is reported.
 
 use super::record::Entries;
-use crate::frame::{u32_at, u64_at, Framing, FRAME_HEADER_LEN};
 use crate::model::Date;
+use crate::storage::frame::{u32_at, u64_at, Framing, FRAME_HEADER_LEN};
+use crate::storage::sync_dir;
 use anyhow::Context;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -357,10 +358,4 @@ pub fn truncate(path: &Path, valid_len: u64) -> anyhow::Result<()> {
     file.set_len(valid_len)
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot cut the torn tail of {}", path.display()))
-}
-
-pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync the directory {}", dir.display()))
 }

@@ -5,7 +5,7 @@
 
 use super::demo;
 use crate::engine::Query;
-use crate::server::clock::JapanTime;
+use crate::model::JapanTime;
 use crate::server::request::check_request;
 use crate::server::{self, Bound, ServeConfig, Settings};
 use crate::snapshot::Snapshot;

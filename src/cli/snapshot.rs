@@ -1,10 +1,11 @@
 //! `shikaku snapshot build | verify | inspect`.
 
-use crate::snapshot::build::{build, fold, BuildOptions, BuildReport};
 use crate::snapshot::manifest::BUILD_REPORT_FILE;
 use crate::snapshot::verify::verify;
+use crate::snapshot::write::{build, BuildOptions, BuildReport};
 use crate::snapshot::{Snapshot, Verification};
 use crate::source::Encoding;
+use crate::updates::fold::fold;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::io::IsTerminal;

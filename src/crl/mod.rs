@@ -13,15 +13,16 @@
 pub mod certificate;
 pub mod gate;
 pub mod reader;
+pub mod revocations;
 pub mod store;
 pub mod trust;
 
+use crate::model::Revocation;
 use crate::model::Serial;
-use crate::snapshot::revocations::RevocationSets;
-use crate::source::revocations::Revocation;
 use crate::source::SourceDigest;
 use chrono::{DateTime, Utc};
 use reader::CrlDocument;
+use revocations::RevocationSets;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -187,7 +188,7 @@ pub fn import(path: &Path, cas: &[CaCertificate]) -> Result<Imported, CrlError> 
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         bytes: map.len() as u64,
-        xxh3_128: crate::snapshot::manifest::checksum(&map),
+        xxh3_128: crate::storage::checksum(&map),
     };
     let decoded;
     let der: &[u8] = if trust::looks_like_pem(&map) {

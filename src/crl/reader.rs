@@ -9,8 +9,8 @@
 //! what the caller keeps (the revocation sets).
 
 use super::CrlError;
+use crate::model::Revocation;
 use crate::model::Serial;
-use crate::source::revocations::Revocation;
 use der::asn1::{BitStringRef, IntRef, ObjectIdentifier, OctetStringRef};
 use der::oid::AssociatedOid;
 use der::{Decode, Reader, SliceReader, Tag, TagNumber};

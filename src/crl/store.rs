@@ -7,10 +7,10 @@
 //! check) beforehand. Written as `DIR.partial` and renamed when complete, so
 //! a directory with a `crl.json` is always a finished one.
 
+use super::revocations::{open_revocations, REVOCATIONS_FILE};
 use super::{Crl, CrlError, CrlMeta, Imported};
-use crate::snapshot::format::{FileKind, FORMAT_VERSION};
-use crate::snapshot::manifest::{FileEntry, REVOCATIONS_FILE};
-use crate::snapshot::open::{open_revocations, Verification};
+use crate::storage::archive::{write_archive, FORMAT_VERSION};
+use crate::storage::{write_json, FileEntry, FileKind, PartialDir, Verification};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -38,25 +38,13 @@ pub struct CrlManifest {
 /// Writes `imported` as a CRL directory at `out` (which must not exist).
 pub fn write(imported: &Imported, out: &Path, id: Option<String>) -> anyhow::Result<CrlManifest> {
     let started = std::time::Instant::now();
-    if out.exists() {
-        anyhow::bail!(
-            "{}: already exists; CRL directories are never overwritten, give a new --out",
-            out.display()
-        );
-    }
-    let partial = crate::snapshot::build::partial_path(out);
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial)
-            .with_context(|| format!("cannot clear {}", partial.display()))?;
-    }
-    std::fs::create_dir_all(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let partial = PartialDir::create(out, "CRL directories")?;
     let file = imported
         .sets
         .to_file()
         .context("cannot encode the revocation sets")?;
-    let entry = crate::snapshot::build::write_archive(
-        &partial,
+    let entry = write_archive(
+        partial.path(),
         REVOCATIONS_FILE,
         FileKind::Revocations,
         &file,
@@ -73,13 +61,8 @@ pub fn write(imported: &Imported, out: &Path, id: Option<String>) -> anyhow::Res
         import_seconds: imported.total_seconds,
         build_seconds: imported.total_seconds + started.elapsed().as_secs_f64(),
     };
-    crate::snapshot::build::write_json(&partial.join(CRL_MANIFEST_FILE), &manifest)?;
-    crate::snapshot::build::sync_dir(&partial)?;
-    std::fs::rename(&partial, out)
-        .with_context(|| format!("cannot move {} to {}", partial.display(), out.display()))?;
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        crate::snapshot::build::sync_dir(parent)?;
-    }
+    write_json(&partial.path().join(CRL_MANIFEST_FILE), &manifest)?;
+    partial.publish()?;
     Ok(manifest)
 }
 

@@ -2,7 +2,7 @@
 //! date, decide the verdict and which records to answer with.
 //!
 //! Pure functions over borrowed data (a snapshot and the overlay of changes
-//! over it, see [`view`]): no I/O, no locks, and no heap allocation unless a
+//! over it, see [`crate::updates::view`]): no I/O, no locks, and no heap allocation unless a
 //! key matches more than eight rows. The HTTP layer and
 //! the CLI only translate requests into [`Query`] and [`Answer`] into JSON
 //! ([`json`]).
@@ -10,13 +10,12 @@
 pub mod json;
 pub mod reception;
 pub mod sample;
-pub mod view;
 
 use crate::crl::Crl;
+use crate::model::Revocation;
 use crate::model::{CardFaceKey, Date, OnlineNumber, Serial, TextField, Verdict};
 use crate::snapshot::Snapshot;
-use crate::source::revocations::Revocation;
-pub use view::{Record, Records, View};
+pub use crate::updates::view::{Record, Records, View};
 
 /// What is being checked.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -311,7 +311,7 @@ fn check_cards(dir: &Path, summary: &GenSummary, persons: &Persons, stats: &mut 
 /// `pki/revoked.csv` does; the refusal-path files fail as they should.
 fn check_crl(dir: &Path, revoked: &Table) {
     use crate::crl::trust::CaCertificate;
-    use crate::source::revocations::Revocation;
+    use crate::model::Revocation;
     let cas = CaCertificate::read_bundle(&dir.join("crl-issuer.pem")).unwrap();
     let imported = crate::crl::import(&dir.join("crl.der"), &cas).unwrap();
     assert_eq!(imported.meta.entries, revoked.rows.len() as u64);

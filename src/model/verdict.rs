@@ -28,6 +28,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in the order of their pinned values.
     pub const ALL: [Verdict; 9] = [
         Verdict::Valid,
         Verdict::Invalid,
@@ -55,6 +56,27 @@ impl Verdict {
         }
     }
 
+    /// The pinned on-disk value (see [`super::outcome`]: never changes).
+    pub const fn code(self) -> u8 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::InvalidNewerExists => 2,
+            Verdict::NotFound => 3,
+            Verdict::Multiple => 4,
+            Verdict::NotLinked => 5,
+            Verdict::CertRevoked => 6,
+            Verdict::CertSuspended => 7,
+            Verdict::CertExpired => 8,
+        }
+    }
+
+    /// The verdict with pinned value `code`, if there is one.
+    pub fn from_code(code: u8) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.code() == code)
+    }
+
+    /// The verdict with wire name `name`.
     pub fn parse(name: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.as_str() == name)
     }
@@ -64,4 +86,13 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What the CRL says about a serial that it lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// Revoked for good (any CRL reason but certificateHold).
+    Revoked,
+    /// Suspended (certificateHold, 一時停止); may be lifted.
+    Suspended,
 }

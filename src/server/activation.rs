@@ -8,12 +8,13 @@
 //!    `max_verdict_drift_percent`.
 //! 3. Canaries, never skipped: the operator's known keys with known verdicts.
 
-use super::clock::JapanTime;
 use super::live::Generation;
 use super::request::{parse_check, Rules};
-use super::response::{ApiError, ErrorCode};
+use super::response::ApiError;
 use crate::engine::sample::sample_queries;
 use crate::engine::{check, check_view, View};
+use crate::model::ErrorCode;
+use crate::model::JapanTime;
 use crate::model::Verdict;
 use crate::snapshot::verify::{verify_open, VerifyReport};
 use crate::snapshot::Snapshot;

@@ -6,8 +6,9 @@ use super::api::read_body;
 use super::crl_slot::CrlGeneration;
 use super::institutions::Credential;
 use super::live::Generation;
-use super::response::{json, method_not_allowed, ApiError, Body, ErrorCode};
+use super::response::{json, method_not_allowed, ApiError, Body};
 use super::App;
+use crate::model::ErrorCode;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
@@ -229,7 +230,7 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
     let (crl_previous, crl_last_refusal) = app.crl.history().await;
     let crl = app.crl.current();
     let config = &app.config;
-    let now = super::clock::JapanTime::now();
+    let now = crate::model::JapanTime::now();
     json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),

@@ -6,7 +6,6 @@
 //! request costs a counter increment and a small 503.
 
 use super::bulk;
-use super::clock::JapanTime;
 use super::crl_slot::{CrlGeneration, Trust};
 use super::history;
 use super::institutions::{Credential, Denied};
@@ -14,13 +13,15 @@ use super::live::Generation;
 use super::logging::{outcome, reserve, Answered, Facts};
 use super::metrics::{CheckLogFacts, CrlFacts, Endpoint, SnapshotFacts, UpdateFacts};
 use super::request::{institution_of, parse_check, CheckKind, CheckRequest, Rules};
-use super::response::{json, method_not_allowed, with_type, ApiError, Body, ErrorCode};
+use super::response::{json, method_not_allowed, with_type, ApiError, Body};
 use super::App;
 use crate::checklog::record::Via;
 use crate::crl::certificate::Judged;
 use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
 use crate::engine::{check_view, Answer, View};
+use crate::model::ErrorCode;
+use crate::model::JapanTime;
 use crate::model::{InstitutionCode, InsurerNumber, TextField, Verdict};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};

@@ -4,7 +4,7 @@
 //! defaults. Each setting has the same name everywhere: `--max-in-flight`,
 //! `SHIKAKU_MAX_IN_FLIGHT`, `max_in_flight = …`.
 
-use super::clock::ServiceHours;
+use super::hours::ServiceHours;
 use crate::checklog::{Backpressure, LogConfig};
 use crate::crl::gate::{CrlPolicy, StaleCrl};
 use clap::Args;

@@ -10,10 +10,11 @@
 //! list is adopted if the live one also came from a snapshot, or is older;
 //! a list activated on its own is never replaced by an older embedded one.
 
-use super::response::{ApiError, ErrorCode};
+use super::response::ApiError;
 use crate::crl::gate::{judge, CrlPolicy, Passed};
 use crate::crl::trust::CaCertificate;
 use crate::crl::{store, Crl};
+use crate::model::ErrorCode;
 use crate::snapshot::Snapshot;
 use arc_swap::ArcSwapOption;
 use serde::Serialize;

@@ -10,13 +10,14 @@
 //! soon as its answer has been sent.
 
 use super::api::{authorize, credential, read_body};
-use super::clock::JapanTime;
 use super::institutions::Credential;
-use super::response::{json, with_type, ApiError, Body, ErrorCode};
+use super::response::{json, with_type, ApiError, Body};
 use super::App;
 use crate::checklog::history::{Found, HistoryQuery};
 use crate::checklog::record::OwnedKey;
 use crate::engine::Query;
+use crate::model::ErrorCode;
+use crate::model::JapanTime;
 use crate::model::{CardFaceKey, Date, InstitutionCode, OnlineNumber, Serial};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};

@@ -8,7 +8,8 @@
 
 use super::activation::{prepare, ActivationPolicy, ActivationReport};
 use super::ingest::{folded_through, Ingest};
-use super::response::{ApiError, ErrorCode};
+use super::response::ApiError;
+use crate::model::ErrorCode;
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
 use crate::updates::overlay::Overlay;

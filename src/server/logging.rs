@@ -3,9 +3,12 @@
 //! answer's reception number, insurer and generation once answered.
 
 use super::request::CheckRequest;
-use super::response::{ApiError, ErrorCode};
-use crate::checklog::record::{CheckRecord, Outcome, OwnedKey, Via};
-use crate::checklog::{now_micros, CheckLog, Refused};
+use super::response::ApiError;
+use crate::checklog::record::{CheckRecord, OwnedKey, Via};
+use crate::checklog::{CheckLog, Refused};
+use crate::model::clock::now_micros;
+use crate::model::ErrorCode;
+use crate::model::Outcome;
 use crate::model::{Date, InstitutionCode, InsurerNumber, Verdict};
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! format), kept in fixed arrays of atomics: recording is a few relaxed
 //! increments, with no lock and no allocation on the request path.
 
-use super::response::ErrorCode;
+use crate::model::ErrorCode;
 use crate::model::Verdict;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -2,7 +2,8 @@
 //! frame by frame with an idle limit, and cut it into lines while holding
 //! at most one partial line.
 
-use super::response::{ApiError, ErrorCode};
+use super::response::ApiError;
+use crate::model::ErrorCode;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -3,6 +3,7 @@
 //! type every handler returns.
 
 use crate::engine::json::{write_opt_str, write_str, write_u32};
+use crate::model::ErrorCode;
 use bytes::Bytes;
 use http_body_util::channel::Channel;
 use http_body_util::{Either, Full};
@@ -12,78 +13,21 @@ use hyper::{Method, Response, StatusCode};
 /// A whole body, or a stream (bulk answers).
 pub type Body = Either<Full<Bytes>, Channel<Bytes>>;
 
-/// Machine-readable error codes, each with its HTTP status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorCode {
-    /// A malformed body or field (400); the message names the field.
-    BadRequest,
-    /// A certificate that decodes but is not accepted: an issuer that is not
-    /// a trusted user-certificate CA, or a signature that does not verify (400).
-    CertificateRejected,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Timeout,
-    TooLarge,
-    Busy,
-    NoSnapshot,
-    OutsideServiceHours,
-    /// An admin action refused (the live state is unchanged), 409.
-    Refused,
-    Internal,
-}
-
-impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
-        ErrorCode::BadRequest,
-        ErrorCode::CertificateRejected,
-        ErrorCode::Unauthorized,
-        ErrorCode::Forbidden,
-        ErrorCode::NotFound,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::Timeout,
-        ErrorCode::TooLarge,
-        ErrorCode::Busy,
-        ErrorCode::NoSnapshot,
-        ErrorCode::OutsideServiceHours,
-        ErrorCode::Refused,
-        ErrorCode::Internal,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::CertificateRejected => "certificate_rejected",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::TooLarge => "too_large",
-            ErrorCode::Busy => "busy",
-            ErrorCode::NoSnapshot => "no_snapshot",
-            ErrorCode::OutsideServiceHours => "outside_service_hours",
-            ErrorCode::Refused => "refused",
-            ErrorCode::Internal => "internal",
+/// The HTTP status of an error answer with `code`.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest | ErrorCode::CertificateRejected => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Busy | ErrorCode::NoSnapshot | ErrorCode::OutsideServiceHours => {
+            StatusCode::SERVICE_UNAVAILABLE
         }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::BadRequest | ErrorCode::CertificateRejected => StatusCode::BAD_REQUEST,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::Busy | ErrorCode::NoSnapshot | ErrorCode::OutsideServiceHours => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ErrorCode::Refused => StatusCode::CONFLICT,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        ErrorCode::Refused => StatusCode::CONFLICT,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -147,9 +91,9 @@ impl ApiError {
         let mut body = Vec::with_capacity(128 + self.message.len());
         self.write_json(&mut body, None, None);
         body.push(b'\n');
-        let mut response = json(self.code.status(), body);
+        let mut response = json(status_of(self.code), body);
         let headers = response.headers_mut();
-        match self.code.status() {
+        match status_of(self.code) {
             StatusCode::SERVICE_UNAVAILABLE => {
                 let mut seconds = Vec::new();
                 write_u32(&mut seconds, self.retry_after.unwrap_or(retry_after));

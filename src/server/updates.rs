@@ -7,9 +7,10 @@
 
 use super::ingest::{Ingest, Line, LineResult, Outcome};
 use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
-use super::response::{with_type, ApiError, Body, ErrorCode};
+use super::response::{with_type, ApiError, Body};
 use super::App;
 use crate::engine::json::{write_opt_str, write_str};
+use crate::model::ErrorCode;
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::Either;

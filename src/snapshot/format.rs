@@ -17,50 +17,11 @@
 use crate::model::{CODE_FIELD_COUNT, DATE_FIELD_COUNT, TEXT_FIELD_COUNT};
 use rkyv::{Archive, Serialize};
 
-/// Version of this layout; a snapshot of another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// First bytes of every snapshot data file.
-pub const MAGIC: [u8; 8] = *b"SHIKAKU\0";
-
-/// Header size; keeps the archive 16-byte aligned inside a page-aligned map.
-pub const HEADER_LEN: usize = 16;
-
 /// Stored value of an absent date.
 pub const NO_DATE: i32 = i32::MIN;
 
 /// Stored target of a serial whose linkage number has no eligibility rows.
 pub const NO_PERSON: u64 = u64::MAX;
-
-/// What a data file holds, recorded in its header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u32)]
-pub enum FileKind {
-    Persons = 1,
-    Keys = 2,
-    Insurers = 3,
-    Revocations = 4,
-}
-
-impl FileKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FileKind::Persons => "persons shard",
-            FileKind::Keys => "keys shard",
-            FileKind::Insurers => "insurer master",
-            FileKind::Revocations => "revocation sets",
-        }
-    }
-}
-
-/// The 16-byte header: magic, format version, file kind, zero padding.
-pub fn header(kind: FileKind) -> [u8; HEADER_LEN] {
-    let mut out = [0u8; HEADER_LEN];
-    out[..8].copy_from_slice(&MAGIC);
-    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out[12..16].copy_from_slice(&(kind as u32).to_le_bytes());
-    out
-}
 
 /// One slot of an open-addressing hash index: the key's 64-bit hash (0 =
 /// empty) and what it points to. Keys are verified against the target after
@@ -145,17 +106,6 @@ pub struct InsurerMaster {
     /// Per insurer: abolition date ([`NO_DATE`] = none).
     pub abolished: Vec<i32>,
     pub text: Vec<u8>,
-}
-
-/// Revocation sets: portable roaring serialisations for serials that fit
-/// 64 bits, sorted lists for the (rare) wider ones.
-#[derive(Archive, Serialize, Debug, Default)]
-pub struct RevocationFile {
-    pub revoked: Vec<u8>,
-    pub suspended: Vec<u8>,
-    /// Wide serials, big-endian, right-aligned in 20 bytes, sorted.
-    pub wide_revoked: Vec<[u8; 20]>,
-    pub wide_suspended: Vec<[u8; 20]>,
 }
 
 /// Location of a row or person: shard in the high 32 bits, index in the low.

@@ -19,7 +19,7 @@ pub struct Manifest {
     pub encoding: String,
     pub sources: Vec<SourceDigest>,
     pub counts: Counts,
-    pub files: Vec<FileEntry>,
+    pub files: Vec<crate::storage::FileEntry>,
     /// The X.509 CRL the revocations came from (none for `revoked.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl: Option<crate::crl::CrlMeta>,
@@ -43,14 +43,6 @@ pub struct JournalMark {
 }
 
 pub use crate::source::SourceDigest;
-
-/// A data file of the snapshot, with the checksum `verify` compares.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FileEntry {
-    pub name: String,
-    pub bytes: u64,
-    pub xxh3_128: String,
-}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
@@ -76,14 +68,9 @@ impl Manifest {
         serde_json::from_str(&text).map_err(|e| format!("not a shikaku manifest ({e})"))
     }
 
-    pub fn file(&self, name: &str) -> Option<&FileEntry> {
+    pub fn file(&self, name: &str) -> Option<&crate::storage::FileEntry> {
         self.files.iter().find(|f| f.name == name)
     }
-}
-
-/// xxh3-128 of `bytes` as 32 lowercase hex digits.
-pub fn checksum(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
 /// Names of the data files of a snapshot with `shards` shards.
@@ -96,5 +83,4 @@ pub fn keys_file(shard: u32) -> String {
 }
 
 pub const INSURERS_FILE: &str = "insurers.rkyv";
-pub const REVOCATIONS_FILE: &str = "revocations.rkyv";
 pub const BUILD_REPORT_FILE: &str = "build-report.json";

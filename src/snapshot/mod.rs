@@ -1,20 +1,20 @@
 //! Snapshots: immutable, checksummed directories of mmap-able rkyv archives
 //! holding a day's eligibility, linkage, revocations and insurer master.
 //!
-//! - [`build`] turns the source files into a snapshot with bounded memory;
+//! - [`write`] turns the source files into a snapshot with bounded memory;
 //! - [`open`] maps one and checks it against its manifest;
 //! - [`lookup`] finds rows, persons and serials by key;
 //! - [`verify`] checks everything, for operators and activation.
 
-pub mod build;
 pub mod format;
 pub mod lookup;
 pub mod manifest;
 pub mod open;
-pub mod revocations;
 pub mod verify;
 pub mod view;
+pub mod write;
 
+pub use crate::storage::{FileError as SnapshotError, Verification};
 pub use manifest::Manifest;
-pub use open::{Snapshot, SnapshotError, Verification};
+pub use open::Snapshot;
 pub use view::{InsurerRef, PersonRef, RowRef};

@@ -7,145 +7,14 @@
 //! reads every byte and compares the manifest's checksums; the server does
 //! that once at activation, `snapshot verify` does it and more.
 
-use super::format::{
-    ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard, FileKind, FORMAT_VERSION,
-    HEADER_LEN, MAGIC,
-};
-use super::manifest::{
-    checksum, keys_file, person_file, FileEntry, Manifest, INSURERS_FILE, MANIFEST_FILE,
-    REVOCATIONS_FILE,
-};
-use super::revocations::RevocationSets;
+use super::format::{ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard};
+use super::manifest::{keys_file, person_file, Manifest, INSURERS_FILE, MANIFEST_FILE};
+use crate::crl::revocations::{open_revocations, RevocationSets, REVOCATIONS_FILE};
 use crate::crl::Crl;
-use memmap2::Mmap;
-use rkyv::rancor;
-use std::fs::File;
-use std::marker::PhantomData;
+use crate::storage::archive::FORMAT_VERSION;
+use crate::storage::{FileEntry, FileError as SnapshotError, FileKind, Mapped, Verification};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// A snapshot that cannot be opened: which file, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {problem}")]
-pub struct SnapshotError {
-    pub file: String,
-    pub problem: String,
-}
-
-impl SnapshotError {
-    pub fn new(file: impl Into<String>, problem: impl Into<String>) -> SnapshotError {
-        SnapshotError {
-            file: file.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-/// How much to check when opening.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verification {
-    /// Manifest, sizes, headers and archive roots: constant time per file.
-    Structure,
-    /// Also every file's checksum: reads every byte once.
-    Checksums,
-}
-
-/// A read-only mapped archive whose root was validated when it was opened.
-pub struct Mapped<T: rkyv::Archive> {
-    map: Mmap,
-    _archived: PhantomData<T>,
-}
-
-impl<T> Mapped<T>
-where
-    T: rkyv::Archive,
-    T::Archived:
-        for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
-{
-    /// Maps `dir/entry.name` and checks it against its manifest entry.
-    pub fn open(
-        dir: &Path,
-        entry: &FileEntry,
-        kind: FileKind,
-        verification: Verification,
-    ) -> Result<Mapped<T>, SnapshotError> {
-        let name = entry.name.as_str();
-        let error = |problem: String| SnapshotError::new(name, problem);
-        let file = File::open(dir.join(name)).map_err(|e| error(format!("cannot open ({e})")))?;
-        let size = file
-            .metadata()
-            .map_err(|e| error(format!("cannot read metadata ({e})")))?
-            .len();
-        if size != entry.bytes {
-            return Err(error(format!(
-                "{size} bytes but the manifest says {}: the file is truncated or was replaced",
-                entry.bytes
-            )));
-        }
-        if size < HEADER_LEN as u64 {
-            return Err(error("too short to be a snapshot file".into()));
-        }
-        // SAFETY: snapshot files are immutable once their manifest is written
-        // (builds write new directories; nothing rewrites a finished one), so
-        // the mapping does not change under us.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| error(format!("cannot map ({e})")))?;
-        check_header(&map, kind).map_err(error)?;
-        if verification == Verification::Checksums {
-            let actual = checksum(&map);
-            if actual != entry.xxh3_128 {
-                return Err(error(format!(
-                    "checksum {actual} does not match the manifest's {}: the file is damaged",
-                    entry.xxh3_128
-                )));
-            }
-        }
-        rkyv::access::<T::Archived, rancor::Error>(&map[HEADER_LEN..])
-            .map_err(|e| error(format!("archive structure is invalid ({e})")))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
-        Ok(Mapped {
-            map,
-            _archived: PhantomData,
-        })
-    }
-
-    /// The archived root.
-    #[inline]
-    pub fn get(&self) -> &T::Archived {
-        // SAFETY: the same immutable bytes passed `rkyv::access` (full
-        // validation of the root) in `open`.
-        unsafe { rkyv::access_unchecked::<T::Archived>(&self.map[HEADER_LEN..]) }
-    }
-
-    /// Size of the mapped file in bytes.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-}
-
-fn check_header(bytes: &[u8], kind: FileKind) -> Result<(), String> {
-    if bytes[..8] != MAGIC {
-        return Err("not a shikaku snapshot file (bad magic)".into());
-    }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
-    if version != FORMAT_VERSION {
-        return Err(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}: rebuild the snapshot"
-        ));
-    }
-    let found = u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default());
-    if found != kind as u32 {
-        return Err(format!(
-            "holds file kind {found}, expected a {}",
-            kind.name()
-        ));
-    }
-    Ok(())
-}
 
 /// The person shards of a snapshot (also opened on their own by the build,
 /// to resolve linkage numbers before the key shards exist).
@@ -185,18 +54,6 @@ pub struct Snapshot {
     insurers: Mapped<super::format::InsurerMaster>,
     /// The revocation list embedded in the snapshot.
     crl: Arc<Crl>,
-}
-
-/// Maps and decodes a revocation-sets file (a snapshot's or a CRL directory's).
-pub fn open_revocations(
-    dir: &Path,
-    entry: &FileEntry,
-    verification: Verification,
-) -> Result<RevocationSets, SnapshotError> {
-    let file: Mapped<super::format::RevocationFile> =
-        Mapped::open(dir, entry, FileKind::Revocations, verification)?;
-    RevocationSets::from_archived(file.get())
-        .map_err(|problem| SnapshotError::new(entry.name.as_str(), problem))
 }
 
 fn listed<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m FileEntry, SnapshotError> {

@@ -5,9 +5,11 @@
 //! manifest promises.
 
 use super::format::{probe, ArchivedKeyShard, ArchivedPersonShard, Loc, NO_PERSON};
-use super::manifest::{keys_file, person_file, REVOCATIONS_FILE};
-use super::open::{Snapshot, SnapshotError, Verification};
+use super::manifest::{keys_file, person_file};
+use super::open::Snapshot;
+use crate::crl::revocations::REVOCATIONS_FILE;
 use crate::model::TEXT_FIELD_COUNT;
+use crate::storage::{FileError as SnapshotError, Verification};
 use std::path::Path;
 use std::time::Instant;
 

@@ -4,15 +4,8 @@
 //! certificate is suspended (一時停止), every other reason revoked.
 
 use super::csv_input::{BadRow, CsvSource, Encoding, SourceDigest};
-use crate::model::{Date, Serial};
+use crate::model::{Date, Revocation, Serial};
 use std::path::Path;
-
-/// What the CRL says about a serial.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Revocation {
-    Revoked,
-    Suspended,
-}
 
 /// RFC 5280 §5.3.1 reason names (removeFromCRL excluded: it only belongs in
 /// delta CRLs, and a full list is replaced whole).

@@ -19,7 +19,8 @@
 //! anywhere else is refused, naming the file and offset, because a record
 //! after it may have been acknowledged.
 
-use crate::frame::{u32_at, u64_at, Framing};
+use crate::storage::frame::{u32_at, u64_at, Framing};
+use crate::storage::sync_dir;
 use anyhow::{bail, Context};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -419,16 +420,10 @@ fn open_tail(tail: &Tail) -> anyhow::Result<(File, u64)> {
     Ok((file, tail.valid_len))
 }
 
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::FRAME_HEADER_LEN;
+    use crate::storage::frame::FRAME_HEADER_LEN;
 
     const RECORD_HEADER_LEN: usize = FRAME_HEADER_LEN + 24;
 

@@ -5,13 +5,17 @@
 //! - [`message`] parses and validates one NDJSON line;
 //! - [`journal`] makes an accepted message durable (append + group fsync)
 //!   before its result says `ok`, and reads it back after a crash;
-//! - [`overlay`] holds the applied changes in memory, consulted over the
-//!   live snapshot by every check (`engine::view`);
-//! - the server's ingest task ties them together, and the snapshot build
-//!   folds a journal into the next snapshot (`snapshot build --base --journal`).
+//! - [`overlay`] holds the applied changes in memory, and [`view`] merges
+//!   them over the live snapshot for every check;
+//! - [`replay`] rebuilds an overlay from the journal (restart, activation);
+//! - [`fold`] writes base snapshot + journal as the next snapshot
+//!   (`snapshot build --base --journal`);
+//! - the server's ingest task ties them together.
 
+pub mod fold;
 pub mod generate;
 pub mod journal;
 pub mod message;
 pub mod overlay;
 pub mod replay;
+pub mod view;

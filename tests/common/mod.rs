@@ -5,7 +5,7 @@
 pub mod http;
 
 use shikaku::model::Date;
-use shikaku::snapshot::build::{build, BuildOptions, BuildReport};
+use shikaku::snapshot::write::{build, BuildOptions, BuildReport};
 use shikaku::snapshot::Snapshot;
 use shikaku::source::Encoding;
 use std::collections::BTreeMap;

@@ -6,10 +6,26 @@
 //! of nanoseconds. X.509 allows 20-byte serials, so wider ones are kept in a
 //! sorted list beside them rather than being truncated or refused.
 
-use super::format::{ArchivedRevocationFile, RevocationFile};
+use crate::model::Revocation;
 use crate::model::Serial;
-use crate::source::revocations::Revocation;
+use crate::storage::{FileEntry, FileError, FileKind, Mapped, Verification};
+use rkyv::{Archive, Serialize};
 use roaring::RoaringTreemap;
+use std::path::Path;
+
+/// Name of the revocation-sets file in a snapshot or a CRL directory.
+pub const REVOCATIONS_FILE: &str = "revocations.rkyv";
+
+/// Revocation sets: portable roaring serialisations for serials that fit
+/// 64 bits, sorted lists for the (rare) wider ones.
+#[derive(Archive, Serialize, Debug, Default)]
+pub struct RevocationFile {
+    pub revoked: Vec<u8>,
+    pub suspended: Vec<u8>,
+    /// Wide serials, big-endian, right-aligned in 20 bytes, sorted.
+    pub wide_revoked: Vec<[u8; 20]>,
+    pub wide_suspended: Vec<[u8; 20]>,
+}
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RevocationSets {
@@ -139,6 +155,18 @@ fn insert_sorted(list: &mut Vec<[u8; 20]>, key: [u8; 20]) -> bool {
             true
         }
     }
+}
+
+/// Maps and decodes a revocation-sets file (a snapshot's or a CRL directory's).
+pub fn open_revocations(
+    dir: &Path,
+    entry: &FileEntry,
+    verification: Verification,
+) -> Result<RevocationSets, FileError> {
+    let file: Mapped<RevocationFile> =
+        Mapped::open(dir, entry, FileKind::Revocations, verification)?;
+    RevocationSets::from_archived(file.get())
+        .map_err(|problem| FileError::new(entry.name.as_str(), problem))
 }
 
 #[cfg(test)]

@@ -2,15 +2,16 @@
 //! text arena, linkage index) and emit the row locations of its online
 //! numbers and card faces to the key partitions.
 
-use super::output::write_archive;
 use super::temp::{encode_key, read_rows, KeyKind, LinedRow, PartitionFiles};
 use crate::model::record::newest_first;
 use crate::model::{EligibilityRow, LinkageNo, TextField};
 use crate::snapshot::format::{
-    build_index, key_hash, shard_of, FileKind, Loc, PersonEntry, PersonShard, RowEntry, NO_DATE,
+    build_index, key_hash, shard_of, Loc, PersonEntry, PersonShard, RowEntry, NO_DATE,
 };
-use crate::snapshot::manifest::{person_file, FileEntry};
+use crate::snapshot::manifest::person_file;
 use crate::source::BadRow;
+use crate::storage::archive::write_archive;
+use crate::storage::{FileEntry, FileKind};
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -1,40 +1,6 @@
-//! Japan time for the serving path: the default treatment date and the
-//! service-hours window, read with one clock call and integer arithmetic
-//! (Japan Standard Time is UTC+9 all year, no daylight saving).
+//! Service hours (`SPEC.md` §3.3): when checks are answered, in Japan time.
 
-use crate::model::Date;
 use std::fmt;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// The [`Date`] day number of 1970-01-01 (0001-01-01 is day 1).
-const UNIX_EPOCH_DAYS: i32 = 719_163;
-const JST_OFFSET_SECONDS: u64 = 9 * 3600;
-
-/// The current moment in Japan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct JapanTime {
-    pub date: Date,
-    /// Minutes since local midnight (0..1440).
-    pub minute_of_day: u32,
-}
-
-impl JapanTime {
-    pub fn now() -> JapanTime {
-        let unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        JapanTime::from_unix_seconds(unix)
-    }
-
-    pub fn from_unix_seconds(unix: u64) -> JapanTime {
-        let local = unix + JST_OFFSET_SECONDS;
-        JapanTime {
-            date: Date::from_days(UNIX_EPOCH_DAYS + (local / 86_400) as i32),
-            minute_of_day: ((local % 86_400) / 60) as u32,
-        }
-    }
-}
 
 /// When checks are answered (`SPEC.md` §3.3): a daily window in Japan time,
 /// or always.
@@ -114,18 +80,6 @@ fn minutes(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn japan_time_is_utc_plus_nine() {
-        // 2026-11-20T23:30:00Z is 2026-11-21 08:30 in Japan.
-        let t = JapanTime::from_unix_seconds(1_795_217_400);
-        assert_eq!(t.date.to_string(), "2026-11-21");
-        assert_eq!(t.minute_of_day, 8 * 60 + 30);
-        assert_eq!(
-            JapanTime::from_unix_seconds(0).date.to_string(),
-            "1970-01-01"
-        );
-    }
 
     #[test]
     fn service_hours_windows() {

@@ -2,12 +2,13 @@
 //! from the entries phase 2 emitted, and the serial entries (resolved to
 //! person locations through the finished person shards).
 
-use super::output::write_archive;
 use super::temp::{read_keys, read_links, KeyKind, LinkEntry};
-use crate::snapshot::format::{build_index, key_hash, FileKind, KeyShard, SerialEntry, NO_PERSON};
-use crate::snapshot::manifest::{keys_file, FileEntry};
+use crate::snapshot::format::{build_index, key_hash, KeyShard, SerialEntry, NO_PERSON};
+use crate::snapshot::manifest::keys_file;
 use crate::snapshot::open::PersonShards;
 use crate::source::BadRow;
+use crate::storage::archive::write_archive;
+use crate::storage::{FileEntry, FileKind};
 use std::path::Path;
 
 /// What building one key shard produced.

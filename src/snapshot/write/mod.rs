@@ -13,29 +13,33 @@
 //! 4. **check** — reopen the result with checksums and look up every input
 //!    key through the engine's own lookups; a lost key fails the build.
 //!
+//! Phase 1 reads either the source files or a [`BaseContent`] (an earlier
+//! snapshot with the day's updates folded in, see `updates::fold`).
+//!
 //! Everything is written under `<out>.partial/`; the manifest is written
-//! last and the directory is renamed into place, so a snapshot directory
-//! either is complete or does not exist.
+//! last and the directory is published whole (`storage::publish`), so a
+//! snapshot directory either is complete or does not exist.
 
+mod base;
 mod check;
-mod fold;
 mod keys;
-mod output;
 mod partition;
 mod persons;
 mod temp;
 
+pub use base::{BaseContent, Partitions, RowSink};
 pub use check::KeyCheck;
-pub use output::write_archive;
 
-use crate::snapshot::format::{FileKind, InsurerMaster, FORMAT_VERSION, NO_DATE};
+use crate::crl::revocations::REVOCATIONS_FILE;
+use crate::snapshot::format::{InsurerMaster, NO_DATE};
 use crate::snapshot::manifest::{
-    Counts, FileEntry, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
-    REVOCATIONS_FILE,
+    Counts, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
 };
-use crate::snapshot::open::{PersonShards, Snapshot, Verification};
+use crate::snapshot::open::{PersonShards, Snapshot};
 use crate::source::insurers::InsurerRow;
 use crate::source::{BadRow, Encoding};
+use crate::storage::archive::{write_archive, FORMAT_VERSION};
+use crate::storage::{write_json, FileEntry, FileKind, PartialDir, Verification};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use partition::Partitioned;
@@ -190,69 +194,41 @@ impl Progress {
     }
 }
 
-/// Removes the partial directory unless the build got to the end.
-struct PartialDir {
-    path: PathBuf,
-    done: bool,
-}
-
-impl Drop for PartialDir {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_dir_all(&self.path);
+/// Builds a snapshot from the source files in `options.input` into
+/// `options.out`.
+pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
+    let input = &options.input;
+    for required in [Sources::ELIGIBILITY, Sources::LINKAGE, Sources::INSURERS] {
+        if !input.join(required).is_file() {
+            bail!(
+                "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
+                input.display()
+            );
         }
     }
-}
-
-/// Builds a snapshot from `options.input` into `options.out`.
-pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     build_from(options, None)
 }
 
-/// Builds the next snapshot into `options.out` from the snapshot `base`
-/// and the records of the update journal in `journal` it does not contain
-/// (`options.input` is not read). The new manifest's journal mark says how
-/// far the journal is folded in.
-pub fn fold(options: &BuildOptions, base: &Path, journal: &Path) -> anyhow::Result<BuildReport> {
-    build_from(options, Some((base, journal)))
+/// Builds a snapshot of `content` (not of source files: `options.input`
+/// is not read) into `options.out`.
+pub fn build_onto(
+    options: &BuildOptions,
+    content: Box<dyn BaseContent>,
+) -> anyhow::Result<BuildReport> {
+    build_from(options, Some(content))
 }
 
-fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::Result<BuildReport> {
+fn build_from(
+    options: &BuildOptions,
+    base: Option<Box<dyn BaseContent>>,
+) -> anyhow::Result<BuildReport> {
     let started = Instant::now();
-    let input = &options.input;
-    let replayed = match fold {
-        Some((base, journal)) => Some(fold::replay(base, journal)?),
-        None => {
-            for required in [Sources::ELIGIBILITY, Sources::LINKAGE, Sources::INSURERS] {
-                if !input.join(required).is_file() {
-                    bail!(
-                        "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
-                        input.display()
-                    );
-                }
-            }
-            None
-        }
-    };
-    if options.out.exists() {
-        bail!(
-            "{}: already exists; snapshots are immutable, build into a new directory",
-            options.out.display()
-        );
-    }
-    let partial = PartialDir {
-        path: partial_path(&options.out),
-        done: false,
-    };
-    if partial.path.exists() {
-        std::fs::remove_dir_all(&partial.path)
-            .with_context(|| format!("cannot clear {}", partial.path.display()))?;
-    }
-    let temp_dir = partial.path.join("tmp");
+    let partial = PartialDir::create(&options.out, "snapshots")?;
+    let temp_dir = partial.path().join("tmp");
     std::fs::create_dir_all(&temp_dir)
         .with_context(|| format!("cannot create {}", temp_dir.display()))?;
-    let shards = match (&replayed, options.shards) {
-        (Some(replayed), None) => replayed.base.shard_count(),
+    let shards = match (&base, options.shards) {
+        (Some(base), None) => base.shard_count(),
         _ => shard_count(options)?,
     };
     let mut timings = Vec::new();
@@ -279,10 +255,14 @@ fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::R
         bad_rows: Vec::new(),
         warnings: Vec::new(),
     };
-    match &replayed {
-        Some(replayed) => {
-            fold::partition(replayed, &person_parts, &link_parts, shards, &mut parts)?;
-        }
+    match &base {
+        Some(base) => Partitions::fill(
+            base.as_ref(),
+            &person_parts,
+            &link_parts,
+            shards,
+            &mut parts,
+        )?,
         None => partition_sources(options, &person_parts, &link_parts, shards, &mut parts)?,
     }
     let person_paths = person_parts.finish()?;
@@ -291,7 +271,7 @@ fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::R
     phase_done("partition", &mut timings);
 
     // Phase 2: person shards.
-    let out_dir = &partial.path;
+    let out_dir = partial.path();
     let key_parts = temp::PartitionFiles::create(&temp_dir, "keys", shards)?;
     let bar = Progress::new(options.progress, u64::from(shards), "person shards", false);
     let person_built = person_paths
@@ -337,7 +317,7 @@ fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::R
 
     let mut files: Vec<FileEntry> = person_built.iter().map(|b| b.file.clone()).collect();
     files.extend(key_built.iter().map(|b| b.file.clone()));
-    files.push(output::write_archive(
+    files.push(write_archive(
         out_dir,
         INSURERS_FILE,
         FileKind::Insurers,
@@ -348,7 +328,7 @@ fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::R
         .revocations
         .to_file()
         .context("cannot encode the revocation sets")?;
-    files.push(output::write_archive(
+    files.push(write_archive(
         out_dir,
         REVOCATIONS_FILE,
         FileKind::Revocations,
@@ -387,9 +367,9 @@ fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::R
         counts: counts.clone(),
         files: files.clone(),
         crl: parts.crl.clone(),
-        journal: replayed.as_ref().map(|r| r.mark.clone()),
+        journal: base.as_ref().and_then(|base| base.journal_mark()),
     };
-    drop(replayed);
+    drop(base);
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;
     let key_check = check::check_keys(&snapshot, &person_paths, &link_paths, &refused_link_lines)?;
@@ -435,18 +415,7 @@ fn build_from(options: &BuildOptions, fold: Option<(&Path, &Path)>) -> anyhow::R
     };
     write_json(&out_dir.join(BUILD_REPORT_FILE), &report)?;
     write_json(&out_dir.join(MANIFEST_FILE), &manifest)?;
-    sync_dir(out_dir)?;
-    std::fs::rename(out_dir, &options.out).with_context(|| {
-        format!(
-            "cannot move {} to {}",
-            out_dir.display(),
-            options.out.display()
-        )
-    })?;
-    let parent = options.out.parent().filter(|p| !p.as_os_str().is_empty());
-    sync_dir(parent.unwrap_or(Path::new(".")))?;
-    let mut partial = partial;
-    partial.done = true;
+    partial.publish()?;
     Ok(report)
 }
 
@@ -479,13 +448,6 @@ fn partition_sources(
     partition::partition_linkage(input, options, link_parts, shards, parts)?;
     partition::read_revocation_source(&revocation_source, options, parts)?;
     partition::read_insurer_master(&input.join(Sources::INSURERS), options, parts)
-}
-
-/// Where a directory is written before it is renamed to `out` when complete.
-pub fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
 }
 
 fn shard_count(options: &BuildOptions) -> anyhow::Result<u32> {
@@ -571,19 +533,4 @@ fn unknown_insurers(used: &BTreeSet<String>, insurers: &[InsurerRow]) -> Option<
             missing[..missing.len().min(5)].join(", ")
         )
     })
-}
-
-pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value).context("cannot encode JSON")?;
-    let mut file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    std::io::Write::write_all(&mut file, text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
 }

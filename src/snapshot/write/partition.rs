@@ -4,12 +4,12 @@
 
 use super::temp::{encode_link, encode_row, LinkEntry, PartitionFiles};
 use super::{BuildOptions, Progress, RevocationSource, Sources};
+use crate::crl::revocations::RevocationSets;
 use crate::crl::trust::CaCertificate;
 use crate::crl::CrlMeta;
 use crate::model::{LinkageNo, Serial};
 use crate::snapshot::format::{key_hash, shard_of};
 use crate::snapshot::manifest::SourceDigest;
-use crate::snapshot::revocations::RevocationSets;
 use crate::source::csv_input::CsvHeader;
 use crate::source::eligibility::EligibilityColumns;
 use crate::source::insurers::{read_insurers, InsurerRow};

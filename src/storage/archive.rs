@@ -1,0 +1,244 @@
+//! Data files: `[16-byte header][rkyv archive]`, written whole and synced,
+//! checksummed in their directory's manifest, and mapped read-only.
+//!
+//! The header (magic, layout version, file kind) lets a file be refused
+//! with a clear message before its archive is touched; the checksum (xxh3,
+//! not cryptographic: it detects damage, not tampering) is compared when a
+//! directory is verified.
+
+use anyhow::Context;
+use memmap2::Mmap;
+use rkyv::rancor;
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::Write;
+use std::marker::PhantomData;
+use std::path::Path;
+use xxhash_rust::xxh3::Xxh3;
+
+/// Version of the data-file layouts; a file of another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// First bytes of every data file.
+pub const MAGIC: [u8; 8] = *b"SHIKAKU\0";
+
+/// Header size; keeps the archive 16-byte aligned inside a page-aligned map.
+pub const HEADER_LEN: usize = 16;
+
+/// What a data file holds, recorded in its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum FileKind {
+    /// A snapshot's person shard.
+    Persons = 1,
+    /// A snapshot's key-index shard.
+    Keys = 2,
+    /// A snapshot's insurer master.
+    Insurers = 3,
+    /// Revocation sets (a snapshot's or a CRL directory's).
+    Revocations = 4,
+}
+
+impl FileKind {
+    /// What the kind is called in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Persons => "persons shard",
+            FileKind::Keys => "keys shard",
+            FileKind::Insurers => "insurer master",
+            FileKind::Revocations => "revocation sets",
+        }
+    }
+}
+
+/// The 16-byte header: magic, format version, file kind, zero padding.
+pub fn header(kind: FileKind) -> [u8; HEADER_LEN] {
+    let mut out = [0u8; HEADER_LEN];
+    out[..8].copy_from_slice(&MAGIC);
+    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[12..16].copy_from_slice(&(kind as u32).to_le_bytes());
+    out
+}
+
+/// A data file of a published directory, with the checksum that
+/// verification compares.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// The file's name inside its directory.
+    pub name: String,
+    /// Its size, header included.
+    pub bytes: u64,
+    /// [`checksum`] of the whole file.
+    pub xxh3_128: String,
+}
+
+/// xxh3-128 of `bytes` as 32 lowercase hex digits.
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// A data file that cannot be opened: which file, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {problem}")]
+pub struct FileError {
+    /// The file's name (or path).
+    pub file: String,
+    /// What is wrong with it, and what to do.
+    pub problem: String,
+}
+
+impl FileError {
+    /// An error about `file`.
+    pub fn new(file: impl Into<String>, problem: impl Into<String>) -> FileError {
+        FileError {
+            file: file.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// How much to check when opening.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// Manifest, sizes, headers and archive roots: constant time per file.
+    Structure,
+    /// Also every file's checksum: reads every byte once.
+    Checksums,
+}
+
+/// A read-only mapped archive whose root was validated when it was opened.
+pub struct Mapped<T: rkyv::Archive> {
+    map: Mmap,
+    _archived: PhantomData<T>,
+}
+
+impl<T> Mapped<T>
+where
+    T: rkyv::Archive,
+    T::Archived:
+        for<'a> rkyv::bytecheck::CheckBytes<rkyv::api::high::HighValidator<'a, rancor::Error>>,
+{
+    /// Maps `dir/entry.name` and checks it against its manifest entry.
+    pub fn open(
+        dir: &Path,
+        entry: &FileEntry,
+        kind: FileKind,
+        verification: Verification,
+    ) -> Result<Mapped<T>, FileError> {
+        let name = entry.name.as_str();
+        let error = |problem: String| FileError::new(name, problem);
+        let file = File::open(dir.join(name)).map_err(|e| error(format!("cannot open ({e})")))?;
+        let size = file
+            .metadata()
+            .map_err(|e| error(format!("cannot read metadata ({e})")))?
+            .len();
+        if size != entry.bytes {
+            return Err(error(format!(
+                "{size} bytes but the manifest says {}: the file is truncated or was replaced",
+                entry.bytes
+            )));
+        }
+        if size < HEADER_LEN as u64 {
+            return Err(error("too short to be a shikaku snapshot file".into()));
+        }
+        // SAFETY: data files are immutable once their manifest is written
+        // (builds write new directories, published whole; nothing rewrites a
+        // finished one), so the mapping does not change under us.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| error(format!("cannot map ({e})")))?;
+        check_header(&map, kind).map_err(error)?;
+        if verification == Verification::Checksums {
+            let actual = checksum(&map);
+            if actual != entry.xxh3_128 {
+                return Err(error(format!(
+                    "checksum {actual} does not match the manifest's {}: the file is damaged",
+                    entry.xxh3_128
+                )));
+            }
+        }
+        rkyv::access::<T::Archived, rancor::Error>(&map[HEADER_LEN..])
+            .map_err(|e| error(format!("archive structure is invalid ({e})")))?;
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
+        Ok(Mapped {
+            map,
+            _archived: PhantomData,
+        })
+    }
+
+    /// The archived root.
+    #[inline]
+    pub fn get(&self) -> &T::Archived {
+        // SAFETY: the same immutable bytes passed `rkyv::access` (full
+        // validation of the root) in `open`.
+        unsafe { rkyv::access_unchecked::<T::Archived>(&self.map[HEADER_LEN..]) }
+    }
+
+    /// Size of the mapped file in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the mapped file is empty (never, once opened).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+fn check_header(bytes: &[u8], kind: FileKind) -> Result<(), String> {
+    if bytes[..8] != MAGIC {
+        return Err("not a shikaku snapshot file (bad magic)".into());
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
+    if version != FORMAT_VERSION {
+        return Err(format!(
+            "format version {version}, this build reads version {FORMAT_VERSION}: rebuild the snapshot"
+        ));
+    }
+    let found = u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default());
+    if found != kind as u32 {
+        return Err(format!(
+            "holds file kind {found}, expected a {}",
+            kind.name()
+        ));
+    }
+    Ok(())
+}
+
+/// Archives `value` into `dir/name` and returns its manifest entry.
+/// `size_hint` (bytes) sizes the buffer up front, saving its regrowth.
+pub fn write_archive<T>(
+    dir: &Path,
+    name: &str,
+    kind: FileKind,
+    value: &T,
+    size_hint: usize,
+) -> anyhow::Result<FileEntry>
+where
+    T: for<'a> rkyv::Serialize<
+        rkyv::api::high::HighSerializer<
+            rkyv::util::AlignedVec,
+            rkyv::ser::allocator::ArenaHandle<'a>,
+            rkyv::rancor::Error,
+        >,
+    >,
+{
+    let buffer = rkyv::util::AlignedVec::<16>::with_capacity(size_hint);
+    let bytes = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(value, buffer)
+        .with_context(|| format!("cannot archive {name}"))?;
+    let header = header(kind);
+    let path = dir.join(name);
+    let mut file =
+        File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(&header)
+        .and_then(|()| file.write_all(&bytes))
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut hasher = Xxh3::new();
+    hasher.update(&header);
+    hasher.update(&bytes);
+    Ok(FileEntry {
+        name: name.to_string(),
+        bytes: (header.len() + bytes.len()) as u64,
+        xxh3_128: format!("{:032x}", hasher.digest128()),
+    })
+}
