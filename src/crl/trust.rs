@@ -35,6 +35,27 @@ pub struct CaCertificate {
     key: PublicKey,
 }
 
+/// Which CAs user certificates (and CRL files imported at activation) are
+/// checked against, and whether certificate signatures are verified.
+pub struct Trust {
+    /// The `user_ca` setting; when unset, the live CRL's issuer is trusted.
+    pub configured: Option<Vec<CaCertificate>>,
+    /// Whether user-certificate signatures are verified (on unless the
+    /// operator switched it off).
+    pub verify_signatures: bool,
+}
+
+impl Trust {
+    /// The CAs to check against while `crl` is live.
+    pub fn cas<'a>(&'a self, crl: &'a super::Crl) -> &'a [CaCertificate] {
+        match (&self.configured, crl.issuer()) {
+            (Some(configured), _) => configured,
+            (None, Some(issuer)) => std::slice::from_ref(issuer),
+            (None, None) => &[],
+        }
+    }
+}
+
 #[derive(Clone)]
 struct PublicKey {
     algorithm: ObjectIdentifier,

@@ -1,27 +1,36 @@
-//! The answer rules (`SPEC.md` §3): given a loaded snapshot, a query and a
+//! The answer rules (`SPEC.md` §3): given a loaded snapshot, a check and a
 //! date, decide the verdict and which records to answer with.
 //!
+//! [`answer`] is the one function that decides: the certificate step
+//! (issuer, signature, expiry → `cert_expired`), then the CRL, linkage and
+//! eligibility rules. The JSON API, bulk checks, the canaries and the
+//! verdict-drift gate of an activation, and the command line all call it,
+//! so they cannot answer the same check differently; [`rules`] holds what a
+//! check must meet before it is answered (the date window).
+//!
 //! Pure functions over borrowed data (a snapshot and the overlay of changes
-//! over it, see [`crate::updates::view`]): no I/O, no locks, and no heap allocation unless a
-//! key matches more than eight rows. The HTTP layer and
-//! the CLI only translate requests into [`Query`] and [`Answer`] into JSON
+//! over it, see [`crate::updates::view`]): no I/O, no locks, and no heap
+//! allocation unless a key matches more than eight rows. The front ends
+//! only translate requests into a [`Check`] and [`Answer`] into JSON
 //! ([`json`]).
 
 pub mod json;
 pub mod reception;
+pub mod rules;
 pub mod sample;
 
+use crate::crl::certificate::{Judged, UserCertificate};
+use crate::crl::trust::Trust;
 use crate::crl::Crl;
-use crate::model::Revocation;
-use crate::model::{CardFaceKey, Date, OnlineNumber, Serial, TextField, Verdict};
+use crate::model::{CardFaceKey, Date, OnlineNumber, Revocation, Serial, TextField, Verdict};
 use crate::snapshot::Snapshot;
 pub use crate::updates::view::{Record, Records, View};
 
 /// What is being checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Query {
-    /// My Number card: the user certificate's serial (certificate already
-    /// checked for issuer, signature and validity by the caller).
+    /// My Number card: the user certificate's serial (from the certificate
+    /// of the [`Check`] when one was sent).
     Card { serial: Serial },
     /// Insurance card by online-check number (e.g. from the QR code).
     OnlineNumber {
@@ -52,6 +61,44 @@ impl<'s> Answer<'s> {
             records: Records::new(),
         }
     }
+}
+
+/// One check as the engine answers it, whichever front end parsed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    /// What is being checked.
+    pub query: Query,
+    /// The treatment date (already within the [`rules::Rules`] window).
+    pub date: Date,
+    /// The user certificate of a card check that sent one (`query` then
+    /// holds its serial).
+    pub certificate: Option<Box<UserCertificate>>,
+}
+
+/// A sent certificate that is not accepted (an untrusted issuer, or a
+/// signature that does not verify): the check is refused, not answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateRejected(pub String);
+
+/// Answers `check` from `view`, with card serials looked up in `crl` and
+/// a sent certificate judged against the CAs `trust` accepts while `crl`
+/// is live: an untrusted one is refused, an expired one answers
+/// `cert_expired`, a current one goes on with its serial.
+pub fn answer<'s>(
+    view: View<'s>,
+    crl: &Crl,
+    trust: &Trust,
+    check: &Check,
+) -> Result<Answer<'s>, CertificateRejected> {
+    if let Some(certificate) = &check.certificate {
+        let judged = certificate
+            .judge(trust.cas(crl), trust.verify_signatures, check.date)
+            .map_err(CertificateRejected)?;
+        if judged == Judged::Expired {
+            return Ok(Answer::bare(Verdict::CertExpired));
+        }
+    }
+    Ok(check_view(view, crl, &check.query, check.date))
 }
 
 /// Answers `query` for treatment date `date` from `snapshot` as built (no

@@ -9,10 +9,12 @@
 //! 3. Canaries, never skipped: the operator's known keys with known verdicts.
 
 use super::live::Generation;
-use super::request::{parse_check, Rules};
+use super::request::parse_check;
 use super::response::ApiError;
+use crate::crl::trust::Trust;
+use crate::engine::rules::Rules;
 use crate::engine::sample::sample_queries;
-use crate::engine::{check, check_view, View};
+use crate::engine::{answer, Check, View};
 use crate::model::ErrorCode;
 use crate::model::JapanTime;
 use crate::model::Verdict;
@@ -78,6 +80,7 @@ pub fn prepare(
     live: Option<&Generation>,
     force: bool,
     policy: &ActivationPolicy,
+    trust: &Trust,
 ) -> Result<(Snapshot, VerifyReport, ActivationReport), ApiError> {
     let started = Instant::now();
     let (snapshot, verified) =
@@ -99,11 +102,12 @@ pub fn prepare(
         updates: None,
     };
     if let Some(live) = live {
-        compare_with_live(&snapshot, live, force, policy, &mut report)
+        compare_with_live(&snapshot, live, force, policy, trust, &mut report)
             .map_err(|problem| refused(problem, Some(live)))?;
     }
     if let Some(canaries) = &policy.canaries {
-        report.canaries_passed = run_canaries(&snapshot, canaries).map_err(|p| refused(p, live))?;
+        report.canaries_passed =
+            run_canaries(&snapshot, canaries, trust).map_err(|p| refused(p, live))?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok((snapshot, verified, report))
@@ -114,6 +118,7 @@ fn compare_with_live(
     live: &Generation,
     force: bool,
     policy: &ActivationPolicy,
+    trust: &Trust,
     report: &mut ActivationReport,
 ) -> Result<(), String> {
     let (old_manifest, new_manifest) = (live.snapshot.manifest(), new.manifest());
@@ -123,7 +128,7 @@ fn compare_with_live(
     report.rows_change_percent = Some(rows);
     report.persons_change_percent = Some(persons);
     let live_overlay = live.overlay.load();
-    let drift = verdict_drift(View::new(&live.snapshot, &live_overlay), new);
+    let drift = verdict_drift(View::new(&live.snapshot, &live_overlay), new, trust);
     report.drift = Some(drift.clone());
     if force {
         return Ok(());
@@ -165,35 +170,38 @@ fn built_at(rfc3339: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 /// verdicts that differ. The live side answers with its overlay: a fold of
 /// the day's updates answers like the live snapshot with them, so only
 /// unexplained change counts as drift.
-fn verdict_drift(live: View<'_>, new: &Snapshot) -> Drift {
+fn verdict_drift(live: View<'_>, new: &Snapshot, trust: &Trust) -> Drift {
     let today = JapanTime::now().date;
     let per_shard = |s: &Snapshot| DRIFT_SAMPLE_ROWS.div_ceil(s.shard_count().max(1) as usize);
     let mut queries = sample_queries(live.snapshot, per_shard(live.snapshot));
     queries.extend(sample_queries(new, per_shard(new)));
+    let verdict = |view: View<'_>, check: &Check| {
+        answer(view, view.snapshot.crl(), trust, check).map(|a| a.verdict)
+    };
+    let sampled = queries.len();
     let changed = queries
-        .iter()
-        .filter(|q| {
-            check_view(live, live.snapshot.crl(), q, today).verdict != check(new, q, today).verdict
+        .into_iter()
+        .map(|query| Check {
+            query,
+            date: today,
+            certificate: None,
         })
+        .filter(|check| verdict(live, check) != verdict(View::bare(new), check))
         .count();
     Drift {
-        sampled: queries.len(),
+        sampled,
         changed,
-        percent: changed as f64 * 100.0 / queries.len().max(1) as f64,
+        percent: changed as f64 * 100.0 / sampled.max(1) as f64,
     }
 }
 
 /// Runs the canary file against `snapshot`: NDJSON lines as for bulk checks
 /// with `"expect": "<verdict>"`. Returns how many passed; any failure (or a
 /// bad line) refuses, naming the line.
-fn run_canaries(snapshot: &Snapshot, path: &Path) -> Result<usize, String> {
+fn run_canaries(snapshot: &Snapshot, path: &Path, trust: &Trust) -> Result<usize, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("canaries {}: cannot read ({e})", path.display()))?;
-    let rules = Rules {
-        today: JapanTime::now().date,
-        max_past_days: u32::MAX / 2,
-        require_birth_date: false,
-    };
+    let rules = Rules::any_past_date(JapanTime::now().date);
     let mut failures = Vec::new();
     let mut passed = 0;
     for (index, line) in text.lines().enumerate() {
@@ -207,15 +215,20 @@ fn run_canaries(snapshot: &Snapshot, path: &Path) -> Result<usize, String> {
             .ok_or_else(|| format!("{place}: expect: required, one of the verdicts"))?;
         let request = parse_check(line.as_bytes(), None, &rules)
             .map_err(|(e, _)| format!("{place}: {}", e.message))?;
-        let got = check(snapshot, &request.query, request.date).verdict;
-        if got == expect {
-            passed += 1;
-        } else {
-            failures.push(format!(
+        let got = answer(View::bare(snapshot), snapshot.crl(), trust, &request.check)
+            .map(|answer| answer.verdict);
+        match got {
+            Ok(got) if got == expect => passed += 1,
+            Ok(got) => failures.push(format!(
                 "{place}: expected {}, got {}",
                 expect.as_str(),
                 got.as_str()
-            ));
+            )),
+            Err(rejected) => failures.push(format!(
+                "{place}: expected {}, but the certificate is refused ({})",
+                expect.as_str(),
+                rejected.0
+            )),
         }
     }
     match failures.len() {

@@ -6,20 +6,21 @@
 //! request costs a counter increment and a small 503.
 
 use super::bulk;
-use super::crl_slot::{CrlGeneration, Trust};
+use super::crl_slot::CrlGeneration;
 use super::history;
 use super::institutions::{Credential, Denied};
 use super::live::Generation;
 use super::logging::{outcome, reserve, Answered, Facts};
 use super::metrics::{CheckLogFacts, CrlFacts, Endpoint, SnapshotFacts, UpdateFacts};
-use super::request::{institution_of, parse_check, CheckKind, CheckRequest, Rules};
+use super::request::{institution_of, parse_check, CheckKind, CheckRequest};
 use super::response::{json, method_not_allowed, with_type, ApiError, Body};
 use super::App;
 use crate::checklog::record::Via;
-use crate::crl::certificate::Judged;
+use crate::crl::trust::Trust;
 use crate::engine::json::{write_answer, write_str, Envelope};
 use crate::engine::reception::next_reception;
-use crate::engine::{check_view, Answer, View};
+use crate::engine::rules::Rules;
+use crate::engine::{CertificateRejected, View};
 use crate::model::ErrorCode;
 use crate::model::JapanTime;
 use crate::model::{InstitutionCode, InsurerNumber, TextField, Verdict};
@@ -185,10 +186,9 @@ pub fn authorize(
 }
 
 /// Answers `request` from `generation` (its snapshot and the overlay
-/// loaded once here) and the live `crl` into `out`; returns what the check
-/// log keeps of the answer. A sent certificate is judged first (issuer,
-/// signature, validity); an untrusted one is an error, an expired one the
-/// `cert_expired` verdict.
+/// loaded once here) and the live `crl` into `out` (see
+/// [`crate::engine::answer`]); returns what the check log keeps of the
+/// answer.
 pub fn answer(
     generation: &Generation,
     crl: &CrlGeneration,
@@ -215,28 +215,21 @@ pub fn answer_from(
     out: &mut Vec<u8>,
 ) -> Result<Answered, ApiError> {
     let crl = &crl.crl;
-    let judged = match &request.certificate {
-        Some(certificate) => certificate
-            .judge(trust.cas(crl), trust.verify_signatures, request.date)
-            .map_err(|reason| {
-                ApiError::new(
-                    ErrorCode::CertificateRejected,
-                    format!("certificate: {reason}"),
-                )
-            })?,
-        None => Judged::Current,
-    };
-    let answer = match judged {
-        Judged::Expired => Answer::bare(Verdict::CertExpired),
-        Judged::Current => check_view(view, crl, &request.query, request.date),
-    };
+    let answer = crate::engine::answer(view, crl, trust, &request.check).map_err(
+        |CertificateRejected(reason)| {
+            ApiError::new(
+                ErrorCode::CertificateRejected,
+                format!("certificate: {reason}"),
+            )
+        },
+    )?;
     let reception = next_reception();
     write_answer(
         out,
         &answer,
         view,
         &Envelope {
-            date: request.date,
+            date: request.check.date,
             snapshot_id: view.snapshot.id(),
             update_lsn: view.overlay.through_lsn(),
             crl_id: crl.id(),

@@ -12,7 +12,7 @@
 
 use super::response::ApiError;
 use crate::crl::gate::{judge, CrlPolicy, Passed};
-use crate::crl::trust::CaCertificate;
+use crate::crl::trust::{CaCertificate, Trust};
 use crate::crl::{store, Crl};
 use crate::model::ErrorCode;
 use crate::snapshot::Snapshot;
@@ -64,25 +64,6 @@ impl CrlGeneration {
     pub fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
         let issued = self.crl.meta()?.this_update_time()?;
         Some(now.signed_duration_since(issued).num_milliseconds() as f64 / 1000.0)
-    }
-}
-
-/// Which CAs user certificates (and CRL files imported at activation) are
-/// checked against, and whether certificate signatures are verified.
-pub struct Trust {
-    /// The `user_ca` setting; when unset, the live CRL's issuer is trusted.
-    pub configured: Option<Vec<CaCertificate>>,
-    pub verify_signatures: bool,
-}
-
-impl Trust {
-    /// The CAs to check against while `crl` is live.
-    pub fn cas<'a>(&'a self, crl: &'a Crl) -> &'a [CaCertificate] {
-        match (&self.configured, crl.issuer()) {
-            (Some(configured), _) => configured,
-            (None, Some(issuer)) => std::slice::from_ref(issuer),
-            (None, None) => &[],
-        }
     }
 }
 

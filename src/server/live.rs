@@ -9,6 +9,7 @@
 use super::activation::{prepare, ActivationPolicy, ActivationReport};
 use super::ingest::{folded_through, Ingest};
 use super::response::ApiError;
+use crate::crl::trust::Trust;
 use crate::model::ErrorCode;
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
@@ -91,14 +92,15 @@ impl Live {
         path: PathBuf,
         force: bool,
         policy: &ActivationPolicy,
+        trust: &Arc<Trust>,
         ingest: Option<&Ingest>,
     ) -> Result<ActivationReport, ApiError> {
         let mut history = self.history.lock().await;
         let live = self.current();
-        let policy = policy.clone();
+        let (policy, trust) = (policy.clone(), trust.clone());
         let compared = live.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare(&path, compared.as_deref(), force, &policy)
+            prepare(&path, compared.as_deref(), force, &policy, &trust)
         })
         .await
         .map_err(|e| ApiError::new(ErrorCode::Internal, format!("activation task failed: {e}")));

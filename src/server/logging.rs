@@ -37,8 +37,8 @@ impl Facts {
     /// Notes the institution, key and date of a parsed request.
     pub fn request(&mut self, request: &CheckRequest) {
         self.institution = Some(request.institution);
-        self.key = Some(OwnedKey::of(&request.query));
-        self.date = Some(request.date);
+        self.key = Some(OwnedKey::of(&request.check.query));
+        self.date = Some(request.check.date);
     }
 
     /// The encoded record of this check, ended with `outcome`.

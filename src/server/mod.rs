@@ -34,8 +34,9 @@ pub use config::{ServeConfig, Settings};
 
 use crate::audit::AuditLog;
 use crate::checklog::CheckLog;
+use crate::crl::trust::Trust;
 use anyhow::Context;
-use crl_slot::{LiveCrl, Trust};
+use crl_slot::LiveCrl;
 use institutions::{Access, Registry};
 use listener::{ConnectionLimits, Shutdown};
 use live::Live;
@@ -56,7 +57,7 @@ pub struct App {
     check_log: Option<CheckLog>,
     audit_log: Option<AuditLog>,
     crl: LiveCrl,
-    trust: Trust,
+    trust: Arc<Trust>,
     access: Access,
     metrics: Metrics,
     policy: ActivationPolicy,
@@ -85,7 +86,7 @@ impl App {
     ) -> Result<activation::ActivationReport, response::ApiError> {
         let mut result = self
             .live
-            .activate(path, force, &self.policy, self.ingest.as_ref())
+            .activate(path, force, &self.policy, &self.trust, self.ingest.as_ref())
             .await;
         let counter = match result {
             Ok(_) => &self.metrics.swaps,
@@ -184,10 +185,10 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
             max_verdict_drift_percent: config.max_verdict_drift_percent,
             canaries: config.canaries.clone(),
         },
-        trust: Trust {
+        trust: Arc::new(Trust {
             configured: user_ca,
             verify_signatures: config.verify_certificate_signatures,
-        },
+        }),
         config,
         live,
         ingest,

@@ -1,5 +1,7 @@
 //! Check requests: JSON bodies (`CONTRACT.md` §3) turned into an engine
-//! [`Query`] plus the common fields, or a 400 naming the field at fault.
+//! [`Check`] plus the institution and `client_ref`, or a 400 naming the
+//! field at fault. The rules a check must meet (the date window) are the
+//! engine's ([`Rules`]); this module only reads JSON.
 //!
 //! The body is read into borrowed strings in one pass (no intermediate JSON
 //! tree); a field of the wrong JSON type is remembered rather than failing
@@ -8,7 +10,8 @@
 
 use super::response::ApiError;
 use crate::crl::certificate::UserCertificate;
-use crate::engine::Query;
+use crate::engine::rules::{RuleBroken, Rules};
+use crate::engine::{Check, Query};
 use crate::model::ErrorCode;
 use crate::model::{CardFaceKey, Date, InstitutionCode, OnlineNumber, Serial};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -30,22 +33,13 @@ pub enum CheckKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckRequest {
     pub institution: InstitutionCode,
-    pub query: Query,
-    pub date: Date,
+    /// What the engine answers.
+    pub check: Check,
     pub client_ref: Option<String>,
-    /// The user certificate of a card check that sent one (`query` then
-    /// holds its serial); judged against the live CRL's CA when answered.
-    pub certificate: Option<Box<UserCertificate>>,
 }
 
-/// What validation needs to know besides the body.
-#[derive(Clone, Copy, Debug)]
-pub struct Rules {
-    /// Today in Japan: the default date, and the latest date allowed.
-    pub today: Date,
-    /// How far in the past a treatment date may be.
-    pub max_past_days: u32,
-    pub require_birth_date: bool,
+fn broken(rule: RuleBroken) -> ApiError {
+    ApiError::field(rule.field, rule.problem)
 }
 
 /// A field's JSON value, as far as validation cares.
@@ -211,44 +205,28 @@ impl<'de> Fields<'de> {
         let date = self.date(rules)?;
         let (query, certificate) = match kind {
             CheckKind::Card => self.card_query()?,
-            CheckKind::Number => (self.number_query(rules)?, None),
+            CheckKind::Number => (self.number_query()?, None),
         };
+        rules.admit(&query).map_err(broken)?;
         Ok(CheckRequest {
             institution,
-            query,
-            date,
+            check: Check {
+                query,
+                date,
+                certificate,
+            },
             client_ref,
-            certificate,
         })
     }
 
-    /// The treatment date: today by default, never in the future, at most
-    /// `max_past_days` back (`SPEC.md` §3.1).
+    /// The treatment date asked for, within the rules' window.
     fn date(&self, rules: &Rules) -> Result<Date, ApiError> {
-        let Some(text) = self.text("date")? else {
-            return Ok(rules.today);
-        };
-        let date = Date::parse(text).map_err(|e| ApiError::field("date", e))?;
-        if date > rules.today {
-            return Err(ApiError::field(
-                "date",
-                format!(
-                    "{date} is in the future (today in Japan is {})",
-                    rules.today
-                ),
-            ));
-        }
-        let earliest = rules.today.add_days(-(rules.max_past_days as i32));
-        if date < earliest {
-            return Err(ApiError::field(
-                "date",
-                format!(
-                    "{date} is more than {} days in the past (earliest {earliest})",
-                    rules.max_past_days
-                ),
-            ));
-        }
-        Ok(date)
+        let requested = self
+            .text("date")?
+            .map(Date::parse)
+            .transpose()
+            .map_err(|e| ApiError::field("date", e))?;
+        rules.treatment_date(requested).map_err(broken)
     }
 
     fn refuse_fields(&self, names: &[&'static str], path: &str) -> Result<(), ApiError> {
@@ -284,7 +262,7 @@ impl<'de> Fields<'de> {
         }
     }
 
-    fn number_query(&self, rules: &Rules) -> Result<Query, ApiError> {
+    fn number_query(&self) -> Result<Query, ApiError> {
         self.refuse_fields(&CARD_FIELDS, "number")?;
         let birth_date = self
             .text("birth_date")?
@@ -309,12 +287,6 @@ impl<'de> Fields<'de> {
             self.text("branch")?.unwrap_or(""),
         )
         .map_err(|(field, e)| ApiError::field(field, e))?;
-        if rules.require_birth_date && birth_date.is_none() {
-            return Err(ApiError::field(
-                "birth_date",
-                "required with a card-face key (the birth date printed on the card)",
-            ));
-        }
         Ok(Query::CardFace { key, birth_date })
     }
 }
@@ -427,7 +399,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            card.query,
+            card.check.query,
             Query::Card {
                 serial: Serial::parse("0x1a2b3c").unwrap()
             }
@@ -438,7 +410,7 @@ mod tests {
             Some(CheckKind::Number),
         )
         .unwrap();
-        assert_eq!(number.date, rules().today);
+        assert_eq!(number.check.date, rules().today);
         let face = parse(
             r#"{"kind": "number", "institution": "1312345678", "insurer_number": "06139018", "symbol": "12", "number": "345",
                 "branch": "01", "birth_date": "1980-04-01", "date": "2026-11-21", "client_ref": "P-0002", "future_field": [1]}"#,
@@ -446,7 +418,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            face.query,
+            face.check.query,
             Query::CardFace {
                 birth_date: Some(_),
                 ..
@@ -570,8 +542,8 @@ mod tests {
         for text in [pem.clone(), base64_der.clone()] {
             let body = serde_json::json!({"institution": "1312345678", "certificate": text});
             let request = parse(&body.to_string(), Some(CheckKind::Card)).unwrap();
-            assert_eq!(request.query, Query::Card { serial });
-            assert_eq!(request.certificate.unwrap().serial(), serial);
+            assert_eq!(request.check.query, Query::Card { serial });
+            assert_eq!(request.check.certificate.unwrap().serial(), serial);
         }
         let truncated = &base64_der[..base64_der.len() / 2 / 4 * 4];
         for bad in [
@@ -633,7 +605,7 @@ mod tests {
                 CheckKind::Number
             };
             let parsed = parse(&body.to_string(), Some(kind)).unwrap();
-            assert_eq!(parsed.query, query);
+            assert_eq!(parsed.check.query, query);
         }
     }
 
