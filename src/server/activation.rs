@@ -10,12 +10,11 @@
 
 use super::live::Generation;
 use super::request::parse_check;
-use super::response::ApiError;
+use super::slot::ActivationError;
 use crate::crl::trust::Trust;
 use crate::engine::rules::Rules;
 use crate::engine::sample::sample_queries;
 use crate::engine::{answer, Check, View};
-use crate::model::ErrorCode;
 use crate::model::JapanTime;
 use crate::model::Verdict;
 use crate::snapshot::verify::{verify_open, VerifyReport};
@@ -66,12 +65,12 @@ pub struct Drift {
     pub percent: f64,
 }
 
-fn refused(problem: impl std::fmt::Display, live: Option<&Generation>) -> ApiError {
+fn refused(problem: impl std::fmt::Display, live: Option<&Generation>) -> ActivationError {
     let keeps = match live {
         Some(live) => format!("the live snapshot {} keeps serving", live.snapshot.id()),
         None => "nothing is being served yet".to_string(),
     };
-    ApiError::new(ErrorCode::Refused, format!("refused: {problem}; {keeps}"))
+    ActivationError::Refused(format!("refused: {problem}; {keeps}"))
 }
 
 /// Opens, verifies and gates the snapshot at `path`.
@@ -81,7 +80,7 @@ pub fn prepare(
     force: bool,
     policy: &ActivationPolicy,
     trust: &Trust,
-) -> Result<(Snapshot, VerifyReport, ActivationReport), ApiError> {
+) -> Result<(Snapshot, VerifyReport, ActivationReport), ActivationError> {
     let started = Instant::now();
     let (snapshot, verified) =
         verify_open(path).map_err(|e| refused(format!("{}: {e}", path.display()), live))?;

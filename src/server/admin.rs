@@ -227,7 +227,7 @@ fn describe(generation: &Generation) -> serde_json::Value {
 
 async fn status(app: &Arc<App>) -> serde_json::Value {
     let history = app.live.history().await;
-    let (crl_previous, crl_last_refusal) = app.crl.history().await;
+    let crl_history = app.crl.history().await;
     let crl = app.crl.current();
     let config = &app.config;
     let now = crate::model::JapanTime::now();
@@ -236,14 +236,14 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": app.started.elapsed().as_secs_f64(),
         "live": app.live.current().as_deref().map(describe),
-        "previous": history.previous.iter().rev().map(|g| describe(g)).collect::<Vec<_>>(),
+        "previous": history.previous.iter().map(|g| describe(g)).collect::<Vec<_>>(),
         "last_refusal": history.last_refusal,
         "swaps": app.metrics.swaps.load(Ordering::Relaxed),
         "rollbacks": app.metrics.rollbacks.load(Ordering::Relaxed),
         "activation_failures": app.metrics.activation_failures.load(Ordering::Relaxed),
         "crl": crl.as_deref().map(describe_crl),
-        "crl_previous": crl_previous.iter().map(|g| describe_crl(g)).collect::<Vec<_>>(),
-        "crl_last_refusal": crl_last_refusal,
+        "crl_previous": crl_history.previous.iter().map(|g| describe_crl(g)).collect::<Vec<_>>(),
+        "crl_last_refusal": crl_history.last_refusal,
         "alarms": alarms(app, crl.as_deref()),
         "updates": updates_status(app),
         "service_hours": config.service_hours.to_string(),

@@ -10,21 +10,15 @@
 //! list is adopted if the live one also came from a snapshot, or is older;
 //! a list activated on its own is never replaced by an older embedded one.
 
-use super::response::ApiError;
+use super::slot::{ActivationError, Change, Slot};
 use crate::crl::gate::{judge, CrlPolicy, Passed};
 use crate::crl::trust::{CaCertificate, Trust};
 use crate::crl::{store, Crl};
-use crate::model::ErrorCode;
 use crate::snapshot::Snapshot;
-use arc_swap::ArcSwapOption;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
-
-/// Lists kept for rollback besides the live one.
-const KEPT_FOR_ROLLBACK: usize = 2;
 
 /// Where a CRL generation came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,34 +79,14 @@ pub struct CrlActivation {
     pub load_seconds: f64,
 }
 
-#[derive(Default)]
-struct History {
-    previous: Vec<Arc<CrlGeneration>>,
-    last_refusal: Option<String>,
+/// The live CRL and the lists kept for rollback.
+pub type LiveCrl = Slot<CrlGeneration>;
+
+fn refused(message: String) -> ActivationError {
+    ActivationError::Refused(message)
 }
 
-/// The CRL requests are answered with, and the ones kept for rollback.
-#[derive(Default)]
-pub struct LiveCrl {
-    current: ArcSwapOption<CrlGeneration>,
-    history: tokio::sync::Mutex<History>,
-    activations: AtomicU64,
-}
-
-fn refused(message: String) -> ApiError {
-    ApiError::new(ErrorCode::Refused, message)
-}
-
-impl LiveCrl {
-    pub fn current(&self) -> Option<Arc<CrlGeneration>> {
-        self.current.load_full()
-    }
-
-    /// For synchronous use only (not across an `.await`).
-    pub fn borrow(&self) -> arc_swap::Guard<Option<Arc<CrlGeneration>>> {
-        self.current.load()
-    }
-
+impl Slot<CrlGeneration> {
     /// Opens (a `crl build` directory) or imports (a DER/PEM file) the CRL
     /// at `path`, judges it against the live one, and swaps it in. On any
     /// refusal the live CRL is untouched and the error says why.
@@ -122,10 +96,10 @@ impl LiveCrl {
         force: bool,
         policy: &CrlPolicy,
         trust: &Trust,
-    ) -> Result<CrlActivation, ApiError> {
-        let mut history = self.history.lock().await;
+    ) -> Result<CrlActivation, ActivationError> {
+        let mut change = self.change().await;
         let started = Instant::now();
-        let live = self.current();
+        let live = change.live();
         let cas = match &trust.configured {
             Some(configured) => configured.clone(),
             None => live
@@ -144,7 +118,7 @@ impl LiveCrl {
             Ok::<_, String>((candidate, passed))
         })
         .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("CRL activation failed: {e}")))?;
+        .map_err(|e| ActivationError::Failed(format!("CRL activation failed: {e}")))?;
         let ((crl, source), passed) = match prepared {
             Ok(prepared) => prepared,
             Err(reason) => {
@@ -152,95 +126,83 @@ impl LiveCrl {
                     Some(g) => format!("the live CRL {} keeps serving", g.crl.id()),
                     None => "no CRL is live".to_string(),
                 };
-                let message = format!("CRL refused: {reason}; {keeps}");
-                history.last_refusal = Some(message.clone());
-                return Err(refused(message));
+                return Err(change.refuse(refused(format!("CRL refused: {reason}; {keeps}"))));
             }
         };
-        let generation = self.install(
-            &mut history,
+        let generation = install(
+            &mut change,
             crl,
             source,
             passed,
             started.elapsed().as_secs_f64(),
         );
-        history.last_refusal = None;
         Ok(report(&generation, live.as_deref()))
     }
 
-    /// Takes the embedded list of a newly activated snapshot when the live
-    /// one also came from a snapshot, or is older. Returns the id adopted.
-    pub async fn adopt_from_snapshot(&self, snapshot: &Snapshot) -> Option<String> {
-        let mut history = self.history.lock().await;
-        let candidate = snapshot.crl();
-        if let Some(live) = self.current() {
-            let newer = match (candidate.meta(), live.crl.meta()) {
-                (Some(new), Some(old)) => new.this_update_time() > old.this_update_time(),
-                _ => false,
-            };
-            if !matches!(live.source, CrlSource::Snapshot(_)) && !newer {
-                return None;
-            }
-        }
-        let generation = self.install(
-            &mut history,
-            candidate.clone(),
-            CrlSource::Snapshot(snapshot.id().to_string()),
-            Passed::default(),
-            0.0,
-        );
-        Some(generation.crl.id().to_string())
-    }
-
-    fn install(
-        &self,
-        history: &mut History,
-        crl: Arc<Crl>,
-        source: CrlSource,
-        passed: Passed,
-        load_seconds: f64,
-    ) -> Arc<CrlGeneration> {
-        let generation = Arc::new(CrlGeneration {
-            crl,
-            number: self.activations.fetch_add(1, Ordering::Relaxed) + 1,
-            activated_at: SystemTime::now(),
-            source,
-            passed,
-            load_seconds,
-        });
-        for alarm in &generation.passed.alarms {
-            eprintln!("shikaku: ALARM: {alarm}");
-        }
-        if let Some(old) = self.current.swap(Some(generation.clone())) {
-            history.previous.push(old);
-            let excess = history.previous.len().saturating_sub(KEPT_FOR_ROLLBACK);
-            history.previous.drain(..excess);
-        }
-        generation
-    }
-
     /// Makes the previous CRL live again. Returns (now live, left).
-    pub async fn rollback(&self) -> Result<(Arc<CrlGeneration>, Arc<CrlGeneration>), ApiError> {
-        let mut history = self.history.lock().await;
-        let Some(previous) = history.previous.pop() else {
-            return Err(refused(
-                "no previous CRL to roll back to (only the live one is loaded)".into(),
-            ));
+    pub async fn rollback(
+        &self,
+    ) -> Result<(Arc<CrlGeneration>, Arc<CrlGeneration>), ActivationError> {
+        let pointer = self.pointer();
+        let mut change = self.change().await;
+        change
+            .roll_back(
+                "CRL",
+                |previous| async move { Ok(pointer.swap(Some(previous))) },
+            )
+            .await
+    }
+}
+
+/// Takes the embedded list of a newly activated snapshot when the live
+/// one also came from a snapshot, or is older. Returns the id adopted.
+pub fn adopt_from_snapshot(
+    change: &mut Change<'_, CrlGeneration>,
+    snapshot: &Snapshot,
+) -> Option<String> {
+    let candidate = snapshot.crl();
+    if let Some(live) = change.live() {
+        let newer = match (candidate.meta(), live.crl.meta()) {
+            (Some(new), Some(old)) => new.this_update_time() > old.this_update_time(),
+            _ => false,
         };
-        match self.current.swap(Some(previous.clone())) {
-            Some(left) => Ok((previous, left)),
-            None => Err(ApiError::new(ErrorCode::Internal, "no live CRL")),
+        if !matches!(live.source, CrlSource::Snapshot(_)) && !newer {
+            return None;
         }
     }
+    let generation = install(
+        change,
+        candidate.clone(),
+        CrlSource::Snapshot(snapshot.id().to_string()),
+        Passed::default(),
+        0.0,
+    );
+    Some(generation.crl.id().to_string())
+}
 
-    /// Earlier generations (newest first) and the last refusal.
-    pub async fn history(&self) -> (Vec<Arc<CrlGeneration>>, Option<String>) {
-        let history = self.history.lock().await;
-        (
-            history.previous.iter().rev().cloned().collect(),
-            history.last_refusal.clone(),
-        )
+/// Makes `crl` the live list (alarms it passed with are raised) and keeps
+/// the replaced one for rollback.
+fn install(
+    change: &mut Change<'_, CrlGeneration>,
+    crl: Arc<Crl>,
+    source: CrlSource,
+    passed: Passed,
+    load_seconds: f64,
+) -> Arc<CrlGeneration> {
+    let generation = Arc::new(CrlGeneration {
+        crl,
+        number: change.next_number(),
+        activated_at: SystemTime::now(),
+        source,
+        passed,
+        load_seconds,
+    });
+    for alarm in &generation.passed.alarms {
+        eprintln!("shikaku: ALARM: {alarm}");
     }
+    let replaced = change.swap(generation.clone());
+    change.installed(replaced);
+    generation
 }
 
 /// A built directory, or a CRL file imported against `cas`.

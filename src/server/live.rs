@@ -1,27 +1,20 @@
-//! The live generation and its swaps.
-//!
-//! Requests load the current [`Generation`] once (one atomic load, no lock)
-//! and answer entirely from it, so no answer mixes two snapshots; a swap
-//! replaces the pointer and the old generation stays mapped until its last
-//! reader drops it. Activations and rollbacks are serialised by an admin
-//! lock that requests never touch.
+//! The live snapshot: a [`Slot`] of [`Generation`]s, activated through the
+//! gates of [`super::activation`] and, with a journal, installed by the
+//! update writer so that no update is applied between the overlay's replay
+//! and the swap. A request loads one generation and answers entirely from
+//! it, so no answer mixes two snapshots.
 
 use super::activation::{prepare, ActivationPolicy, ActivationReport};
 use super::ingest::{folded_through, Ingest};
-use super::response::ApiError;
+use super::slot::{ActivationError, Slot};
 use crate::crl::trust::Trust;
-use crate::model::ErrorCode;
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
 use crate::updates::overlay::Overlay;
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
-
-/// Generations kept for rollback besides the live one.
-const KEPT_FOR_ROLLBACK: usize = 2;
 
 /// One loaded, verified snapshot as served.
 pub struct Generation {
@@ -45,46 +38,10 @@ impl Generation {
     }
 }
 
-/// What the admin lock guards.
-#[derive(Default)]
-struct History {
-    /// Earlier generations, newest last.
-    previous: Vec<Arc<Generation>>,
-    last_refusal: Option<String>,
-}
+/// The live snapshot generation and the ones kept for rollback.
+pub type Live = Slot<Generation>;
 
-/// The generation requests are answered from, and the ones kept for rollback.
-#[derive(Default)]
-pub struct Live {
-    current: Arc<ArcSwapOption<Generation>>,
-    history: tokio::sync::Mutex<History>,
-    activations: AtomicU64,
-}
-
-/// A summary of the admin-side state, for `/admin/status`.
-pub struct HistoryView {
-    pub previous: Vec<Arc<Generation>>,
-    pub last_refusal: Option<String>,
-}
-
-impl Live {
-    /// The generation to answer one request from (`None` before the first load).
-    pub fn current(&self) -> Option<Arc<Generation>> {
-        self.current.load_full()
-    }
-
-    /// The slot the ingest task swaps generations into.
-    pub fn slot(&self) -> Arc<ArcSwapOption<Generation>> {
-        self.current.clone()
-    }
-
-    /// The live generation for synchronous use: cheaper than [`Live::current`]
-    /// (no shared reference count is touched), but not to be held across an
-    /// `.await`.
-    pub fn borrow(&self) -> arc_swap::Guard<Option<Arc<Generation>>> {
-        self.current.load()
-    }
-
+impl Slot<Generation> {
     /// Verifies, gates and activates the snapshot at `path`; on any refusal
     /// the live generation is untouched and the error says why.
     pub async fn activate(
@@ -94,24 +51,21 @@ impl Live {
         policy: &ActivationPolicy,
         trust: &Arc<Trust>,
         ingest: Option<&Ingest>,
-    ) -> Result<ActivationReport, ApiError> {
-        let mut history = self.history.lock().await;
-        let live = self.current();
+    ) -> Result<ActivationReport, ActivationError> {
+        let mut change = self.change().await;
+        let live = change.live();
         let (policy, trust) = (policy.clone(), trust.clone());
         let compared = live.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             prepare(&path, compared.as_deref(), force, &policy, &trust)
         })
         .await
-        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("activation task failed: {e}")));
+        .map_err(|e| ActivationError::Failed(format!("activation task failed: {e}")));
         let (snapshot, verified, mut report) = match prepared.and_then(|r| r) {
             Ok(prepared) => prepared,
-            Err(refusal) => {
-                history.last_refusal = Some(refusal.message.clone());
-                return Err(refusal);
-            }
+            Err(refusal) => return Err(change.refuse(refusal)),
         };
-        let number = self.activations.fetch_add(1, Ordering::Relaxed) + 1;
+        let number = change.next_number();
         let generation = Arc::new(Generation {
             snapshot,
             number,
@@ -123,8 +77,8 @@ impl Live {
         let replaced = match ingest {
             Some(ingest) => {
                 // Keep the journal records every generation kept for rollback still needs.
-                let trim_through = history
-                    .previous
+                let trim_through = change
+                    .kept()
                     .iter()
                     .chain(live.as_ref())
                     .chain(Some(&generation))
@@ -133,62 +87,37 @@ impl Live {
                     .unwrap_or(0);
                 let installed = ingest.install(generation, trim_through).await;
                 let (updates, replaced) = installed.map_err(|reason| {
-                    let error = ApiError::new(ErrorCode::Refused, format!("updates: {reason}"));
-                    history.last_refusal = Some(error.message.clone());
-                    error
+                    change.refuse(ActivationError::Refused(format!("updates: {reason}")))
                 })?;
                 report.updates = Some(updates);
                 replaced
             }
-            None => self.current.swap(Some(generation)),
+            None => change.swap(generation),
         };
-        if let Some(old) = replaced {
-            history.previous.push(old);
-            let excess = history.previous.len().saturating_sub(KEPT_FOR_ROLLBACK);
-            history.previous.drain(..excess);
-        }
-        history.last_refusal = None;
+        change.installed(replaced);
         Ok(report)
     }
 
     /// Makes the previous generation live again; the one left is unloaded.
-    /// Returns (now live, left).
+    /// With a journal, the overlay is rebuilt: changes since it was live
+    /// apply to it too. Returns (now live, left).
     pub async fn rollback(
         &self,
         ingest: Option<&Ingest>,
-    ) -> Result<(Arc<Generation>, Arc<Generation>), ApiError> {
-        let mut history = self.history.lock().await;
-        let Some(previous) = history.previous.pop() else {
-            return Err(ApiError::new(
-                ErrorCode::Refused,
-                "no previous snapshot to roll back to (only the live one is loaded)",
-            ));
-        };
-        let replaced = match ingest {
-            // The overlay is rebuilt: changes since it was live apply to it too.
-            Some(ingest) => match ingest.install(previous.clone(), 0).await {
-                Ok((_, replaced)) => replaced,
-                Err(reason) => {
-                    history.previous.push(previous);
-                    return Err(ApiError::new(
-                        ErrorCode::Refused,
-                        format!("updates: {reason}"),
-                    ));
+    ) -> Result<(Arc<Generation>, Arc<Generation>), ActivationError> {
+        let pointer = self.pointer();
+        let mut change = self.change().await;
+        change
+            .roll_back("snapshot", |previous| async move {
+                match ingest {
+                    Some(ingest) => ingest
+                        .install(previous, 0)
+                        .await
+                        .map(|(_, replaced)| replaced)
+                        .map_err(|reason| format!("updates: {reason}")),
+                    None => Ok(pointer.swap(Some(previous))),
                 }
-            },
-            None => self.current.swap(Some(previous.clone())),
-        };
-        match replaced {
-            Some(left) => Ok((previous, left)),
-            None => Err(ApiError::new(ErrorCode::Internal, "no live snapshot")),
-        }
-    }
-
-    pub async fn history(&self) -> HistoryView {
-        let history = self.history.lock().await;
-        HistoryView {
-            previous: history.previous.clone(),
-            last_refusal: history.last_refusal.clone(),
-        }
+            })
+            .await
     }
 }

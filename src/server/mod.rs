@@ -27,6 +27,7 @@ mod metrics;
 mod ndjson;
 pub mod request;
 pub mod response;
+mod slot;
 mod updates;
 
 pub use activation::ActivationPolicy;
@@ -77,13 +78,15 @@ impl App {
     }
 
     /// Activates the snapshot at `path` (see [`Live::activate`]), adopts
-    /// its CRL when that is due (see [`LiveCrl::adopt_from_snapshot`]), and
-    /// counts the swap or the refusal.
+    /// its CRL when that is due (see [`crl_slot::adopt_from_snapshot`]), and
+    /// counts the swap or the refusal. The CRL slot is held throughout, so
+    /// no CRL activation or rollback comes between the two.
     async fn activate(
         &self,
         path: std::path::PathBuf,
         force: bool,
     ) -> Result<activation::ActivationReport, response::ApiError> {
+        let mut crl = self.crl.change().await;
         let mut result = self
             .live
             .activate(path, force, &self.policy, &self.trust, self.ingest.as_ref())
@@ -94,9 +97,9 @@ impl App {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let (Ok(report), Some(generation)) = (&mut result, self.live.current()) {
-            report.crl_adopted = self.crl.adopt_from_snapshot(&generation.snapshot).await;
+            report.crl_adopted = crl_slot::adopt_from_snapshot(&mut crl, &generation.snapshot);
         }
-        result
+        Ok(result?)
     }
 
     /// Activates the CRL at `path` (see [`LiveCrl::activate`]) and counts it.
@@ -114,7 +117,7 @@ impl App {
             Err(_) => &self.metrics.crl_activation_failures,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        result
+        Ok(result?)
     }
 }
 
@@ -160,7 +163,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let live = Live::default();
     let ingest = match &config.journal {
         Some(dir) => Some(
-            ingest::Ingest::start(dir, live.slot())
+            ingest::Ingest::start(dir, live.pointer())
                 .with_context(|| format!("journal {}", dir.display()))?,
         ),
         None => None,
