@@ -157,7 +157,7 @@ pub struct Slot<'a> {
 }
 
 impl Slot<'_> {
-    /// Queues one encoded record ([`CheckRecord::encode`]).
+    /// Queues one encoded record ([`record::CheckRecord::encode`]).
     pub fn send(self, record: Vec<u8>) {
         self.permit.send(Item::Entry(record));
     }

@@ -3,7 +3,7 @@
 //! A log directory holds one directory per Japan day (`20261122/`), each
 //! with numbered segments (`000001.seg`) and, once a segment is closed, its
 //! index (`000001.idx`, see [`super::index`]). A segment is a 16-byte header
-//! and then frames ([`crate::frame`]), one per batch the writer committed:
+//! and then frames ([`crate::storage::frame`]), one per batch the writer committed:
 //!
 //! ```text
 //! fixed part: [first entry micros u64][entries u32]
