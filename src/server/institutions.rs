@@ -12,7 +12,7 @@ use crate::model::InstitutionCode;
 use crate::source::csv_input::{CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
-use xxhash_rust::xxh3::xxh3_128;
+use subtle::ConstantTimeEq;
 
 /// Shortest token the registry accepts.
 pub const MIN_TOKEN_BYTES: usize = 16;
@@ -26,22 +26,23 @@ pub struct Institution {
     token_hash: TokenHash,
 }
 
-/// A token as kept and compared: its 128-bit hash, hashed once per request.
+/// A token as kept and compared: its SHA-256, hashed once per request, so
+/// that the registry in memory holds no token and a lookup by hash reveals
+/// nothing an attacker could steer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TokenHash([u8; 16]);
+pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
     pub fn of(token: &str) -> TokenHash {
-        TokenHash(xxh3_128(token.as_bytes()).to_le_bytes())
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest.as_ref());
+        TokenHash(hash)
     }
 
     /// Equality in time that does not depend on where the hashes differ.
     fn same_as(&self, other: &TokenHash) -> bool {
-        self.0
-            .iter()
-            .zip(&other.0)
-            .fold(0u8, |diff, (x, y)| diff | (x ^ y))
-            == 0
+        self.0.ct_eq(&other.0).into()
     }
 }
 
@@ -214,6 +215,27 @@ impl Registry {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn tokens_are_compared_by_sha256() {
+        let hash = TokenHash::of("s3cret-token-0001");
+        // SHA-256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(
+            TokenHash::of("abc").0[..4],
+            [0xba, 0x78, 0x16, 0xbf],
+            "the token hash is SHA-256"
+        );
+        assert!(hash.same_as(&TokenHash::of("s3cret-token-0001")));
+        assert!(
+            !hash.same_as(&TokenHash::of("s3cret-token-0002")),
+            "last byte differs"
+        );
+        assert!(
+            !hash.same_as(&TokenHash::of("t3cret-token-0001")),
+            "first byte differs"
+        );
+        assert!(!hash.same_as(&TokenHash::of("")));
+    }
 
     fn registry(text: &str) -> anyhow::Result<Registry> {
         let mut file = tempfile::NamedTempFile::new().unwrap();

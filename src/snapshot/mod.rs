@@ -1,7 +1,7 @@
 //! Snapshots: immutable, checksummed directories of mmap-able rkyv archives
 //! holding a day's eligibility, linkage, revocations and insurer master.
 //!
-//! - [`write`] turns the source files into a snapshot with bounded memory;
+//! - [`write`](mod@write) turns the source files (or a base snapshot and a journal) into a snapshot with bounded memory;
 //! - [`open`] maps one and checks it against its manifest;
 //! - [`lookup`] finds rows, persons and serials by key;
 //! - [`verify`] checks everything, for operators and activation.
