@@ -11,7 +11,7 @@
 //! {"time":"2026-11-22T07:58:02.114+09:00","actor":"sato","action":"snapshot.activate","detail":{...}}
 //! ```
 
-use crate::model::clock::{japan_time_text, now_micros};
+use crate::model::clock::{japan_time_text, SharedClock};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
@@ -22,14 +22,17 @@ use std::sync::Mutex;
 /// Longest actor name kept (longer ones are cut).
 const MAX_ACTOR_CHARS: usize = 64;
 
+/// The audit log, open for appending.
 pub struct AuditLog {
     path: PathBuf,
     file: Mutex<File>,
+    clock: SharedClock,
 }
 
 impl AuditLog {
-    /// Opens (or creates) the audit log at `path` for appending.
-    pub fn open(path: &Path) -> anyhow::Result<AuditLog> {
+    /// Opens (or creates) the audit log at `path` for appending; lines
+    /// are stamped with `clock`'s time.
+    pub fn open(path: &Path, clock: SharedClock) -> anyhow::Result<AuditLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -42,6 +45,7 @@ impl AuditLog {
         Ok(AuditLog {
             path: path.to_path_buf(),
             file: Mutex::new(file),
+            clock,
         })
     }
 
@@ -53,7 +57,7 @@ impl AuditLog {
             .take(MAX_ACTOR_CHARS)
             .collect();
         let mut line = serde_json::to_vec(&json!({
-            "time": japan_time_text(now_micros()),
+            "time": japan_time_text(self.clock.now_micros()),
             "actor": actor,
             "action": action,
             "detail": detail,
@@ -86,11 +90,11 @@ mod tests {
     fn appends_lines_with_actor_and_action() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, crate::model::clock::system_clock()).unwrap();
         log.record("sato\n", "snapshot.activate", json!({"id": "s1"}))
             .unwrap();
         drop(log);
-        AuditLog::open(&path)
+        AuditLog::open(&path, crate::model::clock::system_clock())
             .unwrap()
             .record("suzuki", "report.fees", json!({}))
             .unwrap();

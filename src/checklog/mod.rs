@@ -27,7 +27,7 @@ pub mod report;
 pub mod segment;
 mod writer;
 
-use crate::model::clock::now_micros;
+use crate::model::clock::{system_clock, SharedClock};
 use crate::model::Date;
 use record::Shed;
 use std::path::PathBuf;
@@ -77,6 +77,8 @@ pub struct LogConfig {
     pub retention_months: u32,
     /// History searches reach back this many months.
     pub search_months: u32,
+    /// What "now" is for shed counts, purges and the writer's day.
+    pub clock: SharedClock,
 }
 
 impl LogConfig {
@@ -90,6 +92,7 @@ impl LogConfig {
             segment_entries: 2_000_000,
             retention_months: 6,
             search_months: 5,
+            clock: system_clock(),
         }
     }
 }
@@ -204,7 +207,7 @@ impl CheckLog {
                 .map_err(|_| Refused);
         }
         self.stats.shed.fetch_add(1, Ordering::Relaxed);
-        let now = now_micros();
+        let now = self.config.clock.now_micros();
         let _ = self.stats.shed_first_micros.compare_exchange(
             0,
             now,

@@ -11,7 +11,7 @@ use super::index::{record_hash, OpenIndex};
 use super::record::{Entries, Entry};
 use super::segment::{self, SegmentWriter, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use super::{months_before, Item, LogConfig, LogStats};
-use crate::model::clock::{japan_day, now_micros};
+use crate::model::clock::japan_day;
 use crate::model::Date;
 use anyhow::Context;
 use std::path::Path;
@@ -43,7 +43,7 @@ pub(super) fn start(
     let mut recovery = recover(&config.dir)?;
     recovery.days_purged = purge(
         &config.dir,
-        japan_day(now_micros()),
+        japan_day(config.clock.now_micros()),
         config.retention_months,
     )?;
     let mut writer = Writer {
@@ -144,7 +144,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Some(shed) = self.stats.take_shed(now_micros()) {
+            if let Some(shed) = self.stats.take_shed(self.config.clock.now_micros()) {
                 let mut entry = Vec::new();
                 shed.encode(&mut entry);
                 self.add(&entry);

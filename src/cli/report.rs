@@ -97,7 +97,7 @@ pub fn run(command: ReportCommand) -> anyhow::Result<()> {
         .audit
         .clone()
         .unwrap_or_else(|| args.log.join(AUDIT_LOG_NAME));
-    AuditLog::open(&audit)?.record(
+    AuditLog::open(&audit, crate::model::clock::system_clock())?.record(
         &local_operator(args.operator.as_deref()),
         &format!("report.{}", report.name()),
         serde_json::json!({

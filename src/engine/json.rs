@@ -21,7 +21,7 @@ pub fn check_to_json(
     client_ref: Option<&str>,
 ) -> serde_json::Result<serde_json::Value> {
     let answer = super::check(snapshot, query, date);
-    let reception = super::reception::next_reception();
+    let reception = super::reception::next_reception(crate::model::clock::now_micros());
     let mut out = Vec::with_capacity(2048);
     write_answer(
         &mut out,

@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -16,12 +15,10 @@ thread_local! {
     static PREFIX: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
-/// A new reception number, e.g. `20261121083015-04d2-000001`.
-pub fn next_reception() -> String {
-    let second = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+/// A new reception number for an answer given at `now_micros` (since the
+/// Unix epoch), e.g. `20261121083015-04d2-000001`.
+pub fn next_reception(now_micros: u64) -> String {
+    let second = now_micros / 1_000_000;
     let sequence = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
     PREFIX.with(|cell| {
         let mut cached = cell.borrow_mut();
@@ -36,10 +33,9 @@ pub fn next_reception() -> String {
 }
 
 fn prefix_for(unix_second: u64) -> String {
-    let jst = chrono::FixedOffset::east_opt(9 * 3600).expect("UTC+9 is a valid offset");
     let now = chrono::DateTime::from_timestamp(unix_second as i64, 0)
         .unwrap_or_default()
-        .with_timezone(&jst);
+        .with_timezone(&crate::model::clock::jst());
     format!(
         "{}-{:04x}-",
         now.format("%Y%m%d%H%M%S"),
@@ -63,8 +59,8 @@ mod tests {
 
     #[test]
     fn numbers_are_unique_and_well_formed() {
-        let a = next_reception();
-        let b = next_reception();
+        let now = crate::model::clock::now_micros();
+        let (a, b) = (next_reception(now), next_reception(now));
         assert_ne!(a, b);
         let parts: Vec<&str> = a.split('-').collect();
         assert_eq!(parts.len(), 3, "{a}");

@@ -17,7 +17,7 @@ pub const JST_OFFSET_SECONDS: u64 = 9 * 3600;
 const UNIX_EPOCH_DAYS: i32 = 719_163;
 
 /// A source of the current moment.
-pub trait Clock: Send + Sync {
+pub trait Clock: Send + Sync + std::fmt::Debug {
     /// Microseconds since the Unix epoch.
     fn now_micros(&self) -> u64;
 
@@ -30,6 +30,24 @@ pub trait Clock: Send + Sync {
     fn today(&self) -> Date {
         self.japan().date
     }
+
+    /// The current moment as a `chrono` UTC time (CRL times are compared so).
+    fn utc(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_micros(self.now_micros() as i64).unwrap_or_default()
+    }
+
+    /// The current moment as a `SystemTime`.
+    fn system_time(&self) -> std::time::SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_micros(self.now_micros())
+    }
+}
+
+/// The clock every long-lived part of the process shares.
+pub type SharedClock = std::sync::Arc<dyn Clock>;
+
+/// The operating system's clock, shared.
+pub fn system_clock() -> SharedClock {
+    std::sync::Arc::new(SystemClock)
 }
 
 /// The operating system's clock.

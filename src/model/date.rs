@@ -5,15 +5,12 @@
 //! day count is what the snapshot stores (4 bytes, every bit pattern valid)
 //! and what the answer rules compare, so the rules never parse or allocate.
 
-use chrono::{Datelike, FixedOffset, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use std::fmt;
 
 /// A calendar date (proleptic Gregorian), stored as days from 0001-01-01.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(i32);
-
-/// Japan Standard Time: UTC+9 all year (no daylight saving).
-const JST_OFFSET_SECONDS: i32 = 9 * 3600;
 
 impl Date {
     /// Builds a date from year, month and day; `None` if it does not exist.
@@ -31,15 +28,15 @@ impl Date {
         self.0
     }
 
-    /// Today's date in Japan (the default treatment date of a check).
+    /// Today's date in Japan by the system clock (the default treatment
+    /// date of a command-line check; the server asks its [`super::Clock`]).
     pub fn today_in_japan() -> Date {
-        Date::in_japan(Utc::now())
+        super::clock::JapanTime::now().date
     }
 
     /// The date in Japan at `instant`.
     pub fn in_japan(instant: chrono::DateTime<Utc>) -> Date {
-        let jst = FixedOffset::east_opt(JST_OFFSET_SECONDS).expect("UTC+9 is a valid offset");
-        Date::from_naive(instant.with_timezone(&jst).date_naive())
+        Date::from_naive(instant.with_timezone(&super::clock::jst()).date_naive())
     }
 
     /// Parses `YYYY-MM-DD` or `YYYYMMDD`.

@@ -4,9 +4,10 @@
 //! defaults. Each setting has the same name everywhere: `--max-in-flight`,
 //! `SHIKAKU_MAX_IN_FLIGHT`, `max_in_flight = …`.
 
-use super::hours::ServiceHours;
 use crate::checklog::{Backpressure, LogConfig};
 use crate::crl::gate::{CrlPolicy, StaleCrl};
+use crate::model::clock::{system_clock, SharedClock};
+use crate::server::hours::ServiceHours;
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -213,6 +214,9 @@ pub struct ServeConfig {
     pub user_ca: Option<PathBuf>,
     pub verify_certificate_signatures: bool,
     pub crl_policy: CrlPolicy,
+    /// What "now" is: service hours, default dates, gates, the logs. The
+    /// system clock unless a test sets another.
+    pub clock: SharedClock,
 }
 
 impl ServeConfig {
@@ -350,6 +354,7 @@ impl ServeConfig {
                     None => StaleCrl::Alarm,
                 },
             },
+            clock: system_clock(),
         })
     }
 }

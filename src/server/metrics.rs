@@ -125,7 +125,7 @@ pub struct CheckLogFacts<'a> {
 
 /// The update journal and the live overlay, for the counters and gauges.
 pub struct UpdateFacts<'a> {
-    pub stats: &'a super::ingest::IngestStats,
+    pub stats: &'a crate::server::serving::ingest::IngestStats,
     pub overlay: Option<crate::updates::overlay::OverlayCounts>,
 }
 

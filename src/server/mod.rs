@@ -3,45 +3,40 @@
 //! listener for status, activation and rollback.
 //!
 //! ```text
-//! listener (accept, keep-alive, timeouts, graceful shutdown)
-//!   └─ api::handle ── admit (busy / hours / snapshot / credential)
-//!        ├─ read body → request::parse_check → authorize → engine::check → engine::json
-//!        └─ bulk: the same per line, streamed
-//! admin::handle ── live::Live::activate (activation gates) / rollback / status
+//! http::listener (accept, keep-alive, timeouts, graceful shutdown)
+//!   └─ http::router ── endpoints::check / bulk / history / health
+//!        admission (busy / hours / snapshot / credential) → body → request::parse_check
+//!        → authorize → engine::answer → engine::json; bulk: the same per line, streamed
+//! endpoints::admin ── serving::live / serving::crl (gated activation, rollback) / status
+//! endpoints::updates ── serving::ingest (the journal's single writer)
 //! ```
+//!
+//! Layers inside: [`serving`] (what is live) and the shared settings,
+//! registry and metrics at the bottom; [`http`] plumbing above them; the
+//! endpoints on top. [`App`] ties them together.
 
-mod activation;
-mod admin;
-mod api;
-mod bulk;
 pub mod config;
-mod crl_slot;
-mod history;
+pub mod endpoints;
 pub mod hours;
-mod ingest;
+pub mod http;
 pub mod institutions;
-mod listener;
-mod live;
-mod logging;
 mod metrics;
-mod ndjson;
 pub mod request;
-pub mod response;
-mod slot;
-mod updates;
+pub mod serving;
 
-pub use activation::ActivationPolicy;
 pub use config::{ServeConfig, Settings};
+pub use serving::activation::ActivationPolicy;
 
 use crate::audit::AuditLog;
-use crate::checklog::CheckLog;
+use crate::checklog::{CheckLog, LogConfig};
 use crate::crl::trust::Trust;
 use anyhow::Context;
-use crl_slot::LiveCrl;
+use http::listener::{ConnectionLimits, Shutdown};
 use institutions::{Access, Registry};
-use listener::{ConnectionLimits, Shutdown};
-use live::Live;
 use metrics::Metrics;
+use serving::crl::LiveCrl;
+use serving::live::Live;
+use serving::slot::ActivationError;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,7 +48,7 @@ pub struct App {
     pub config: ServeConfig,
     live: Live,
     /// The update journal and its writer (with a `journal` setting).
-    ingest: Option<ingest::Ingest>,
+    ingest: Option<serving::ingest::Ingest>,
     /// The check log and its writer (with a `check_log` setting).
     check_log: Option<CheckLog>,
     audit_log: Option<AuditLog>,
@@ -78,18 +73,25 @@ impl App {
     }
 
     /// Activates the snapshot at `path` (see [`Live::activate`]), adopts
-    /// its CRL when that is due (see [`crl_slot::adopt_from_snapshot`]), and
+    /// its CRL when that is due (see [`serving::crl::adopt_from_snapshot`]), and
     /// counts the swap or the refusal. The CRL slot is held throughout, so
     /// no CRL activation or rollback comes between the two.
     async fn activate(
         &self,
         path: std::path::PathBuf,
         force: bool,
-    ) -> Result<activation::ActivationReport, response::ApiError> {
+    ) -> Result<serving::activation::ActivationReport, ActivationError> {
         let mut crl = self.crl.change().await;
         let mut result = self
             .live
-            .activate(path, force, &self.policy, &self.trust, self.ingest.as_ref())
+            .activate(
+                path,
+                force,
+                &self.policy,
+                &self.trust,
+                &self.config.clock,
+                self.ingest.as_ref(),
+            )
             .await;
         let counter = match result {
             Ok(_) => &self.metrics.swaps,
@@ -97,9 +99,13 @@ impl App {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         if let (Ok(report), Some(generation)) = (&mut result, self.live.current()) {
-            report.crl_adopted = crl_slot::adopt_from_snapshot(&mut crl, &generation.snapshot);
+            report.crl_adopted = serving::crl::adopt_from_snapshot(
+                &mut crl,
+                &generation.snapshot,
+                self.config.clock.system_time(),
+            );
         }
-        Ok(result?)
+        result
     }
 
     /// Activates the CRL at `path` (see [`LiveCrl::activate`]) and counts it.
@@ -107,17 +113,23 @@ impl App {
         &self,
         path: std::path::PathBuf,
         force: bool,
-    ) -> Result<crl_slot::CrlActivation, response::ApiError> {
+    ) -> Result<serving::crl::CrlActivation, ActivationError> {
         let result = self
             .crl
-            .activate(path, force, &self.config.crl_policy, &self.trust)
+            .activate(
+                path,
+                force,
+                &self.config.crl_policy,
+                &self.trust,
+                &self.config.clock,
+            )
             .await;
         let counter = match result {
             Ok(_) => &self.metrics.crl_swaps,
             Err(_) => &self.metrics.crl_activation_failures,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        Ok(result?)
+        result
     }
 }
 
@@ -163,17 +175,20 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let live = Live::default();
     let ingest = match &config.journal {
         Some(dir) => Some(
-            ingest::Ingest::start(dir, live.pointer())
+            serving::ingest::Ingest::start(dir, live.pointer())
                 .with_context(|| format!("journal {}", dir.display()))?,
         ),
         None => None,
     };
     let check_log = match &config.check_log {
-        Some(log) => Some(start_check_log(log)?),
+        Some(log) => Some(start_check_log(&LogConfig {
+            clock: config.clock.clone(),
+            ..log.clone()
+        })?),
         None => None,
     };
     let audit_log = match &config.audit_log {
-        Some(path) => Some(AuditLog::open(path)?),
+        Some(path) => Some(AuditLog::open(path, config.clock.clone())?),
         None => None,
     };
     let public = bind(config.listen, "listen").await?;
@@ -216,17 +231,17 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let deadline = app.config.shutdown_deadline;
     let public_app = app.clone();
     let admin_app = app.clone();
-    let public_loop = listener::serve(
+    let public_loop = http::listener::serve(
         public,
-        move |request| api::handle(public_app.clone(), request),
+        move |request| http::router::handle(public_app.clone(), request),
         limits.clone(),
         app.shutdown.clone(),
         app.metrics.connections_counter(),
         deadline,
     );
-    let admin_loop = listener::serve(
+    let admin_loop = http::listener::serve(
         admin,
-        move |request| admin::handle(admin_app.clone(), request),
+        move |request| endpoints::admin::handle(admin_app.clone(), request),
         limits,
         app.shutdown.clone(),
         Arc::new(AtomicI64::new(0)),
@@ -283,11 +298,11 @@ async fn load_at_start(
                     .activate_crl(crl, false)
                     .await
                     .map(|report| println!("shikaku: serving CRL {}", report.activated))
-                    .map_err(|e| format!("cannot load the CRL: {}", e.message)),
+                    .map_err(|e| format!("cannot load the CRL: {}", e.message())),
                 None => Ok(()),
             }
         }
-        Err(error) => Err(format!("cannot load the snapshot: {}", error.message)),
+        Err(error) => Err(format!("cannot load the snapshot: {}", error.message())),
     };
     match loaded {
         Ok(()) => {}

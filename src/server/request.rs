@@ -8,12 +8,12 @@
 //! the parse, so the error can name it. Unknown fields are ignored, so that
 //! clients may send fields a later version understands.
 
-use super::response::ApiError;
 use crate::crl::certificate::UserCertificate;
 use crate::engine::rules::{RuleBroken, Rules};
 use crate::engine::{Check, Query};
 use crate::model::ErrorCode;
 use crate::model::{CardFaceKey, Date, InstitutionCode, OnlineNumber, Serial};
+use crate::server::http::response::ApiError;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -504,7 +504,7 @@ mod tests {
             let error = parse(body, kind).unwrap_err();
             assert_eq!(error.field, Some(field), "{body}: {error:?}");
             assert!(error.message.starts_with(field), "{}", error.message);
-            assert_eq!(super::super::response::status_of(error.code), 400);
+            assert_eq!(crate::server::http::response::status_of(error.code), 400);
         }
     }
 

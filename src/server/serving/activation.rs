@@ -8,15 +8,15 @@
 //!    `max_verdict_drift_percent`.
 //! 3. Canaries, never skipped: the operator's known keys with known verdicts.
 
-use super::live::Generation;
-use super::request::parse_check;
-use super::slot::ActivationError;
 use crate::crl::trust::Trust;
 use crate::engine::rules::Rules;
 use crate::engine::sample::sample_queries;
 use crate::engine::{answer, Check, View};
-use crate::model::JapanTime;
+use crate::model::Date;
 use crate::model::Verdict;
+use crate::server::request::parse_check;
+use crate::server::serving::generation::Generation;
+use crate::server::serving::slot::ActivationError;
 use crate::snapshot::verify::{verify_open, VerifyReport};
 use crate::snapshot::Snapshot;
 use serde::Serialize;
@@ -54,7 +54,7 @@ pub struct ActivationReport {
     pub crl_adopted: Option<String>,
     /// The journal records replayed over the new snapshot (with a journal).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub updates: Option<super::ingest::InstallReport>,
+    pub updates: Option<crate::server::serving::ingest::InstallReport>,
 }
 
 /// Sampled keys answered differently by the live and the new snapshot.
@@ -80,6 +80,7 @@ pub fn prepare(
     force: bool,
     policy: &ActivationPolicy,
     trust: &Trust,
+    today: Date,
 ) -> Result<(Snapshot, VerifyReport, ActivationReport), ActivationError> {
     let started = Instant::now();
     let (snapshot, verified) =
@@ -101,12 +102,12 @@ pub fn prepare(
         updates: None,
     };
     if let Some(live) = live {
-        compare_with_live(&snapshot, live, force, policy, trust, &mut report)
+        compare_with_live(&snapshot, live, force, policy, trust, today, &mut report)
             .map_err(|problem| refused(problem, Some(live)))?;
     }
     if let Some(canaries) = &policy.canaries {
         report.canaries_passed =
-            run_canaries(&snapshot, canaries, trust).map_err(|p| refused(p, live))?;
+            run_canaries(&snapshot, canaries, trust, today).map_err(|p| refused(p, live))?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok((snapshot, verified, report))
@@ -118,6 +119,7 @@ fn compare_with_live(
     force: bool,
     policy: &ActivationPolicy,
     trust: &Trust,
+    today: Date,
     report: &mut ActivationReport,
 ) -> Result<(), String> {
     let (old_manifest, new_manifest) = (live.snapshot.manifest(), new.manifest());
@@ -127,7 +129,7 @@ fn compare_with_live(
     report.rows_change_percent = Some(rows);
     report.persons_change_percent = Some(persons);
     let live_overlay = live.overlay.load();
-    let drift = verdict_drift(View::new(&live.snapshot, &live_overlay), new, trust);
+    let drift = verdict_drift(View::new(&live.snapshot, &live_overlay), new, trust, today);
     report.drift = Some(drift.clone());
     if force {
         return Ok(());
@@ -169,8 +171,7 @@ fn built_at(rfc3339: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
 /// verdicts that differ. The live side answers with its overlay: a fold of
 /// the day's updates answers like the live snapshot with them, so only
 /// unexplained change counts as drift.
-fn verdict_drift(live: View<'_>, new: &Snapshot, trust: &Trust) -> Drift {
-    let today = JapanTime::now().date;
+fn verdict_drift(live: View<'_>, new: &Snapshot, trust: &Trust, today: Date) -> Drift {
     let per_shard = |s: &Snapshot| DRIFT_SAMPLE_ROWS.div_ceil(s.shard_count().max(1) as usize);
     let mut queries = sample_queries(live.snapshot, per_shard(live.snapshot));
     queries.extend(sample_queries(new, per_shard(new)));
@@ -197,10 +198,15 @@ fn verdict_drift(live: View<'_>, new: &Snapshot, trust: &Trust) -> Drift {
 /// Runs the canary file against `snapshot`: NDJSON lines as for bulk checks
 /// with `"expect": "<verdict>"`. Returns how many passed; any failure (or a
 /// bad line) refuses, naming the line.
-fn run_canaries(snapshot: &Snapshot, path: &Path, trust: &Trust) -> Result<usize, String> {
+fn run_canaries(
+    snapshot: &Snapshot,
+    path: &Path,
+    trust: &Trust,
+    today: Date,
+) -> Result<usize, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("canaries {}: cannot read ({e})", path.display()))?;
-    let rules = Rules::any_past_date(JapanTime::now().date);
+    let rules = Rules::any_past_date(today);
     let mut failures = Vec::new();
     let mut passed = 0;
     for (index, line) in text.lines().enumerate() {

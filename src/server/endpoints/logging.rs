@@ -2,14 +2,13 @@
 //! handled: the request's institution, key and date once parsed, and the
 //! answer's reception number, insurer and generation once answered.
 
-use super::request::CheckRequest;
-use super::response::ApiError;
 use crate::checklog::record::{CheckRecord, OwnedKey, Via};
 use crate::checklog::{CheckLog, Refused};
-use crate::model::clock::now_micros;
 use crate::model::ErrorCode;
 use crate::model::Outcome;
 use crate::model::{Date, InstitutionCode, InsurerNumber, Verdict};
+use crate::server::http::response::ApiError;
+use crate::server::request::CheckRequest;
 use std::time::Duration;
 
 /// A check answered with a verdict: what the log keeps of the answer.
@@ -42,10 +41,11 @@ impl Facts {
     }
 
     /// The encoded record of this check, ended with `outcome`.
-    pub fn encode(&self, outcome: Outcome, via: Via, latency: Duration) -> Vec<u8> {
+    /// `micros` is when it was answered.
+    pub fn encode(&self, outcome: Outcome, via: Via, latency: Duration, micros: u64) -> Vec<u8> {
         let answered = self.answered.as_ref();
         let record = CheckRecord {
-            micros: now_micros(),
+            micros,
             latency_us: latency.as_micros().min(u128::from(u32::MAX)) as u32,
             via,
             institution: self.institution,

@@ -1,42 +1,19 @@
 //! The live snapshot: a [`Slot`] of [`Generation`]s, activated through the
-//! gates of [`super::activation`] and, with a journal, installed by the
+//! gates of [`crate::server::serving::activation`] and, with a journal, installed by the
 //! update writer so that no update is applied between the overlay's replay
 //! and the swap. A request loads one generation and answers entirely from
 //! it, so no answer mixes two snapshots.
 
-use super::activation::{prepare, ActivationPolicy, ActivationReport};
-use super::ingest::{folded_through, Ingest};
-use super::slot::{ActivationError, Slot};
+use super::generation::Generation;
 use crate::crl::trust::Trust;
-use crate::snapshot::verify::VerifyReport;
-use crate::snapshot::Snapshot;
+use crate::model::clock::SharedClock;
+use crate::server::serving::activation::{prepare, ActivationPolicy, ActivationReport};
+use crate::server::serving::ingest::Ingest;
+use crate::server::serving::slot::{ActivationError, Slot};
 use crate::updates::overlay::Overlay;
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
-
-/// One loaded, verified snapshot as served.
-pub struct Generation {
-    pub snapshot: Snapshot,
-    /// Counts activations in this process (1 = the first snapshot served).
-    pub number: u64,
-    pub activated_at: SystemTime,
-    pub verified: VerifyReport,
-    /// The changes applied over the snapshot; replaced by the ingest task
-    /// after every committed group (a request loads it once).
-    pub overlay: ArcSwap<Overlay>,
-}
-
-impl Generation {
-    /// Seconds since the snapshot was built (from its manifest), if known.
-    pub fn age_seconds(&self) -> Option<f64> {
-        let built =
-            chrono::DateTime::parse_from_rfc3339(&self.snapshot.manifest().created_at).ok()?;
-        let age = chrono::Utc::now().signed_duration_since(built);
-        Some(age.num_milliseconds() as f64 / 1000.0)
-    }
-}
 
 /// The live snapshot generation and the ones kept for rollback.
 pub type Live = Slot<Generation>;
@@ -50,14 +27,15 @@ impl Slot<Generation> {
         force: bool,
         policy: &ActivationPolicy,
         trust: &Arc<Trust>,
+        clock: &SharedClock,
         ingest: Option<&Ingest>,
     ) -> Result<ActivationReport, ActivationError> {
         let mut change = self.change().await;
         let live = change.live();
         let (policy, trust) = (policy.clone(), trust.clone());
-        let compared = live.clone();
+        let (compared, today) = (live.clone(), clock.today());
         let prepared = tokio::task::spawn_blocking(move || {
-            prepare(&path, compared.as_deref(), force, &policy, &trust)
+            prepare(&path, compared.as_deref(), force, &policy, &trust, today)
         })
         .await
         .map_err(|e| ActivationError::Failed(format!("activation task failed: {e}")));
@@ -69,7 +47,7 @@ impl Slot<Generation> {
         let generation = Arc::new(Generation {
             snapshot,
             number,
-            activated_at: SystemTime::now(),
+            activated_at: clock.system_time(),
             verified,
             overlay: ArcSwap::from_pointee(Overlay::default()),
         });
@@ -82,7 +60,7 @@ impl Slot<Generation> {
                     .iter()
                     .chain(live.as_ref())
                     .chain(Some(&generation))
-                    .map(|g| folded_through(g))
+                    .map(|g| g.folded_through())
                     .min()
                     .unwrap_or(0);
                 let installed = ingest.install(generation, trim_through).await;

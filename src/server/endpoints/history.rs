@@ -9,16 +9,16 @@
 //! check answered so far is written out, so a check is in the history as
 //! soon as its answer has been sent.
 
-use super::api::{authorize, credential, read_body};
-use super::institutions::Credential;
-use super::response::{json, with_type, ApiError, Body};
-use super::App;
 use crate::checklog::history::{Found, HistoryQuery};
 use crate::checklog::record::OwnedKey;
 use crate::engine::Query;
 use crate::model::ErrorCode;
-use crate::model::JapanTime;
 use crate::model::{CardFaceKey, Date, InstitutionCode, OnlineNumber, Serial};
+use crate::server::http::admission::{authorize, credential};
+use crate::server::http::body::read_body;
+use crate::server::http::response::{json, with_type, ApiError, Body};
+use crate::server::institutions::Credential;
+use crate::server::App;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
@@ -90,7 +90,7 @@ pub async fn bulk(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         .await?;
         let mut lookups = Vec::new();
         for (index, line) in body.split(|b| *b == b'\n').enumerate() {
-            if super::ndjson::is_blank(line) {
+            if crate::server::http::ndjson::is_blank(line) {
                 continue;
             }
             let parsed = serde_json::from_slice::<Params>(line)
@@ -104,7 +104,7 @@ pub async fn bulk(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> 
         }
         flush(log).await?;
         let store = log.store.clone();
-        let (today, months) = (JapanTime::now().date, log.config.search_months);
+        let (today, months) = (app.config.clock.today(), log.config.search_months);
         tokio::task::spawn_blocking(move || {
             let window = store.window(today, months);
             let mut out = Vec::new();
@@ -180,7 +180,7 @@ fn lookup(app: &App, params: &Params, credential: Credential) -> Result<HistoryQ
         kind: key.kind,
         key: key.bytes,
         date,
-        today: JapanTime::now().date,
+        today: app.config.clock.today(),
         months: log.config.search_months,
         limit: params
             .limit

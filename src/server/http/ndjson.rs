@@ -2,8 +2,8 @@
 //! frame by frame with an idle limit, and cut it into lines while holding
 //! at most one partial line.
 
-use super::response::ApiError;
 use crate::model::ErrorCode;
+use crate::server::http::response::ApiError;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

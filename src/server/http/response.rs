@@ -2,7 +2,6 @@
 //! "error": {"code", "message"}}` with a fitting HTTP status), and the body
 //! type every handler returns.
 
-use super::slot::ActivationError;
 use crate::engine::json::{write_opt_str, write_str, write_u32};
 use crate::model::ErrorCode;
 use bytes::Bytes;
@@ -42,15 +41,6 @@ pub struct ApiError {
     /// Seconds for `Retry-After` when the server knows better than the
     /// configured default (e.g. until service hours begin).
     pub retry_after: Option<u32>,
-}
-
-impl From<ActivationError> for ApiError {
-    fn from(error: ActivationError) -> ApiError {
-        match error {
-            ActivationError::Refused(message) => ApiError::new(ErrorCode::Refused, message),
-            ActivationError::Failed(message) => ApiError::new(ErrorCode::Internal, message),
-        }
-    }
 }
 
 impl ApiError {

@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use super::response::Body;
+use crate::server::http::response::Body;
 
 /// How connections are treated.
 #[derive(Clone, Debug)]

@@ -10,10 +10,11 @@
 //! list is adopted if the live one also came from a snapshot, or is older;
 //! a list activated on its own is never replaced by an older embedded one.
 
-use super::slot::{ActivationError, Change, Slot};
 use crate::crl::gate::{judge, CrlPolicy, Passed};
 use crate::crl::trust::{CaCertificate, Trust};
 use crate::crl::{store, Crl};
+use crate::model::clock::SharedClock;
+use crate::server::serving::slot::{ActivationError, Change, Slot};
 use crate::snapshot::Snapshot;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -96,6 +97,7 @@ impl Slot<CrlGeneration> {
         force: bool,
         policy: &CrlPolicy,
         trust: &Trust,
+        clock: &SharedClock,
     ) -> Result<CrlActivation, ActivationError> {
         let mut change = self.change().await;
         let started = Instant::now();
@@ -108,12 +110,12 @@ impl Slot<CrlGeneration> {
                 .into_iter()
                 .collect(),
         };
-        let policy = policy.clone();
+        let (policy, now) = (policy.clone(), clock.utc());
         let live_for_task = live.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             let candidate = load(&path, &cas)?;
             let live_crl = live_for_task.as_ref().map(|g| g.crl.as_ref());
-            let passed = judge(&candidate.0, live_crl, chrono::Utc::now(), &policy, force)
+            let passed = judge(&candidate.0, live_crl, now, &policy, force)
                 .map_err(|reasons| reasons.join("; "))?;
             Ok::<_, String>((candidate, passed))
         })
@@ -135,6 +137,7 @@ impl Slot<CrlGeneration> {
             source,
             passed,
             started.elapsed().as_secs_f64(),
+            clock.system_time(),
         );
         Ok(report(&generation, live.as_deref()))
     }
@@ -159,6 +162,7 @@ impl Slot<CrlGeneration> {
 pub fn adopt_from_snapshot(
     change: &mut Change<'_, CrlGeneration>,
     snapshot: &Snapshot,
+    now: SystemTime,
 ) -> Option<String> {
     let candidate = snapshot.crl();
     if let Some(live) = change.live() {
@@ -176,6 +180,7 @@ pub fn adopt_from_snapshot(
         CrlSource::Snapshot(snapshot.id().to_string()),
         Passed::default(),
         0.0,
+        now,
     );
     Some(generation.crl.id().to_string())
 }
@@ -188,11 +193,12 @@ fn install(
     source: CrlSource,
     passed: Passed,
     load_seconds: f64,
+    activated_at: SystemTime,
 ) -> Arc<CrlGeneration> {
     let generation = Arc::new(CrlGeneration {
         crl,
         number: change.next_number(),
-        activated_at: SystemTime::now(),
+        activated_at,
         source,
         passed,
         load_seconds,

@@ -9,22 +9,23 @@
 //! generation (snapshot and overlay) that was live when the request was
 //! admitted.
 
-use super::api::{admit, answer_from, authorize, no_snapshot, rules, InFlight};
-use super::crl_slot::CrlGeneration;
-use super::institutions::Credential;
-use super::live::Generation;
-use super::logging::{outcome, Facts};
-use super::metrics::Endpoint;
-use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
-use super::request::{institution_of, parse_check};
-use super::response::{with_type, ApiError, Body};
-use super::App;
 use crate::checklog::record::Via;
 use crate::engine::rules::Rules;
 use crate::engine::View;
 use crate::model::ErrorCode;
 use crate::model::Outcome;
 use crate::model::Verdict;
+use crate::server::endpoints::check::answer_from;
+use crate::server::endpoints::logging::{outcome, Facts};
+use crate::server::http::admission::{admit, authorize, no_snapshot, rules, InFlight};
+use crate::server::http::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
+use crate::server::http::response::{with_type, ApiError, Body};
+use crate::server::institutions::Credential;
+use crate::server::metrics::Endpoint;
+use crate::server::request::{institution_of, parse_check};
+use crate::server::serving::crl::CrlGeneration;
+use crate::server::serving::generation::Generation;
+use crate::server::App;
 use crate::updates::overlay::Overlay;
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
@@ -52,7 +53,12 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant)
             app.metrics.error(Endpoint::Bulk, error.code);
             if let Some(log) = &app.check_log {
                 let outcome = Outcome::Error(error.code);
-                let record = Facts::default().encode(outcome, Via::Bulk, started.elapsed());
+                let record = Facts::default().encode(
+                    outcome,
+                    Via::Bulk,
+                    started.elapsed(),
+                    app.config.clock.now_micros(),
+                );
                 log.send_waiting(record).await;
             }
             return error.response(app.config.retry_after);
@@ -134,7 +140,12 @@ impl Job {
         };
         if self.app.check_log.is_some() {
             let outcome = outcome(&result, |verdict| *verdict);
-            let record = facts.encode(outcome, Via::Bulk, started.elapsed());
+            let record = facts.encode(
+                outcome,
+                Via::Bulk,
+                started.elapsed(),
+                self.app.config.clock.now_micros(),
+            );
             self.records.push(record);
         }
         match result {
@@ -165,7 +176,15 @@ impl Job {
             return (Err(error), request.client_ref);
         }
         let view = View::new(&self.generation.snapshot, &self.overlay);
-        match answer_from(view, &self.crl, &self.app.trust, &request, &mut self.out) {
+        let now = self.app.config.clock.now_micros();
+        match answer_from(
+            view,
+            &self.crl,
+            &self.app.trust,
+            &request,
+            now,
+            &mut self.out,
+        ) {
             Ok(answered) => {
                 let verdict = answered.verdict;
                 facts.answered = Some(answered);

@@ -5,12 +5,12 @@
 //! arrived (it parses them on its own, lower-priority thread); results are
 //! written back as each batch is committed. A client that stops reading stops the server reading too.
 
-use super::ingest::{Ingest, Line, LineResult, Outcome};
-use super::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
-use super::response::{with_type, ApiError, Body};
-use super::App;
 use crate::engine::json::{write_opt_str, write_str};
 use crate::model::ErrorCode;
+use crate::server::http::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
+use crate::server::http::response::{with_type, ApiError, Body};
+use crate::server::serving::ingest::{Ingest, Line, LineResult, Outcome};
+use crate::server::App;
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
 use http_body_util::Either;

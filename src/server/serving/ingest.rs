@@ -11,8 +11,8 @@
 //! change is applied between rebuilding a generation's overlay from the
 //! journal and making that generation live.
 
-use super::live::Generation;
 use crate::engine::View;
+use crate::server::serving::generation::Generation;
 use crate::updates::journal::{process_id_hash, Journal, Record, Scan};
 use crate::updates::message::{self, Change, Message, Refused};
 use crate::updates::overlay::Overlay;
@@ -50,7 +50,7 @@ impl Line {
                 process_id: None,
                 message: format!(
                     "line: longer than {} bytes; the line is skipped",
-                    super::updates::MAX_UPDATE_LINE_BYTES
+                    crate::server::endpoints::updates::MAX_UPDATE_LINE_BYTES
                 ),
             }),
         }
@@ -206,16 +206,6 @@ impl Ingest {
             .await
             .map_err(|_| "the ingest task has stopped".to_string())?
     }
-}
-
-/// The journal mark of a snapshot: the last LSN folded into it (0: none).
-pub fn folded_through(generation: &Generation) -> u64 {
-    generation
-        .snapshot
-        .manifest()
-        .journal
-        .as_ref()
-        .map_or(0, |mark| mark.through_lsn)
 }
 
 struct Writer {
@@ -407,7 +397,7 @@ impl Writer {
     /// does not contain, and makes it live.
     fn install(&mut self, generation: Arc<Generation>, trim_through: u64) -> Installed {
         let started = Instant::now();
-        let folded = folded_through(&generation);
+        let folded = generation.folded_through();
         if self.journal.next_lsn() <= folded {
             self.journal
                 .skip_to(folded + 1)

@@ -2,13 +2,14 @@
 //! status, snapshot activation and rollback, CRL activation and rollback. With `admin_token` set, every
 //! request must present it as a bearer token.
 
-use super::api::read_body;
-use super::crl_slot::CrlGeneration;
-use super::institutions::Credential;
-use super::live::Generation;
-use super::response::{json, method_not_allowed, ApiError, Body};
-use super::App;
 use crate::model::ErrorCode;
+use crate::server::http::body::read_body;
+use crate::server::http::response::{json, method_not_allowed, ApiError, Body};
+use crate::server::institutions::Credential;
+use crate::server::serving::crl::CrlGeneration;
+use crate::server::serving::generation::Generation;
+use crate::server::serving::slot::ActivationError;
+use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
@@ -19,6 +20,16 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
+
+/// Activation and rollback refusals are 409, failures 500.
+impl From<ActivationError> for ApiError {
+    fn from(error: ActivationError) -> ApiError {
+        match error {
+            ActivationError::Refused(message) => ApiError::new(ErrorCode::Refused, message),
+            ActivationError::Failed(message) => ApiError::new(ErrorCode::Internal, message),
+        }
+    }
+}
 
 /// Largest admin request body.
 const MAX_ADMIN_BODY: usize = 64 * 1024;
@@ -79,7 +90,9 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     let actor = operator(request.headers());
     let (action, result) = match path.as_str() {
         "/admin/status" => return Ok(ok(status(app).await)),
-        "/admin/updates" => return super::updates::handle(app.clone(), request, actor),
+        "/admin/updates" => {
+            return crate::server::endpoints::updates::handle(app.clone(), request, actor)
+        }
         "/admin/snapshot/activate" => ("snapshot.activate", activate_snapshot(app, request).await),
         "/admin/crl/activate" => ("crl.activate", activate_crl(app, request).await),
         "/admin/crl/rollback" => ("crl.rollback", rollback_crl(app).await),
@@ -160,12 +173,15 @@ async fn rollback_crl(app: &Arc<App>) -> Result<serde_json::Value, ApiError> {
     println!("shikaku: CRL rolled back to {}", live.crl.id());
     Ok(json!({
         "status": "ok",
-        "live": describe_crl(&live),
-        "left": describe_crl(&left),
+        "live": describe_crl(&live, app.config.clock.utc()),
+        "left": describe_crl(&left, app.config.clock.utc()),
     }))
 }
 
-fn describe_crl(generation: &CrlGeneration) -> serde_json::Value {
+fn describe_crl(
+    generation: &CrlGeneration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
     let crl = &generation.crl;
     let meta = crl.meta();
     json!({
@@ -176,8 +192,8 @@ fn describe_crl(generation: &CrlGeneration) -> serde_json::Value {
         "this_update": meta.map(|m| m.this_update.clone()),
         "next_update": meta.and_then(|m| m.next_update.clone()),
         "number": meta.and_then(|m| m.number.clone()),
-        "age_seconds": generation.age_seconds(chrono::Utc::now()),
-        "stale": crl.is_stale(chrono::Utc::now()),
+        "age_seconds": generation.age_seconds(now),
+        "stale": crl.is_stale(now),
         "activated_at_unix": unix_seconds(generation.activated_at),
         "revoked": crl.sets().revoked_count(),
         "suspended": crl.sets().suspended_count(),
@@ -198,12 +214,12 @@ async fn rollback(app: &Arc<App>) -> Result<serde_json::Value, ApiError> {
     app.metrics.rollbacks.fetch_add(1, Ordering::Relaxed);
     Ok(json!({
         "status": "ok",
-        "live": describe(&live),
-        "left": describe(&left),
+        "live": describe(&live, app.config.clock.utc()),
+        "left": describe(&left, app.config.clock.utc()),
     }))
 }
 
-fn describe(generation: &Generation) -> serde_json::Value {
+fn describe(generation: &Generation, now: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let manifest = generation.snapshot.manifest();
     json!({
         "id": manifest.id,
@@ -214,7 +230,7 @@ fn describe(generation: &Generation) -> serde_json::Value {
             .display()
             .to_string(),
         "built_at": manifest.created_at,
-        "age_seconds": generation.age_seconds(),
+        "age_seconds": generation.age_seconds(now),
         "activated_at_unix": unix_seconds(generation.activated_at),
         "persons": manifest.counts.persons,
         "rows": manifest.counts.rows,
@@ -230,19 +246,19 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
     let crl_history = app.crl.history().await;
     let crl = app.crl.current();
     let config = &app.config;
-    let now = crate::model::JapanTime::now();
+    let now = app.config.clock.japan();
     json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_seconds": app.started.elapsed().as_secs_f64(),
-        "live": app.live.current().as_deref().map(describe),
-        "previous": history.previous.iter().map(|g| describe(g)).collect::<Vec<_>>(),
+        "live": app.live.current().as_deref().map(|g| describe(g, app.config.clock.utc())),
+        "previous": history.previous.iter().map(|g| describe(g, app.config.clock.utc())).collect::<Vec<_>>(),
         "last_refusal": history.last_refusal,
         "swaps": app.metrics.swaps.load(Ordering::Relaxed),
         "rollbacks": app.metrics.rollbacks.load(Ordering::Relaxed),
         "activation_failures": app.metrics.activation_failures.load(Ordering::Relaxed),
-        "crl": crl.as_deref().map(describe_crl),
-        "crl_previous": crl_history.previous.iter().map(|g| describe_crl(g)).collect::<Vec<_>>(),
+        "crl": crl.as_deref().map(|g| describe_crl(g, app.config.clock.utc())),
+        "crl_previous": crl_history.previous.iter().map(|g| describe_crl(g, app.config.clock.utc())).collect::<Vec<_>>(),
         "crl_last_refusal": crl_history.last_refusal,
         "alarms": alarms(app, crl.as_deref()),
         "updates": updates_status(app),
@@ -291,7 +307,7 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .map(|failure| {
             format!("the update journal failed ({failure}): updates are refused; fix the disk and restart the server")
         });
-    crl.filter(|g| g.crl.is_stale(chrono::Utc::now()))
+    crl.filter(|g| g.crl.is_stale(app.config.clock.utc()))
         .map(|g| {
             format!(
                 "the live CRL {} is past its nextUpdate ({}): fetch and activate the CA's new list",

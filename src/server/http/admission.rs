@@ -1,0 +1,122 @@
+//! Admission: everything that must hold before a check's body is read (a
+//! free in-flight place, service hours, a live snapshot, a credential that
+//! could authorize something), and the authorization of an institution.
+//! Cheap refusals come first: under overload a request costs a counter
+//! increment and a small 503.
+
+use crate::engine::rules::Rules;
+use crate::model::{ErrorCode, InstitutionCode, JapanTime};
+use crate::server::http::response::ApiError;
+use crate::server::institutions::{Credential, Denied};
+use crate::server::App;
+use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
+use hyper::Request;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Holds one of the `max_in_flight` slots while a check is in progress.
+pub struct InFlight {
+    app: Arc<App>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.app.metrics.in_flight().fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A request let in: its slot, the time of admission and its credential.
+pub struct Admitted {
+    pub slot: InFlight,
+    pub now: JapanTime,
+    pub credential: Credential,
+}
+
+/// Everything that must hold before a check body is read: a free slot,
+/// service hours, a live snapshot, and (with a registry) a credential.
+pub fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, ApiError> {
+    let in_flight = app.metrics.in_flight().fetch_add(1, Ordering::Relaxed) + 1;
+    let slot = InFlight { app: app.clone() };
+    if in_flight > app.config.max_in_flight as i64 {
+        return Err(ApiError::new(
+            ErrorCode::Busy,
+            "busy: too many checks in progress; retry after the time in Retry-After",
+        ));
+    }
+    let now = app.config.clock.japan();
+    let hours = app.config.service_hours;
+    if !hours.is_open(now.minute_of_day) {
+        let minutes = hours.minutes_until_open(now.minute_of_day);
+        return Err(ApiError {
+            retry_after: Some(minutes * 60),
+            ..ApiError::new(
+                ErrorCode::OutsideServiceHours,
+                format!(
+                    "outside service hours ({hours} Japan time); the service opens in {minutes} minutes"
+                ),
+            )
+        });
+    }
+    if app.live.borrow().is_none() {
+        return Err(no_snapshot());
+    }
+    let credential = credential(app, request)?;
+    Ok(Admitted {
+        slot,
+        now,
+        credential,
+    })
+}
+
+/// The request's credential, refused (401, before the body is read) when
+/// it could authorize nothing at all.
+pub fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
+    let credential =
+        Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
+    if app.access.may_present(credential) {
+        Ok(credential)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
+        ))
+    }
+}
+
+pub fn no_snapshot() -> ApiError {
+    ApiError::new(
+        ErrorCode::NoSnapshot,
+        "no snapshot is loaded yet; retry after the time in Retry-After",
+    )
+}
+
+/// The validation rules for a check made at `now`.
+pub fn rules(app: &App, now: JapanTime) -> Rules {
+    Rules {
+        today: now.date,
+        max_past_days: app.config.max_past_days,
+        require_birth_date: app.config.require_birth_date,
+    }
+}
+
+/// Refuses a credential that may not check (or search the history) for
+/// `institution`.
+pub fn authorize(
+    app: &App,
+    institution: &InstitutionCode,
+    credential: Credential,
+) -> Result<(), ApiError> {
+    app.access
+        .authorize(institution, credential)
+        .map_err(|denied| match denied {
+            Denied::Unauthenticated => ApiError::new(
+                ErrorCode::Unauthorized,
+                "Authorization: the token is not one of the registry's; send your institution's token",
+            ),
+            Denied::Forbidden => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("institution: the token presented may not check for {institution}"),
+            ),
+        })
+}

@@ -1,0 +1,39 @@
+//! One snapshot as served: the snapshot, the overlay of the day's updates
+//! over it, and when and how it was activated.
+
+use crate::snapshot::verify::VerifyReport;
+use crate::snapshot::Snapshot;
+use crate::updates::overlay::Overlay;
+use arc_swap::ArcSwap;
+use std::time::SystemTime;
+
+/// One loaded, verified snapshot as served.
+pub struct Generation {
+    pub snapshot: Snapshot,
+    /// Counts activations in this process (1 = the first snapshot served).
+    pub number: u64,
+    pub activated_at: SystemTime,
+    pub verified: VerifyReport,
+    /// The changes applied over the snapshot; replaced by the ingest task
+    /// after every committed group (a request loads it once).
+    pub overlay: ArcSwap<Overlay>,
+}
+
+impl Generation {
+    /// The last journal record (LSN) folded into its snapshot (0: none).
+    pub fn folded_through(&self) -> u64 {
+        self.snapshot
+            .manifest()
+            .journal
+            .as_ref()
+            .map_or(0, |mark| mark.through_lsn)
+    }
+
+    /// Seconds since the snapshot was built (from its manifest), if known.
+    pub fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+        let built =
+            chrono::DateTime::parse_from_rfc3339(&self.snapshot.manifest().created_at).ok()?;
+        let age = now.signed_duration_since(built);
+        Some(age.num_milliseconds() as f64 / 1000.0)
+    }
+}
