@@ -12,6 +12,7 @@
 //!   (`snapshot build --base --journal`);
 //! - the server's ingest task ties them together.
 
+pub mod acceptance;
 pub mod fold;
 pub mod generate;
 pub mod journal;

@@ -9,7 +9,9 @@ use crate::engine::json::{write_opt_str, write_str};
 use crate::model::ErrorCode;
 use crate::server::http::ndjson::{is_blank, next_chunk, LineSplitter, Piece};
 use crate::server::http::response::{with_type, ApiError, Body};
-use crate::server::serving::ingest::{Ingest, Line, LineResult, Outcome};
+use crate::server::serving::ingest::{
+    Ingest, Line, LineOutcome, LineResult, MAX_UPDATE_LINE_BYTES,
+};
 use crate::server::App;
 use bytes::Bytes;
 use http_body_util::channel::{Channel, Sender};
@@ -18,8 +20,6 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
 
-/// Longest message line accepted.
-pub const MAX_UPDATE_LINE_BYTES: usize = 64 * 1024;
 /// Result chunks buffered towards a slow client before reading pauses.
 const CHANNEL_CHUNKS: usize = 4;
 
@@ -112,15 +112,15 @@ struct Tally {
 }
 
 impl Tally {
-    fn count(&mut self, outcome: &Outcome) {
+    fn count(&mut self, outcome: &LineOutcome) {
         match outcome {
-            Outcome::Applied { lsn } => {
+            LineOutcome::Applied { lsn } => {
                 self.applied += 1;
                 self.first_lsn.get_or_insert(*lsn);
                 self.last_lsn = Some(*lsn);
             }
-            Outcome::Duplicate => self.duplicates += 1,
-            Outcome::Error { .. } => self.refused += 1,
+            LineOutcome::Duplicate => self.duplicates += 1,
+            LineOutcome::Error { .. } => self.refused += 1,
         }
     }
 }
@@ -172,19 +172,19 @@ impl Batch {
 /// One result line (`CONTRACT.md` §4), with the line number on errors.
 fn write_result(out: &mut Vec<u8>, result: &LineResult) {
     match &result.outcome {
-        Outcome::Applied { lsn } => {
+        LineOutcome::Applied { lsn } => {
             out.extend_from_slice(b"{\"process_id\":");
             write_opt_str(out, result.process_id.as_deref());
             out.extend_from_slice(b",\"result\":\"ok\",\"lsn\":");
             out.extend_from_slice(itoa::Buffer::new().format(*lsn).as_bytes());
             out.extend_from_slice(b"}\n");
         }
-        Outcome::Duplicate => {
+        LineOutcome::Duplicate => {
             out.extend_from_slice(b"{\"process_id\":");
             write_opt_str(out, result.process_id.as_deref());
             out.extend_from_slice(b",\"result\":\"ok\",\"duplicate\":true}\n");
         }
-        Outcome::Error { code, message } => out.extend_from_slice(&error_line(
+        LineOutcome::Error { code, message } => out.extend_from_slice(&error_line(
             result.process_id.as_deref(),
             message,
             code,

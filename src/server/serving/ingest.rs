@@ -13,18 +13,21 @@
 
 use crate::engine::View;
 use crate::server::serving::generation::Generation;
+use crate::updates::acceptance::{Decision, JournalState, Pending};
 use crate::updates::journal::{process_id_hash, Journal, Record, Scan};
-use crate::updates::message::{self, Change, Message, Refused};
+use crate::updates::message::{self, Message, Refused};
 use crate::updates::overlay::Overlay;
 use anyhow::Context;
 use arc_swap::ArcSwapOption;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
+/// Longest update message line accepted, in bytes.
+pub const MAX_UPDATE_LINE_BYTES: usize = 64 * 1024;
 /// Most records committed with one fsync.
 const MAX_GROUP_RECORDS: usize = 65_536;
 /// Scheduling niceness of the writer thread (0 is the workers').
@@ -50,7 +53,7 @@ impl Line {
                 process_id: None,
                 message: format!(
                     "line: longer than {} bytes; the line is skipped",
-                    crate::server::endpoints::updates::MAX_UPDATE_LINE_BYTES
+                    MAX_UPDATE_LINE_BYTES
                 ),
             }),
         }
@@ -59,7 +62,7 @@ impl Line {
 
 /// The result of one line (`CONTRACT.md` §4).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum LineOutcome {
     /// Durable and visible; `lsn` numbers it in the journal.
     Applied {
         lsn: u64,
@@ -76,7 +79,7 @@ pub enum Outcome {
 pub struct LineResult {
     pub number: u64,
     pub process_id: Option<String>,
-    pub outcome: Outcome,
+    pub outcome: LineOutcome,
 }
 
 /// Counters for status and metrics.
@@ -158,8 +161,7 @@ impl Ingest {
         let writer = Writer {
             journal,
             dir: dir.to_path_buf(),
-            seen,
-            senders: HashMap::new(),
+            accepted: JournalState::new(seen),
             live,
             stats: stats.clone(),
         };
@@ -211,10 +213,8 @@ impl Ingest {
 struct Writer {
     journal: Journal,
     dir: PathBuf,
-    /// Hashes of every process id in the journal.
-    seen: HashSet<u128>,
-    /// Last `seq` applied per sender.
-    senders: HashMap<String, u64>,
+    /// Every process id in the journal, and each sender's last `seq`.
+    accepted: JournalState,
     live: Arc<ArcSwapOption<Generation>>,
     stats: Arc<IngestStats>,
 }
@@ -259,8 +259,7 @@ impl Writer {
         let live = self.live.load_full();
         let mut results: Vec<Vec<LineResult>> = Vec::with_capacity(group.len());
         let mut overlay = live.as_ref().map(|g| Overlay::clone(&g.overlay.load()));
-        let mut group_seen = HashSet::new();
-        let mut group_senders: HashMap<String, u64> = HashMap::new();
+        let mut pending = Pending::default();
         for (lines, _) in &group {
             let mut batch = Vec::with_capacity(lines.len());
             for line in lines {
@@ -271,10 +270,9 @@ impl Writer {
                         &parsed,
                         generation,
                         overlay,
-                        &mut group_seen,
-                        &mut group_senders,
+                        &mut pending,
                     ),
-                    _ => Outcome::Error {
+                    _ => LineOutcome::Error {
                         code: "no_snapshot",
                         message: "no snapshot is loaded yet; send the message again once one is"
                             .into(),
@@ -301,8 +299,7 @@ impl Writer {
                     if let (Some(generation), Some(overlay)) = (&live, overlay) {
                         generation.overlay.store(Arc::new(overlay));
                     }
-                    self.seen.extend(group_seen);
-                    self.senders.extend(group_senders);
+                    self.accepted.commit(pending);
                 }
                 Err(error) => self.journal_failed(&error, &mut results),
             }
@@ -313,9 +310,9 @@ impl Writer {
         for ((_, reply), batch) in group.into_iter().zip(results) {
             for result in &batch {
                 let counter = match result.outcome {
-                    Outcome::Applied { .. } => &self.stats.applied,
-                    Outcome::Duplicate => &self.stats.duplicates,
-                    Outcome::Error { .. } => &self.stats.refused,
+                    LineOutcome::Applied { .. } => &self.stats.applied,
+                    LineOutcome::Duplicate => &self.stats.duplicates,
+                    LineOutcome::Error { .. } => &self.stats.refused,
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
@@ -334,23 +331,23 @@ impl Writer {
             notes.failure = Some(reason.clone());
         }
         for result in results.iter_mut().flatten() {
-            if matches!(result.outcome, Outcome::Applied { .. }) {
+            if matches!(result.outcome, LineOutcome::Applied { .. }) {
                 result.outcome = journal_unavailable(&reason);
             }
         }
     }
 
-    /// Checks one line against everything accepted so far and, if it is
-    /// accepted, appends it to the journal and applies it to `overlay`.
+    /// Checks one line against everything accepted so far
+    /// ([`JournalState::judge`]) and, if it is accepted, appends it to the
+    /// journal and applies it to `overlay`.
     fn accept(
         &mut self,
         raw: &[u8],
         parsed: &Result<Message, Refused>,
         generation: &Generation,
         overlay: &mut Overlay,
-        group_seen: &mut HashSet<u128>,
-        group_senders: &mut HashMap<String, u64>,
-    ) -> Outcome {
+        pending: &mut Pending,
+    ) -> LineOutcome {
         if self.stats.failed.load(Ordering::Relaxed) {
             let failure = self.stats.notes.lock().ok().and_then(|n| n.failure.clone());
             return journal_unavailable(failure.as_deref().unwrap_or("write failed"));
@@ -358,39 +355,24 @@ impl Writer {
         let message = match parsed {
             Ok(message) => message,
             Err(refused) => {
-                return Outcome::Error {
+                return LineOutcome::Error {
                     code: "bad_message",
                     message: refused.message.clone(),
                 }
             }
         };
-        let id = process_id_hash(&message.process_id);
-        if self.seen.contains(&id) || group_seen.contains(&id) {
-            return Outcome::Duplicate;
-        }
-        if let (Some(sender), Some(seq)) = (&message.sender, message.seq) {
-            let last = group_senders
-                .get(sender)
-                .or_else(|| self.senders.get(sender))
-                .copied();
-            if let Err(refusal) = check_sequence(sender, seq, last) {
-                return refusal;
-            }
-        }
         let view = View::new(&generation.snapshot, overlay);
-        if let Err(message) = check_target(&message.change, view) {
-            return Outcome::Error {
-                code: "not_found",
-                message,
-            };
+        match self.accepted.judge(pending, message, view) {
+            Decision::Accept => {}
+            Decision::Duplicate => return LineOutcome::Duplicate,
+            Decision::Refuse { code, message } => return LineOutcome::Error { code, message },
         }
-        let lsn = self.journal.append(id, raw);
+        let lsn = self
+            .journal
+            .append(process_id_hash(&message.process_id), raw);
         overlay.apply(lsn, &message.change, &generation.snapshot);
-        group_seen.insert(id);
-        if let (Some(sender), Some(seq)) = (&message.sender, message.seq) {
-            group_senders.insert(sender.clone(), seq);
-        }
-        Outcome::Applied { lsn }
+        pending.accepted(message);
+        LineOutcome::Applied { lsn }
     }
 
     /// Rebuilds the overlay of `generation` from the journal records it
@@ -407,8 +389,7 @@ impl Writer {
             .map_err(|e| format!("{e:#}"))?;
         let mut warnings: Vec<String> = replayed.continuity()?.into_iter().collect();
         for (sender, seq) in replayed.senders {
-            let last = self.senders.entry(sender).or_default();
-            *last = (*last).max(seq);
+            self.accepted.applied_through(sender, seq);
         }
         let (overlay, replayed) = (replayed.overlay, replayed.records);
         generation.overlay.store(Arc::new(overlay));
@@ -458,60 +439,11 @@ fn yield_to_checks() {
     }
 }
 
-fn journal_unavailable(reason: &str) -> Outcome {
-    Outcome::Error {
+fn journal_unavailable(reason: &str) -> LineOutcome {
+    LineOutcome::Error {
         code: "journal_unavailable",
         message: format!(
             "the journal cannot be written ({reason}); nothing was applied: send the message again after the operator has restarted the server"
         ),
-    }
-}
-
-/// A sender's messages apply in `seq` order, one after the other.
-fn check_sequence(sender: &str, seq: u64, last: Option<u64>) -> Result<(), Outcome> {
-    match last {
-        None => Ok(()),
-        Some(last) if seq == last + 1 => Ok(()),
-        Some(last) if seq > last + 1 => Err(Outcome::Error {
-            code: "sequence_gap",
-            message: format!(
-                "sender {sender}: seq {seq} follows {last}; {} to {} have not arrived: send them first (this message changed nothing)",
-                last + 1,
-                seq - 1
-            ),
-        }),
-        Some(last) => Err(Outcome::Error {
-            code: "out_of_order",
-            message: format!(
-                "sender {sender}: seq {seq} is not after {last}, already applied (this message changed nothing)"
-            ),
-        }),
-    }
-}
-
-/// A delete needs its row, a renewal its old serial's link.
-fn check_target(change: &Change, view: View<'_>) -> Result<(), String> {
-    match change {
-        Change::Delete(key) => {
-            let exists = view
-                .rows_by_online_number(&key.online)
-                .iter()
-                .any(|row| row.qualification_seq() == key.seq);
-            if exists {
-                Ok(())
-            } else {
-                Err(format!(
-                    "no row with online number {} and qualification_seq {} to delete",
-                    key.online, key.seq
-                ))
-            }
-        }
-        Change::Renew { old_serial, .. } => match view.serial_link(old_serial) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "old_serial: {old_serial} is not linked (or already retired); nothing to renew"
-            )),
-        },
-        _ => Ok(()),
     }
 }
