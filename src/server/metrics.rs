@@ -94,7 +94,6 @@ pub struct Metrics {
     verdicts: [[AtomicU64; Verdict::ALL.len()]; Endpoint::CHECKS.len()],
     errors: [[AtomicU64; ErrorCode::ALL.len()]; Endpoint::CHECKS.len()],
     latency: [Histogram; Endpoint::CHECKS.len()],
-    in_flight: AtomicI64,
     connections: Arc<AtomicI64>,
     pub swaps: AtomicU64,
     pub rollbacks: AtomicU64,
@@ -108,6 +107,8 @@ pub struct Metrics {
 
 /// Facts about the live snapshot and CRL, for the gauges.
 pub struct SnapshotFacts<'a> {
+    /// Checks in progress (from admission).
+    pub in_flight: i64,
     pub id: Option<&'a str>,
     pub age_seconds: Option<f64>,
     pub loaded_unix_seconds: Option<f64>,
@@ -164,10 +165,6 @@ impl Metrics {
         if let Some(e) = endpoint.check_index() {
             self.latency[e].record(elapsed);
         }
-    }
-
-    pub fn in_flight(&self) -> &AtomicI64 {
-        &self.in_flight
     }
 
     pub fn connections(&self) -> &AtomicI64 {
@@ -272,7 +269,7 @@ impl Metrics {
             &mut out,
             "shikaku_in_flight_requests",
             "Public requests in progress.",
-            self.in_flight.load(Ordering::Relaxed) as f64,
+            snapshot.in_flight as f64,
         );
         gauge(
             &mut out,

@@ -56,6 +56,7 @@ pub struct App {
     trust: Arc<Trust>,
     access: Access,
     metrics: Metrics,
+    admission: http::admission::Admission,
     policy: ActivationPolicy,
     started: Instant,
     shutdown: Shutdown,
@@ -198,6 +199,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         admin: admin.local_addr()?,
     });
     let app = Arc::new(App {
+        admission: http::admission::Admission::new(config.max_in_flight),
         policy: ActivationPolicy {
             max_row_change_percent: config.max_row_change_percent,
             max_verdict_drift_percent: config.max_verdict_drift_percent,

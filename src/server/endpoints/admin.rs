@@ -268,7 +268,7 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
             Some(n) => json!(n),
             None => json!("open: any institution code is accepted"),
         },
-        "in_flight": app.metrics.in_flight().load(Ordering::Relaxed),
+        "in_flight": app.admission.in_flight(),
         "max_in_flight": config.max_in_flight,
         "open_connections": app.metrics.connections().load(Ordering::Relaxed),
         "shutting_down": app.shutdown.has_begun(),

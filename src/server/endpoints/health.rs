@@ -35,6 +35,7 @@ pub fn metrics(app: &App) -> Response<Body> {
     let crl = app.crl.current();
     let now = app.config.clock.utc();
     let facts = SnapshotFacts {
+        in_flight: app.admission.in_flight(),
         id: generation.as_ref().map(|g| g.snapshot.id()),
         age_seconds: generation.as_ref().and_then(|g| g.age_seconds(now)),
         loaded_unix_seconds: loaded,

@@ -12,17 +12,53 @@ use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
 use hyper::Request;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// Holds one of the `max_in_flight` slots while a check is in progress.
+/// Bounds the checks in progress to `max_in_flight`; metrics only read it.
+#[derive(Debug)]
+pub struct Admission {
+    in_flight: Arc<AtomicI64>,
+    max_in_flight: i64,
+}
+
+impl Admission {
+    /// Admission for at most `max_in_flight` checks at once.
+    pub fn new(max_in_flight: usize) -> Admission {
+        Admission {
+            in_flight: Arc::new(AtomicI64::new(0)),
+            max_in_flight: max_in_flight as i64,
+        }
+    }
+
+    /// Checks in progress now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place, or refuses (503 `busy`) when all are taken.
+    fn enter(&self) -> Result<InFlight, ApiError> {
+        let place = InFlight {
+            in_flight: self.in_flight.clone(),
+        };
+        if self.in_flight.fetch_add(1, Ordering::Relaxed) + 1 > self.max_in_flight {
+            return Err(ApiError::new(
+                ErrorCode::Busy,
+                "busy: too many checks in progress; retry after the time in Retry-After",
+            ));
+        }
+        Ok(place)
+    }
+}
+
+/// Holds one of the `max_in_flight` places while a check is in progress.
 pub struct InFlight {
-    app: Arc<App>,
+    in_flight: Arc<AtomicI64>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.app.metrics.in_flight().fetch_sub(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -36,14 +72,7 @@ pub struct Admitted {
 /// Everything that must hold before a check body is read: a free slot,
 /// service hours, a live snapshot, and (with a registry) a credential.
 pub fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, ApiError> {
-    let in_flight = app.metrics.in_flight().fetch_add(1, Ordering::Relaxed) + 1;
-    let slot = InFlight { app: app.clone() };
-    if in_flight > app.config.max_in_flight as i64 {
-        return Err(ApiError::new(
-            ErrorCode::Busy,
-            "busy: too many checks in progress; retry after the time in Retry-After",
-        ));
-    }
+    let slot = app.admission.enter()?;
     let now = app.config.clock.japan();
     let hours = app.config.service_hours;
     if !hours.is_open(now.minute_of_day) {
