@@ -23,7 +23,7 @@ use hyper::client::conn::http1;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
 use shikaku::engine::sample::sample_queries;
-use shikaku::server::request::check_request;
+use shikaku::server::check_request;
 use shikaku::snapshot::Snapshot;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use shikaku::engine::{check, sample::sample_queries, Query};
 use shikaku::model::Revocation;
 use shikaku::model::{Date, OnlineNumber, Serial, Verdict};
-use shikaku::server::request::check_request;
+use shikaku::server::check_request;
 use shikaku::snapshot::Snapshot;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufWriter, Write};

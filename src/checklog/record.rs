@@ -411,7 +411,7 @@ mod tests {
     use super::*;
     use crate::model::{ErrorCode, Verdict};
 
-    pub fn sample<'a>(key: LoggedKey<'a>, outcome: Outcome) -> CheckRecord<'a> {
+    pub(super) fn sample<'a>(key: LoggedKey<'a>, outcome: Outcome) -> CheckRecord<'a> {
         CheckRecord {
             micros: 1_795_000_000_123_456,
             latency_us: 412,

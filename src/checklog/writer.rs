@@ -97,7 +97,7 @@ fn recover(log: &Path) -> anyhow::Result<Recovery> {
 }
 
 /// Removes the day directories older than `months` before `today`.
-pub fn purge(log: &Path, today: Date, months: u32) -> anyhow::Result<usize> {
+pub(super) fn purge(log: &Path, today: Date, months: u32) -> anyhow::Result<usize> {
     let cutoff = months_before(today, months);
     let mut removed = 0;
     for (day, dir) in segment::days(log)? {

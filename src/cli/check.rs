@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(group(ArgGroup::new("key").required(true).args(["serial", "online_number", "insurer_number"])))]
-pub struct CheckArgs {
+pub(super) struct CheckArgs {
     /// Snapshot directory to answer from.
     #[arg(long)]
     snapshot: PathBuf,
@@ -44,7 +44,7 @@ pub struct CheckArgs {
     client_ref: Option<String>,
 }
 
-pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &CheckArgs) -> anyhow::Result<()> {
     let query = query(args)?;
     let date = match &args.date {
         Some(text) => Date::parse(text).map_err(|e| anyhow!("--date: {e}"))?,

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
-pub enum CrlCommand {
+pub(super) enum CrlCommand {
     /// Import a DER or PEM X.509 CRL, verify its signature against the CA,
     /// and write a CRL directory the server can activate.
     Build {
@@ -38,7 +38,7 @@ pub enum CrlCommand {
     },
 }
 
-pub fn run(command: CrlCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: CrlCommand) -> anyhow::Result<()> {
     match command {
         CrlCommand::Build { crl, ca, out, id } => {
             let cas = CaCertificate::read_bundle(&ca).map_err(anyhow::Error::msg)?;

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
-pub struct DemoArgs {
+pub(super) struct DemoArgs {
     /// Where the demo data and snapshot live.
     #[arg(long, default_value = "snapshots/demo")]
     dir: PathBuf,
@@ -31,7 +31,7 @@ pub struct DemoArgs {
     date: String,
 }
 
-pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let date = Date::parse(&args.date).map_err(|e| anyhow!("--date: {e}"))?;
     let snapshot_dir = prepare(&args.dir, args.persons, date)?;
     let snapshot =
@@ -97,7 +97,7 @@ fn check_flags(query: &Query) -> String {
 }
 
 /// Generates and builds the demo snapshot unless it is already there.
-pub fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> {
+pub(super) fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> {
     let source = dir.join("source");
     let snapshot_dir = dir.join(format!("snapshot-{persons}-{date}"));
     if Snapshot::open(&snapshot_dir).is_ok() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args, Debug)]
-pub struct GenArgs {
+pub(super) struct GenArgs {
     /// Number of insured persons.
     #[arg(long)]
     persons: u64,
@@ -29,7 +29,7 @@ pub struct GenArgs {
     crl_entries: Option<u64>,
 }
 
-pub fn run(args: &GenArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &GenArgs) -> anyhow::Result<()> {
     let today = match &args.today {
         Some(text) => Date::parse(text).map_err(|e| anyhow!("--today: {e}"))?,
         None => Date::today_in_japan(),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
-pub enum HistoryCommand {
+pub(super) enum HistoryCommand {
     /// An institution's past checks of one key, newest first, as JSON.
     Search(SearchArgs),
     /// Write days of synthetic checks into a check-log directory.
@@ -21,7 +21,7 @@ pub enum HistoryCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct SearchArgs {
+pub(super) struct SearchArgs {
     /// The check-log directory.
     #[arg(long)]
     log: PathBuf,
@@ -46,7 +46,7 @@ pub struct SearchArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct GenArgs {
+pub(super) struct GenArgs {
     #[arg(long)]
     log: PathBuf,
     /// First day (YYYY-MM-DD).
@@ -70,7 +70,7 @@ pub struct GenArgs {
     seed: u64,
 }
 
-pub fn run(command: HistoryCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: HistoryCommand) -> anyhow::Result<()> {
     match command {
         HistoryCommand::Search(args) => search(&args),
         HistoryCommand::Gen(args) => gen(&args),

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
-pub enum ReportCommand {
+pub(super) enum ReportCommand {
     /// Every certificate validation (purpose, verifier type, verifier ID,
     /// serial, date-time): the quarterly export for the JPKI fee.
     Fees(ReportArgs),
@@ -25,7 +25,7 @@ pub enum ReportCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// The check-log directory (the server's `check_log`).
     #[arg(long)]
     log: PathBuf,
@@ -44,7 +44,7 @@ pub struct ReportArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct StatsArgs {
+pub(super) struct StatsArgs {
     #[command(flatten)]
     common: ReportArgs,
     /// Comma-separated: institution, prefecture, hour, path, result, outcome.
@@ -52,7 +52,7 @@ pub struct StatsArgs {
     by: String,
 }
 
-pub fn run(command: ReportCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: ReportCommand) -> anyhow::Result<()> {
     let (report, args) = match command {
         ReportCommand::Fees(args) => (Report::Fees, args),
         ReportCommand::Validations(args) => (Report::Validations, args),

@@ -6,7 +6,7 @@
 use super::demo;
 use crate::engine::Query;
 use crate::model::JapanTime;
-use crate::server::request::check_request;
+use crate::server::check_request;
 use crate::server::{self, Bound, ServeConfig, Settings};
 use crate::snapshot::Snapshot;
 use anyhow::anyhow;
@@ -25,7 +25,7 @@ const DEMO_PERSONS: u64 = 20_000;
 const EXAMPLE_INSTITUTION: &str = "1312345678";
 
 #[derive(Args, Debug)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     /// TOML file with any of the settings below (same names, snake_case).
     #[arg(long, env = "SHIKAKU_CONFIG")]
     config: Option<PathBuf>,
@@ -33,7 +33,7 @@ pub struct ServeArgs {
     settings: Settings,
 }
 
-pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
+pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => Settings::from_file(path).map_err(|e| anyhow!("--config {e}"))?,
         None => Settings::default(),

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
-pub enum SnapshotCommand {
+pub(super) enum SnapshotCommand {
     /// Build a snapshot from source files (CONTRACT.md §1), or fold an update journal into a base snapshot (--base, --journal), into a new directory.
     Build(BuildArgs),
     /// Check every checksum, structure and count; exit non-zero naming the problem.
@@ -32,7 +32,7 @@ pub enum SnapshotCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct BuildArgs {
+pub(super) struct BuildArgs {
     /// Directory holding eligibility.csv, linkage.csv, insurers.csv, renewals.csv (optional), and crl.der or crl.pem with crl-issuer.pem (or revoked.csv).
     #[arg(long, required_unless_present = "base")]
     input: Option<PathBuf>,
@@ -62,7 +62,7 @@ pub struct BuildArgs {
     no_progress: bool,
 }
 
-pub fn run(command: SnapshotCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: SnapshotCommand) -> anyhow::Result<()> {
     match command {
         SnapshotCommand::Build(args) => {
             let options = BuildOptions {
@@ -94,7 +94,7 @@ pub fn run(command: SnapshotCommand) -> anyhow::Result<()> {
 }
 
 /// Prints the summary of a finished build.
-pub fn print_build_report(report: &BuildReport) {
+pub(super) fn print_build_report(report: &BuildReport) {
     let counts = &report.counts;
     println!("built snapshot {} in {}", report.id, report.snapshot);
     println!(

@@ -23,7 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 const CHUNK_BYTES: usize = 256 * 1024;
 
 #[derive(Subcommand, Debug)]
-pub enum UpdatesCommand {
+pub(super) enum UpdatesCommand {
     /// Send update messages to a running server; print one result line per message.
     Apply(ApplyArgs),
     /// Write synthetic update messages drawn from a snapshot (for tests and load measurements).
@@ -31,7 +31,7 @@ pub enum UpdatesCommand {
 }
 
 #[derive(Args, Debug)]
-pub struct GenArgs {
+pub(super) struct GenArgs {
     /// Snapshot the messages are drawn from (and valid over, applied in order).
     #[arg(long)]
     snapshot: PathBuf,
@@ -47,7 +47,7 @@ pub struct GenArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct ApplyArgs {
+pub(super) struct ApplyArgs {
     /// NDJSON file of update messages.
     file: PathBuf,
     /// The server's administrative listener.
@@ -67,7 +67,7 @@ pub struct ApplyArgs {
 
 /// Counts of result lines.
 #[derive(Default, Debug, PartialEq, Eq)]
-pub struct Tally {
+pub(super) struct Tally {
     pub applied: u64,
     pub duplicates: u64,
     pub errors: u64,
@@ -91,7 +91,7 @@ impl Tally {
     }
 }
 
-pub fn run(command: UpdatesCommand) -> anyhow::Result<()> {
+pub(super) fn run(command: UpdatesCommand) -> anyhow::Result<()> {
     match command {
         UpdatesCommand::Apply(args) => run_apply(&args),
         UpdatesCommand::Gen(args) => run_gen(&args),

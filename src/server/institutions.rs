@@ -15,14 +15,13 @@ use std::path::Path;
 use subtle::ConstantTimeEq;
 
 /// Shortest token the registry accepts.
-pub const MIN_TOKEN_BYTES: usize = 16;
+pub(super) const MIN_TOKEN_BYTES: usize = 16;
 
-/// One registered institution.
+/// One registered institution, as far as authorization needs it (the
+/// file's `name` and `prefecture` columns are required but not kept).
 #[derive(Clone, Debug)]
-pub struct Institution {
-    pub code: InstitutionCode,
-    pub name: String,
-    pub prefecture: String,
+struct Institution {
+    code: InstitutionCode,
     token_hash: TokenHash,
 }
 
@@ -30,10 +29,10 @@ pub struct Institution {
 /// that the registry in memory holds no token and a lookup by hash reveals
 /// nothing an attacker could steer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TokenHash([u8; 32]);
+pub(super) struct TokenHash([u8; 32]);
 
 impl TokenHash {
-    pub fn of(token: &str) -> TokenHash {
+    pub(super) fn of(token: &str) -> TokenHash {
         let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
         let mut hash = [0u8; 32];
         hash.copy_from_slice(digest.as_ref());
@@ -48,7 +47,7 @@ impl TokenHash {
 
 /// What a request presented to prove who it is.
 #[derive(Clone, Copy, Debug)]
-pub enum Credential {
+pub(super) enum Credential {
     None,
     Bearer(TokenHash),
 }
@@ -56,7 +55,7 @@ pub enum Credential {
 impl Credential {
     /// Reads the `Authorization` header value; anything but `Bearer <token>`
     /// presents no credential.
-    pub fn from_authorization(header: Option<&[u8]>) -> Credential {
+    pub(super) fn from_authorization(header: Option<&[u8]>) -> Credential {
         let Some(value) = header.and_then(|v| std::str::from_utf8(v).ok()) else {
             return Credential::None;
         };
@@ -69,14 +68,14 @@ impl Credential {
     }
 
     /// Whether this is the bearer token `secret` (the admin token).
-    pub fn is_bearer(&self, secret: &str) -> bool {
+    pub(super) fn is_bearer(&self, secret: &str) -> bool {
         matches!(self, Credential::Bearer(hash) if hash.same_as(&TokenHash::of(secret)))
     }
 }
 
 /// Why a request may not check for the institution it names.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Denied {
+pub(super) enum Denied {
     /// No usable credential: 401.
     Unauthenticated,
     /// A credential, but not one for that institution: 403.
@@ -85,7 +84,7 @@ pub enum Denied {
 
 /// The access policy of the public API.
 #[derive(Debug)]
-pub enum Access {
+pub(super) enum Access {
     /// No registry configured: any well-formed institution code may check.
     Open,
     Registry(Registry),
@@ -93,7 +92,7 @@ pub enum Access {
 
 impl Access {
     /// Whether `credential` may check on behalf of `institution`.
-    pub fn authorize(
+    pub(super) fn authorize(
         &self,
         institution: &InstitutionCode,
         credential: Credential,
@@ -114,7 +113,7 @@ impl Access {
 
     /// Whether `credential` could authorize anything at all: false (401
     /// before the body is read) for a missing or unregistered token.
-    pub fn may_present(&self, credential: Credential) -> bool {
+    pub(super) fn may_present(&self, credential: Credential) -> bool {
         match (self, credential) {
             (Access::Open, _) => true,
             (Access::Registry(_), Credential::None) => false,
@@ -124,7 +123,7 @@ impl Access {
         }
     }
 
-    pub fn institution_count(&self) -> Option<usize> {
+    pub(super) fn institution_count(&self) -> Option<usize> {
         match self {
             Access::Open => None,
             Access::Registry(registry) => Some(registry.by_code.len()),
@@ -134,7 +133,7 @@ impl Access {
 
 /// The registered institutions, by code and by token hash.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub(super) struct Registry {
     by_code: HashMap<InstitutionCode, Institution>,
     by_token: HashMap<TokenHash, InstitutionCode>,
 }
@@ -143,7 +142,7 @@ impl Registry {
     /// Reads `institutions.csv` (`institution_code,name,prefecture,token`,
     /// UTF-8). Any bad line fails the whole load, naming file, line and field:
     /// a half-loaded registry would lock institutions out.
-    pub fn load(path: &Path) -> anyhow::Result<Registry> {
+    pub(super) fn load(path: &Path) -> anyhow::Result<Registry> {
         let mut source = CsvSource::open(path, Encoding::Utf8)?;
         source.require_columns(&["institution_code", "name", "prefecture", "token"])?;
         let mut registry = Registry::default();
@@ -162,8 +161,6 @@ impl Registry {
                 Ok((
                     Institution {
                         code,
-                        name: row.get("name").trim().to_string(),
-                        prefecture: row.get("prefecture").trim().to_string(),
                         token_hash: TokenHash::of(token),
                     },
                     row.line,
@@ -204,10 +201,6 @@ impl Registry {
             .insert(institution.token_hash, institution.code);
         self.by_code.insert(institution.code, institution);
         Ok(())
-    }
-
-    pub fn get(&self, code: &InstitutionCode) -> Option<&Institution> {
-        self.by_code.get(code)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// What a public request asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub(super) enum Endpoint {
     Card,
     Number,
     Bulk,
@@ -41,7 +41,7 @@ impl Endpoint {
     /// The endpoints that answer checks (and have verdicts and latencies).
     const CHECKS: [Endpoint; 3] = [Endpoint::Card, Endpoint::Number, Endpoint::Bulk];
 
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Endpoint::Card => "card",
             Endpoint::Number => "number",
@@ -89,7 +89,7 @@ impl Histogram {
 
 /// Everything `/metrics` reports about requests.
 #[derive(Default)]
-pub struct Metrics {
+pub(super) struct Metrics {
     requests: [[AtomicU64; STATUSES.len()]; Endpoint::ALL.len()],
     verdicts: [[AtomicU64; Verdict::ALL.len()]; Endpoint::CHECKS.len()],
     errors: [[AtomicU64; ErrorCode::ALL.len()]; Endpoint::CHECKS.len()],
@@ -106,7 +106,7 @@ pub struct Metrics {
 }
 
 /// Facts about the live snapshot and CRL, for the gauges.
-pub struct SnapshotFacts<'a> {
+pub(super) struct SnapshotFacts<'a> {
     /// Checks in progress (from admission).
     pub in_flight: i64,
     pub id: Option<&'a str>,
@@ -118,20 +118,20 @@ pub struct SnapshotFacts<'a> {
 }
 
 /// The check log's writer and queue, for the counters and gauges.
-pub struct CheckLogFacts<'a> {
+pub(super) struct CheckLogFacts<'a> {
     pub stats: &'a crate::checklog::LogStats,
     pub queued: usize,
     pub capacity: usize,
 }
 
 /// The update journal and the live overlay, for the counters and gauges.
-pub struct UpdateFacts<'a> {
+pub(super) struct UpdateFacts<'a> {
     pub stats: &'a crate::server::serving::ingest::IngestStats,
     pub overlay: Option<crate::updates::overlay::OverlayCounts>,
 }
 
 /// The live CRL, for the gauges.
-pub struct CrlFacts<'a> {
+pub(super) struct CrlFacts<'a> {
     pub id: &'a str,
     /// Seconds since its thisUpdate (none for a list from `revoked.csv`).
     pub age_seconds: Option<f64>,
@@ -141,7 +141,7 @@ pub struct CrlFacts<'a> {
 }
 
 impl Metrics {
-    pub fn request(&self, endpoint: Endpoint, status: u16) {
+    pub(super) fn request(&self, endpoint: Endpoint, status: u16) {
         let column = STATUSES
             .iter()
             .position(|&s| s == status)
@@ -149,35 +149,35 @@ impl Metrics {
         self.requests[endpoint as usize][column].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn verdict(&self, endpoint: Endpoint, verdict: Verdict) {
+    pub(super) fn verdict(&self, endpoint: Endpoint, verdict: Verdict) {
         if let Some(e) = endpoint.check_index() {
             self.verdicts[e][verdict as usize].fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    pub fn error(&self, endpoint: Endpoint, code: ErrorCode) {
+    pub(super) fn error(&self, endpoint: Endpoint, code: ErrorCode) {
         if let Some(e) = endpoint.check_index() {
             self.errors[e][code as usize].fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    pub fn latency(&self, endpoint: Endpoint, elapsed: Duration) {
+    pub(super) fn latency(&self, endpoint: Endpoint, elapsed: Duration) {
         if let Some(e) = endpoint.check_index() {
             self.latency[e].record(elapsed);
         }
     }
 
-    pub fn connections(&self) -> &AtomicI64 {
+    pub(super) fn connections(&self) -> &AtomicI64 {
         &self.connections
     }
 
     /// The open-connection gauge, for the listener to keep up to date.
-    pub fn connections_counter(&self) -> Arc<AtomicI64> {
+    pub(super) fn connections_counter(&self) -> Arc<AtomicI64> {
         self.connections.clone()
     }
 
     /// The Prometheus text exposition of every metric.
-    pub fn render(&self, snapshot: &SnapshotFacts) -> String {
+    pub(super) fn render(&self, snapshot: &SnapshotFacts) -> String {
         let mut out = String::with_capacity(16 * 1024);
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         family(

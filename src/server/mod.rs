@@ -16,16 +16,16 @@
 //! endpoints on top. [`App`] ties them together.
 
 pub mod config;
-pub mod endpoints;
+mod endpoints;
 pub mod hours;
-pub mod http;
-pub mod institutions;
+mod http;
+mod institutions;
 mod metrics;
-pub mod request;
-pub mod serving;
+mod request;
+mod serving;
 
 pub use config::{ServeConfig, Settings};
-pub use serving::activation::ActivationPolicy;
+pub use request::check_request;
 
 use crate::audit::AuditLog;
 use crate::checklog::{CheckLog, LogConfig};
@@ -34,6 +34,7 @@ use anyhow::Context;
 use http::listener::{ConnectionLimits, Shutdown};
 use institutions::{Access, Registry};
 use metrics::Metrics;
+use serving::activation::ActivationPolicy;
 use serving::crl::LiveCrl;
 use serving::live::Live;
 use serving::slot::ActivationError;

@@ -20,18 +20,18 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// Longest `client_ref` echoed back, in bytes.
-pub const MAX_CLIENT_REF_BYTES: usize = 256;
+pub(super) const MAX_CLIENT_REF_BYTES: usize = 256;
 
 /// Which kind of check a body asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CheckKind {
+pub(super) enum CheckKind {
     Card,
     Number,
 }
 
 /// A validated check.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CheckRequest {
+pub(super) struct CheckRequest {
     pub institution: InstitutionCode,
     /// What the engine answers.
     pub check: Check,
@@ -115,7 +115,7 @@ pub fn check_request(query: &Query, institution: &str) -> (&'static str, serde_j
 /// Parses and validates one check body. `kind` is the endpoint's kind, or
 /// `None` for a bulk line (which names its kind). On failure the echoed
 /// `client_ref` is returned with the error when it could be read.
-pub fn parse_check(
+pub(super) fn parse_check(
     body: &[u8],
     kind: Option<CheckKind>,
     rules: &Rules,
@@ -129,7 +129,7 @@ pub fn parse_check(
 
 /// The institution a body names, if that much of it can be read (for the
 /// check-log record of a request refused as malformed).
-pub fn institution_of(body: &[u8]) -> Option<InstitutionCode> {
+pub(super) fn institution_of(body: &[u8]) -> Option<InstitutionCode> {
     let fields = Fields::parse(body).ok()?;
     InstitutionCode::parse(fields.text("institution").ok()??).ok()
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A running `shikaku serve`.
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub public: SocketAddr,
     pub admin: SocketAddr,
@@ -19,7 +19,7 @@ pub struct Server {
 impl Server {
     /// Starts `shikaku serve` with `args` plus ephemeral loopback listeners
     /// and waits until both listeners are bound.
-    pub fn start(args: &[&str]) -> Server {
+    pub(crate) fn start(args: &[&str]) -> Server {
         let mut child = serve_command(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -61,20 +61,20 @@ impl Server {
 
     /// Runs `shikaku serve` with `args`, expecting it to fail at start;
     /// returns what it printed on stderr.
-    pub fn fails_to_start(args: &[&str]) -> String {
+    pub(crate) fn fails_to_start(args: &[&str]) -> String {
         let output = serve_command(args).output().expect("run shikaku serve");
         assert!(!output.status.success(), "the server started");
         String::from_utf8_lossy(&output.stderr).to_string()
     }
 
     /// Starts the server and waits until a snapshot is live.
-    pub fn ready(args: &[&str]) -> Server {
+    pub(crate) fn ready(args: &[&str]) -> Server {
         let server = Server::start(args);
         server.wait_ready();
         server
     }
 
-    pub fn wait_ready(&self) {
+    pub(crate) fn wait_ready(&self) {
         let started = Instant::now();
         while get(self.public, "/readyz").status != 200 {
             assert!(
@@ -86,16 +86,16 @@ impl Server {
         }
     }
 
-    pub fn output(&self) -> Vec<String> {
+    pub(crate) fn output(&self) -> Vec<String> {
         self.output.lock().unwrap().clone()
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Waits for the process to exit (at most `limit`).
-    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -106,7 +106,7 @@ impl Server {
         }
     }
 
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
@@ -134,7 +134,7 @@ fn serve_command(args: &[&str]) -> Command {
 
 /// Reads from `stream` until the server closes it (or 5 s pass); returns
 /// what was read and how long it took.
-pub fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+pub(crate) fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -158,26 +158,26 @@ fn parse_banner(line: &str) -> Option<(SocketAddr, SocketAddr)> {
 
 /// An HTTP answer.
 #[derive(Debug)]
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     /// The body as NDJSON values, one per line.
-    pub fn lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn lines(&self) -> Vec<serde_json::Value> {
         self.body
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -185,7 +185,7 @@ impl Reply {
     }
 
     /// The error code of an error answer.
-    pub fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
             .unwrap_or("")
@@ -193,16 +193,16 @@ impl Reply {
     }
 }
 
-pub fn get(address: SocketAddr, path: &str) -> Reply {
+pub(crate) fn get(address: SocketAddr, path: &str) -> Reply {
     request(address, "GET", path, &[], b"")
 }
 
-pub fn post(address: SocketAddr, path: &str, body: &str) -> Reply {
+pub(crate) fn post(address: SocketAddr, path: &str, body: &str) -> Reply {
     request(address, "POST", path, &[], body.as_bytes())
 }
 
 /// One request on a new connection (`Connection: close`).
-pub fn request(
+pub(crate) fn request(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -227,13 +227,13 @@ pub fn request(
 }
 
 /// Reads a whole `Connection: close` answer from `stream`.
-pub fn read_reply(stream: &mut TcpStream) -> Reply {
+pub(crate) fn read_reply(stream: &mut TcpStream) -> Reply {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read the answer");
     parse_reply(&raw)
 }
 
-pub fn parse_reply(raw: &[u8]) -> Reply {
+pub(crate) fn parse_reply(raw: &[u8]) -> Reply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -2,7 +2,7 @@
 //! `CONTRACT.md` §1 and built into a snapshot in a temporary directory.
 #![allow(dead_code)]
 
-pub mod http;
+pub(crate) mod http;
 
 use shikaku::model::Date;
 use shikaku::snapshot::write::{build, BuildOptions, BuildReport};
@@ -12,26 +12,26 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// An insurer number with a valid check digit (健保組合, 法別 06).
-pub const HEALTH_SOCIETY: &str = "06139018";
+pub(crate) const HEALTH_SOCIETY: &str = "06139018";
 
 /// One CSV row as column → value.
 #[derive(Clone, Debug, Default)]
-pub struct Row(pub BTreeMap<String, String>);
+pub(crate) struct Row(pub BTreeMap<String, String>);
 
 impl Row {
-    pub fn set(mut self, column: &str, value: &str) -> Row {
+    pub(crate) fn set(mut self, column: &str, value: &str) -> Row {
         self.0.insert(column.to_string(), value.to_string());
         self
     }
 
-    pub fn get(&self, column: &str) -> &str {
+    pub(crate) fn get(&self, column: &str) -> &str {
         self.0.get(column).map_or("", String::as_str)
     }
 }
 
 /// A qualification row with plausible defaults: insurer code `10000001`,
 /// insurer number `06139018`, card `12`/`345`/`00`, born 1980-04-01.
-pub fn qualification(linkage: &str, branch_no: &str, acquired: &str) -> Row {
+pub(crate) fn qualification(linkage: &str, branch_no: &str, acquired: &str) -> Row {
     Row::default()
         .set("linkage_no", linkage)
         .set("insurer_code", "10000001")
@@ -48,18 +48,18 @@ pub fn qualification(linkage: &str, branch_no: &str, acquired: &str) -> Row {
 }
 
 /// 16-digit branch number from a small integer.
-pub fn branch(n: u64) -> String {
+pub(crate) fn branch(n: u64) -> String {
     format!("{n:016}")
 }
 
 /// The 24-digit online number of insurer code `10000001` and a branch.
-pub fn online(n: u64) -> String {
+pub(crate) fn online(n: u64) -> String {
     format!("10000001{}", branch(n))
 }
 
 /// Source files to build from.
 #[derive(Clone, Debug, Default)]
-pub struct Dataset {
+pub(crate) struct Dataset {
     pub eligibility: Vec<Row>,
     /// (serial, linkage_no)
     pub linkage: Vec<(String, String)>,
@@ -72,40 +72,40 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    pub fn new() -> Dataset {
+    pub(crate) fn new() -> Dataset {
         Dataset {
             insurers: vec![(HEALTH_SOCIETY.into(), "テスト健康保険組合".into())],
             ..Dataset::default()
         }
     }
 
-    pub fn row(mut self, row: Row) -> Dataset {
+    pub(crate) fn row(mut self, row: Row) -> Dataset {
         self.eligibility.push(row);
         self
     }
 
-    pub fn link(mut self, serial: &str, linkage: &str) -> Dataset {
+    pub(crate) fn link(mut self, serial: &str, linkage: &str) -> Dataset {
         self.linkage.push((serial.into(), linkage.into()));
         self
     }
 
-    pub fn renew(mut self, new_serial: &str, old_serial: &str) -> Dataset {
+    pub(crate) fn renew(mut self, new_serial: &str, old_serial: &str) -> Dataset {
         self.renewals.push((new_serial.into(), old_serial.into()));
         self
     }
 
-    pub fn revoke(mut self, serial: &str, reason: &str) -> Dataset {
+    pub(crate) fn revoke(mut self, serial: &str, reason: &str) -> Dataset {
         self.revoked.push((serial.into(), reason.into()));
         self
     }
 
-    pub fn insurer(mut self, number: &str, name: &str) -> Dataset {
+    pub(crate) fn insurer(mut self, number: &str, name: &str) -> Dataset {
         self.insurers.push((number.into(), name.into()));
         self
     }
 
     /// Writes the CSV files into `dir` (UTF-8).
-    pub fn write(&self, dir: &Path) {
+    pub(crate) fn write(&self, dir: &Path) {
         std::fs::create_dir_all(dir).unwrap();
         let mut columns: Vec<String> = Vec::new();
         for row in &self.eligibility {
@@ -177,18 +177,18 @@ impl Dataset {
     }
 
     /// Writes the sources and builds a snapshot; panics on failure.
-    pub fn build(&self) -> Built {
+    pub(crate) fn build(&self) -> Built {
         self.try_build(1)
             .unwrap_or_else(|e| panic!("build failed: {e:#}"))
     }
 
     /// Writes the sources and builds a snapshot with `shards` shards.
-    pub fn try_build(&self, shards: u32) -> anyhow::Result<Built> {
+    pub(crate) fn try_build(&self, shards: u32) -> anyhow::Result<Built> {
         self.try_build_as(shards, "test.1")
     }
 
     /// Builds with snapshot id `id`; panics on failure.
-    pub fn build_as(&self, id: &str) -> Built {
+    pub(crate) fn build_as(&self, id: &str) -> Built {
         self.try_build_as(1, id)
             .unwrap_or_else(|e| panic!("build failed: {e:#}"))
     }
@@ -213,7 +213,7 @@ impl Dataset {
 }
 
 /// Build options for tests: no progress bar, fixed id.
-pub fn options(input: &Path, out: &Path, shards: u32) -> BuildOptions {
+pub(crate) fn options(input: &Path, out: &Path, shards: u32) -> BuildOptions {
     BuildOptions {
         input: input.to_path_buf(),
         out: out.to_path_buf(),
@@ -226,14 +226,14 @@ pub fn options(input: &Path, out: &Path, shards: u32) -> BuildOptions {
 }
 
 /// A built snapshot and the temporary directory that holds it.
-pub struct Built {
+pub(crate) struct Built {
     _dir: tempfile::TempDir,
     pub out: PathBuf,
     pub report: BuildReport,
     pub snapshot: Snapshot,
 }
 
-pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
+pub(crate) fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
     let mut writer = csv::Writer::from_path(path).unwrap();
     writer.write_record(header).unwrap();
     for row in rows {
@@ -242,6 +242,6 @@ pub fn write_csv(path: &Path, header: &[String], rows: &[Vec<String>]) {
     writer.flush().unwrap();
 }
 
-pub fn date(text: &str) -> Date {
+pub(crate) fn date(text: &str) -> Date {
     Date::parse(text).unwrap()
 }

@@ -42,7 +42,7 @@ struct ActivateBody {
     force: bool,
 }
 
-pub async fn handle(
+pub(crate) async fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {

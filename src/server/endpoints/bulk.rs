@@ -40,7 +40,11 @@ const FLUSH_BYTES: usize = 32 * 1024;
 /// Answer chunks buffered towards a slow client before reading pauses.
 const CHANNEL_CHUNKS: usize = 4;
 
-pub async fn handle(app: Arc<App>, request: Request<Incoming>, started: Instant) -> Response<Body> {
+pub(crate) async fn handle(
+    app: Arc<App>,
+    request: Request<Incoming>,
+    started: Instant,
+) -> Response<Body> {
     let admitted = admit(&app, &request);
     let admitted = admitted.and_then(|admitted| {
         let generation = app.live.current().ok_or_else(no_snapshot)?;

@@ -25,7 +25,7 @@ use std::time::Instant;
 /// loaded once here) and the live `crl` into `out` (see
 /// [`crate::engine::answer`]); returns what the check log keeps of the
 /// answer.
-pub fn answer(
+pub(crate) fn answer(
     generation: &Generation,
     crl: &CrlGeneration,
     trust: &Trust,
@@ -45,7 +45,7 @@ pub fn answer(
 }
 
 /// Answers `request` from one view (a bulk request keeps one for all its lines).
-pub fn answer_from(
+pub(crate) fn answer_from(
     view: View<'_>,
     crl: &CrlGeneration,
     trust: &Trust,
@@ -89,7 +89,7 @@ pub fn answer_from(
     })
 }
 
-pub async fn single_check(
+pub(crate) async fn single_check(
     app: &Arc<App>,
     request: Request<Incoming>,
     kind: CheckKind,

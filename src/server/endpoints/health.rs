@@ -9,7 +9,7 @@ use crate::server::App;
 use hyper::{Response, StatusCode};
 use std::time::UNIX_EPOCH;
 
-pub fn readiness(app: &App) -> Response<Body> {
+pub(crate) fn readiness(app: &App) -> Response<Body> {
     if app.shutdown.has_begun() {
         return ApiError::new(ErrorCode::Busy, "shutting down").response(app.config.retry_after);
     }
@@ -24,7 +24,7 @@ pub fn readiness(app: &App) -> Response<Body> {
     }
 }
 
-pub fn metrics(app: &App) -> Response<Body> {
+pub(crate) fn metrics(app: &App) -> Response<Body> {
     let generation = app.live.current();
     let loaded = generation.as_ref().and_then(|g| {
         g.activated_at

@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Most records one lookup answers (`limit` may ask for fewer).
-pub const MAX_HISTORY_RECORDS: usize = 1000;
+pub(crate) const MAX_HISTORY_RECORDS: usize = 1000;
 const DEFAULT_HISTORY_RECORDS: usize = 100;
 /// Largest bulk lookup body (about 40,000 lookups).
 const MAX_HISTORY_BULK_BYTES: usize = 4 << 20;
@@ -47,7 +47,7 @@ struct Params {
     client_ref: Option<String>,
 }
 
-pub async fn single(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn single(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
     let result = async {
         let credential = credential(app, &request)?;
         let params: Params = serde_urlencoded::from_str(request.uri().query().unwrap_or(""))
@@ -75,7 +75,7 @@ pub async fn single(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
 
 /// NDJSON lookups in, one answer line per lookup out (errors name the
 /// line). For returned claims: a clinic checks a month's receipts at once.
-pub async fn bulk(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn bulk(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
     let result = async {
         let credential = credential(app, &request)?;
         let log = check_log(app)?;

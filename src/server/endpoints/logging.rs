@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// A check answered with a verdict: what the log keeps of the answer.
 #[derive(Clone, Debug)]
-pub struct Answered {
+pub(crate) struct Answered {
     pub verdict: Verdict,
     /// The insurer of the first record answered.
     pub insurer: Option<InsurerNumber>,
@@ -25,7 +25,7 @@ pub struct Answered {
 
 /// The facts of one check so far.
 #[derive(Clone, Debug, Default)]
-pub struct Facts {
+pub(crate) struct Facts {
     pub institution: Option<InstitutionCode>,
     pub key: Option<OwnedKey>,
     pub date: Option<Date>,
@@ -34,7 +34,7 @@ pub struct Facts {
 
 impl Facts {
     /// Notes the institution, key and date of a parsed request.
-    pub fn request(&mut self, request: &CheckRequest) {
+    pub(crate) fn request(&mut self, request: &CheckRequest) {
         self.institution = Some(request.institution);
         self.key = Some(OwnedKey::of(&request.check.query));
         self.date = Some(request.check.date);
@@ -42,7 +42,13 @@ impl Facts {
 
     /// The encoded record of this check, ended with `outcome`.
     /// `micros` is when it was answered.
-    pub fn encode(&self, outcome: Outcome, via: Via, latency: Duration, micros: u64) -> Vec<u8> {
+    pub(crate) fn encode(
+        &self,
+        outcome: Outcome,
+        via: Via,
+        latency: Duration,
+        micros: u64,
+    ) -> Vec<u8> {
         let answered = self.answered.as_ref();
         let record = CheckRecord {
             micros,
@@ -68,7 +74,7 @@ impl Facts {
 }
 
 /// The outcome of a handled check.
-pub fn outcome<T>(result: &Result<T, ApiError>, verdict: impl Fn(&T) -> Verdict) -> Outcome {
+pub(crate) fn outcome<T>(result: &Result<T, ApiError>, verdict: impl Fn(&T) -> Verdict) -> Outcome {
     match result {
         Ok(answer) => Outcome::Verdict(verdict(answer)),
         Err(error) => Outcome::Error(error.code),
@@ -77,7 +83,7 @@ pub fn outcome<T>(result: &Result<T, ApiError>, verdict: impl Fn(&T) -> Verdict)
 
 /// Takes a place in the log's queue for a check about to be answered, or
 /// the 503 to answer instead (the `shed` policy with the queue full).
-pub async fn reserve(
+pub(crate) async fn reserve(
     log: Option<&CheckLog>,
 ) -> Result<Option<crate::checklog::Slot<'_>>, ApiError> {
     let Some(log) = log else { return Ok(None) };

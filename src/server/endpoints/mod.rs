@@ -2,10 +2,10 @@
 //! of the HTTP plumbing ([`super::http`]) and the serving state
 //! ([`super::serving`]).
 
-pub mod admin;
-pub mod bulk;
-pub mod check;
-pub mod health;
-pub mod history;
-pub mod logging;
-pub mod updates;
+pub(super) mod admin;
+pub(super) mod bulk;
+pub(super) mod check;
+pub(super) mod health;
+pub(super) mod history;
+pub(super) mod logging;
+pub(super) mod updates;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 /// Result chunks buffered towards a slow client before reading pauses.
 const CHANNEL_CHUNKS: usize = 4;
 
-pub fn handle(
+pub(crate) fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
     actor: String,

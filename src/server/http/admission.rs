@@ -17,14 +17,14 @@ use std::sync::Arc;
 
 /// Bounds the checks in progress to `max_in_flight`; metrics only read it.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     in_flight: Arc<AtomicI64>,
     max_in_flight: i64,
 }
 
 impl Admission {
     /// Admission for at most `max_in_flight` checks at once.
-    pub fn new(max_in_flight: usize) -> Admission {
+    pub(crate) fn new(max_in_flight: usize) -> Admission {
         Admission {
             in_flight: Arc::new(AtomicI64::new(0)),
             max_in_flight: max_in_flight as i64,
@@ -32,7 +32,7 @@ impl Admission {
     }
 
     /// Checks in progress now.
-    pub fn in_flight(&self) -> i64 {
+    pub(crate) fn in_flight(&self) -> i64 {
         self.in_flight.load(Ordering::Relaxed)
     }
 
@@ -52,7 +52,7 @@ impl Admission {
 }
 
 /// Holds one of the `max_in_flight` places while a check is in progress.
-pub struct InFlight {
+pub(crate) struct InFlight {
     in_flight: Arc<AtomicI64>,
 }
 
@@ -63,7 +63,7 @@ impl Drop for InFlight {
 }
 
 /// A request let in: its slot, the time of admission and its credential.
-pub struct Admitted {
+pub(crate) struct Admitted {
     pub slot: InFlight,
     pub now: JapanTime,
     pub credential: Credential,
@@ -71,7 +71,7 @@ pub struct Admitted {
 
 /// Everything that must hold before a check body is read: a free slot,
 /// service hours, a live snapshot, and (with a registry) a credential.
-pub fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, ApiError> {
+pub(crate) fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, ApiError> {
     let slot = app.admission.enter()?;
     let now = app.config.clock.japan();
     let hours = app.config.service_hours;
@@ -100,7 +100,7 @@ pub fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admitted, Ap
 
 /// The request's credential, refused (401, before the body is read) when
 /// it could authorize nothing at all.
-pub fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
+pub(crate) fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
     let credential =
         Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
     if app.access.may_present(credential) {
@@ -113,7 +113,7 @@ pub fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, 
     }
 }
 
-pub fn no_snapshot() -> ApiError {
+pub(crate) fn no_snapshot() -> ApiError {
     ApiError::new(
         ErrorCode::NoSnapshot,
         "no snapshot is loaded yet; retry after the time in Retry-After",
@@ -121,7 +121,7 @@ pub fn no_snapshot() -> ApiError {
 }
 
 /// The validation rules for a check made at `now`.
-pub fn rules(app: &App, now: JapanTime) -> Rules {
+pub(crate) fn rules(app: &App, now: JapanTime) -> Rules {
     Rules {
         today: now.date,
         max_past_days: app.config.max_past_days,
@@ -131,7 +131,7 @@ pub fn rules(app: &App, now: JapanTime) -> Rules {
 
 /// Refuses a credential that may not check (or search the history) for
 /// `institution`.
-pub fn authorize(
+pub(crate) fn authorize(
     app: &App,
     institution: &InstitutionCode,
     credential: Credential,

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// Reads a whole request body of at most `limit` bytes: 413 beyond (by
 /// `Content-Length` before reading, or while reading; `hint` says what to do
 /// instead), 408 when the client does not finish sending within `timeout`.
-pub async fn read_body(
+pub(crate) async fn read_body(
     headers: &hyper::HeaderMap,
     body: Incoming,
     limit: usize,

@@ -29,7 +29,7 @@ use crate::server::http::response::Body;
 
 /// How connections are treated.
 #[derive(Clone, Debug)]
-pub struct ConnectionLimits {
+pub(crate) struct ConnectionLimits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
     pub idle_timeout: Duration,
@@ -37,7 +37,7 @@ pub struct ConnectionLimits {
 
 /// Signals shutdown to every accept loop and connection.
 #[derive(Clone)]
-pub struct Shutdown {
+pub(crate) struct Shutdown {
     sender: Arc<watch::Sender<bool>>,
 }
 
@@ -50,11 +50,11 @@ impl Default for Shutdown {
 }
 
 impl Shutdown {
-    pub fn begin(&self) {
+    pub(crate) fn begin(&self) {
         self.sender.send_replace(true);
     }
 
-    pub fn has_begun(&self) -> bool {
+    pub(crate) fn has_begun(&self) -> bool {
         *self.sender.borrow()
     }
 
@@ -66,7 +66,7 @@ impl Shutdown {
 /// Accepts connections on `listener` until shutdown, serving each with
 /// `handler`; returns once every connection has closed or `deadline` has
 /// passed since shutdown began. `open` counts the connections open.
-pub async fn serve<H, F>(
+pub(crate) async fn serve<H, F>(
     listener: TcpListener,
     handler: H,
     limits: ConnectionLimits,

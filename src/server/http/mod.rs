@@ -2,9 +2,9 @@
 //! (accept, keep-alive, timeouts, graceful shutdown), routing, admission,
 //! body limits, NDJSON streaming, and the error answer.
 
-pub mod admission;
-pub mod body;
-pub mod listener;
-pub mod ndjson;
-pub mod response;
-pub mod router;
+pub(super) mod admission;
+pub(super) mod body;
+pub(super) mod listener;
+pub(super) mod ndjson;
+pub(super) mod response;
+pub(super) mod router;

@@ -11,13 +11,13 @@ use std::time::Duration;
 
 /// A piece of the body: a complete line (without its `\n` or `\r\n`), or
 /// the notice that a line was longer than allowed (it is skipped).
-pub enum Piece<'a> {
+pub(crate) enum Piece<'a> {
     Line(&'a [u8]),
     TooLong,
 }
 
 /// Cuts a byte stream into lines.
-pub struct LineSplitter {
+pub(crate) struct LineSplitter {
     pending: Vec<u8>,
     /// Set while skipping the rest of a line that was too long.
     discarding: bool,
@@ -25,7 +25,7 @@ pub struct LineSplitter {
 }
 
 impl LineSplitter {
-    pub fn new(max_line: usize) -> LineSplitter {
+    pub(crate) fn new(max_line: usize) -> LineSplitter {
         LineSplitter {
             pending: Vec::new(),
             discarding: false,
@@ -34,7 +34,7 @@ impl LineSplitter {
     }
 
     /// Passes every line completed by `data` to `each`.
-    pub fn feed(&mut self, data: &[u8], each: &mut impl FnMut(Piece<'_>)) {
+    pub(crate) fn feed(&mut self, data: &[u8], each: &mut impl FnMut(Piece<'_>)) {
         let mut rest = data;
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
             let (head, tail) = (&rest[..end], &rest[end + 1..]);
@@ -65,7 +65,7 @@ impl LineSplitter {
     }
 
     /// Passes a last line without `\n`, if any.
-    pub fn finish(&mut self, each: &mut impl FnMut(Piece<'_>)) {
+    pub(crate) fn finish(&mut self, each: &mut impl FnMut(Piece<'_>)) {
         if !self.discarding && !self.pending.is_empty() {
             let line = std::mem::take(&mut self.pending);
             each(Piece::Line(trim_cr(&line)));
@@ -78,13 +78,16 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 /// True for a line of only whitespace (counted, not answered).
-pub fn is_blank(line: &[u8]) -> bool {
+pub(crate) fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
 /// The next data chunk of `body`; `None` at its end. Fails when the body
 /// breaks off or no data comes for `idle`.
-pub async fn next_chunk(body: &mut Incoming, idle: Duration) -> Result<Option<Bytes>, ApiError> {
+pub(crate) async fn next_chunk(
+    body: &mut Incoming,
+    idle: Duration,
+) -> Result<Option<Bytes>, ApiError> {
     loop {
         match tokio::time::timeout(idle, body.frame()).await {
             Ok(None) => return Ok(None),

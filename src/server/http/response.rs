@@ -11,10 +11,10 @@ use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTIC
 use hyper::{Method, Response, StatusCode};
 
 /// A whole body, or a stream (bulk answers).
-pub type Body = Either<Full<Bytes>, Channel<Bytes>>;
+pub(crate) type Body = Either<Full<Bytes>, Channel<Bytes>>;
 
 /// The HTTP status of an error answer with `code`.
-pub fn status_of(code: ErrorCode) -> StatusCode {
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::BadRequest | ErrorCode::CertificateRejected => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -34,7 +34,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
 /// An error answer: code, a message for counter staff or the integrator,
 /// and the request field at fault when there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<&'static str>,
@@ -44,7 +44,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             code,
             message: message.into(),
@@ -54,7 +54,7 @@ impl ApiError {
     }
 
     /// A 400 about one field; the message starts with the field's name.
-    pub fn field(field: &'static str, problem: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn field(field: &'static str, problem: impl std::fmt::Display) -> ApiError {
         ApiError {
             code: ErrorCode::BadRequest,
             message: format!("{field}: {problem}"),
@@ -65,7 +65,12 @@ impl ApiError {
 
     /// Appends `{"status":"error",…}`; `line` and `client_ref` are given for
     /// the lines of a bulk answer.
-    pub fn write_json(&self, out: &mut Vec<u8>, line: Option<u64>, client_ref: Option<&str>) {
+    pub(crate) fn write_json(
+        &self,
+        out: &mut Vec<u8>,
+        line: Option<u64>,
+        client_ref: Option<&str>,
+    ) {
         out.extend_from_slice(b"{\"status\":\"error\",");
         if let Some(line) = line {
             out.extend_from_slice(b"\"line\":");
@@ -87,7 +92,7 @@ impl ApiError {
 
     /// The whole HTTP response, with `Retry-After` on 503 and
     /// `WWW-Authenticate` on 401.
-    pub fn response(&self, retry_after: u32) -> Response<Body> {
+    pub(crate) fn response(&self, retry_after: u32) -> Response<Body> {
         let mut body = Vec::with_capacity(128 + self.message.len());
         self.write_json(&mut body, None, None);
         body.push(b'\n');
@@ -111,7 +116,7 @@ impl ApiError {
 }
 
 /// 405 for `path`, with the `Allow` header naming the method it takes.
-pub fn method_not_allowed(path: &str, allowed: &Method) -> Response<Body> {
+pub(crate) fn method_not_allowed(path: &str, allowed: &Method) -> Response<Body> {
     let error = ApiError::new(
         ErrorCode::MethodNotAllowed,
         format!("{path} takes {allowed}"),
@@ -124,12 +129,16 @@ pub fn method_not_allowed(path: &str, allowed: &Method) -> Response<Body> {
 }
 
 /// A JSON response with `status` and `body`.
-pub fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     with_type(status, body, "application/json")
 }
 
 /// A response with `status`, `body` and content type `content_type`.
-pub fn with_type(status: StatusCode, body: Vec<u8>, content_type: &'static str) -> Response<Body> {
+pub(crate) fn with_type(
+    status: StatusCode,
+    body: Vec<u8>,
+    content_type: &'static str,
+) -> Response<Body> {
     let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
     *response.status_mut() = status;
     response

@@ -28,7 +28,7 @@ const DRIFT_SAMPLE_ROWS: usize = 1_000;
 
 /// The configured limits.
 #[derive(Clone, Debug)]
-pub struct ActivationPolicy {
+pub(crate) struct ActivationPolicy {
     pub max_row_change_percent: f64,
     pub max_verdict_drift_percent: f64,
     pub canaries: Option<PathBuf>,
@@ -36,7 +36,7 @@ pub struct ActivationPolicy {
 
 /// What an activation checked, answered by the admin API.
 #[derive(Clone, Debug, Serialize)]
-pub struct ActivationReport {
+pub(crate) struct ActivationReport {
     pub status: &'static str,
     pub activated: String,
     pub path: String,
@@ -59,7 +59,7 @@ pub struct ActivationReport {
 
 /// Sampled keys answered differently by the live and the new snapshot.
 #[derive(Clone, Debug, Serialize)]
-pub struct Drift {
+pub(crate) struct Drift {
     pub sampled: usize,
     pub changed: usize,
     pub percent: f64,
@@ -74,7 +74,7 @@ fn refused(problem: impl std::fmt::Display, live: Option<&Generation>) -> Activa
 }
 
 /// Opens, verifies and gates the snapshot at `path`.
-pub fn prepare(
+pub(crate) fn prepare(
     path: &Path,
     live: Option<&Generation>,
     force: bool,

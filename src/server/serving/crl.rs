@@ -23,7 +23,7 @@ use std::time::{Instant, SystemTime};
 
 /// Where a CRL generation came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CrlSource {
+pub(crate) enum CrlSource {
     /// Embedded in the snapshot with this id.
     Snapshot(String),
     /// A directory written by `shikaku crl build`.
@@ -33,7 +33,7 @@ pub enum CrlSource {
 }
 
 impl CrlSource {
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             CrlSource::Snapshot(id) => format!("snapshot {id}"),
             CrlSource::Directory(path) | CrlSource::File(path) => path.display().to_string(),
@@ -42,7 +42,7 @@ impl CrlSource {
 }
 
 /// One CRL as served.
-pub struct CrlGeneration {
+pub(crate) struct CrlGeneration {
     pub crl: Arc<Crl>,
     /// Counts CRL activations in this process (1 = the first list served).
     pub number: u64,
@@ -56,7 +56,7 @@ pub struct CrlGeneration {
 
 impl CrlGeneration {
     /// Seconds since the list's thisUpdate (none for a `revoked.csv` list).
-    pub fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+    pub(crate) fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
         let issued = self.crl.meta()?.this_update_time()?;
         Some(now.signed_duration_since(issued).num_milliseconds() as f64 / 1000.0)
     }
@@ -64,7 +64,7 @@ impl CrlGeneration {
 
 /// What an activation reports.
 #[derive(Serialize)]
-pub struct CrlActivation {
+pub(crate) struct CrlActivation {
     pub status: &'static str,
     pub activated: String,
     pub previous: Option<String>,
@@ -81,7 +81,7 @@ pub struct CrlActivation {
 }
 
 /// The live CRL and the lists kept for rollback.
-pub type LiveCrl = Slot<CrlGeneration>;
+pub(crate) type LiveCrl = Slot<CrlGeneration>;
 
 fn refused(message: String) -> ActivationError {
     ActivationError::Refused(message)
@@ -91,7 +91,7 @@ impl Slot<CrlGeneration> {
     /// Opens (a `crl build` directory) or imports (a DER/PEM file) the CRL
     /// at `path`, judges it against the live one, and swaps it in. On any
     /// refusal the live CRL is untouched and the error says why.
-    pub async fn activate(
+    pub(crate) async fn activate(
         &self,
         path: PathBuf,
         force: bool,
@@ -143,7 +143,7 @@ impl Slot<CrlGeneration> {
     }
 
     /// Makes the previous CRL live again. Returns (now live, left).
-    pub async fn rollback(
+    pub(crate) async fn rollback(
         &self,
     ) -> Result<(Arc<CrlGeneration>, Arc<CrlGeneration>), ActivationError> {
         let pointer = self.pointer();
@@ -159,7 +159,7 @@ impl Slot<CrlGeneration> {
 
 /// Takes the embedded list of a newly activated snapshot when the live
 /// one also came from a snapshot, or is older. Returns the id adopted.
-pub fn adopt_from_snapshot(
+pub(crate) fn adopt_from_snapshot(
     change: &mut Change<'_, CrlGeneration>,
     snapshot: &Snapshot,
     now: SystemTime,

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use std::time::SystemTime;
 
 /// One loaded, verified snapshot as served.
-pub struct Generation {
+pub(crate) struct Generation {
     pub snapshot: Snapshot,
     /// Counts activations in this process (1 = the first snapshot served).
     pub number: u64,
@@ -21,7 +21,7 @@ pub struct Generation {
 
 impl Generation {
     /// The last journal record (LSN) folded into its snapshot (0: none).
-    pub fn folded_through(&self) -> u64 {
+    pub(crate) fn folded_through(&self) -> u64 {
         self.snapshot
             .manifest()
             .journal
@@ -30,7 +30,7 @@ impl Generation {
     }
 
     /// Seconds since the snapshot was built (from its manifest), if known.
-    pub fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
+    pub(crate) fn age_seconds(&self, now: chrono::DateTime<chrono::Utc>) -> Option<f64> {
         let built =
             chrono::DateTime::parse_from_rfc3339(&self.snapshot.manifest().created_at).ok()?;
         let age = now.signed_duration_since(built);

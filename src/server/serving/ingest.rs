@@ -27,7 +27,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Longest update message line accepted, in bytes.
-pub const MAX_UPDATE_LINE_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_UPDATE_LINE_BYTES: usize = 64 * 1024;
 /// Most records committed with one fsync.
 const MAX_GROUP_RECORDS: usize = 65_536;
 /// Scheduling niceness of the writer thread (0 is the workers').
@@ -36,7 +36,7 @@ const INGEST_NICE: libc::c_int = 10;
 const QUEUE_BATCHES: usize = 256;
 
 /// One message line as received.
-pub struct Line {
+pub(crate) struct Line {
     /// 1-based line number in its request.
     pub number: u64,
     /// The line; `None` when it was longer than allowed (and skipped).
@@ -62,7 +62,7 @@ impl Line {
 
 /// The result of one line (`CONTRACT.md` §4).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineOutcome {
+pub(crate) enum LineOutcome {
     /// Durable and visible; `lsn` numbers it in the journal.
     Applied {
         lsn: u64,
@@ -76,7 +76,7 @@ pub enum LineOutcome {
 }
 
 /// A line's process id and outcome.
-pub struct LineResult {
+pub(crate) struct LineResult {
     pub number: u64,
     pub process_id: Option<String>,
     pub outcome: LineOutcome,
@@ -84,7 +84,7 @@ pub struct LineResult {
 
 /// Counters for status and metrics.
 #[derive(Default)]
-pub struct IngestStats {
+pub(crate) struct IngestStats {
     pub applied: AtomicU64,
     pub duplicates: AtomicU64,
     pub refused: AtomicU64,
@@ -97,7 +97,7 @@ pub struct IngestStats {
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct IngestNotes {
+pub(crate) struct IngestNotes {
     pub failure: Option<String>,
     pub opened: Option<Scan>,
     pub last_install: Option<InstallReport>,
@@ -105,7 +105,7 @@ pub struct IngestNotes {
 
 /// What installing a generation did.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct InstallReport {
+pub(crate) struct InstallReport {
     /// The snapshot's journal mark: records up to it are folded in.
     pub folded_through: u64,
     pub replayed: u64,
@@ -116,7 +116,7 @@ pub struct InstallReport {
 }
 
 /// An install's report and the generation it replaced, or why it was refused.
-pub type Installed = Result<(InstallReport, Option<Arc<Generation>>), String>;
+pub(crate) type Installed = Result<(InstallReport, Option<Arc<Generation>>), String>;
 
 enum Command {
     Apply {
@@ -131,7 +131,7 @@ enum Command {
 }
 
 /// The handle handlers and the activation path use.
-pub struct Ingest {
+pub(crate) struct Ingest {
     commands: mpsc::Sender<Command>,
     pub stats: Arc<IngestStats>,
     pub journal_dir: PathBuf,
@@ -140,7 +140,10 @@ pub struct Ingest {
 impl Ingest {
     /// Opens the journal in `dir` (cutting off a torn tail) and starts the
     /// writer thread, which makes generations live in `live`.
-    pub fn start(dir: &Path, live: Arc<ArcSwapOption<Generation>>) -> anyhow::Result<Ingest> {
+    pub(crate) fn start(
+        dir: &Path,
+        live: Arc<ArcSwapOption<Generation>>,
+    ) -> anyhow::Result<Ingest> {
         let mut seen = HashSet::new();
         let (journal, scan) = Journal::open(dir, 0, |record: &Record<'_>| {
             seen.insert(record.id_hash);
@@ -180,7 +183,7 @@ impl Ingest {
     }
 
     /// Applies a batch of lines in order; one result per line.
-    pub async fn apply(&self, lines: Vec<Line>) -> Result<Vec<LineResult>, String> {
+    pub(crate) async fn apply(&self, lines: Vec<Line>) -> Result<Vec<LineResult>, String> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Apply { lines, reply })
@@ -194,7 +197,11 @@ impl Ingest {
     /// Rebuilds `generation`'s overlay from the journal and makes it live;
     /// returns the generation it replaced. Journal segments wholly at or
     /// below `trim_through` are removed afterwards.
-    pub async fn install(&self, generation: Arc<Generation>, trim_through: u64) -> Installed {
+    pub(crate) async fn install(
+        &self,
+        generation: Arc<Generation>,
+        trim_through: u64,
+    ) -> Installed {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Install {

@@ -16,12 +16,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The live snapshot generation and the ones kept for rollback.
-pub type Live = Slot<Generation>;
+pub(crate) type Live = Slot<Generation>;
 
 impl Slot<Generation> {
     /// Verifies, gates and activates the snapshot at `path`; on any refusal
     /// the live generation is untouched and the error says why.
-    pub async fn activate(
+    pub(crate) async fn activate(
         &self,
         path: PathBuf,
         force: bool,
@@ -79,7 +79,7 @@ impl Slot<Generation> {
     /// Makes the previous generation live again; the one left is unloaded.
     /// With a journal, the overlay is rebuilt: changes since it was live
     /// apply to it too. Returns (now live, left).
-    pub async fn rollback(
+    pub(crate) async fn rollback(
         &self,
         ingest: Option<&Ingest>,
     ) -> Result<(Arc<Generation>, Arc<Generation>), ActivationError> {

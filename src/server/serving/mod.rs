@@ -3,9 +3,9 @@
 //! an activation passes, and the single writer of the update journal that
 //! installs generations.
 
-pub mod activation;
-pub mod crl;
-pub mod generation;
-pub mod ingest;
-pub mod live;
-pub mod slot;
+pub(super) mod activation;
+pub(super) mod crl;
+pub(super) mod generation;
+pub(super) mod ingest;
+pub(super) mod live;
+pub(super) mod slot;

@@ -18,7 +18,7 @@ const KEPT_FOR_ROLLBACK: usize = 2;
 /// Why an activation or a rollback did not happen; the live generation is
 /// unchanged either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ActivationError {
+pub(crate) enum ActivationError {
     /// Refused by a gate, or nothing to roll back to (the message says why
     /// and what keeps serving).
     Refused(String),
@@ -28,7 +28,7 @@ pub enum ActivationError {
 
 impl ActivationError {
     /// The message, whatever the kind.
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             ActivationError::Refused(message) | ActivationError::Failed(message) => message,
         }
@@ -43,7 +43,7 @@ struct Kept<G> {
 }
 
 /// The live generation of one kind, and the ones kept for rollback.
-pub struct Slot<G> {
+pub(crate) struct Slot<G> {
     current: Arc<ArcSwapOption<G>>,
     kept: tokio::sync::Mutex<Kept<G>>,
     activations: AtomicU64,
@@ -63,7 +63,7 @@ impl<G> Default for Slot<G> {
 }
 
 /// The generations kept for rollback and the last refusal, for status.
-pub struct SlotHistory<G> {
+pub(crate) struct SlotHistory<G> {
     /// Newest first.
     pub previous: Vec<Arc<G>>,
     pub last_refusal: Option<String>,
@@ -71,26 +71,26 @@ pub struct SlotHistory<G> {
 
 impl<G> Slot<G> {
     /// The generation to answer one request from (`None` before the first).
-    pub fn current(&self) -> Option<Arc<G>> {
+    pub(crate) fn current(&self) -> Option<Arc<G>> {
         self.current.load_full()
     }
 
     /// The live generation for synchronous use: cheaper than
     /// [`Slot::current`] (no shared reference count is touched), but not to
     /// be held across an `.await`.
-    pub fn borrow(&self) -> arc_swap::Guard<Option<Arc<G>>> {
+    pub(crate) fn borrow(&self) -> arc_swap::Guard<Option<Arc<G>>> {
         self.current.load()
     }
 
     /// The pointer itself, for the one writer that must swap a generation
     /// in at a moment of its own choosing (the update writer, between two
     /// groups of updates); it swaps only inside a [`Change`].
-    pub fn pointer(&self) -> Arc<ArcSwapOption<G>> {
+    pub(crate) fn pointer(&self) -> Arc<ArcSwapOption<G>> {
         self.current.clone()
     }
 
     /// Takes the admin lock for one activation or rollback.
-    pub async fn change(&self) -> Change<'_, G> {
+    pub(crate) async fn change(&self) -> Change<'_, G> {
         Change {
             slot: self,
             kept: self.kept.lock().await,
@@ -98,7 +98,7 @@ impl<G> Slot<G> {
     }
 
     /// The generations kept for rollback (newest first) and the last refusal.
-    pub async fn history(&self) -> SlotHistory<G> {
+    pub(crate) async fn history(&self) -> SlotHistory<G> {
         let kept = self.kept.lock().await;
         SlotHistory {
             previous: kept.previous.iter().rev().cloned().collect(),
@@ -108,42 +108,42 @@ impl<G> Slot<G> {
 }
 
 /// One activation or rollback in progress (the admin lock held).
-pub struct Change<'a, G> {
+pub(crate) struct Change<'a, G> {
     slot: &'a Slot<G>,
     kept: tokio::sync::MutexGuard<'a, Kept<G>>,
 }
 
 impl<G> Change<'_, G> {
     /// The live generation.
-    pub fn live(&self) -> Option<Arc<G>> {
+    pub(crate) fn live(&self) -> Option<Arc<G>> {
         self.slot.current()
     }
 
     /// The generations kept for rollback, oldest first.
-    pub fn kept(&self) -> &[Arc<G>] {
+    pub(crate) fn kept(&self) -> &[Arc<G>] {
         &self.kept.previous
     }
 
     /// The number of the next generation made live (1 = the first).
-    pub fn next_number(&self) -> u64 {
+    pub(crate) fn next_number(&self) -> u64 {
         self.slot.activations.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Records `error` as the last refusal and returns it.
-    pub fn refuse(&mut self, error: ActivationError) -> ActivationError {
+    pub(crate) fn refuse(&mut self, error: ActivationError) -> ActivationError {
         self.kept.last_refusal = Some(error.message().to_string());
         error
     }
 
     /// Swaps `generation` in; returns the one it replaced. Follow with
     /// [`Change::installed`].
-    pub fn swap(&self, generation: Arc<G>) -> Option<Arc<G>> {
+    pub(crate) fn swap(&self, generation: Arc<G>) -> Option<Arc<G>> {
         self.slot.current.swap(Some(generation))
     }
 
     /// Keeps `replaced` (the generation that was live) for rollback and
     /// clears the last refusal: the activation is done.
-    pub fn installed(&mut self, replaced: Option<Arc<G>>) {
+    pub(crate) fn installed(&mut self, replaced: Option<Arc<G>>) {
         if let Some(old) = replaced {
             self.kept.previous.push(old);
             let excess = self.kept.previous.len().saturating_sub(KEPT_FOR_ROLLBACK);
@@ -156,7 +156,7 @@ impl<G> Change<'_, G> {
     /// the generation it replaced, or why it could not swap); the one left
     /// is dropped. Returns (now live, left). When `swap` fails, the kept
     /// generation is put back and nothing changes.
-    pub async fn roll_back<F>(
+    pub(crate) async fn roll_back<F>(
         &mut self,
         what: &str,
         swap: impl FnOnce(Arc<G>) -> F,

@@ -52,7 +52,7 @@ impl Tally {
     }
 }
 
-pub fn check_keys(
+pub(super) fn check_keys(
     snapshot: &Snapshot,
     person_partitions: &[PathBuf],
     link_partitions: &[PathBuf],

@@ -12,7 +12,7 @@ use crate::storage::{FileEntry, FileKind};
 use std::path::Path;
 
 /// What building one key shard produced.
-pub struct KeyShardBuilt {
+pub(super) struct KeyShardBuilt {
     pub file: FileEntry,
     pub online_entries: u64,
     pub face_entries: u64,
@@ -21,7 +21,7 @@ pub struct KeyShardBuilt {
     pub bad_rows: Vec<BadRow>,
 }
 
-pub fn build_key_shard(
+pub(super) fn build_key_shard(
     keys_partition: &Path,
     links_partition: &Path,
     out_dir: &Path,
@@ -78,7 +78,7 @@ pub fn build_key_shard(
 /// Sorts links by serial and keeps the first line of each serial. A repeat
 /// for the same person is harmless and dropped; a serial linked to two
 /// persons is a bad row (the later line).
-pub fn unique_links(mut links: Vec<LinkEntry>) -> (Vec<LinkEntry>, Vec<BadRow>) {
+pub(super) fn unique_links(mut links: Vec<LinkEntry>) -> (Vec<LinkEntry>, Vec<BadRow>) {
     links.sort_by_key(|link| (link.serial, link.line));
     let mut bad = Vec::new();
     links.dedup_by(|later, earlier| {

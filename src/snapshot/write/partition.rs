@@ -25,7 +25,7 @@ use std::path::Path;
 const BATCH_ROWS: usize = 16_384;
 
 /// What phase 1 produced besides the partition files.
-pub struct Partitioned {
+pub(super) struct Partitioned {
     pub rows_read: u64,
     pub links_read: u64,
     pub renewals: u64,
@@ -39,7 +39,7 @@ pub struct Partitioned {
 }
 
 /// Streams `eligibility.csv` into the person partitions.
-pub fn partition_eligibility(
+pub(super) fn partition_eligibility(
     path: &Path,
     options: &BuildOptions,
     persons: &PartitionFiles,
@@ -165,7 +165,7 @@ fn current_serial(serial: Serial, renewals: &RenewalMap) -> Serial {
 }
 
 /// Streams `linkage.csv` (after renewals) into the key partitions.
-pub fn partition_linkage(
+pub(super) fn partition_linkage(
     dir: &Path,
     options: &BuildOptions,
     links: &PartitionFiles,
@@ -223,7 +223,7 @@ pub fn partition_linkage(
 
 /// Reads the revocations: an X.509 CRL (signature checked against its
 /// issuer's certificate), or `revoked.csv`.
-pub fn read_revocation_source(
+pub(super) fn read_revocation_source(
     source: &RevocationSource,
     options: &BuildOptions,
     out: &mut Partitioned,
@@ -277,7 +277,7 @@ fn read_revocation_sets(
 }
 
 /// Reads `insurers.csv`, refusing an insurer number listed twice.
-pub fn read_insurer_master(
+pub(super) fn read_insurer_master(
     path: &Path,
     options: &BuildOptions,
     out: &mut Partitioned,

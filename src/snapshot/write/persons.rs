@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// What building one person shard produced.
-pub struct PersonShardBuilt {
+pub(super) struct PersonShardBuilt {
     pub file: FileEntry,
     pub persons: u64,
     pub rows: u64,
@@ -26,7 +26,7 @@ pub struct PersonShardBuilt {
 }
 
 /// Builds person shard `shard` from its partition file.
-pub fn build_person_shard(
+pub(super) fn build_person_shard(
     partition: &Path,
     out_dir: &Path,
     shard: u32,

@@ -11,13 +11,13 @@ use std::sync::Mutex;
 
 /// A set of append-only files, one per shard, safe to append from several
 /// threads (each append takes the file's lock once for a whole batch).
-pub struct PartitionFiles {
+pub(super) struct PartitionFiles {
     paths: Vec<PathBuf>,
     writers: Vec<Mutex<BufWriter<File>>>,
 }
 
 impl PartitionFiles {
-    pub fn create(dir: &Path, stem: &str, shards: u32) -> anyhow::Result<PartitionFiles> {
+    pub(super) fn create(dir: &Path, stem: &str, shards: u32) -> anyhow::Result<PartitionFiles> {
         let paths: Vec<PathBuf> = (0..shards)
             .map(|s| dir.join(format!("{stem}-{s:04}.tmp")))
             .collect();
@@ -32,7 +32,7 @@ impl PartitionFiles {
         Ok(PartitionFiles { paths, writers })
     }
 
-    pub fn append(&self, shard: u32, bytes: &[u8]) -> anyhow::Result<()> {
+    pub(super) fn append(&self, shard: u32, bytes: &[u8]) -> anyhow::Result<()> {
         let mut writer = self.writers[shard as usize]
             .lock()
             .map_err(|_| anyhow::anyhow!("a build worker panicked while writing"))?;
@@ -42,7 +42,7 @@ impl PartitionFiles {
     }
 
     /// Flushes and closes every file, returning their paths.
-    pub fn finish(self) -> anyhow::Result<Vec<PathBuf>> {
+    pub(super) fn finish(self) -> anyhow::Result<Vec<PathBuf>> {
         for (writer, path) in self.writers.into_iter().zip(&self.paths) {
             let mut writer = writer
                 .into_inner()
@@ -56,14 +56,14 @@ impl PartitionFiles {
 }
 
 /// A parsed eligibility row and its source line, as partitioned by person.
-pub type LinedRow = (u64, EligibilityRow);
+pub(super) type LinedRow = (u64, EligibilityRow);
 
-pub fn encode_row(line: u64, row: &EligibilityRow, out: &mut Vec<u8>) -> anyhow::Result<()> {
+pub(super) fn encode_row(line: u64, row: &EligibilityRow, out: &mut Vec<u8>) -> anyhow::Result<()> {
     bincode::serialize_into(out, &(line, row)).context("cannot encode a row")
 }
 
 /// Reads back every row of a person partition (one shard: tens of MB).
-pub fn read_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
+pub(super) fn read_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
     let mut rest: &[u8] = &bytes;
@@ -78,29 +78,29 @@ pub fn read_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
 
 /// Kind of a key entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyKind {
+pub(super) enum KeyKind {
     Online = 1,
     Face = 2,
 }
 
 /// A key entry: which index, the key's hash, the packed row location and the
 /// source line (for messages).
-pub const KEY_ENTRY_LEN: usize = 25;
+pub(super) const KEY_ENTRY_LEN: usize = 25;
 
-pub fn encode_key(kind: KeyKind, hash: u64, target: u64, line: u64, out: &mut Vec<u8>) {
+pub(super) fn encode_key(kind: KeyKind, hash: u64, target: u64, line: u64, out: &mut Vec<u8>) {
     out.push(kind as u8);
     out.extend_from_slice(&hash.to_le_bytes());
     out.extend_from_slice(&target.to_le_bytes());
     out.extend_from_slice(&line.to_le_bytes());
 }
 
-pub struct KeyEntry {
+pub(super) struct KeyEntry {
     pub kind: u8,
     pub hash: u64,
     pub target: u64,
 }
 
-pub fn read_keys(path: &Path) -> anyhow::Result<Vec<KeyEntry>> {
+pub(super) fn read_keys(path: &Path) -> anyhow::Result<Vec<KeyEntry>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
     Ok(bytes
@@ -114,16 +114,16 @@ pub fn read_keys(path: &Path) -> anyhow::Result<Vec<KeyEntry>> {
 }
 
 /// A linkage row after renewals: final serial → linkage number.
-pub const LINK_ENTRY_LEN: usize = 1 + 20 + 16 + 8;
+pub(super) const LINK_ENTRY_LEN: usize = 1 + 20 + 16 + 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LinkEntry {
+pub(super) struct LinkEntry {
     pub serial: Serial,
     pub linkage: LinkageNo,
     pub line: u64,
 }
 
-pub fn encode_link(entry: &LinkEntry, out: &mut Vec<u8>) {
+pub(super) fn encode_link(entry: &LinkEntry, out: &mut Vec<u8>) {
     let bytes = entry.serial.as_bytes();
     let mut padded = [0u8; 20];
     padded[..bytes.len()].copy_from_slice(bytes);
@@ -133,7 +133,7 @@ pub fn encode_link(entry: &LinkEntry, out: &mut Vec<u8>) {
     out.extend_from_slice(&entry.line.to_le_bytes());
 }
 
-pub fn read_links(path: &Path) -> anyhow::Result<Vec<LinkEntry>> {
+pub(super) fn read_links(path: &Path) -> anyhow::Result<Vec<LinkEntry>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
     bytes
