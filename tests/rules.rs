@@ -330,6 +330,57 @@ fn card_face_is_normalised_and_may_lack_a_symbol() {
 }
 
 #[test]
+fn card_face_katakana_matches_in_half_and_full_width() {
+    let built = Dataset::new()
+        .row(
+            // Stored in half-width katakana with voiced and semi-voiced marks.
+            qualification("1", &branch(1), "2020-04-01")
+                .set("card_symbol", "ｶﾞｸﾊﾟ")
+                .set("card_number", "ﾄﾞ7"),
+        )
+        .row(
+            // Stored in full-width katakana, with an ideographic space.
+            qualification("2", &branch(2), "2020-04-01")
+                .set("card_symbol", "ゴ\u{3000}ポ")
+                .set("card_number", "８"),
+        )
+        .build();
+    let s = &built.snapshot;
+    let valid = |symbol: &str, number: &str| {
+        let answer = ask(
+            s,
+            &by_face(HEALTH_SOCIETY, symbol, number, "", None),
+            "2026-11-21",
+        );
+        (answer.verdict, answer.records.len())
+    };
+    for (symbol, number) in [
+        ("ガクパ", "ド7"),
+        ("ｶﾞｸﾊﾟ", "ﾄﾞ7"),
+        ("\u{3000}ガｸﾊﾟ ", "ド７"),
+        ("カ\u{3099}クハ\u{309A}", "ト\u{3099}7"),
+        ("ｺﾞ ﾎﾟ", "8"),
+        ("ゴ ポ", "８"),
+        ("　ｺﾞ　ﾎﾟ　", "８"),
+    ] {
+        assert_eq!(
+            valid(symbol, number),
+            (Verdict::Valid, 1),
+            "{symbol:?} {number:?}"
+        );
+    }
+    assert_eq!(valid("ｶｸﾊ", "ﾄ7").0, Verdict::NotFound, "the marks count");
+    let answer = ask(
+        s,
+        &by_face(HEALTH_SOCIETY, "ｶﾞｸﾊﾟ", "ﾄﾞ7", "", None),
+        "2026-11-21",
+    );
+    let json = answer_json(&answer, s, "2026-11-21", None, "r");
+    assert_eq!(json["records"][0]["card_symbol"], "ガクパ");
+    assert_eq!(json["records"][0]["card_number"], "ド7");
+}
+
+#[test]
 fn card_check_verdicts_not_linked_revoked_suspended() {
     let built = Dataset::new()
         .row(qualification("1", &branch(1), "2020-04-01"))

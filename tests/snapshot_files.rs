@@ -6,6 +6,8 @@ mod common;
 use common::{branch, date, online, options, qualification, Dataset};
 use shikaku::engine::{check, Query};
 use shikaku::model::{OnlineNumber, Serial, Verdict};
+use shikaku::snapshot::format::FORMAT_VERSION;
+use shikaku::storage::archive::FILE_LAYOUT_VERSION;
 use shikaku::snapshot::verify::verify;
 use shikaku::snapshot::write::build;
 use shikaku::snapshot::{Manifest, Snapshot, Verification};
@@ -201,7 +203,10 @@ fn a_wrong_format_version_is_refused() {
     let text = std::fs::read_to_string(&manifest_path).unwrap();
     std::fs::write(
         &manifest_path,
-        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+        text.replace(
+            &format!("\"format_version\": {FORMAT_VERSION}"),
+            "\"format_version\": 99",
+        ),
     )
     .unwrap();
     let error = Snapshot::open(&out).err().expect("opened").to_string();
@@ -210,11 +215,14 @@ fn a_wrong_format_version_is_refused() {
     // A data file written by another format version is refused by its header.
     let path = out.join("persons-0000.rkyv");
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[8] = 2;
+    bytes[8] = (FILE_LAYOUT_VERSION + 1) as u8;
     std::fs::write(&path, bytes).unwrap();
     let error = Snapshot::open(&out).err().expect("opened").to_string();
     assert!(
-        error.contains("persons-0000.rkyv: format version 2"),
+        error.contains(&format!(
+            "persons-0000.rkyv: format version {}",
+            FILE_LAYOUT_VERSION + 1
+        )),
         "{error}"
     );
 }

@@ -9,7 +9,7 @@
 
 use super::revocations::{open_revocations, REVOCATIONS_FILE};
 use super::{Crl, CrlError, CrlMeta, Imported};
-use crate::storage::archive::{write_archive, FORMAT_VERSION};
+use crate::storage::archive::{write_archive, FILE_LAYOUT_VERSION};
 use crate::storage::{write_json, FileEntry, FileKind, PartialDir, Verification};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -51,7 +51,7 @@ pub fn write(imported: &Imported, out: &Path, id: Option<String>) -> anyhow::Res
         file.revoked.len() + file.suspended.len() + 4096,
     )?;
     let manifest = CrlManifest {
-        format_version: FORMAT_VERSION,
+        format_version: FILE_LAYOUT_VERSION,
         id: id.unwrap_or_else(|| imported.meta.default_id()),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         revoked: imported.sets.revoked_count(),
@@ -77,9 +77,9 @@ pub fn read_manifest(dir: &Path) -> Result<CrlManifest, CrlError> {
     })?;
     let manifest: CrlManifest = serde_json::from_str(&text)
         .map_err(|e| CrlError::new(format!("{}: not a CRL manifest ({e})", path.display())))?;
-    if manifest.format_version != FORMAT_VERSION {
+    if manifest.format_version != FILE_LAYOUT_VERSION {
         return Err(CrlError::new(format!(
-            "{}: format version {}, this build reads version {FORMAT_VERSION}: rebuild the CRL",
+            "{}: format version {}, this build reads version {FILE_LAYOUT_VERSION}: rebuild the CRL",
             path.display(),
             manifest.format_version
         )));

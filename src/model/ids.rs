@@ -34,8 +34,11 @@ fn shape(value: &str, expected: &'static str) -> IdError {
 /// Folds full-width ASCII (U+FF01–U+FF5E) to half-width, the ideographic space
 /// to a plain space, and trims surrounding spaces. Anything else (kanji, kana)
 /// is kept as it is. Borrows when nothing changes, which is the common case.
+///
+/// Used for every text cell and identifier; the card-face key (記号, 番号)
+/// goes further, see [`normalize_card_face`].
 pub fn normalize_width(text: &str) -> Cow<'_, str> {
-    let trimmed = text.trim_matches(|c: char| c == ' ' || c == '\u{3000}' || c == '\t');
+    let trimmed = trim_blanks(text);
     let needs_folding = |c: char| matches!(c, '\u{FF01}'..='\u{FF5E}' | '\u{3000}');
     if trimmed.is_ascii() || !trimmed.chars().any(needs_folding) {
         return Cow::Borrowed(trimmed);
@@ -44,12 +47,134 @@ pub fn normalize_width(text: &str) -> Cow<'_, str> {
         trimmed
             .chars()
             .map(|c| match c {
-                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                '\u{FF01}'..='\u{FF5E}' => fold_full_width_ascii(c),
                 '\u{3000}' => ' ',
                 other => other,
             })
             .collect(),
     )
+}
+
+/// Trims the blanks a counter or a CSV export leaves around a value: spaces,
+/// ideographic spaces (U+3000) and tabs.
+fn trim_blanks(text: &str) -> &str {
+    text.trim_matches(|c: char| c == ' ' || c == '\u{3000}' || c == '\t')
+}
+
+fn fold_full_width_ascii(c: char) -> char {
+    char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+}
+
+/// Normalises a card symbol (記号) or number (番号) so that it compares as a
+/// person at a counter would type it. The result is the NFKC form of these
+/// ranges, and every other character is kept as it is:
+///
+/// - full-width Latin letters, digits and punctuation (U+FF01–U+FF5E) become
+///   ASCII;
+/// - the ideographic space (U+3000) becomes a plain space, and surrounding
+///   blanks are trimmed;
+/// - half-width katakana and punctuation (U+FF61–U+FF9D) become their
+///   full-width forms (`ｶ` → `カ`, `ｰ` → `ー`, `｢` → `「`);
+/// - a voiced or semi-voiced sound mark, half-width (U+FF9E, U+FF9F) or
+///   combining (U+3099, U+309A), is composed into the kana before it when
+///   that kana has a composed form (`ｶﾞ` and `カ\u{3099}` → `ガ`, `ﾊﾟ` → `パ`);
+///   otherwise it stays as the combining mark (U+3099, U+309A).
+///
+/// The spacing marks `゛` and `゜` (U+309B, U+309C) are kept as they are.
+///
+/// Both sides of a card-face comparison go through this function: the
+/// snapshot build (the row's stored symbol and number, hence its index key)
+/// and every query. Borrows when the text is already canonical.
+pub fn normalize_card_face(text: &str) -> Cow<'_, str> {
+    let trimmed = trim_blanks(text);
+    if trimmed.is_ascii() || is_canonical_card_face(trimmed) {
+        return Cow::Borrowed(trimmed);
+    }
+    let mut out = String::with_capacity(trimmed.len() + 8);
+    for c in trimmed.chars() {
+        match c {
+            '\u{FF01}'..='\u{FF5E}' => out.push(fold_full_width_ascii(c)),
+            '\u{3000}' => out.push(' '),
+            '\u{FF61}'..='\u{FF9D}' => out.push(HALF_WIDTH_KANA[(c as usize) - 0xFF61]),
+            '\u{FF9E}' | '\u{3099}' => push_sound_mark(&mut out, '\u{3099}', voiced),
+            '\u{FF9F}' | '\u{309A}' => push_sound_mark(&mut out, '\u{309A}', semi_voiced),
+            other => out.push(other),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Whether [`normalize_card_face`] would leave `text` (already trimmed) as it is.
+fn is_canonical_card_face(text: &str) -> bool {
+    let mut previous = None;
+    for c in text.chars() {
+        let composes = match c {
+            '\u{FF01}'..='\u{FF5E}' | '\u{3000}' | '\u{FF61}'..='\u{FF9F}' => return false,
+            '\u{3099}' => previous.and_then(voiced).is_some(),
+            '\u{309A}' => previous.and_then(semi_voiced).is_some(),
+            _ => false,
+        };
+        if composes {
+            return false;
+        }
+        previous = Some(c);
+    }
+    true
+}
+
+/// Appends a (semi-)voiced sound mark: composed into the last character when
+/// `compose` has a form for it, else as the combining `mark`.
+fn push_sound_mark(out: &mut String, mark: char, compose: fn(char) -> Option<char>) {
+    if let Some(composed) = out.chars().next_back().and_then(compose) {
+        out.pop();
+        out.push(composed);
+    } else {
+        out.push(mark);
+    }
+}
+
+/// Full-width forms of U+FF61–U+FF9D (the NFKC mapping of half-width
+/// katakana and punctuation); the sound marks U+FF9E and U+FF9F are handled
+/// apart because they combine with the kana before them.
+const HALF_WIDTH_KANA: [char; 61] = [
+    '。', '「', '」', '、', '・', 'ヲ', 'ァ', 'ィ', 'ゥ', 'ェ', 'ォ', 'ャ', 'ュ', 'ョ',
+    'ッ', // FF61–FF6F
+    'ー', 'ア', 'イ', 'ウ', 'エ', 'オ', 'カ', 'キ', 'ク', 'ケ', 'コ', 'サ', 'シ', 'ス', 'セ',
+    'ソ', // FF70–FF7F
+    'タ', 'チ', 'ツ', 'テ', 'ト', 'ナ', 'ニ', 'ヌ', 'ネ', 'ノ', 'ハ', 'ヒ', 'フ', 'ヘ', 'ホ',
+    'マ', // FF80–FF8F
+    'ミ', 'ム', 'メ', 'モ', 'ヤ', 'ユ', 'ヨ', 'ラ', 'リ', 'ル', 'レ', 'ロ', 'ワ',
+    'ン', // FF90–FF9D
+];
+
+/// The kana with a voiced sound mark (濁点) composed, as Unicode canonical
+/// composition does: `カ` → `ガ`, `ウ` → `ヴ`, `ワ` → `ヷ`, `か` → `が`.
+fn voiced(base: char) -> Option<char> {
+    let code = base as u32;
+    let composed = match code {
+        // カ…チ (every other code point), ツ テ ト; likewise か…ち, つ て と.
+        0x30AB..=0x30C1 | 0x304B..=0x3061 if code % 2 == 1 => code + 1,
+        0x30C4 | 0x30C6 | 0x30C8 | 0x3064 | 0x3066 | 0x3068 => code + 1,
+        // ハ ヒ フ ヘ ホ, は ひ ふ へ ほ (every third code point).
+        0x30CF..=0x30DB if (code - 0x30CF) % 3 == 0 => code + 1,
+        0x306F..=0x307B if (code - 0x306F) % 3 == 0 => code + 1,
+        0x30A6 => 0x30F4,            // ウ → ヴ
+        0x3046 => 0x3094,            // う → ゔ
+        0x30EF..=0x30F2 => code + 8, // ワ ヰ ヱ ヲ → ヷ ヸ ヹ ヺ
+        0x30FD | 0x309D => code + 1, // ヽ → ヾ, ゝ → ゞ
+        _ => return None,
+    };
+    char::from_u32(composed)
+}
+
+/// The kana with a semi-voiced sound mark (半濁点) composed: ハ行 → パ行.
+fn semi_voiced(base: char) -> Option<char> {
+    let code = base as u32;
+    match code {
+        0x30CF..=0x30DB if (code - 0x30CF) % 3 == 0 => char::from_u32(code + 2),
+        0x306F..=0x307B if (code - 0x306F) % 3 == 0 => char::from_u32(code + 2),
+        _ => None,
+    }
 }
 
 fn is_digits(text: &str) -> bool {
@@ -381,10 +506,10 @@ pub fn face_index_key(insurer_number: &str, symbol: &str, number: &str) -> FaceI
     key
 }
 
-/// Normalises a card symbol or number: width-folded, trimmed, no control
+/// Normalises a card symbol or number ([`normalize_card_face`]): no control
 /// characters, bounded length; `required` refuses an empty value.
 pub fn card_text(text: &str, max: usize, required: bool) -> Result<Cow<'_, str>, IdError> {
-    let normalized = normalize_width(text);
+    let normalized = normalize_card_face(text);
     if normalized.len() > max {
         return Err(IdError::TooLong {
             value: text.to_string(),
@@ -639,6 +764,81 @@ mod tests {
         );
         let kanji = CardFaceKey::parse("06139018", "東京", "7", "00").unwrap();
         assert_eq!(kanji.symbol, "東京");
+    }
+
+    #[test]
+    fn card_face_half_width_katakana_folds_to_full_width() {
+        assert_eq!(
+            normalize_card_face(
+                "｡｢｣､･ｦｧｨｩｪｫｬｭｮｯｰｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜﾝ"
+            ),
+            "。「」、・ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン"
+        );
+        assert_eq!(normalize_card_face("ｶﾞ"), "ガ");
+        assert_eq!(normalize_card_face("ﾊﾟ"), "パ");
+        assert_eq!(normalize_card_face("ｳﾞｧｲｵﾘﾝ"), "ヴァイオリン");
+        assert_eq!(normalize_card_face("ﾄﾞｺﾓ12"), "ドコモ12");
+        // Decomposed input (a base kana and the combining mark) composes too.
+        assert_eq!(normalize_card_face("カ\u{3099}は\u{309A}"), "ガぱ");
+        // A mark with nothing to compose with is the combining mark (NFKC).
+        assert_eq!(normalize_card_face("ｱﾞ"), "ア\u{3099}");
+        assert_eq!(normalize_card_face("ﾞ1"), "\u{3099}1");
+        assert_eq!(normalize_card_face("ｶﾞﾞ"), "ガ\u{3099}");
+        assert_eq!(normalize_card_face("ｶﾟ"), "カ\u{309A}");
+        // Full-width ASCII, the ideographic space and surrounding blanks.
+        assert_eq!(normalize_card_face("\u{3000}ＡＢ\u{3000}ｶﾞ１ \t"), "AB ガ1");
+        assert_eq!(normalize_card_face("～！"), "~!");
+        // Kanji, hiragana and the spacing marks are kept.
+        assert_eq!(normalize_card_face("東京ほけん゛"), "東京ほけん゛");
+    }
+
+    #[test]
+    fn card_face_canonical_text_is_borrowed() {
+        for text in ["", "12", "東京", "ガパ", "ア\u{3099}", "A B", "ガ\u{3099}"] {
+            assert!(
+                matches!(normalize_card_face(text), Cow::Borrowed(t) if t == text),
+                "{text:?} was copied"
+            );
+            assert_eq!(normalize_card_face(&normalize_card_face(text)), text);
+        }
+        assert!(matches!(normalize_card_face(" 12 "), Cow::Borrowed("12")));
+        for text in ["ｶ", "ＡＢ", "A\u{3000}B", "カ\u{3099}"] {
+            assert!(
+                matches!(normalize_card_face(text), Cow::Owned(_)),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn sound_marks_compose_exactly_as_unicode_does() {
+        // The canonical compositions of U+3099 and U+309A in the kana blocks.
+        let voiced_pairs = (
+            "うかきくけこさしすせそたちつてとはひふへほゝウカキクケコサシスセソタチツテトハヒフヘホワヰヱヲヽ",
+            "ゔがぎぐげござじずぜぞだぢづでどばびぶべぼゞヴガギグゲゴザジズゼゾダヂヅデドバビブベボヷヸヹヺヾ",
+        );
+        let semi_pairs = ("はひふへほハヒフヘホ", "ぱぴぷぺぽパピプペポ");
+        for (compose, (bases, composed)) in [
+            (voiced as fn(char) -> Option<char>, voiced_pairs),
+            (semi_voiced, semi_pairs),
+        ] {
+            let expected: std::collections::HashMap<char, char> =
+                bases.chars().zip(composed.chars()).collect();
+            assert_eq!(expected.len(), bases.chars().count());
+            for code in 0x3040..=0x30FF {
+                let base = char::from_u32(code).unwrap();
+                assert_eq!(compose(base), expected.get(&base).copied(), "{base}");
+            }
+        }
+    }
+
+    #[test]
+    fn card_face_keys_match_across_widths() {
+        let stored = CardFaceKey::parse("06139018", "ｶﾞｸｾｲ", "ﾊﾟ12", "01").unwrap();
+        let typed = CardFaceKey::parse("０６１３９０１８", "　ガクセイ", "パ１２", "０１").unwrap();
+        assert_eq!(stored, typed);
+        assert_eq!(stored.index_key(), typed.index_key());
+        assert_eq!(stored.symbol, "ガクセイ");
     }
 
     #[test]

@@ -17,6 +17,16 @@
 use crate::model::{CODE_FIELD_COUNT, DATE_FIELD_COUNT, TEXT_FIELD_COUNT};
 use rkyv::{Archive, Serialize};
 
+/// Version of the snapshot format (its manifest and what its files hold);
+/// a snapshot of another version is refused. The data files' own header
+/// layout is versioned apart (`storage::archive::FILE_LAYOUT_VERSION`).
+///
+/// 2: card symbols and numbers are stored (and keyed) in the card-face
+/// normal form, half-width katakana folded to full-width with the sound
+/// marks composed; a version-1 snapshot kept them as written, so a card
+/// stored in half-width katakana would no longer be found.
+pub const FORMAT_VERSION: u32 = 2;
+
 /// Stored value of an absent date.
 pub const NO_DATE: i32 = i32::MIN;
 

@@ -101,14 +101,16 @@ impl EligibilityColumns {
         text[TextField::BranchNo as usize] = Cow::Borrowed(branch_no);
         text[TextField::MunicipalId as usize] = Cow::Borrowed(municipal_id);
         text[TextField::InsurerNumber as usize] = Cow::Borrowed(insurer_number.as_str());
-        card_text(
-            &text[TextField::CardSymbol as usize],
+        // The card face is stored in the form queries are normalised to, so
+        // that its index key and the key of a query agree.
+        text[TextField::CardSymbol as usize] = card_text(
+            row.cell(self.text[TextField::CardSymbol as usize]),
             MAX_SYMBOL_BYTES,
             false,
         )
         .map_err(|e| field("card_symbol", &e))?;
-        card_text(
-            &text[TextField::CardNumber as usize],
+        text[TextField::CardNumber as usize] = card_text(
+            row.cell(self.text[TextField::CardNumber as usize]),
             MAX_CARD_NUMBER_BYTES,
             true,
         )

@@ -17,7 +17,7 @@ use std::path::Path;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Version of the data-file layouts; a file of another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FILE_LAYOUT_VERSION: u32 = 1;
 
 /// First bytes of every data file.
 pub const MAGIC: [u8; 8] = *b"SHIKAKU\0";
@@ -55,7 +55,7 @@ impl FileKind {
 pub fn header(kind: FileKind) -> [u8; HEADER_LEN] {
     let mut out = [0u8; HEADER_LEN];
     out[..8].copy_from_slice(&MAGIC);
-    out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out[8..12].copy_from_slice(&FILE_LAYOUT_VERSION.to_le_bytes());
     out[12..16].copy_from_slice(&(kind as u32).to_le_bytes());
     out
 }
@@ -189,9 +189,9 @@ fn check_header(bytes: &[u8], kind: FileKind) -> Result<(), String> {
         return Err("not a shikaku snapshot file (bad magic)".into());
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
-    if version != FORMAT_VERSION {
+    if version != FILE_LAYOUT_VERSION {
         return Err(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}: rebuild the snapshot"
+            "format version {version}, this build reads version {FILE_LAYOUT_VERSION}: rebuild the snapshot"
         ));
     }
     let found = u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default());

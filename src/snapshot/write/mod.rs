@@ -38,7 +38,8 @@ use crate::snapshot::manifest::{
 use crate::snapshot::open::{PersonShards, Snapshot};
 use crate::source::insurers::InsurerRow;
 use crate::source::{BadRow, Encoding};
-use crate::storage::archive::{write_archive, FORMAT_VERSION};
+use crate::snapshot::format::FORMAT_VERSION;
+use crate::storage::archive::write_archive;
 use crate::storage::{write_json, FileEntry, FileKind, PartialDir, Verification};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
