@@ -568,18 +568,53 @@ fn municipal_nhi_rows_use_the_15_digit_municipal_id() {
     let json = answer_json(&answer, &built.snapshot, "2026-11-21", None, "r");
     let record = &json["records"][0];
     assert_eq!(
-        record["insurer_number"],
-        municipal.as_str(),
-        "6-digit numbers are padded to 8"
+        record["insurer_number"], six_digits,
+        "6-digit numbers are answered as printed on the card"
     );
     assert_eq!(record["scheme"], "municipal_nhi");
     assert_eq!(record["insurer_name"], "千代田区国民健康保険");
     assert_eq!(record["online_number"], "131000000000042");
-    let face = by_face(six_digits, "12", "345", "00", None);
-    assert_eq!(
-        ask(&built.snapshot, &face, "2026-11-21").verdict,
-        Verdict::Valid
-    );
+    for insurer in [
+        six_digits,
+        municipal.as_str(),
+        &full_width_digits(six_digits),
+    ] {
+        let face = by_face(insurer, "12", "345", "00", None);
+        let answer = ask(&built.snapshot, &face, "2026-11-21");
+        assert_eq!(answer.verdict, Verdict::Valid, "{insurer}");
+        let json = answer_json(&answer, &built.snapshot, "2026-11-21", None, "r");
+        assert_eq!(json["records"][0]["insurer_number"], six_digits);
+        assert_eq!(json["records"][0]["insurer_name"], "千代田区国民健康保険");
+    }
+}
+
+#[test]
+fn municipal_nhi_rows_written_with_eight_digits_are_answered_with_six() {
+    let municipal = InsurerNumber::with_check_digit(13_801);
+    let six_digits = &municipal.as_str()[2..];
+    let built = Dataset::new()
+        .insurer(municipal.as_str(), "千代田区国民健康保険")
+        .row(qualification("1", &branch(1), "2020-04-01").set("insurer_number", municipal.as_str()))
+        .build();
+    for insurer in [six_digits, municipal.as_str()] {
+        let answer = ask(
+            &built.snapshot,
+            &by_face(insurer, "12", "345", "", None),
+            "2026-11-21",
+        );
+        assert_eq!(answer.verdict, Verdict::Valid, "{insurer}");
+        let json = answer_json(&answer, &built.snapshot, "2026-11-21", None, "r");
+        let record = &json["records"][0];
+        assert_eq!(record["insurer_number"], six_digits);
+        assert_eq!(record["scheme"], "municipal_nhi");
+        assert_eq!(record["insurer_name"], "千代田区国民健康保険");
+    }
+}
+
+fn full_width_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| char::from_u32(c as u32 + 0xFEE0).unwrap_or(c))
+        .collect()
 }
 
 #[test]

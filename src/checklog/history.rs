@@ -260,7 +260,7 @@ pub fn record_json(record: &CheckRecord<'_>) -> Value {
         "status": status,
         "verdict": verdict,
         "error": error,
-        "insurer_number": record.insurer.map(|n| n.to_string()),
+        "insurer_number": record.insurer.map(|n| n.printed().to_string()),
         "snapshot": record.snapshot,
         "updates": record.update_lsn,
         "crl": (!record.crl.is_empty()).then_some(record.crl),

@@ -84,8 +84,16 @@ pub fn write_answer(out: &mut Vec<u8>, answer: &Answer<'_>, view: View<'_>, env:
 fn write_record(out: &mut Vec<u8>, row: &Record<'_>, view: View<'_>) {
     out.push(b'{');
     let texts = row.texts();
+    let insurer_number = texts[TextField::InsurerNumber as usize];
+    let parsed_insurer = InsurerNumber::parse(insurer_number).ok();
     for (field, value) in TextField::ALL.iter().zip(texts) {
         write_key(out, field.name());
+        // The insurer number as printed on the card (6 digits for municipal
+        // NHI), not the padded form rows are keyed by.
+        let value = match (field, &parsed_insurer) {
+            (TextField::InsurerNumber, Some(number)) => number.printed(),
+            _ => value,
+        };
         write_opt_str(out, (!value.is_empty()).then_some(value));
         out.push(b',');
     }
@@ -104,10 +112,7 @@ fn write_record(out: &mut Vec<u8>, row: &Record<'_>, view: View<'_>) {
     }
     write_key(out, "qualification_seq");
     write_u32(out, row.qualification_seq());
-    let insurer_number = texts[TextField::InsurerNumber as usize];
-    let scheme = InsurerNumber::parse(insurer_number)
-        .map(|n| n.scheme())
-        .unwrap_or(Scheme::Other);
+    let scheme = parsed_insurer.map_or(Scheme::Other, |n| n.scheme());
     out.extend_from_slice(b",\"scheme\":");
     write_str(out, scheme.code());
     out.extend_from_slice(b",\"scheme_name\":");

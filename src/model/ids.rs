@@ -189,6 +189,10 @@ fn digits_array<const N: usize>(text: &str) -> [u8; N] {
 
 /// 保険者番号: 8 digits (municipal NHI numbers have 6 and are padded with
 /// leading zeros), the last being a check digit (検証番号).
+///
+/// Held and keyed in the padded 8-digit form ([`InsurerNumber::as_str`]), so
+/// that the 6 digits and the same 6 digits padded with `00` are one number;
+/// answered as printed on the card ([`InsurerNumber::printed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InsurerNumber([u8; 8]);
 
@@ -220,8 +224,18 @@ impl InsurerNumber {
         InsurerNumber(digits_array(&format!("{body}{check}")))
     }
 
+    /// The canonical 8 digits (6-digit numbers padded with `00`): the form
+    /// rows are stored and keyed by.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// As printed on the card: the 6 digits of a municipal NHI (or NHI
+    /// society) number, whose padded form starts with `00`; otherwise the 8.
+    /// No 8-digit number starts with `00` (法別番号 00 does not exist).
+    pub fn printed(&self) -> &str {
+        let digits = self.as_str();
+        digits.strip_prefix("00").unwrap_or(digits)
     }
 
     /// 制度: derived from 法別番号 (digits 1–2) and, for NHI, digit 5.
@@ -705,6 +719,10 @@ mod tests {
         let municipal = InsurerNumber::with_check_digit(13_801);
         let six = &municipal.as_str()[2..];
         assert_eq!(InsurerNumber::parse(six).unwrap(), municipal);
+        assert_eq!(municipal.printed(), six);
+        assert_eq!(municipal.printed().len(), 6);
+        assert_eq!(InsurerNumber::parse(municipal.as_str()).unwrap(), municipal);
+        assert_eq!(n.printed(), "06139018");
         assert_eq!(municipal.scheme(), Scheme::MunicipalNhi);
         assert_eq!(InsurerNumber::parse("０６１３９０１８").unwrap(), n);
         assert_eq!(InsurerNumber::parse("  06139018 ").unwrap(), n);
