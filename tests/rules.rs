@@ -661,6 +661,45 @@ fn answer_json_carries_the_envelope_and_record_fields() {
 }
 
 #[test]
+fn answer_json_writes_japanese_as_utf8() {
+    let mut data = Dataset::new();
+    data.insurers[0].1 = "テスト健保\\組合".into();
+    let built = data
+        .row(
+            qualification("1", &branch(1), "2020-04-01")
+                .set("name", "髙橋 \"花子\"")
+                .set("card_symbol", "東京"),
+        )
+        .build();
+    let answer = ask(&built.snapshot, &by_online(&online(1)), "2026-11-21");
+    let mut body = Vec::new();
+    let envelope = Envelope {
+        date: shikaku::model::Date::from_ymd(2026, 11, 21).unwrap(),
+        snapshot_id: built.snapshot.id(),
+        crl_id: built.snapshot.crl().id(),
+        update_lsn: 0,
+        client_ref: Some("受付\t1"),
+        reception: "R-1",
+    };
+    write_answer(&mut body, &answer, View::bare(&built.snapshot), &envelope);
+    let text = std::str::from_utf8(&body).expect("UTF-8");
+    for raw in [
+        "\"name\":\"髙橋 \\\"花子\\\"\"",
+        "\"card_symbol\":\"東京\"",
+        "\"insurer_name\":\"テスト健保\\\\組合\"",
+        "\"scheme_name\":\"健保組合\"",
+        "\"client_ref\":\"受付\\t1\"",
+    ] {
+        assert!(text.contains(raw), "{raw} not in {text}");
+    }
+    assert!(!text.contains("\\u"), "no \\u escapes: {text}");
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["records"][0]["name"], "髙橋 \"花子\"");
+    assert_eq!(json["records"][0]["insurer_name"], "テスト健保\\組合");
+    assert_eq!(json["client_ref"], "受付\t1");
+}
+
+#[test]
 fn every_verdict_has_a_wire_name() {
     for verdict in Verdict::ALL {
         assert_eq!(Verdict::parse(verdict.as_str()), Some(verdict));

@@ -158,8 +158,9 @@ pub fn write_opt_str(out: &mut Vec<u8>, value: Option<&str>) {
     }
 }
 
-/// Appends `text` as a JSON string literal, escaping `"`, `\` and control
-/// characters (everything else, kanji included, is written as UTF-8).
+/// Appends `text` as a JSON string literal, escaping `"`, `\` and the
+/// control characters U+0000–U+001F (everything else, kanji included, is
+/// written as its UTF-8 bytes; U+2028 and U+2029 too, which JSON allows).
 pub fn write_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
@@ -208,6 +209,28 @@ mod tests {
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, text);
         }
+    }
+
+    #[test]
+    fn non_ascii_text_is_written_as_utf8_not_escaped() {
+        for text in [
+            "山田 太郎",
+            "ヤマダ タロウ",
+            "ｶﾞ",
+            "é",
+            "\u{2028}\u{2029}",
+            "😀",
+        ] {
+            let mut out = Vec::new();
+            write_str(&mut out, text);
+            assert_eq!(out, format!("\"{text}\"").into_bytes(), "{text:?}");
+        }
+        let mut out = Vec::new();
+        write_str(&mut out, "a\"b\\c\nd\re\tf\u{0}g\u{1f}h\u{7f}");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"a\\\"b\\\\c\\nd\\re\\tf\\u0000g\\u001fh\u{7f}\""
+        );
     }
 
     #[test]
