@@ -7,11 +7,11 @@ use common::{branch, date, online, options, qualification, Dataset};
 use shikaku::engine::{check, Query};
 use shikaku::model::{OnlineNumber, Serial, Verdict};
 use shikaku::snapshot::format::FORMAT_VERSION;
-use shikaku::storage::archive::FILE_LAYOUT_VERSION;
 use shikaku::snapshot::verify::verify;
 use shikaku::snapshot::write::build;
 use shikaku::snapshot::{Manifest, Snapshot, Verification};
 use shikaku::source::Encoding;
+use shikaku::storage::archive::FILE_LAYOUT_VERSION;
 use std::path::Path;
 
 fn sample() -> Dataset {

@@ -46,6 +46,15 @@ pub struct Trust {
 }
 
 impl Trust {
+    /// Trust in the live CRL's issuer alone, signatures verified (no
+    /// `user_ca` setting).
+    pub fn live_crl_issuer() -> Trust {
+        Trust {
+            configured: None,
+            verify_signatures: true,
+        }
+    }
+
     /// The CAs to check against while `crl` is live.
     pub fn cas<'a>(&'a self, crl: &'a super::Crl) -> &'a [CaCertificate] {
         match (&self.configured, crl.issuer()) {

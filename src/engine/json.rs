@@ -12,15 +12,27 @@ use super::{Answer, Record, View};
 use crate::model::{CodeField, Date, DateField, InsurerNumber, Scheme, TextField};
 use crate::snapshot::Snapshot;
 
-/// Answers `query` and returns the whole answer as a JSON value, with a new
-/// reception number (the operator's `check` and the demo use this).
+/// Answers `query` through [`super::answer`] (no certificate is sent: the
+/// serial is given) and returns the whole answer as a JSON value, with a
+/// new reception number (the operator's `check` and the demo use this).
 pub fn check_to_json(
     snapshot: &Snapshot,
     query: &super::Query,
     date: Date,
     client_ref: Option<&str>,
-) -> serde_json::Result<serde_json::Value> {
-    let answer = super::check(snapshot, query, date);
+) -> anyhow::Result<serde_json::Value> {
+    let check = super::Check {
+        query: query.clone(),
+        date,
+        certificate: None,
+    };
+    let answer = super::answer(
+        View::bare(snapshot),
+        snapshot.crl(),
+        &crate::crl::trust::Trust::live_crl_issuer(),
+        &check,
+    )
+    .map_err(|rejected| anyhow::anyhow!("certificate: {}", rejected.0))?;
     let reception = super::reception::next_reception(crate::model::clock::now_micros());
     let mut out = Vec::with_capacity(2048);
     write_answer(
@@ -36,7 +48,7 @@ pub fn check_to_json(
             reception: &reception,
         },
     );
-    serde_json::from_slice(&out)
+    Ok(serde_json::from_slice(&out)?)
 }
 
 /// What an answer carries besides the verdict and the records.

@@ -7,11 +7,11 @@
 //! reads every byte and compares the manifest's checksums; the server does
 //! that once at activation, `snapshot verify` does it and more.
 
+use super::format::FORMAT_VERSION;
 use super::format::{ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard};
 use super::manifest::{keys_file, person_file, Manifest, INSURERS_FILE, MANIFEST_FILE};
 use crate::crl::revocations::{open_revocations, RevocationSets, REVOCATIONS_FILE};
 use crate::crl::Crl;
-use super::format::FORMAT_VERSION;
 use crate::storage::{FileEntry, FileError as SnapshotError, FileKind, Mapped, Verification};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

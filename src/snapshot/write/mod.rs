@@ -31,6 +31,7 @@ pub use base::{BaseContent, Partitions, RowSink};
 pub use check::KeyCheck;
 
 use crate::crl::revocations::REVOCATIONS_FILE;
+use crate::snapshot::format::FORMAT_VERSION;
 use crate::snapshot::format::{InsurerMaster, NO_DATE};
 use crate::snapshot::manifest::{
     Counts, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
@@ -38,7 +39,6 @@ use crate::snapshot::manifest::{
 use crate::snapshot::open::{PersonShards, Snapshot};
 use crate::source::insurers::InsurerRow;
 use crate::source::{BadRow, Encoding};
-use crate::snapshot::format::FORMAT_VERSION;
 use crate::storage::archive::write_archive;
 use crate::storage::{write_json, FileEntry, FileKind, PartialDir, Verification};
 use anyhow::{bail, Context};
