@@ -7,6 +7,8 @@
 //! keys sampled across the whole dataset, so caches are not flattered.
 //!
 //! Run: `cargo bench --bench lookup` (or with `SHIKAKU_BENCH_PERSONS=10000000`).
+// criterion_group! defines a public function that cannot carry a doc comment.
+#![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use shikaku::engine::json::{write_answer, Envelope};

@@ -16,8 +16,11 @@ use std::path::Path;
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct GenOptions {
+    /// The first Japan day written.
     pub first_day: Date,
+    /// Consecutive days written from `first_day`.
     pub days: u32,
+    /// Checks written per day.
     pub per_day: u64,
     /// Distinct institutions checking.
     pub institutions: u32,
@@ -27,6 +30,7 @@ pub struct GenOptions {
     pub batch: u32,
     /// A segment is closed at this many entries.
     pub segment_entries: u64,
+    /// Seed of the random generator: the same options write the same log.
     pub seed: u64,
 }
 

@@ -44,14 +44,19 @@ pub struct Window {
 /// One history search.
 #[derive(Clone, Debug)]
 pub struct HistoryQuery {
+    /// The asking institution; only its own checks match.
     pub institution: InstitutionCode,
+    /// Which kind of key is searched (card serial, online-check number or card face).
     pub kind: super::record::QueryKind,
+    /// The key's bytes in the log's form (see [`super::record::LoggedKey::bytes`]).
     pub key: Vec<u8>,
     /// Only checks of this treatment date.
     pub date: Option<Date>,
     /// Today in Japan, and how many months back the search reaches.
     pub today: Date,
+    /// Months back from `today` the search reaches (`history_months`, default 5).
     pub months: u32,
+    /// Most records returned; more matches set [`Found::truncated`].
     pub limit: usize,
 }
 
@@ -75,12 +80,16 @@ impl HistoryQuery {
 /// matched than the limit.
 #[derive(Debug, Default)]
 pub struct Found {
+    /// The matching checks as JSON objects, newest first, at most the query's limit.
     pub records: Vec<Value>,
+    /// More records matched than the limit returned.
     pub truncated: bool,
+    /// Closed segments whose index was consulted (the open segment is not counted).
     pub segments_searched: usize,
 }
 
 impl Store {
+    /// A store over the log directory `dir`, with no open segment yet.
     pub fn new(dir: PathBuf) -> Store {
         Store {
             dir,

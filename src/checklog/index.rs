@@ -71,6 +71,7 @@ impl OpenIndex {
         }
     }
 
+    /// Offsets of the batches that may hold checks with `hash` (empty if none).
     pub fn lookup(&self, hash: u64) -> &[u32] {
         self.batches.get(&hash).map_or(&[], |offsets| offsets)
     }
@@ -107,10 +108,12 @@ impl OpenIndex {
         Ok(())
     }
 
+    /// Index entries (distinct hash and batch pairs) so far.
     pub fn len(&self) -> usize {
         self.entries
     }
 
+    /// No check has been indexed yet.
     pub fn is_empty(&self) -> bool {
         self.entries == 0
     }
@@ -128,6 +131,7 @@ pub struct SegmentIndex {
 }
 
 impl SegmentIndex {
+    /// Maps the index file at `path`, failing (naming the file) on a bad header or length.
     pub fn open(path: &Path) -> anyhow::Result<SegmentIndex> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         // SAFETY: index files are written whole under a temporary name and

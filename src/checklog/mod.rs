@@ -52,6 +52,7 @@ pub enum Backpressure {
 }
 
 impl Backpressure {
+    /// Reads a `check_log_policy` value: `block` or `shed`.
     pub fn parse(text: &str) -> Result<Backpressure, String> {
         match text {
             "block" => Ok(Backpressure::Block),
@@ -64,7 +65,9 @@ impl Backpressure {
 /// How the check log is kept.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
+    /// Directory of the check log (the `check_log` setting); holds one directory per Japan day.
     pub dir: PathBuf,
+    /// What a full queue does to a check (`check_log_policy`, default `block`).
     pub backpressure: Backpressure,
     /// Records the queue holds before the policy applies.
     pub queue: usize,
@@ -72,6 +75,7 @@ pub struct LogConfig {
     pub linger: Duration,
     /// A segment is closed (and indexed) at this size or entry count.
     pub segment_bytes: u64,
+    /// Entry count at which a segment is closed (default 2,000,000), whichever of the two limits comes first.
     pub segment_entries: u64,
     /// Days older than this many months are removed.
     pub retention_months: u32,
@@ -82,6 +86,8 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
+    /// The defaults for a log at `dir`: `block`, a 65,536-record queue, 20 ms linger,
+    /// 256 MiB or 2,000,000-entry segments, 6 months kept, 5 months searched, the system clock.
     pub fn new(dir: PathBuf) -> LogConfig {
         LogConfig {
             dir,
@@ -100,16 +106,21 @@ impl LogConfig {
 /// Counters of the log, for metrics and status.
 #[derive(Default, Debug)]
 pub struct LogStats {
+    /// Entries written since start, checks and shed counts alike (`shikaku_check_log_records_total`).
     pub entries: AtomicU64,
+    /// Batches written, one `fdatasync` each (`shikaku_check_log_batches_total`).
     pub batches: AtomicU64,
+    /// Bytes written to segments, frames included (`shikaku_check_log_bytes_total`).
     pub bytes: AtomicU64,
     /// Reservations that had to wait for a place (`block`).
     pub blocked: AtomicU64,
     /// Checks refused because the queue was full (`shed`).
     pub shed: AtomicU64,
+    /// Batch writes that failed and were retried (`shikaku_check_log_write_failures_total`).
     pub write_failures: AtomicU64,
     /// The last write failed; the writer is retrying.
     pub failing: AtomicBool,
+    /// Day directories removed past retention since start, not counting those removed at start.
     pub days_purged: AtomicU64,
     /// Shed checks not yet written as a [`Shed`] entry, and when the first was.
     shed_unlogged: AtomicU64,
@@ -149,8 +160,11 @@ enum Item {
 pub struct CheckLog {
     queue: mpsc::Sender<Item>,
     capacity: usize,
+    /// The settings the log was started with.
     pub config: LogConfig,
+    /// Counters shared with the writer thread, read by metrics and status.
     pub stats: Arc<LogStats>,
+    /// The segments and indexes that history searches read, kept current by the writer.
     pub store: Arc<history::Store>,
 }
 

@@ -41,13 +41,18 @@ pub enum Via {
 /// before a key could be read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum QueryKind {
+    /// The request was refused before a key was read.
     None,
+    /// A My Number card check by certificate serial.
     Card,
+    /// An insurance-card check by online-check number.
     OnlineNumber,
+    /// An insurance-card check by card face (insurer number, symbol, number, branch).
     CardFace,
 }
 
 impl QueryKind {
+    /// The kind as written in history answers and reports (`card`, `online_number`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             QueryKind::None => "none",
@@ -77,6 +82,7 @@ pub fn is_validation(outcome: Outcome, kind: QueryKind) -> bool {
 /// The key a check asked for, in the log's form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LoggedKey<'a> {
+    /// Which kind of key `bytes` holds.
     pub kind: QueryKind,
     /// Card: the serial's big-endian bytes; online number: its digits; card
     /// face: insurer number, symbol, number and branch joined by
@@ -85,6 +91,7 @@ pub struct LoggedKey<'a> {
 }
 
 impl LoggedKey<'_> {
+    /// The key of a check refused before a key was read.
     pub const NONE: LoggedKey<'static> = LoggedKey {
         kind: QueryKind::None,
         bytes: b"",
@@ -117,11 +124,14 @@ impl LoggedKey<'_> {
 /// A key owned: what a check asked, as logged and as history searches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedKey {
+    /// Which kind of key `bytes` holds.
     pub kind: QueryKind,
+    /// The key's bytes, as in [`LoggedKey::bytes`].
     pub bytes: Vec<u8>,
 }
 
 impl OwnedKey {
+    /// The logged key of a parsed check query.
     pub fn of(query: &Query) -> OwnedKey {
         match query {
             Query::Card { serial } => OwnedKey {
@@ -144,6 +154,7 @@ impl OwnedKey {
         }
     }
 
+    /// The key borrowed, as records hold it.
     pub fn as_key(&self) -> LoggedKey<'_> {
         LoggedKey {
             kind: self.kind,
@@ -170,19 +181,28 @@ pub fn card_face_bytes(insurer: &str, symbol: &str, number: &str, branch: &str) 
 pub struct CheckRecord<'a> {
     /// When the answer was made, in microseconds since the Unix epoch.
     pub micros: u64,
+    /// Time from receiving the check to its answer, in microseconds (capped at `u32::MAX`).
     pub latency_us: u32,
+    /// Whether the check came alone or as a bulk line.
     pub via: Via,
+    /// The institution that asked; `None` when refused before it was known.
     pub institution: Option<InstitutionCode>,
+    /// What was asked for ([`LoggedKey::NONE`] when no key was read).
     pub key: LoggedKey<'a>,
     /// The treatment date checked.
     pub date: Option<Date>,
+    /// The verdict answered, or the error code of a refusal.
     pub outcome: Outcome,
     /// The insurer of the first record answered (the bearer of a
     /// validation's fee on the insurer side).
     pub insurer: Option<InsurerNumber>,
+    /// Id of the snapshot answered from; empty when no verdict was given.
     pub snapshot: &'a str,
+    /// Last journal LSN applied over the snapshot when answering (0: none, or no verdict).
     pub update_lsn: u64,
+    /// Id of the CRL in service when answering; empty when no verdict was given.
     pub crl: &'a str,
+    /// Reception number given in the answer; empty when no verdict was given.
     pub reception: &'a str,
 }
 
@@ -190,19 +210,25 @@ pub struct CheckRecord<'a> {
 /// policy): counted, and written as one entry once the writer catches up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shed {
+    /// When the first of the counted checks was shed, in microseconds since the Unix epoch.
     pub first_micros: u64,
+    /// When the count was taken for writing, in microseconds since the Unix epoch.
     pub micros: u64,
+    /// Checks refused with 503 `busy` between the two times.
     pub count: u32,
 }
 
 /// One entry of the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Entry<'a> {
+    /// One check answered or refused.
     Check(CheckRecord<'a>),
+    /// A count of checks shed under the `shed` policy, not logged one by one.
     Shed(Shed),
 }
 
 impl Entry<'_> {
+    /// When the entry was made, in microseconds since the Unix epoch.
     pub fn micros(&self) -> u64 {
         match self {
             Entry::Check(record) => record.micros,
@@ -239,6 +265,7 @@ impl CheckRecord<'_> {
 }
 
 impl Shed {
+    /// Appends the length-prefixed binary form to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = begin(out);
         out.push(TAG_SHED);
@@ -291,6 +318,7 @@ pub struct Entries<'a> {
 }
 
 impl<'a> Entries<'a> {
+    /// The entries of a decompressed batch's bytes.
     pub fn new(bytes: &'a [u8]) -> Entries<'a> {
         Entries { bytes }
     }

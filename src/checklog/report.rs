@@ -25,13 +25,18 @@ use std::path::Path;
 /// Which report.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Report {
+    /// One row per certificate validation, for the JPKI fee (`fees`).
     Fees,
+    /// Validations counted per month, for the payment (`validations`).
     Validations,
+    /// Validations per day and bearer, institution and insurer, for charging (`charges`).
     Charges,
+    /// Checks counted by the given dimensions (`stats`).
     Stats(Vec<Dimension>),
 }
 
 impl Report {
+    /// The report's name as `shikaku report` takes it.
     pub fn name(&self) -> &'static str {
         match self {
             Report::Fees => "fees",
@@ -45,6 +50,7 @@ impl Report {
 /// A grouping of the statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dimension {
+    /// The institution code (医療機関コード) that asked.
     Institution,
     /// The first two digits of the institution code (都道府県番号).
     Prefecture,
@@ -59,6 +65,7 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    /// Every dimension, in the order `parse_list` names them in its error.
     pub const ALL: [Dimension; 6] = [
         Dimension::Institution,
         Dimension::Prefecture,
@@ -68,6 +75,7 @@ impl Dimension {
         Dimension::Outcome,
     ];
 
+    /// The dimension's name, as parsed and written in the CSV header.
     pub fn as_str(self) -> &'static str {
         match self {
             Dimension::Institution => "institution",
@@ -165,7 +173,9 @@ const SHED: u64 = 200;
 /// Days from `from` to `to`, both included; named like `2026-Q4`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Period {
+    /// First day of the period, included.
     pub from: Date,
+    /// Last day of the period, included.
     pub to: Date,
 }
 
@@ -209,8 +219,11 @@ impl Period {
 /// What a report run read.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Summary {
+    /// Segments read, those of the days just before and after the period included.
     pub segments: usize,
+    /// Log entries read in the period (checks and shed counts).
     pub entries: u64,
+    /// CSV rows written, the header not counted.
     pub rows: u64,
     /// Segments with damage before intact batches (read up to the damage).
     pub unreadable: Vec<String>,

@@ -25,10 +25,15 @@ use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+/// First eight bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SHKCHKLG";
+/// Segment format version, after the magic.
 pub const SEGMENT_VERSION: u32 = 1;
+/// Header bytes before the first frame: magic, version and four zero bytes.
 pub const SEGMENT_HEADER_LEN: usize = 16;
+/// File extension of segments (`000001.seg`).
 pub const SEGMENT_SUFFIX: &str = "seg";
+/// File extension of a closed segment's index (`000001.idx`).
 pub const INDEX_SUFFIX: &str = "idx";
 /// Largest compressed batch.
 const MAX_FRAME_PAYLOAD: usize = 64 << 20;
@@ -39,6 +44,7 @@ pub const MAX_BATCH_ENTRIES: u32 = 1 << 20;
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Largest segment: frame offsets are `u32`.
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+/// Frame layout of segments: a 12-byte fixed part (first entry micros, entry count) and the LZ4 payload.
 pub const FRAMING: Framing = Framing {
     fixed: 12,
     max_payload: MAX_FRAME_PAYLOAD,
@@ -82,11 +88,14 @@ fn parse_day(name: &str) -> Option<Date> {
 /// One segment of a day: its number, file, and whether its index exists.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SegmentFile {
+    /// Position of the segment in its day, from 1.
     pub number: u32,
+    /// Path of the `.seg` file.
     pub path: PathBuf,
 }
 
 impl SegmentFile {
+    /// The segment numbered `number` in `day_dir` (`000042.seg`); nothing is created.
     pub fn new(day_dir: &Path, number: u32) -> SegmentFile {
         SegmentFile {
             number,
@@ -94,10 +103,12 @@ impl SegmentFile {
         }
     }
 
+    /// Path of the segment's index file, beside it with the `.idx` extension.
     pub fn index_path(&self) -> PathBuf {
         self.path.with_extension(INDEX_SUFFIX)
     }
 
+    /// The index file exists (the segment was closed and indexed).
     pub fn is_indexed(&self) -> bool {
         self.index_path().is_file()
     }
@@ -127,10 +138,14 @@ pub fn segments(day_dir: &Path) -> anyhow::Result<Vec<SegmentFile>> {
 
 /// A segment open for appending batches.
 pub struct SegmentWriter {
+    /// The segment being written.
     pub segment: SegmentFile,
+    /// The Japan day the segment belongs to.
     pub day: Date,
     file: File,
+    /// Bytes written so far, header included; the next frame's offset.
     pub len: u64,
+    /// Entries written so far.
     pub entries: u64,
     frame: Vec<u8>,
 }
@@ -227,10 +242,13 @@ fn plausible(fixed: &[u8]) -> bool {
 /// What reading a segment found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SegmentScan {
+    /// Readable frames (batches).
     pub frames: u64,
+    /// Entries in the readable frames.
     pub entries: u64,
     /// Where the readable frames end.
     pub valid_len: u64,
+    /// Size of the file in bytes.
     pub file_len: u64,
     /// Unreadable bytes with an intact frame after them (not a torn tail).
     pub damage: Option<String>,

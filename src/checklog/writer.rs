@@ -29,6 +29,7 @@ pub struct Recovery {
     pub torn_bytes: u64,
     /// Segments with damage before intact batches (kept up to the damage).
     pub damaged: Vec<String>,
+    /// Day directories removed at start because they were past retention.
     pub days_purged: usize,
 }
 

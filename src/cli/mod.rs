@@ -14,6 +14,7 @@ mod updates;
 
 use clap::{Parser, Subcommand};
 
+/// The `shikaku` command line: one subcommand per operator task.
 #[derive(Parser, Debug)]
 #[command(
     name = "shikaku",

@@ -62,10 +62,12 @@ impl UserCertificate {
         })
     }
 
+    /// The certificate's serial number, the key of the linkage and revocation look-ups.
     pub fn serial(&self) -> Serial {
         self.serial
     }
 
+    /// The issuer name, RFC 4514 text.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }

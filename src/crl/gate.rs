@@ -20,6 +20,7 @@ pub enum StaleCrl {
 }
 
 impl StaleCrl {
+    /// Parses the configured value: `alarm` or `refuse`.
     pub fn parse(text: &str) -> Result<StaleCrl, String> {
         match text {
             "alarm" => Ok(StaleCrl::Alarm),
@@ -35,6 +36,7 @@ pub struct CrlPolicy {
     /// Largest accepted change of the entry count, as a fraction of the
     /// live list's (0.05 = ±5%).
     pub max_count_change: f64,
+    /// What to do with a list already past its nextUpdate.
     pub stale: StaleCrl,
 }
 

@@ -32,10 +32,12 @@ use trust::CaCertificate;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct CrlError {
+    /// What was wrong, naming the file or entry where it applies.
     pub message: String,
 }
 
 impl CrlError {
+    /// An error with this message.
     pub fn new(message: String) -> CrlError {
         CrlError { message }
     }
@@ -51,25 +53,34 @@ pub struct CrlMeta {
     pub issuer_certificate: String,
     /// RFC 3339, UTC.
     pub this_update: String,
+    /// nextUpdate, RFC 3339 UTC; `None` when the CRL has no nextUpdate field.
     pub next_update: Option<String>,
     /// The cRLNumber extension: decimal, or `0x` hex beyond 64 bits.
     pub number: Option<String>,
+    /// Signature algorithm of the CRL by its RFC name (e.g.
+    /// `sha256WithRSAEncryption`), or the dotted OID when unknown.
     pub signature_algorithm: String,
+    /// Entries in `revokedCertificates`, duplicates included.
     pub entries: u64,
     /// Serials listed more than once (kept once; the first status wins).
     pub duplicate_entries: u64,
+    /// The imported file: name, size and xxh3-128 checksum.
     pub source: SourceDigest,
 }
 
 impl CrlMeta {
+    /// thisUpdate as a time; `None` if the recorded text is not RFC 3339.
     pub fn this_update_time(&self) -> Option<DateTime<Utc>> {
         parse_time(&self.this_update)
     }
 
+    /// nextUpdate as a time; `None` if absent or not RFC 3339.
     pub fn next_update_time(&self) -> Option<DateTime<Utc>> {
         self.next_update.as_deref().and_then(parse_time)
     }
 
+    /// The cRLNumber as an integer (held as a [`Serial`]), for comparing lists;
+    /// `None` if absent.
     pub fn number_value(&self) -> Option<Serial> {
         self.number.as_deref().and_then(|n| Serial::parse(n).ok())
     }
@@ -108,6 +119,8 @@ pub struct Crl {
 }
 
 impl Crl {
+    /// A list from its id, metadata and sets; fails if the recorded issuer
+    /// certificate in `meta` cannot be decoded.
     pub fn new(id: String, meta: Option<CrlMeta>, sets: RevocationSets) -> Result<Crl, CrlError> {
         let issuer = match &meta {
             Some(meta) => {
@@ -123,14 +136,17 @@ impl Crl {
         })
     }
 
+    /// The CRL generation id (e.g. `crl-20261121T070000Z-4711`).
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// X.509 metadata; `None` for a list read from `revoked.csv`.
     pub fn meta(&self) -> Option<&CrlMeta> {
         self.meta.as_ref()
     }
 
+    /// The revoked and suspended serials.
     pub fn sets(&self) -> &RevocationSets {
         &self.sets
     }
@@ -140,11 +156,13 @@ impl Crl {
         self.issuer.as_ref()
     }
 
+    /// Whether `serial` is revoked or suspended; `None` when not listed.
     #[inline]
     pub fn status(&self, serial: &Serial) -> Option<Revocation> {
         self.sets.status(serial)
     }
 
+    /// Distinct serials listed: revoked plus suspended.
     pub fn entries(&self) -> u64 {
         self.sets.revoked_count() + self.sets.suspended_count()
     }
@@ -161,9 +179,13 @@ impl Crl {
 /// An imported CRL: its metadata and sets, and how long each step took.
 #[derive(Debug)]
 pub struct Imported {
+    /// What the CRL says about itself, and the file it came from.
     pub meta: CrlMeta,
+    /// The revoked and suspended serials.
     pub sets: RevocationSets,
+    /// Seconds spent walking the entries and checking the signature (in parallel).
     pub parse_seconds: f64,
+    /// Seconds for the whole import, mapping and decoding included.
     pub total_seconds: f64,
 }
 

@@ -30,13 +30,20 @@ const ISSUING_DISTRIBUTION_POINT: ObjectIdentifier = ObjectIdentifier::new_unwra
 pub struct CrlDocument<'a> {
     /// The signed part (`tbsCertList`), exactly as in the file.
     pub tbs: &'a [u8],
+    /// The outer `signatureAlgorithm` the CA signed `tbs` with.
     pub signature_algorithm: AlgorithmIdentifierRef<'a>,
+    /// The signature bits over `tbs`.
     pub signature: &'a [u8],
     /// The issuer name, DER, exactly as in the file.
     pub issuer_der: &'a [u8],
+    /// The issuer name, decoded.
     pub issuer: Name,
+    /// thisUpdate: when the list was issued.
     pub this_update: Time,
+    /// nextUpdate: when the next list is due; `None` if the CRL omits it.
     pub next_update: Option<Time>,
+    /// The cRLNumber extension (a monotonically increasing sequence number);
+    /// `None` if absent.
     pub number: Option<Serial>,
     /// Body of `revokedCertificates` (empty when the list has none).
     entries: &'a [u8],

@@ -20,13 +20,19 @@ pub const REVOCATIONS_FILE: &str = "revocations.rkyv";
 /// 64 bits, sorted lists for the (rare) wider ones.
 #[derive(Archive, Serialize, Debug, Default)]
 pub struct RevocationFile {
+    /// Revoked serials that fit 64 bits, as a portable roaring treemap.
     pub revoked: Vec<u8>,
+    /// Suspended (certificateHold) serials that fit 64 bits, as a portable
+    /// roaring treemap.
     pub suspended: Vec<u8>,
     /// Wide serials, big-endian, right-aligned in 20 bytes, sorted.
     pub wide_revoked: Vec<[u8; 20]>,
+    /// Wide suspended serials, big-endian, right-aligned in 20 bytes, sorted.
     pub wide_suspended: Vec<[u8; 20]>,
 }
 
+/// The revoked and suspended serials in memory, ready for lookups; a serial
+/// is in at most one of the two.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RevocationSets {
     revoked: RoaringTreemap,
@@ -103,10 +109,12 @@ impl RevocationSets {
             .collect()
     }
 
+    /// Number of revoked serials, narrow and wide.
     pub fn revoked_count(&self) -> u64 {
         self.revoked.len() + self.wide_revoked.len() as u64
     }
 
+    /// Number of suspended serials, narrow and wide.
     pub fn suspended_count(&self) -> u64 {
         self.suspended.len() + self.wide_suspended.len() as u64
     }

@@ -21,17 +21,24 @@ pub const CRL_MANIFEST_FILE: &str = "crl.json";
 /// `crl.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct CrlManifest {
+    /// Layout version of the directory's files (the storage `FILE_LAYOUT_VERSION`).
     pub format_version: u32,
+    /// The CRL generation id, by default derived from thisUpdate and cRLNumber.
     pub id: String,
     /// When the build finished (RFC 3339, UTC).
     pub created_at: String,
+    /// Number of revoked serials.
     pub revoked: u64,
+    /// Number of suspended (certificateHold) serials.
     pub suspended: u64,
+    /// What the imported X.509 CRL says about itself.
     pub crl: CrlMeta,
+    /// The data files of the directory (`revocations.rkyv`) with sizes and checksums.
     pub files: Vec<FileEntry>,
     /// Seconds the import took (parse and signature check, in parallel) and
     /// the whole build.
     pub import_seconds: f64,
+    /// Seconds the whole build took, import and writing included.
     pub build_seconds: f64,
 }
 

@@ -158,6 +158,7 @@ impl CaCertificate {
         self.subject_der == issuer_der
     }
 
+    /// The CA certificate, DER.
     pub fn der(&self) -> &[u8] {
         &self.der
     }
@@ -167,6 +168,8 @@ impl CaCertificate {
         base64::engine::general_purpose::STANDARD.encode(&self.der)
     }
 
+    /// Decodes a certificate recorded as base64 DER (the inverse of
+    /// [`CaCertificate::to_base64`]).
     pub fn from_base64(text: &str) -> Result<CaCertificate, String> {
         let der = base64::engine::general_purpose::STANDARD
             .decode(text)

@@ -53,6 +53,7 @@ pub fn check_to_json(
 
 /// What an answer carries besides the verdict and the records.
 pub struct Envelope<'a> {
+    /// The treatment date checked.
     pub date: Date,
     /// Snapshot id.
     pub snapshot_id: &'a str,
@@ -60,7 +61,9 @@ pub struct Envelope<'a> {
     pub update_lsn: u64,
     /// The revocation list card serials were looked up in.
     pub crl_id: &'a str,
+    /// The caller's `client_ref`, echoed unchanged; `None` answers `null`.
     pub client_ref: Option<&'a str>,
+    /// Reception number of the answer, under which the check is kept in the history.
     pub reception: &'a str,
 }
 

@@ -31,15 +31,22 @@ pub use crate::updates::view::{Record, Records, View};
 pub enum Query {
     /// My Number card: the user certificate's serial (from the certificate
     /// of the [`Check`] when one was sent).
-    Card { serial: Serial },
+    Card {
+        /// The user certificate's serial number.
+        serial: Serial,
+    },
     /// Insurance card by online-check number (e.g. from the QR code).
     OnlineNumber {
+        /// The online-check number asked for (insurer code + branch number, or municipal ID).
         number: OnlineNumber,
+        /// Birth date from the card face; a mismatch answers `not_found`, `None` skips the comparison.
         birth_date: Option<Date>,
     },
     /// Insurance card by the key printed on its face.
     CardFace {
+        /// Insurer number, symbol, number and branch as printed on the card.
         key: CardFaceKey,
+        /// Birth date from the card face; a mismatch answers `not_found`, `None` skips the comparison.
         birth_date: Option<Date>,
     },
 }
@@ -47,6 +54,7 @@ pub enum Query {
 /// The verdict and the records answered with, borrowed from the view.
 #[derive(Debug)]
 pub struct Answer<'s> {
+    /// The eligibility verdict (資格有効性) answered.
     pub verdict: Verdict,
     /// Newest `acquired` first. Empty for `not_found`, `multiple` and the
     /// certificate verdicts.

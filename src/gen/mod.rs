@@ -71,6 +71,7 @@ pub struct GenOptions {
 /// What was generated.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GenSummary {
+    /// Persons (linkage numbers) generated.
     pub persons: u64,
     /// Rows of `eligibility.csv`.
     pub rows: u64,

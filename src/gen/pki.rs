@@ -45,8 +45,11 @@ const SAMPLES_PER_KIND: usize = 10;
 /// One CRL entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrlEntry {
+    /// Serial of the revoked certificate.
     pub serial: Serial,
+    /// Day of the revocation.
     pub revoked_on: Date,
+    /// RFC 5280 reason; `certificateHold` means suspended.
     pub reason: RevocationReason,
 }
 
@@ -133,14 +136,17 @@ impl TestCa {
         })
     }
 
+    /// The CA's self-signed certificate, PEM (written as `crl-issuer.pem`).
     pub fn certificate_pem(&self) -> &str {
         &self.certificate_pem
     }
 
+    /// The CA's self-signed certificate, DER.
     pub fn certificate_der(&self) -> &[u8] {
         &self.certificate_der
     }
 
+    /// The CA's private key, PEM (test material only).
     pub fn key_pem(&self) -> String {
         self.key.serialize_pem()
     }
@@ -211,7 +217,9 @@ fn pad8(serial: &Serial) -> [u8; 8] {
 /// What [`write`] produced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PkiSummary {
+    /// Entries of the CRL written, padding included.
     pub crl_entries: u64,
+    /// Sample user certificates written under `pki/certificates/`.
     pub certificates: u64,
 }
 

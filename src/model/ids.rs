@@ -13,15 +13,32 @@ use std::fmt;
 /// Why an identifier was refused. The caller adds the field name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// Wrong form: not digits, wrong length, control characters, or a
+    /// required value left empty.
     #[error("'{value}' must be {expected}")]
     Shape {
+        /// The input as received, before normalisation.
         value: String,
+        /// What the field accepts, in words (e.g. "8 digits").
         expected: &'static str,
     },
+    /// An insurer number (保険者番号) whose last digit is not its 検証番号.
     #[error("'{value}' has a wrong check digit (検証番号): expected {expected}")]
-    CheckDigit { value: String, expected: u8 },
+    CheckDigit {
+        /// The input as received, trimmed.
+        value: String,
+        /// The check digit the first seven digits call for (0–9).
+        expected: u8,
+    },
+    /// A value over its length bound (card symbol, card number, or a serial
+    /// wider than 20 bytes).
     #[error("'{value}' is longer than {max} bytes")]
-    TooLong { value: String, max: usize },
+    TooLong {
+        /// The input as received.
+        value: String,
+        /// The bound, in bytes (UTF-8 bytes for text, octets for a serial).
+        max: usize,
+    },
 }
 
 fn shape(value: &str, expected: &'static str) -> IdError {
@@ -197,6 +214,8 @@ fn digits_array<const N: usize>(text: &str) -> [u8; N] {
 pub struct InsurerNumber([u8; 8]);
 
 impl InsurerNumber {
+    /// Parses 8 digits, or 6 for a municipal NHI number (padded with `00`), after
+    /// folding full-width digits; refuses a wrong check digit (検証番号).
     pub fn parse(text: &str) -> Result<InsurerNumber, IdError> {
         let normalized = normalize_width(text);
         let digits = normalized.as_ref();
@@ -360,6 +379,8 @@ pub struct OnlineNumber {
 }
 
 impl OnlineNumber {
+    /// Parses 24 digits (insurer code + branch number) or 15 (municipal insured
+    /// ID), after folding full-width digits and trimming blanks.
     pub fn parse(text: &str) -> Result<OnlineNumber, IdError> {
         let normalized = normalize_width(text);
         let digits = normalized.as_ref();
@@ -385,12 +406,14 @@ impl OnlineNumber {
         OnlineNumber { digits, len: 24 }
     }
 
+    /// The 15-digit online number of a municipal NHI subscription (市町村被保険者ID).
     pub fn from_municipal_id(id: &MunicipalId) -> OnlineNumber {
         let mut digits = [0u8; 24];
         digits[..15].copy_from_slice(&id.0);
         OnlineNumber { digits, len: 15 }
     }
 
+    /// The digits: 24 for insurer code + branch number, 15 for a municipal ID.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.digits[..usize::from(self.len)]).unwrap_or("")
     }
@@ -415,6 +438,8 @@ macro_rules! fixed_digits {
         pub struct $name([u8; $len]);
 
         impl $name {
+            /// Parses exactly the fixed number of digits, after folding
+            /// full-width digits and trimming surrounding blanks.
             pub fn parse(text: &str) -> Result<$name, IdError> {
                 let normalized = normalize_width(text);
                 let digits = normalized.as_ref();
@@ -424,6 +449,7 @@ macro_rules! fixed_digits {
                 Ok($name(digits_array(digits)))
             }
 
+            /// The digits, in canonical half-width form.
             pub fn as_str(&self) -> &str {
                 std::str::from_utf8(&self.0).unwrap_or("")
             }
@@ -464,9 +490,13 @@ pub const MAX_CARD_NUMBER_BYTES: usize = 64;
 /// match a whole household.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CardFaceKey {
+    /// 保険者番号 printed on the card.
     pub insurer_number: InsurerNumber,
+    /// 記号, normalised by [`normalize_card_face`]; empty when the card has none.
     pub symbol: String,
+    /// 番号, normalised by [`normalize_card_face`]; never empty.
     pub number: String,
+    /// 枝番; `None` when the asker left it out (the key then matches the household).
     pub branch: Option<CardBranch>,
 }
 
@@ -475,6 +505,8 @@ pub struct CardFaceKey {
 pub const KEY_SEPARATOR: u8 = 0x1F;
 
 impl CardFaceKey {
+    /// Validates and normalises the four card-face parts; on error, names the
+    /// part that failed (`insurer_number`, `symbol`, `number` or `branch`).
     pub fn parse(
         insurer_number: &str,
         symbol: &str,
@@ -544,6 +576,7 @@ pub fn card_text(text: &str, max: usize, required: bool) -> Result<Cow<'_, str>,
 pub struct CardBranch([u8; 2]);
 
 impl CardBranch {
+    /// Parses one or two digits (padded to two); `None` for an empty cell.
     pub fn parse_optional(text: &str) -> Result<Option<CardBranch>, IdError> {
         let normalized = normalize_width(text);
         let digits = normalized.as_ref();
@@ -557,6 +590,7 @@ impl CardBranch {
         }
     }
 
+    /// The two digits, padded (`01`).
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
     }
@@ -621,6 +655,7 @@ impl Serial {
         })
     }
 
+    /// A serial from a 64-bit value (the form roaring revocation sets hold).
     pub fn from_u64(value: u64) -> Serial {
         Serial::from_be_bytes(&value.to_be_bytes()).unwrap_or_else(unreachable_serial)
     }
@@ -680,6 +715,8 @@ impl fmt::Debug for Serial {
 pub struct LinkageNo(pub u128);
 
 impl LinkageNo {
+    /// Parses up to 20 digits (leading zeros allowed), after folding full-width
+    /// digits and trimming blanks.
     pub fn parse(text: &str) -> Result<LinkageNo, IdError> {
         let normalized = normalize_width(text);
         let digits = normalized.as_ref();

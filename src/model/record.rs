@@ -11,23 +11,44 @@ use super::ids::{CardBranch, InsurerNumber, LinkageNo, OnlineNumber};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum TextField {
+    /// Online-check number (24 or 15 digits), derived from `insurer_code` +
+    /// `branch_no` or `municipal_id`; not itself a CSV column.
     OnlineNumber,
+    /// `insurer_code`: 保険者コード, 8 digits; empty for a municipal-ID row.
     InsurerCode,
+    /// `branch_no`: 被保険者枝番, 16 digits; empty for a municipal-ID row.
     BranchNo,
+    /// `municipal_id`: 市町村被保険者ID, 15 digits; empty unless municipal NHI.
     MunicipalId,
+    /// `insurer_number`: 保険者番号 in its padded 8-digit form.
     InsurerNumber,
+    /// `card_symbol`: 記号 on the card, card-face normalised; may be empty.
     CardSymbol,
+    /// `card_number`: 番号 on the card, card-face normalised.
     CardNumber,
+    /// `card_branch`: 枝番 on the card (two digits); may be empty.
     CardBranch,
+    /// `name`: family and given name, separated by one space.
     Name,
+    /// `name_kana`: the name in kana; may be empty.
     NameKana,
+    /// `address`: the person's address; may be empty.
     Address,
+    /// `postal_code`: the person's postal code; may be empty.
     PostalCode,
+    /// `insured_name`: name of the insured person (被保険者), filled for dependants.
     InsuredName,
+    /// `household_head_name`: name of the head of household (世帯主).
     HouseholdHeadName,
+    /// `employer_name`: 事業所名称, the insured person's employer.
     EmployerName,
+    /// `issuer_address`: address of the office that issued the card.
     IssuerAddress,
+    /// `loss_reason`: 資格喪失事由 code (01 death, 02 public assistance, 03 other
+    /// insurance, 99 other); empty while in force.
     LossReason,
+    /// `card_type`: 証区分 code (01 general … 07 self-defence forces, A1 medical
+    /// assistance).
     CardType,
 }
 
@@ -57,6 +78,7 @@ pub const TEXT_FIELD_NAMES: [&str; TEXT_FIELD_COUNT] = [
 ];
 
 impl TextField {
+    /// Every text field, in stored order.
     pub const ALL: [TextField; TEXT_FIELD_COUNT] = [
         TextField::OnlineNumber,
         TextField::InsurerCode,
@@ -88,15 +110,26 @@ impl TextField {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum DateField {
+    /// `birth_date`: 生年月日 (required).
     BirthDate,
+    /// `acquired`: 資格取得年月日, the first day in force (required).
     Acquired,
+    /// `lost`: 資格喪失年月日, the first day no longer in force; empty while in force.
     Lost,
+    /// `retiree_switch`: 退職者切替 date, the switch to retiree medical care;
+    /// empty for most rows.
     RetireeSwitch,
+    /// `benefit_start`: 給付開始年月日, first day benefits are paid (inclusive).
     BenefitStart,
+    /// `benefit_end`: 給付終了年月日, last day benefits are paid (inclusive).
     BenefitEnd,
+    /// `card_valid_from`: first day the card is valid (inclusive).
     CardValidFrom,
+    /// `card_valid_to`: last day the card is valid (inclusive).
     CardValidTo,
+    /// `elderly_valid_from`: first day of the 高齢受給者証 (inclusive).
     ElderlyValidFrom,
+    /// `elderly_valid_to`: last day of the 高齢受給者証 (inclusive).
     ElderlyValidTo,
 }
 
@@ -118,6 +151,7 @@ pub const DATE_FIELD_NAMES: [&str; DATE_FIELD_COUNT] = [
 ];
 
 impl DateField {
+    /// Every date field, in stored order.
     pub const ALL: [DateField; DATE_FIELD_COUNT] = [
         DateField::BirthDate,
         DateField::Acquired,
@@ -141,10 +175,15 @@ impl DateField {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(usize)]
 pub enum CodeField {
+    /// `sex`: 1 male, 2 female, 3 unset (required).
     Sex,
+    /// `relationship`: 1 insured person (本人), 2 dependant (家族).
     Relationship,
+    /// `household_head`: 1 head of household, 0 not.
     HouseholdHead,
+    /// `copay_ratio`: co-payment percent, 10, 20 or 30.
     CopayRatio,
+    /// `elderly_copay_ratio`: co-payment percent on the 高齢受給者証, 10, 20 or 30.
     ElderlyCopayRatio,
 }
 
@@ -164,6 +203,7 @@ pub const CODE_FIELD_NAMES: [&str; CODE_FIELD_COUNT] = [
 ];
 
 impl CodeField {
+    /// Every code field, in stored order.
     pub const ALL: [CodeField; CODE_FIELD_COUNT] = [
         CodeField::Sex,
         CodeField::Relationship,
@@ -221,10 +261,14 @@ impl Validity {
 /// municipal insured ID (市町村国保).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Subscription {
+    /// Insurer code + branch number (24-digit online number).
     Branch {
+        /// 保険者コード, 8 digits.
         insurer_code: super::ids::InsurerCode,
+        /// 被保険者枝番, 16 digits.
         branch_no: super::ids::BranchNumber,
     },
+    /// 市町村被保険者ID of a municipal NHI member (15-digit online number).
     Municipal(super::ids::MunicipalId),
 }
 
@@ -245,6 +289,7 @@ impl Subscription {
 /// share one string (one allocation per row: the build handles ~150 million).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EligibilityRow {
+    /// `linkage_no`: 紐付番号, the person key (see [`LinkageNo`]).
     pub linkage_no: u128,
     /// All text fields, concatenated in [`TextField`] order.
     text: String,
@@ -284,6 +329,7 @@ impl EligibilityRow {
         })
     }
 
+    /// One text field; empty when the cell was empty.
     pub fn text(&self, field: TextField) -> &str {
         let index = field as usize;
         let start = match index {
@@ -300,18 +346,22 @@ impl EligibilityRow {
         (&self.text, &self.text_ends)
     }
 
+    /// One date field; `None` when the cell was empty.
     pub fn date(&self, field: DateField) -> Option<Date> {
         self.dates[field as usize].map(Date::from_days)
     }
 
+    /// One code field; `None` when the cell was empty.
     pub fn code(&self, field: CodeField) -> Option<u8> {
         Some(self.codes[field as usize]).filter(|&c| c != CODE_ABSENT)
     }
 
+    /// The person key (紐付番号) as a typed [`LinkageNo`].
     pub fn linkage(&self) -> LinkageNo {
         LinkageNo(self.linkage_no)
     }
 
+    /// The dates that decide whether this row is in force (see [`Validity`]).
     pub fn validity(&self) -> Validity {
         validity_from(|field| self.date(field))
     }

@@ -190,29 +190,53 @@ pub struct ServeConfig {
     pub journal: Option<PathBuf>,
     /// The check log (none: checks are not logged).
     pub check_log: Option<LogConfig>,
+    /// Audit log of admin actions (`audit_log`; default `audit.log` in the check-log directory, none without a check log).
     pub audit_log: Option<PathBuf>,
+    /// Public listener address (`listen`, default `127.0.0.1:8080`; port 0 picks a free one).
     pub listen: SocketAddr,
+    /// Administrative listener address (`admin_listen`, default `127.0.0.1:8081`).
     pub admin_listen: SocketAddr,
+    /// Bearer token the admin API requires (`admin_token`); `None`, also when set empty, asks for none.
     pub admin_token: Option<String>,
+    /// Institution registry CSV (`institutions`); `None` is open mode: any well-formed code, no token.
     pub institutions: Option<PathBuf>,
+    /// When checks are answered (`service_hours`, default 08:00-21:00 Japan time; always in demo mode).
     pub service_hours: ServiceHours,
+    /// Checks in progress beyond which new ones get 503 `busy` (`max_in_flight`, default 512).
     pub max_in_flight: usize,
+    /// Open connections per listener beyond which new ones wait in the accept queue (`max_connections`, default 8192).
     pub max_connections: usize,
+    /// Largest single-check body in bytes, 413 beyond (`max_body_bytes`, default 65536).
     pub max_body_bytes: usize,
+    /// Longest bulk line in bytes, an error line beyond (`max_bulk_line_bytes`, default 65536).
     pub max_bulk_line_bytes: usize,
+    /// Time to send a request's headers, and a single check's body (`header_read_timeout`, default 10 s).
     pub header_read_timeout: Duration,
+    /// Silence after which a connection is closed; also the longest pause inside a bulk or update body (`idle_timeout`, default 60 s).
     pub idle_timeout: Duration,
+    /// Time allowed for requests in progress after SIGTERM or Ctrl-C (`shutdown_deadline`, default 30 s).
     pub shutdown_deadline: Duration,
+    /// Days back a treatment date may be, 0 meaning today only (`max_past_days`, default 31).
     pub max_past_days: u32,
+    /// Refuse card-face checks without `birth_date` (`require_birth_date`, default false).
     pub require_birth_date: bool,
+    /// Worker threads of the runtime (`workers`, default the number of CPUs).
     pub workers: usize,
+    /// Canary file checked before every activation (`canaries`); `None` runs no canaries.
     pub canaries: Option<PathBuf>,
+    /// Activation gate on the change of row and person counts, 0–100 (`max_row_change_percent`, default 10).
     pub max_row_change_percent: f64,
+    /// Activation gate on sampled keys answered with another verdict, 0–100 (`max_verdict_drift_percent`, default 5).
     pub max_verdict_drift_percent: f64,
+    /// Seconds sent in `Retry-After` on `busy` and `no_snapshot` (`retry_after`, default 1).
     pub retry_after: u32,
+    /// A `shikaku crl build` directory served at start instead of the snapshot's own CRL (`crl`).
     pub crl: Option<PathBuf>,
+    /// PEM file of the trusted user-certificate CAs (`user_ca`); `None` trusts the CA that signed the live CRL.
     pub user_ca: Option<PathBuf>,
+    /// Verify the signature of certificates sent in card checks (`verify_certificate_signatures`, default true).
     pub verify_certificate_signatures: bool,
+    /// CRL activation gate: `max_crl_change_percent` (default 5, held as a fraction) and `stale_crl` (default `alarm`).
     pub crl_policy: CrlPolicy,
     /// What "now" is: service hours, default dates, gates, the logs. The
     /// system clock unless a test sets another.

@@ -6,11 +6,14 @@ use std::fmt;
 /// or always.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServiceHours {
+    /// Always open (`off`).
     Always,
     /// Open from `start` (inclusive) to `end` (exclusive), minutes of the
     /// day; a window with `start > end` runs past midnight.
     Window {
+        /// First minute open, 0–1439.
         start: u32,
+        /// First minute closed again, 0–1440 (1440 is `24:00`).
         end: u32,
     },
 }
@@ -43,6 +46,7 @@ impl ServiceHours {
         }
     }
 
+    /// Whether checks are answered at `minute_of_day` (0–1439, Japan time).
     pub fn is_open(self, minute_of_day: u32) -> bool {
         match self {
             ServiceHours::Always => true,

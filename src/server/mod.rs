@@ -46,6 +46,7 @@ use tokio::net::TcpListener;
 
 /// What every handler shares.
 pub struct App {
+    /// The settings the server was started with.
     pub config: ServeConfig,
     live: Live,
     /// The update journal and its writer (with a `journal` setting).
@@ -138,7 +139,9 @@ impl App {
 /// The addresses actually bound (a port of 0 in the settings picks a free one).
 #[derive(Clone, Copy, Debug)]
 pub struct Bound {
+    /// Bound address of the public listener.
     pub public: SocketAddr,
+    /// Bound address of the administrative listener.
     pub admin: SocketAddr,
 }
 

@@ -38,16 +38,23 @@ pub const NO_PERSON: u64 = u64::MAX;
 /// a hash match, so a hash collision costs a comparison, never a wrong answer.
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Slot {
+    /// 64-bit hash of the key; 0 marks an empty slot.
     pub hash: u64,
+    /// What the key points to: a packed [`Loc`], or an index into a vector,
+    /// depending on the index.
     pub target: u64,
 }
 
 /// A person: the linkage number and the range of their rows in the shard.
 #[derive(Archive, Serialize, Clone, Copy, Debug)]
 pub struct PersonEntry {
+    /// Low 64 bits of the 紐付番号 (linkage number).
     pub linkage_lo: u64,
+    /// High 64 bits of the 紐付番号 (linkage number).
     pub linkage_hi: u64,
+    /// Index in the shard's `rows` of the person's first (newest) row.
     pub first_row: u32,
+    /// Number of rows the person has (at least 1).
     pub row_count: u32,
 }
 
@@ -56,6 +63,7 @@ pub struct PersonEntry {
 pub struct RowEntry {
     /// Index of the person in the shard.
     pub person: u32,
+    /// 資格通番 of the row (1 when the source left it empty).
     pub qualification_seq: u32,
     /// Dates indexed by `DateField` ([`NO_DATE`] = none).
     pub dates: [i32; DATE_FIELD_COUNT],
@@ -70,11 +78,13 @@ pub struct RowEntry {
 /// Persons whose linkage number hashes to this shard, with all their rows.
 #[derive(Archive, Serialize, Debug, Default)]
 pub struct PersonShard {
+    /// Number of this person shard (0-based; its file is `persons-NNNN.rkyv`).
     pub shard: u32,
     /// Sorted by linkage number.
     pub persons: Vec<PersonEntry>,
     /// Grouped by person, each person's rows newest `acquired` first.
     pub rows: Vec<RowEntry>,
+    /// UTF-8 text arena of all the shard's rows; rows point into it.
     pub text: Vec<u8>,
     /// Linkage number → person index.
     pub linkage_index: Vec<Slot>,
@@ -85,10 +95,13 @@ pub struct PersonShard {
 pub struct SerialEntry {
     /// Big-endian serial, left-aligned, `serial_len` significant bytes.
     pub serial: [u8; 20],
+    /// Significant bytes of `serial` (0–20; 0 is the serial zero).
     pub serial_len: u32,
+    /// Low 64 bits of the linked 紐付番号.
     pub linkage_lo: u64,
+    /// High 64 bits of the linked 紐付番号.
     pub linkage_hi: u64,
-    /// Packed [`RowLoc`]-style person location, or [`NO_PERSON`].
+    /// Packed [`Loc`] of the linked person, or [`NO_PERSON`].
     pub person: u64,
 }
 
@@ -96,11 +109,13 @@ pub struct SerialEntry {
 /// (→ row locations in person shards) and certificate serials.
 #[derive(Archive, Serialize, Debug, Default)]
 pub struct KeyShard {
+    /// Number of this key shard (0-based; its file is `keys-NNNN.rkyv`).
     pub shard: u32,
     /// Online-check number → packed row location.
     pub online_index: Vec<Slot>,
     /// Card face (insurer number, symbol, number) → packed row location.
     pub face_index: Vec<Slot>,
+    /// Linked certificate serials whose hash falls in this shard.
     pub serials: Vec<SerialEntry>,
     /// Serial → index into `serials`.
     pub serial_index: Vec<Slot>,
@@ -115,21 +130,26 @@ pub struct InsurerMaster {
     pub text_ends: Vec<[u64; 4]>,
     /// Per insurer: abolition date ([`NO_DATE`] = none).
     pub abolished: Vec<i32>,
+    /// UTF-8 text arena of name, address, phone and postal code per insurer.
     pub text: Vec<u8>,
 }
 
 /// Location of a row or person: shard in the high 32 bits, index in the low.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Loc {
+    /// Shard number (the high 32 bits when packed).
     pub shard: u32,
+    /// Index within the shard (the low 32 bits when packed).
     pub index: u32,
 }
 
 impl Loc {
+    /// The location as one `u64`: shard in the high 32 bits, index in the low.
     pub fn pack(self) -> u64 {
         (u64::from(self.shard) << 32) | u64::from(self.index)
     }
 
+    /// The location a [`Loc::pack`] value stands for.
     pub fn unpack(packed: u64) -> Loc {
         Loc {
             shard: (packed >> 32) as u32,

@@ -16,6 +16,7 @@ pub type Rows<'s> = SmallVec<[RowRef<'s>; 8]>;
 /// What a serial is linked to.
 #[derive(Clone, Copy, Debug)]
 pub struct SerialLink<'s> {
+    /// The 紐付番号 the serial is linked to in `linkage.csv` (after renewals).
     pub linkage: LinkageNo,
     /// `None` when the linkage number has no eligibility rows.
     pub person: Option<PersonRef<'s>>,

@@ -7,18 +7,26 @@ use std::path::Path;
 /// Name of the manifest file inside a snapshot directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// The content of `manifest.json`: the snapshot's id, format, sources, counts
+/// and data files with their checksums.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
+    /// Snapshot format version ([`FORMAT_VERSION`](super::format::FORMAT_VERSION));
+    /// another version is refused on open.
     pub format_version: u32,
     /// Snapshot id, echoed in every answer.
     pub id: String,
     /// When the build finished (RFC 3339, UTC).
     pub created_at: String,
+    /// Number of person shards, equal to the number of key shards (1–256).
     pub shard_count: u32,
     /// Encoding the sources were read with.
     pub encoding: String,
+    /// Each source file read: name, size and xxh3-128 checksum.
     pub sources: Vec<SourceDigest>,
+    /// What the snapshot holds (persons, rows, keys, revocations, …).
     pub counts: Counts,
+    /// Every data file of the snapshot with its size and checksum.
     pub files: Vec<crate::storage::FileEntry>,
     /// The X.509 CRL the revocations came from (none for `revoked.csv`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,18 +52,32 @@ pub struct JournalMark {
 
 pub use crate::source::SourceDigest;
 
+/// How many of each thing a snapshot holds (`counts` in the manifest and the
+/// build report).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
+    /// Distinct persons (linkage numbers) with at least one eligibility row.
     pub persons: u64,
+    /// Qualification rows stored.
     pub rows: u64,
+    /// Entries in the online-number index: one per row.
     pub online_numbers: u64,
+    /// Entries in the card-face index: one per row.
     pub card_faces: u64,
+    /// Certificate serials linked to a person, after renewals.
     pub serials: u64,
+    /// Linked serials whose linkage number has no eligibility rows (their card
+    /// checks answer `not_found`).
     pub serials_without_rows: u64,
+    /// Renewals accepted from `renewals.csv` (0 when there is none).
     pub renewals: u64,
+    /// Revoked certificate serials.
     pub revoked: u64,
+    /// Suspended (certificateHold) certificate serials.
     pub suspended: u64,
+    /// Insurers in the insurer master (`insurers.csv`).
     pub insurers: u64,
+    /// Source rows skipped as unreadable under `--skip-bad-rows` (0 otherwise).
     pub bad_rows_skipped: u64,
 }
 
@@ -68,19 +90,23 @@ impl Manifest {
         serde_json::from_str(&text).map_err(|e| format!("not a shikaku manifest ({e})"))
     }
 
+    /// The entry of the data file called `name`, if the snapshot has one.
     pub fn file(&self, name: &str) -> Option<&crate::storage::FileEntry> {
         self.files.iter().find(|f| f.name == name)
     }
 }
 
-/// Names of the data files of a snapshot with `shards` shards.
+/// Name of person shard `shard`'s file (`persons-0003.rkyv`).
 pub fn person_file(shard: u32) -> String {
     format!("persons-{shard:04}.rkyv")
 }
 
+/// Name of key shard `shard`'s file (`keys-0003.rkyv`).
 pub fn keys_file(shard: u32) -> String {
     format!("keys-{shard:04}.rkyv")
 }
 
+/// Name of the archived insurer master.
 pub const INSURERS_FILE: &str = "insurers.rkyv";
+/// Name of the build report written beside the manifest.
 pub const BUILD_REPORT_FILE: &str = "build-report.json";

@@ -36,10 +36,12 @@ impl PersonShards {
         Ok(PersonShards { shards })
     }
 
+    /// Number of person shards.
     pub fn count(&self) -> u32 {
         self.shards.len() as u32
     }
 
+    /// Person shard `shard`; `None` past the last one.
     pub fn get(&self, shard: u32) -> Option<&ArchivedPersonShard> {
         self.shards.get(shard as usize).map(Mapped::get)
     }
@@ -132,10 +134,12 @@ impl Snapshot {
         })
     }
 
+    /// The snapshot directory it was opened from.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The snapshot's `manifest.json`.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
@@ -145,26 +149,32 @@ impl Snapshot {
         &self.manifest.id
     }
 
+    /// Number of shards (person shards and key shards alike).
     pub fn shard_count(&self) -> u32 {
         self.manifest.shard_count
     }
 
+    /// All the person shards.
     pub fn persons(&self) -> &PersonShards {
         &self.persons
     }
 
+    /// Person shard `shard`; `None` past the last one.
     pub fn person_shard(&self, shard: u32) -> Option<&ArchivedPersonShard> {
         self.persons.get(shard)
     }
 
+    /// Key shard `shard`; `None` past the last one.
     pub fn key_shard(&self, shard: u32) -> Option<&ArchivedKeyShard> {
         self.keys.get(shard as usize).map(Mapped::get)
     }
 
+    /// The archived insurer master.
     pub fn insurer_master(&self) -> &ArchivedInsurerMaster {
         self.insurers.get()
     }
 
+    /// The revoked and suspended serials of the embedded revocation list.
     pub fn revocations(&self) -> &RevocationSets {
         self.crl.sets()
     }

@@ -27,6 +27,7 @@ impl<'s> RowRef<'s> {
         self.loc
     }
 
+    /// One text field; empty when the cell was empty (or the text is damaged).
     pub fn text(&self, field: TextField) -> &'s str {
         let index = field as usize;
         let end = usize::from(self.entry.text_ends[index].to_native());
@@ -65,19 +66,23 @@ impl<'s> RowRef<'s> {
         texts
     }
 
+    /// One date field; `None` when the cell was empty.
     pub fn date(&self, field: DateField) -> Option<Date> {
         let days = self.entry.dates[field as usize].to_native();
         (days != NO_DATE).then(|| Date::from_days(days))
     }
 
+    /// One code field; `None` when the cell was empty.
     pub fn code(&self, field: CodeField) -> Option<u8> {
         Some(self.entry.codes[field as usize]).filter(|&c| c != CODE_ABSENT)
     }
 
+    /// 資格通番 of the row.
     pub fn qualification_seq(&self) -> u32 {
         self.entry.qualification_seq.to_native()
     }
 
+    /// The dates that decide whether this row is in force (see [`Validity`]).
     pub fn validity(&self) -> Validity {
         validity_from(|field| self.date(field))
     }
@@ -141,10 +146,12 @@ impl<'s> PersonRef<'s> {
         Some(PersonRef { shard, entry, loc })
     }
 
+    /// Where the person entry lives (shard, person index).
     pub fn loc(&self) -> Loc {
         self.loc
     }
 
+    /// The person's 紐付番号.
     pub fn linkage(&self) -> LinkageNo {
         let lo = u128::from(self.entry.linkage_lo.to_native());
         let hi = u128::from(self.entry.linkage_hi.to_native());
@@ -171,10 +178,16 @@ impl<'s> PersonRef<'s> {
 /// An insurer of the master.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InsurerRef<'s> {
+    /// `insurer_number`: 保険者番号, 8 digits (padded form).
     pub number: &'s str,
+    /// `name`: the insurer's name (保険者名称).
     pub name: &'s str,
+    /// `address`: the insurer's address; may be empty.
     pub address: &'s str,
+    /// `phone`: the insurer's telephone number; may be empty.
     pub phone: &'s str,
+    /// `postal_code`: the insurer's postal code; may be empty.
     pub postal_code: &'s str,
+    /// `abolished`: date the insurer was abolished; `None` while it exists.
     pub abolished: Option<Date>,
 }

@@ -20,6 +20,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// The encoding's name as build reports and manifests write it (`utf-8` or `shift_jis`).
     pub fn name(self) -> &'static str {
         match self {
             Encoding::Utf8 => "utf-8",
@@ -31,7 +32,9 @@ impl Encoding {
 /// A source file as read: name, size and xxh3-128 of its raw bytes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceDigest {
+    /// The file's name, without its directory.
     pub file: String,
+    /// Size of the raw file in bytes (as read, before decoding).
     pub bytes: u64,
     /// xxh3-128 of the file's bytes, 32 hex digits.
     pub xxh3_128: String,
@@ -40,8 +43,11 @@ pub struct SourceDigest {
 /// A source row that could not be read: where it is and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BadRow {
+    /// The file's name, without its directory.
     pub file: String,
+    /// Line of the file the row starts on, counting the header as line 1 (0 if unknown).
     pub line: u64,
+    /// Why the row was refused, naming the column where one is at fault.
     pub reason: String,
 }
 
@@ -72,6 +78,7 @@ pub struct CsvHeader {
 pub struct Row<'a> {
     header: &'a CsvHeader,
     record: &'a StringRecord,
+    /// Line of the file the record starts on, counting the header as line 1 (0 if unknown).
     pub line: u64,
 }
 

@@ -7,11 +7,17 @@ use std::path::Path;
 /// One insurer of the master.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InsurerRow {
+    /// 保険者番号, the master's key (`insurer_number`).
     pub number: InsurerNumber,
+    /// Insurer name (`name`, required, never empty).
     pub name: String,
+    /// Insurer address (`address`); empty when not given.
     pub address: String,
+    /// Insurer phone number (`phone`); empty when not given.
     pub phone: String,
+    /// Postal code of the insurer (`postal_code`); empty when not given.
     pub postal_code: String,
+    /// Date the insurer was abolished (`abolished`); `None` while it exists.
     pub abolished: Option<Date>,
 }
 

@@ -7,16 +7,22 @@ use std::path::Path;
 /// One row of `linkage.csv`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkRow {
+    /// Certificate serial (`serial`).
     pub serial: Serial,
+    /// 紐付番号 of the person the serial belongs to (`linkage_no`).
     pub linkage: LinkageNo,
+    /// Line of `linkage.csv` the row came from (header is line 1).
     pub line: u64,
 }
 
 /// One row of `renewals.csv`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RenewalRow {
+    /// Serial of the renewed certificate, which takes over the person (`new_serial`).
     pub new_serial: Serial,
+    /// Serial it replaces, which no longer resolves (`old_serial`).
     pub old_serial: Serial,
+    /// Line of `renewals.csv` the row came from (header is line 1).
     pub line: u64,
 }
 

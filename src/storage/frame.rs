@@ -28,7 +28,9 @@ pub struct Framing {
 /// One decoded frame, borrowed from the file's bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Frame<'a> {
+    /// The fixed part, [`Framing::fixed`] bytes long.
     pub fixed: &'a [u8],
+    /// The payload, as long as the frame's length field says.
     pub payload: &'a [u8],
 }
 

@@ -30,10 +30,15 @@ pub fn fold(options: &BuildOptions, base: &Path, journal: &Path) -> anyhow::Resu
 
 /// The base snapshot opened, and the journal replayed over it.
 pub struct Replayed {
+    /// The base snapshot, checksums verified.
     pub base: Snapshot,
+    /// The journal records after the base's mark, applied.
     pub overlay: Overlay,
+    /// How far the journal is folded in: the mark the new snapshot's manifest records.
     pub mark: JournalMark,
+    /// Size and xxh3-128 of the payloads replayed, recorded as the `journal` source.
     pub journal_digest: SourceDigest,
+    /// Problems that do not stop the fold (no mark on the base, a torn record at the end).
     pub warnings: Vec<String>,
 }
 

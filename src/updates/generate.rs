@@ -21,7 +21,9 @@ pub const LINKAGE_SENDER: &str = "jlis";
 
 /// What to draw.
 pub struct GenerateOptions {
+    /// Messages to draw.
     pub count: u64,
+    /// Seed of the random generator: the same snapshot and options draw the same messages.
     pub seed: u64,
     /// The day the changes take effect (losses, new rows).
     pub today: Date,

@@ -46,8 +46,11 @@ const SEGMENT_SUFFIX: &str = ".journal";
 /// One stored record.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
+    /// Log sequence number, one more than the record before.
     pub lsn: u64,
+    /// [`process_id_hash`] of the message's `process_id`, for finding repeats.
     pub id_hash: u128,
+    /// The message line exactly as accepted.
     pub payload: &'a [u8],
 }
 
@@ -60,9 +63,13 @@ pub fn process_id_hash(process_id: &str) -> u128 {
 /// What reading a journal found.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Scan {
+    /// Segment files in the journal, those [`read_after`] skipped included.
     pub segments: usize,
+    /// Whole records read (none of the skipped segments).
     pub records: u64,
+    /// LSN of the first record read; `None` when none was read.
     pub first_lsn: Option<u64>,
+    /// LSN of the last whole record; `None` when none was read.
     pub last_lsn: Option<u64>,
     /// Bytes of an unfinished record at the end (cut off when opened for writing).
     pub torn_bytes: u64,

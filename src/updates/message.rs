@@ -32,13 +32,16 @@ pub struct Message {
     pub sender: Option<String>,
     /// Position in the sender's stream: 1, 2, 3 … (optional).
     pub seq: Option<u64>,
+    /// What the message changes.
     pub change: Change,
 }
 
 /// Identifies a qualification row: online-check number and 資格通番.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RowKey {
+    /// Online-check number: insurer code + branch number (24 digits), or the municipal ID (15).
     pub online: OnlineNumber,
+    /// 資格通番 (`qualification_seq`, default 1).
     pub seq: u32,
 }
 
@@ -61,10 +64,17 @@ pub enum Change {
     /// Remove the row with this key.
     Delete(RowKey),
     /// Link a certificate serial to a person.
-    Link { serial: Serial, linkage: LinkageNo },
+    Link {
+        /// The certificate serial (`serial`).
+        serial: Serial,
+        /// 紐付番号 of the person it now belongs to (`linkage_no`).
+        linkage: LinkageNo,
+    },
     /// The new serial takes over the old serial's person; the old one retires.
     Renew {
+        /// Serial of the renewed certificate.
         new_serial: Serial,
+        /// Serial it replaces, which no longer resolves.
         old_serial: Serial,
     },
     /// Register or replace an insurer of the master.
@@ -89,6 +99,7 @@ impl Change {
 pub struct Refused {
     /// The line's `process_id`, when it could be read.
     pub process_id: Option<String>,
+    /// Why the line was refused, sent back as the `bad_message` result's message.
     pub message: String,
 }
 

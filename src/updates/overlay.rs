@@ -51,11 +51,17 @@ type Keys = SmallVec<[RowKey; 1]>;
 /// Sizes of an overlay, for status and metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OverlayCounts {
+    /// Journal records applied since the snapshot.
     pub records_applied: u64,
+    /// LSN of the last record applied (0: none).
     pub through_lsn: u64,
+    /// Qualification rows registered or replaced and still present.
     pub rows_changed: u64,
+    /// Qualification rows deleted.
     pub rows_deleted: u64,
+    /// Serials whose person the overlay changed: linked, taken over by a renewal, or retired.
     pub serials: u64,
+    /// Insurers of the master registered or replaced.
     pub insurers: u64,
 }
 
@@ -215,6 +221,7 @@ impl Overlay {
         self.through_lsn
     }
 
+    /// Current sizes of the overlay.
     pub fn counts(&self) -> OverlayCounts {
         let deleted = self.rows_deleted;
         OverlayCounts {

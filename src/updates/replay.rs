@@ -17,6 +17,7 @@ const BATCH_RECORDS: usize = 32_768;
 
 /// What a replay rebuilt and read.
 pub struct Replayed {
+    /// The records after the base's mark, applied over it.
     pub overlay: Overlay,
     /// Each sender's last `seq`: the base's mark, then the records replayed.
     pub senders: BTreeMap<String, u64>,
@@ -26,7 +27,10 @@ pub struct Replayed {
     pub first_lsn: Option<u64>,
     /// Bytes and xxh3-128 of the payloads replayed, in order.
     pub bytes: u64,
+    /// xxh3-128 of the payloads replayed, 32 hex digits.
     pub digest: String,
+    /// What reading the journal found; segments wholly within the base's mark are
+    /// not read, so the record counts cover only the segments that were.
     pub scan: Scan,
     /// The base's journal mark (`None`: a snapshot built from sources).
     pub base_mark: Option<u64>,

@@ -20,7 +20,9 @@ use smallvec::SmallVec;
 /// A qualification row as served: from the snapshot or from the overlay.
 #[derive(Clone, Copy, Debug)]
 pub enum Record<'s> {
+    /// A row of the snapshot the overlay has not changed.
     Stored(RowRef<'s>),
+    /// A row registered or replaced by an update.
     Updated(&'s EligibilityRow),
 }
 
@@ -28,6 +30,7 @@ pub enum Record<'s> {
 pub type Records<'s> = SmallVec<[Record<'s>; 8]>;
 
 impl<'s> Record<'s> {
+    /// A text field; empty when the cell was.
     pub fn text(&self, field: TextField) -> &'s str {
         match self {
             Record::Stored(row) => row.text(field),
@@ -46,6 +49,7 @@ impl<'s> Record<'s> {
         }
     }
 
+    /// A date field; `None` when the cell was empty.
     pub fn date(&self, field: DateField) -> Option<crate::model::Date> {
         match self {
             Record::Stored(row) => row.date(field),
@@ -53,6 +57,7 @@ impl<'s> Record<'s> {
         }
     }
 
+    /// A code field; `None` when the cell was empty.
     pub fn code(&self, field: CodeField) -> Option<u8> {
         match self {
             Record::Stored(row) => row.code(field),
@@ -60,6 +65,7 @@ impl<'s> Record<'s> {
         }
     }
 
+    /// 資格通番: the row among the rows of its subscription.
     pub fn qualification_seq(&self) -> u32 {
         match self {
             Record::Stored(row) => row.qualification_seq(),
@@ -67,6 +73,7 @@ impl<'s> Record<'s> {
         }
     }
 
+    /// The dates that decide whether the row is in force on a date.
     pub fn validity(&self) -> Validity {
         validity_from(|field| self.date(field))
     }
@@ -101,11 +108,14 @@ impl<'s> Record<'s> {
 /// A snapshot and the overlay over it.
 #[derive(Clone, Copy)]
 pub struct View<'s> {
+    /// The snapshot checks are answered from.
     pub snapshot: &'s Snapshot,
+    /// The changes applied over it (empty for a bare snapshot).
     pub overlay: &'s Overlay,
 }
 
 impl<'s> View<'s> {
+    /// The view of `snapshot` with `overlay` over it; both must be of the same generation.
     pub fn new(snapshot: &'s Snapshot, overlay: &'s Overlay) -> View<'s> {
         View { snapshot, overlay }
     }

@@ -14,11 +14,15 @@ use std::path::{Path, PathBuf};
 /// What the key check looked at and noticed.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct KeyCheck {
+    /// Eligibility rows looked up again by online number, card face and
+    /// linkage number.
     pub rows_checked: u64,
+    /// Linked serials looked up again.
     pub serials_checked: u64,
     /// Online numbers whose rows belong to more than one person (checks by
     /// them answer `multiple`).
     pub shared_online_numbers: u64,
+    /// Up to five of those shared numbers, each with its `eligibility.csv` line.
     pub shared_examples: Vec<String>,
 }
 

@@ -53,13 +53,21 @@ use std::time::Instant;
 pub struct Sources;
 
 impl Sources {
+    /// Qualification rows (required).
     pub const ELIGIBILITY: &'static str = "eligibility.csv";
+    /// Certificate serial → linkage number (required).
     pub const LINKAGE: &'static str = "linkage.csv";
+    /// Certificate renewals, new serial → old serial (optional).
     pub const RENEWALS: &'static str = "renewals.csv";
+    /// The insurer master (required).
     pub const INSURERS: &'static str = "insurers.csv";
+    /// Revoked and suspended serials as CSV, instead of a CRL.
     pub const REVOKED: &'static str = "revoked.csv";
+    /// The CA's X.509 CRL in DER.
     pub const CRL_DER: &'static str = "crl.der";
+    /// The CA's X.509 CRL in PEM.
     pub const CRL_PEM: &'static str = "crl.pem";
+    /// Certificate of the CA that signed the CRL, PEM; required beside a CRL.
     pub const CRL_ISSUER: &'static str = "crl-issuer.pem";
 }
 
@@ -67,9 +75,12 @@ impl Sources {
 pub enum RevocationSource {
     /// An X.509 CRL and the CA certificate that must have signed it.
     Crl {
+        /// `crl.der` or `crl.pem`.
         crl: PathBuf,
+        /// `crl-issuer.pem`.
         issuer: PathBuf,
     },
+    /// A `revoked.csv` file (no signature, no X.509 metadata).
     Csv(PathBuf),
 }
 
@@ -120,11 +131,17 @@ const SHARDS_PER_WORKER: u32 = 4;
 /// (≈ 45 GB of eligibility.csv) this gives ≈ 180 MB of source per shard.
 const MAX_SHARDS: u32 = 256;
 
+/// What `shikaku snapshot build` was asked to do.
 #[derive(Clone, Debug)]
 pub struct BuildOptions {
+    /// Directory holding the source files ([`Sources`]).
     pub input: PathBuf,
+    /// Snapshot directory to create; it must not exist yet.
     pub out: PathBuf,
+    /// Encoding of the CSV sources (`--encoding`: UTF-8 or Shift_JIS).
     pub encoding: Encoding,
+    /// `--skip-bad-rows`: leave unreadable rows out (listed in the report)
+    /// instead of failing the build.
     pub skip_bad_rows: bool,
     /// Shard count; derived from the size of `eligibility.csv` when `None`.
     pub shards: Option<u32>,
@@ -137,25 +154,42 @@ pub struct BuildOptions {
 /// Time spent in one phase.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct PhaseTiming {
+    /// Phase name: `partition`, `person shards`, `key shards` or `key check`.
     pub phase: &'static str,
+    /// Wall-clock seconds the phase took.
     pub seconds: f64,
 }
 
 /// Everything a build did, written to `build-report.json`.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BuildReport {
+    /// Snapshot id, as in the manifest.
     pub id: String,
+    /// Path of the snapshot directory written.
     pub snapshot: String,
+    /// Number of shards the snapshot was built with.
     pub shard_count: u32,
+    /// Encoding the sources were read with (`utf-8` or `shift_jis`).
     pub encoding: &'static str,
+    /// What the snapshot holds, as in the manifest.
     pub counts: Counts,
+    /// Each source file read, with size and checksum.
     pub sources: Vec<SourceDigest>,
+    /// Every data file written, with size and checksum.
     pub files: Vec<FileEntry>,
+    /// Time per build phase, in order.
     pub timings: Vec<PhaseTiming>,
+    /// Wall-clock seconds for the whole build.
     pub total_seconds: f64,
+    /// Eligibility rows read per second of the whole build.
     pub rows_per_second: f64,
+    /// Result of the post-build key check.
     pub key_check: KeyCheck,
+    /// Things worth an operator's look that did not fail the build (unknown
+    /// insurers, shared online numbers, serials without rows, …).
     pub warnings: Vec<String>,
+    /// Every source row skipped, with file, line and reason (empty unless
+    /// `--skip-bad-rows`).
     pub bad_rows: Vec<BadRow>,
 }
 
