@@ -214,7 +214,7 @@ fn pad8(serial: &Serial) -> [u8; 8] {
     out
 }
 
-/// What [`write`] produced.
+/// What [`write()`] produced.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PkiSummary {
     /// Entries of the CRL written, padding included.

@@ -85,7 +85,7 @@ pub struct Settings {
     #[arg(long, env = "SHIKAKU_WORKERS")]
     pub workers: Option<usize>,
     /// Canary checks run against a snapshot before it is activated: NDJSON,
-    /// one check per line as for /v1/check/bulk plus "expect": "<verdict>".
+    /// one check per line as for /v1/check/bulk plus `"expect": "VERDICT"`.
     #[arg(long, env = "SHIKAKU_CANARIES")]
     pub canaries: Option<PathBuf>,
     /// Activation refuses (unless forced) a snapshot whose row or person

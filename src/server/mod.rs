@@ -11,8 +11,8 @@
 //! endpoints::updates ── serving::ingest (the journal's single writer)
 //! ```
 //!
-//! Layers inside: [`serving`] (what is live) and the shared settings,
-//! registry and metrics at the bottom; [`http`] plumbing above them; the
+//! Layers inside: `serving` (what is live) and the shared settings,
+//! registry and metrics at the bottom; `http` plumbing above them; the
 //! endpoints on top. [`App`] ties them together.
 
 pub mod config;

@@ -85,7 +85,7 @@ const NUMBER_FIELDS: [&str; 5] = [
 const CARD_FIELDS: [&str; 2] = ["serial", "certificate"];
 
 /// The endpoint and JSON body that ask `query` for `institution` (the
-/// inverse of [`parse_check`], for examples and load clients).
+/// inverse of `parse_check`, for examples and load clients).
 pub fn check_request(query: &Query, institution: &str) -> (&'static str, serde_json::Value) {
     use serde_json::json;
     let date = |d: &Option<Date>| d.map(|d| d.to_string());
