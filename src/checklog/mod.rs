@@ -182,7 +182,7 @@ impl Slot<'_> {
 
 /// The queue was full under the `shed` policy (or the writer is gone).
 #[derive(Debug)]
-pub struct Refused;
+pub struct NoPlace;
 
 impl CheckLog {
     /// Recovers what a crash left (torn tails cut, missing indexes built),
@@ -205,10 +205,10 @@ impl CheckLog {
     }
 
     /// Takes a place for one record, per the backpressure policy.
-    pub async fn reserve(&self) -> Result<Slot<'_>, Refused> {
+    pub async fn reserve(&self) -> Result<Slot<'_>, NoPlace> {
         match self.queue.try_reserve() {
             Ok(permit) => return Ok(Slot { permit }),
-            Err(mpsc::error::TrySendError::Closed(())) => return Err(Refused),
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(NoPlace),
             Err(mpsc::error::TrySendError::Full(())) => {}
         }
         if self.config.backpressure == Backpressure::Block {
@@ -218,7 +218,7 @@ impl CheckLog {
                 .reserve()
                 .await
                 .map(|permit| Slot { permit })
-                .map_err(|_| Refused);
+                .map_err(|_| NoPlace);
         }
         self.stats.shed.fetch_add(1, Ordering::Relaxed);
         let now = self.config.clock.now_micros();
@@ -229,7 +229,7 @@ impl CheckLog {
             Ordering::Relaxed,
         );
         self.stats.shed_unlogged.fetch_add(1, Ordering::AcqRel);
-        Err(Refused)
+        Err(NoPlace)
     }
 
     /// Queues one encoded record of a check already answered (a bulk

@@ -47,7 +47,7 @@ pub(super) fn start(
         japan_day(config.clock.now_micros()),
         config.retention_months,
     )?;
-    let mut writer = Writer {
+    let mut writer = LogWriter {
         config: config.clone(),
         stats,
         store,
@@ -111,7 +111,7 @@ pub(super) fn purge(log: &Path, today: Date, months: u32) -> anyhow::Result<usiz
     Ok(removed)
 }
 
-struct Writer {
+struct LogWriter {
     config: LogConfig,
     stats: Arc<LogStats>,
     store: Arc<Store>,
@@ -124,7 +124,7 @@ struct Writer {
     hashes: Vec<u64>,
 }
 
-impl Writer {
+impl LogWriter {
     fn run(&mut self, mut receiver: mpsc::Receiver<Item>) {
         let mut waiting = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn entries_around_midnight_go_to_their_own_days() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = Writer {
+        let mut writer = LogWriter {
             config: LogConfig::new(dir.path().to_path_buf()),
             stats: Arc::default(),
             store: Arc::new(Store::new(dir.path().to_path_buf())),

@@ -67,13 +67,13 @@ pub(super) struct ApplyArgs {
 
 /// Counts of result lines.
 #[derive(Default, Debug, PartialEq, Eq)]
-pub(super) struct Tally {
+pub(super) struct ApplyTally {
     pub applied: u64,
     pub duplicates: u64,
     pub errors: u64,
 }
 
-impl Tally {
+impl ApplyTally {
     /// Counts one result line; true when it is an error.
     fn count(&mut self, line: &[u8]) -> bool {
         let has = |needle: &[u8]| line.windows(needle.len()).any(|w| w == needle);
@@ -144,7 +144,7 @@ fn run_apply(args: &ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn apply(args: &ApplyArgs) -> anyhow::Result<Tally> {
+async fn apply(args: &ApplyArgs) -> anyhow::Result<ApplyTally> {
     let file = tokio::fs::File::open(&args.file)
         .await
         .with_context(|| format!("cannot open {}", args.file.display()))?;
@@ -184,7 +184,7 @@ async fn apply(args: &ApplyArgs) -> anyhow::Result<Tally> {
             String::from_utf8_lossy(&text).trim()
         );
     }
-    let mut tally = Tally::default();
+    let mut tally = ApplyTally::default();
     let mut pending = Vec::new();
     let stdout = std::io::stdout();
     while let Some(frame) = body.frame().await {

@@ -8,7 +8,7 @@
 //!        admission (busy / hours / snapshot / credential) → body → request::parse_check
 //!        → authorize → engine::answer → engine::json; bulk: the same per line, streamed
 //! endpoints::admin ── serving::live / serving::crl (gated activation, rollback) / status
-//! endpoints::updates ── serving::ingest (the journal's single writer)
+//! endpoints::admin_updates ── serving::ingest (the journal's single writer)
 //! ```
 //!
 //! Layers inside: `serving` (what is live) and the shared settings,

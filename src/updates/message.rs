@@ -96,7 +96,7 @@ impl Change {
 
 /// Why a line was refused before it reached the journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refused {
+pub struct BadMessage {
     /// The line's `process_id`, when it could be read.
     pub process_id: Option<String>,
     /// Why the line was refused, sent back as the `bad_message` result's message.
@@ -104,8 +104,8 @@ pub struct Refused {
 }
 
 /// Parses and validates one NDJSON line.
-pub fn parse(line: &[u8]) -> Result<Message, Refused> {
-    let refused = |process_id: Option<String>, message: String| Refused {
+pub fn parse(line: &[u8]) -> Result<Message, BadMessage> {
+    let refused = |process_id: Option<String>, message: String| BadMessage {
         process_id,
         message,
     };
@@ -295,7 +295,7 @@ mod tests {
 
     const ROW: &str = r#""insurer_code":"06139018","branch_no":"0000000000012345","linkage_no":"42","insurer_number":"06139018","card_symbol":"12","card_number":"345","name":"山田 太郎","sex":"1","birth_date":"1980-04-01","acquired":"2020-04-01""#;
 
-    fn refusal(line: &str) -> Refused {
+    fn refusal(line: &str) -> BadMessage {
         parse(line.as_bytes()).expect_err(line)
     }
 

@@ -91,7 +91,7 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     let (action, result) = match path.as_str() {
         "/admin/status" => return Ok(ok(status(app).await)),
         "/admin/updates" => {
-            return crate::server::endpoints::updates::handle(app.clone(), request, actor)
+            return crate::server::endpoints::admin_updates::handle(app.clone(), request, actor)
         }
         "/admin/snapshot/activate" => ("snapshot.activate", activate_snapshot(app, request).await),
         "/admin/crl/activate" => ("crl.activate", activate_crl(app, request).await),

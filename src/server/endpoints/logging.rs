@@ -3,7 +3,7 @@
 //! answer's reception number, insurer and generation once answered.
 
 use crate::checklog::record::{CheckRecord, OwnedKey, Via};
-use crate::checklog::{CheckLog, Refused};
+use crate::checklog::{CheckLog, NoPlace};
 use crate::model::ErrorCode;
 use crate::model::Outcome;
 use crate::model::{Date, InstitutionCode, InsurerNumber, Verdict};
@@ -87,7 +87,7 @@ pub(crate) async fn reserve(
     log: Option<&CheckLog>,
 ) -> Result<Option<crate::checklog::Slot<'_>>, ApiError> {
     let Some(log) = log else { return Ok(None) };
-    log.reserve().await.map(Some).map_err(|Refused| {
+    log.reserve().await.map(Some).map_err(|NoPlace| {
         ApiError::new(
             ErrorCode::Busy,
             "busy: the check log is behind; retry after the time in Retry-After",

@@ -3,9 +3,9 @@
 //! ([`super::serving`]).
 
 pub(super) mod admin;
+pub(super) mod admin_updates;
 pub(super) mod bulk;
 pub(super) mod check;
 pub(super) mod health;
 pub(super) mod history;
 pub(super) mod logging;
-pub(super) mod updates;

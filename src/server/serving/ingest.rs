@@ -15,7 +15,7 @@ use crate::engine::View;
 use crate::server::serving::generation::Generation;
 use crate::updates::acceptance::{Decision, JournalState, Pending};
 use crate::updates::journal::{process_id_hash, Journal, Record, Scan};
-use crate::updates::message::{self, Message, Refused};
+use crate::updates::message::{self, BadMessage, Message};
 use crate::updates::overlay::Overlay;
 use anyhow::Context;
 use arc_swap::ArcSwapOption;
@@ -46,10 +46,10 @@ pub(crate) struct Line {
 impl Line {
     /// Parses the line (on the writer's thread, which runs at a lower
     /// priority than the workers answering checks).
-    fn parse(&self) -> Result<Message, Refused> {
+    fn parse(&self) -> Result<Message, BadMessage> {
         match &self.raw {
             Some(raw) => message::parse(raw),
-            None => Err(Refused {
+            None => Err(BadMessage {
                 process_id: None,
                 message: format!(
                     "line: longer than {} bytes; the line is skipped",
@@ -161,7 +161,7 @@ impl Ingest {
             notes.opened = Some(scan.clone());
         }
         let (commands, receiver) = mpsc::channel(QUEUE_BATCHES);
-        let writer = Writer {
+        let writer = UpdateWriter {
             journal,
             dir: dir.to_path_buf(),
             accepted: JournalState::new(seen),
@@ -217,7 +217,7 @@ impl Ingest {
     }
 }
 
-struct Writer {
+struct UpdateWriter {
     journal: Journal,
     dir: PathBuf,
     /// Every process id in the journal, and each sender's last `seq`.
@@ -226,7 +226,7 @@ struct Writer {
     stats: Arc<IngestStats>,
 }
 
-impl Writer {
+impl UpdateWriter {
     fn run(mut self, mut receiver: mpsc::Receiver<Command>) {
         while let Some(command) = receiver.blocking_recv() {
             let mut group = Vec::new();
@@ -350,7 +350,7 @@ impl Writer {
     fn accept(
         &mut self,
         raw: &[u8],
-        parsed: &Result<Message, Refused>,
+        parsed: &Result<Message, BadMessage>,
         generation: &Generation,
         overlay: &mut Overlay,
         pending: &mut Pending,

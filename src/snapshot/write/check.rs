@@ -27,13 +27,13 @@ pub struct KeyCheck {
 }
 
 #[derive(Default)]
-struct Tally {
+struct KeyTally {
     check: KeyCheck,
     lost: Vec<String>,
     lost_count: u64,
 }
 
-impl Tally {
+impl KeyTally {
     fn lost(&mut self, what: String) {
         self.lost_count += 1;
         if self.lost.len() < 5 {
@@ -41,7 +41,7 @@ impl Tally {
         }
     }
 
-    fn merge(mut self, other: Tally) -> Tally {
+    fn merge(mut self, other: KeyTally) -> KeyTally {
         self.check.rows_checked += other.check.rows_checked;
         self.check.serials_checked += other.check.serials_checked;
         self.check.shared_online_numbers += other.check.shared_online_numbers;
@@ -65,11 +65,11 @@ pub(super) fn check_keys(
     let rows = person_partitions
         .par_iter()
         .map(|path| check_rows(snapshot, path))
-        .try_reduce(Tally::default, |a, b| Ok(a.merge(b)))?;
+        .try_reduce(KeyTally::default, |a, b| Ok(a.merge(b)))?;
     let links = link_partitions
         .par_iter()
         .map(|path| check_links(snapshot, path, refused_link_lines))
-        .try_reduce(Tally::default, |a, b| Ok(a.merge(b)))?;
+        .try_reduce(KeyTally::default, |a, b| Ok(a.merge(b)))?;
     let tally = rows.merge(links);
     if tally.lost_count > 0 {
         bail!(
@@ -81,8 +81,8 @@ pub(super) fn check_keys(
     Ok(tally.check)
 }
 
-fn check_rows(snapshot: &Snapshot, path: &Path) -> anyhow::Result<Tally> {
-    let mut tally = Tally::default();
+fn check_rows(snapshot: &Snapshot, path: &Path) -> anyhow::Result<KeyTally> {
+    let mut tally = KeyTally::default();
     for (line, row) in read_rows(path)? {
         tally.check.rows_checked += 1;
         let online = row.text(TextField::OnlineNumber);
@@ -137,8 +137,8 @@ fn check_links(
     snapshot: &Snapshot,
     path: &Path,
     refused_link_lines: &HashSet<u64>,
-) -> anyhow::Result<Tally> {
-    let mut tally = Tally::default();
+) -> anyhow::Result<KeyTally> {
+    let mut tally = KeyTally::default();
     for link in read_links(path)? {
         if refused_link_lines.contains(&link.line) {
             continue;

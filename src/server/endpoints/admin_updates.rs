@@ -98,12 +98,12 @@ struct Batch {
     /// Number of the last line seen (1-based).
     number: u64,
     out: Vec<u8>,
-    tally: Tally,
+    tally: StreamTally,
 }
 
 /// What a stream's messages came to, for the audit log.
 #[derive(Default)]
-struct Tally {
+struct StreamTally {
     applied: u64,
     duplicates: u64,
     refused: u64,
@@ -111,7 +111,7 @@ struct Tally {
     last_lsn: Option<u64>,
 }
 
-impl Tally {
+impl StreamTally {
     fn count(&mut self, outcome: &LineOutcome) {
         match outcome {
             LineOutcome::Applied { lsn } => {
