@@ -14,37 +14,16 @@ use crate::server::http::response::{json, ApiError, Body};
 use crate::server::metrics::Endpoint;
 use crate::server::request::{institution_of, parse_check, CheckKind, CheckRequest};
 use crate::server::serving::crl::CrlGeneration;
-use crate::server::serving::generation::Generation;
 use crate::server::App;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Answers `request` from `generation` (its snapshot and the overlay
-/// loaded once here) and the live `crl` into `out` (see
+/// Answers `request` from one view (a single check loads one; a bulk
+/// request keeps one for all its lines) and the live `crl` into `out` (see
 /// [`crate::engine::answer`]); returns what the check log keeps of the
 /// answer.
-pub(crate) fn answer(
-    generation: &Generation,
-    crl: &CrlGeneration,
-    trust: &Trust,
-    request: &CheckRequest,
-    now_micros: u64,
-    out: &mut Vec<u8>,
-) -> Result<Answered, ApiError> {
-    let overlay = generation.overlay.load();
-    answer_from(
-        View::new(&generation.snapshot, &overlay),
-        crl,
-        trust,
-        request,
-        now_micros,
-        out,
-    )
-}
-
-/// Answers `request` from one view (a bulk request keeps one for all its lines).
 pub(crate) fn answer_from(
     view: View<'_>,
     crl: &CrlGeneration,
@@ -159,9 +138,10 @@ async fn single_check_inner(
     let generation = generation.as_ref().ok_or_else(no_snapshot)?;
     let crl = app.crl.borrow();
     let crl = crl.as_ref().ok_or_else(no_snapshot)?;
+    let overlay = generation.overlay.load();
     let mut out = Vec::with_capacity(2048);
-    let answered = answer(
-        generation,
+    let answered = answer_from(
+        View::new(&generation.snapshot, &overlay),
         crl,
         &app.trust,
         &check,
