@@ -180,7 +180,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let live = Live::default();
     let ingest = match &config.journal {
         Some(dir) => Some(
-            serving::ingest::Ingest::start(dir, live.pointer())
+            serving::ingest::Ingest::start(dir, live.reader())
                 .with_context(|| format!("journal {}", dir.display()))?,
         ),
         None => None,

@@ -146,13 +146,10 @@ impl Slot<CrlGeneration> {
     pub(crate) async fn rollback(
         &self,
     ) -> Result<(Arc<CrlGeneration>, Arc<CrlGeneration>), ActivationError> {
-        let pointer = self.pointer();
         let mut change = self.change().await;
+        let swapper = change.swapper();
         change
-            .roll_back(
-                "CRL",
-                |previous| async move { Ok(pointer.swap(Some(previous))) },
-            )
+            .roll_back("CRL", |previous| async move { Ok(swapper.swap(previous)) })
             .await
     }
 }

@@ -13,12 +13,12 @@
 
 use crate::engine::View;
 use crate::server::serving::generation::Generation;
+use crate::server::serving::slot::{SlotReader, Swapper};
 use crate::updates::acceptance::{Decision, JournalState, Pending};
 use crate::updates::journal::{process_id_hash, Journal, Record, Scan};
 use crate::updates::message::{self, BadMessage, Message};
 use crate::updates::overlay::Overlay;
 use anyhow::Context;
-use arc_swap::ArcSwapOption;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -126,6 +126,7 @@ enum Command {
     Install {
         generation: Arc<Generation>,
         trim_through: u64,
+        swapper: Swapper<Generation>,
         reply: oneshot::Sender<Installed>,
     },
 }
@@ -139,11 +140,8 @@ pub(crate) struct Ingest {
 
 impl Ingest {
     /// Opens the journal in `dir` (cutting off a torn tail) and starts the
-    /// writer thread, which makes generations live in `live`.
-    pub(crate) fn start(
-        dir: &Path,
-        live: Arc<ArcSwapOption<Generation>>,
-    ) -> anyhow::Result<Ingest> {
+    /// writer thread, which reads the live generation through `live`.
+    pub(crate) fn start(dir: &Path, live: SlotReader<Generation>) -> anyhow::Result<Ingest> {
         let mut seen = HashSet::new();
         let (journal, scan) = Journal::open(dir, 0, |record: &Record<'_>| {
             seen.insert(record.id_hash);
@@ -194,19 +192,22 @@ impl Ingest {
             .map_err(|_| "the ingest task has stopped".to_string())
     }
 
-    /// Rebuilds `generation`'s overlay from the journal and makes it live;
-    /// returns the generation it replaced. Journal segments wholly at or
-    /// below `trim_through` are removed afterwards.
+    /// Rebuilds `generation`'s overlay from the journal and makes it live
+    /// with `swapper` (given by the slot's change in progress); returns the
+    /// generation it replaced. Journal segments wholly at or below
+    /// `trim_through` are removed afterwards.
     pub(crate) async fn install(
         &self,
         generation: Arc<Generation>,
         trim_through: u64,
+        swapper: Swapper<Generation>,
     ) -> Installed {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Install {
                 generation,
                 trim_through,
+                swapper,
                 reply,
             })
             .await
@@ -222,7 +223,7 @@ struct UpdateWriter {
     dir: PathBuf,
     /// Every process id in the journal, and each sender's last `seq`.
     accepted: JournalState,
-    live: Arc<ArcSwapOption<Generation>>,
+    live: SlotReader<Generation>,
     stats: Arc<IngestStats>,
 }
 
@@ -254,16 +255,17 @@ impl UpdateWriter {
             if let Some(Command::Install {
                 generation,
                 trim_through,
+                swapper,
                 reply,
             }) = deferred
             {
-                let _ = reply.send(self.install(generation, trim_through));
+                let _ = reply.send(self.install(generation, trim_through, &swapper));
             }
         }
     }
 
     fn apply_group(&mut self, group: Vec<(Vec<Line>, oneshot::Sender<Vec<LineResult>>)>) {
-        let live = self.live.load_full();
+        let live = self.live.current();
         let mut results: Vec<Vec<LineResult>> = Vec::with_capacity(group.len());
         let mut overlay = live.as_ref().map(|g| Overlay::clone(&g.overlay.load()));
         let mut pending = Pending::default();
@@ -384,7 +386,12 @@ impl UpdateWriter {
 
     /// Rebuilds the overlay of `generation` from the journal records it
     /// does not contain, and makes it live.
-    fn install(&mut self, generation: Arc<Generation>, trim_through: u64) -> Installed {
+    fn install(
+        &mut self,
+        generation: Arc<Generation>,
+        trim_through: u64,
+        swapper: &Swapper<Generation>,
+    ) -> Installed {
         let started = Instant::now();
         let folded = generation.folded_through();
         if self.journal.next_lsn() <= folded {
@@ -400,7 +407,7 @@ impl UpdateWriter {
         }
         let (overlay, replayed) = (replayed.overlay, replayed.records);
         generation.overlay.store(Arc::new(overlay));
-        let replaced = self.live.swap(Some(generation));
+        let replaced = swapper.swap(generation);
         if let Some(left) = &replaced {
             // Kept for rollback, which rebuilds its overlay from the journal:
             // this one is not needed (requests still holding it keep it until

@@ -63,7 +63,9 @@ impl Slot<Generation> {
                     .map(|g| g.folded_through())
                     .min()
                     .unwrap_or(0);
-                let installed = ingest.install(generation, trim_through).await;
+                let installed = ingest
+                    .install(generation, trim_through, change.swapper())
+                    .await;
                 let (updates, replaced) = installed.map_err(|reason| {
                     change.refuse(ActivationError::Refused(format!("updates: {reason}")))
                 })?;
@@ -83,17 +85,17 @@ impl Slot<Generation> {
         &self,
         ingest: Option<&Ingest>,
     ) -> Result<(Arc<Generation>, Arc<Generation>), ActivationError> {
-        let pointer = self.pointer();
         let mut change = self.change().await;
+        let swapper = change.swapper();
         change
             .roll_back("snapshot", |previous| async move {
                 match ingest {
                     Some(ingest) => ingest
-                        .install(previous, 0)
+                        .install(previous, 0, swapper)
                         .await
                         .map(|(_, replaced)| replaced)
                         .map_err(|reason| format!("updates: {reason}")),
-                    None => Ok(pointer.swap(Some(previous))),
+                    None => Ok(swapper.swap(previous)),
                 }
             })
             .await

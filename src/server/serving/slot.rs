@@ -82,11 +82,10 @@ impl<G> Slot<G> {
         self.current.load()
     }
 
-    /// The pointer itself, for the one writer that must swap a generation
-    /// in at a moment of its own choosing (the update writer, between two
-    /// groups of updates); it swaps only inside a [`Change`].
-    pub(crate) fn pointer(&self) -> Arc<ArcSwapOption<G>> {
-        self.current.clone()
+    /// A read-only handle on the live generation, for a thread that must
+    /// read it without holding the slot (the update writer).
+    pub(crate) fn reader(&self) -> SlotReader<G> {
+        SlotReader(self.current.clone())
     }
 
     /// Takes the admin lock for one activation or rollback.
@@ -104,6 +103,26 @@ impl<G> Slot<G> {
             previous: kept.previous.iter().rev().cloned().collect(),
             last_refusal: kept.last_refusal.clone(),
         }
+    }
+}
+
+/// Reads the live generation of a slot (and never writes it).
+pub(crate) struct SlotReader<G>(Arc<ArcSwapOption<G>>);
+
+impl<G> SlotReader<G> {
+    /// The live generation.
+    pub(crate) fn current(&self) -> Option<Arc<G>> {
+        self.0.load_full()
+    }
+}
+
+/// Swaps a slot's live generation on behalf of a [`Change`].
+pub(crate) struct Swapper<G>(Arc<ArcSwapOption<G>>);
+
+impl<G> Swapper<G> {
+    /// Makes `generation` live; returns the one it replaced.
+    pub(crate) fn swap(&self, generation: Arc<G>) -> Option<Arc<G>> {
+        self.0.swap(Some(generation))
     }
 }
 
@@ -139,6 +158,13 @@ impl<G> Change<'_, G> {
     /// [`Change::installed`].
     pub(crate) fn swap(&self, generation: Arc<G>) -> Option<Arc<G>> {
         self.slot.current.swap(Some(generation))
+    }
+
+    /// The right to swap, handed to the one writer that must swap at a
+    /// moment of its own choosing (the update writer, between two groups of
+    /// updates) while this change is in progress. Only a change makes one.
+    pub(crate) fn swapper(&self) -> Swapper<G> {
+        Swapper(self.slot.current.clone())
     }
 
     /// Keeps `replaced` (the generation that was live) for rollback and
@@ -217,9 +243,9 @@ mod tests {
             Err(ActivationError::Refused("replay failed".into()))
         );
         assert_eq!(change.kept().len(), 1);
-        let pointer = slot.pointer();
+        let swapper = change.swapper();
         let (live, left) = change
-            .roll_back("test", |g| async move { Ok(pointer.swap(Some(g))) })
+            .roll_back("test", |g| async move { Ok(swapper.swap(g)) })
             .await
             .unwrap();
         assert_eq!((*live, *left), (1, 2));
