@@ -96,10 +96,13 @@ fn check_flags(query: &Query) -> String {
     }
 }
 
-/// Generates and builds the demo snapshot unless it is already there.
+/// Generates and builds the demo snapshot unless it is already there. The
+/// name carries the snapshot format version, so that a demo directory left
+/// by an earlier release gets a new snapshot rather than a refusal.
 pub(super) fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<PathBuf> {
     let source = dir.join("source");
-    let snapshot_dir = dir.join(format!("snapshot-{persons}-{date}"));
+    let version = crate::snapshot::format::FORMAT_VERSION;
+    let snapshot_dir = dir.join(format!("snapshot-{persons}-{date}-v{version}"));
     if Snapshot::open(&snapshot_dir).is_ok() {
         println!("using the demo snapshot in {}", snapshot_dir.display());
         return Ok(snapshot_dir);
