@@ -27,7 +27,7 @@ pub mod report;
 pub mod segment;
 mod writer;
 
-use crate::model::clock::{system_clock, SharedClock};
+use crate::model::clock::SharedClock;
 use crate::model::Date;
 use record::Shed;
 use std::path::PathBuf;
@@ -81,13 +81,11 @@ pub struct LogConfig {
     pub retention_months: u32,
     /// History searches reach back this many months.
     pub search_months: u32,
-    /// What "now" is for shed counts, purges and the writer's day.
-    pub clock: SharedClock,
 }
 
 impl LogConfig {
     /// The defaults for a log at `dir`: `block`, a 65,536-record queue, 20 ms linger,
-    /// 256 MiB or 2,000,000-entry segments, 6 months kept, 5 months searched, the system clock.
+    /// 256 MiB or 2,000,000-entry segments, 6 months kept, 5 months searched.
     pub fn new(dir: PathBuf) -> LogConfig {
         LogConfig {
             dir,
@@ -98,7 +96,6 @@ impl LogConfig {
             segment_entries: 2_000_000,
             retention_months: 6,
             search_months: 5,
-            clock: system_clock(),
         }
     }
 }
@@ -166,6 +163,7 @@ pub struct CheckLog {
     pub stats: Arc<LogStats>,
     /// The segments and indexes that history searches read, kept current by the writer.
     pub store: Arc<history::Store>,
+    clock: SharedClock,
 }
 
 /// A place in the queue, taken before the check is answered.
@@ -186,12 +184,13 @@ pub struct NoPlace;
 
 impl CheckLog {
     /// Recovers what a crash left (torn tails cut, missing indexes built),
-    /// removes days past retention, and starts the writer.
-    pub fn start(config: LogConfig) -> anyhow::Result<(CheckLog, Recovery)> {
+    /// removes days past retention, and starts the writer; `clock` says
+    /// what "now" is (the writer's day, purges, shed counts).
+    pub fn start(config: LogConfig, clock: SharedClock) -> anyhow::Result<(CheckLog, Recovery)> {
         let (queue, receiver) = mpsc::channel(config.queue);
         let stats = Arc::new(LogStats::default());
         let store = Arc::new(history::Store::new(config.dir.clone()));
-        let recovery = writer::start(&config, receiver, stats.clone(), store.clone())?;
+        let recovery = writer::start(&config, &clock, receiver, stats.clone(), store.clone())?;
         Ok((
             CheckLog {
                 queue,
@@ -199,6 +198,7 @@ impl CheckLog {
                 config,
                 stats,
                 store,
+                clock,
             },
             recovery,
         ))
@@ -221,7 +221,7 @@ impl CheckLog {
                 .map_err(|_| NoPlace);
         }
         self.stats.shed.fetch_add(1, Ordering::Relaxed);
-        let now = self.config.clock.now_micros();
+        let now = self.clock.now_micros();
         let _ = self.stats.shed_first_micros.compare_exchange(
             0,
             now,

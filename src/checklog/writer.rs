@@ -11,7 +11,7 @@ use super::index::{record_hash, OpenIndex};
 use super::record::{Entries, Entry};
 use super::segment::{self, SegmentWriter, MAX_BATCH_BYTES, MAX_BATCH_ENTRIES};
 use super::{months_before, Item, LogConfig, LogStats};
-use crate::model::clock::japan_day;
+use crate::model::clock::{japan_day, SharedClock};
 use crate::model::Date;
 use anyhow::Context;
 use std::path::Path;
@@ -35,6 +35,7 @@ pub struct Recovery {
 
 pub(super) fn start(
     config: &LogConfig,
+    clock: &SharedClock,
     receiver: mpsc::Receiver<Item>,
     stats: Arc<LogStats>,
     store: Arc<Store>,
@@ -44,11 +45,12 @@ pub(super) fn start(
     let mut recovery = recover(&config.dir)?;
     recovery.days_purged = purge(
         &config.dir,
-        japan_day(config.clock.now_micros()),
+        japan_day(clock.now_micros()),
         config.retention_months,
     )?;
     let mut writer = LogWriter {
         config: config.clone(),
+        clock: clock.clone(),
         stats,
         store,
         segment: None,
@@ -113,6 +115,8 @@ pub(super) fn purge(log: &Path, today: Date, months: u32) -> anyhow::Result<usiz
 
 struct LogWriter {
     config: LogConfig,
+    /// What "now" is for purges and shed counts.
+    clock: SharedClock,
     stats: Arc<LogStats>,
     store: Arc<Store>,
     segment: Option<SegmentWriter>,
@@ -145,7 +149,7 @@ impl LogWriter {
                     Err(_) => break,
                 }
             }
-            if let Some(shed) = self.stats.take_shed(self.config.clock.now_micros()) {
+            if let Some(shed) = self.stats.take_shed(self.clock.now_micros()) {
                 let mut entry = Vec::new();
                 shed.encode(&mut entry);
                 self.add(&entry);
@@ -301,6 +305,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = LogWriter {
             config: LogConfig::new(dir.path().to_path_buf()),
+            clock: crate::model::clock::system_clock(),
             stats: Arc::default(),
             store: Arc::new(Store::new(dir.path().to_path_buf())),
             segment: None,

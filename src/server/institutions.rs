@@ -17,14 +17,6 @@ use subtle::ConstantTimeEq;
 /// Shortest token the registry accepts.
 pub(super) const MIN_TOKEN_BYTES: usize = 16;
 
-/// One registered institution, as far as authorization needs it (the
-/// file's `name` and `prefecture` columns are required but not kept).
-#[derive(Clone, Debug)]
-struct Institution {
-    code: InstitutionCode,
-    token_hash: TokenHash,
-}
-
 /// A token as kept and compared: its SHA-256, hashed once per request, so
 /// that the registry in memory holds no token and a lookup by hash reveals
 /// nothing an attacker could steer.
@@ -104,7 +96,7 @@ impl Access {
             return Err(Denied::Unauthenticated);
         };
         match registry.by_code.get(institution) {
-            Some(entry) if entry.token_hash.same_as(&presented) => Ok(()),
+            Some(token) if token.same_as(&presented) => Ok(()),
             // A token of another institution, or an unknown institution.
             Some(_) | None if registry.by_token.contains_key(&presented) => Err(Denied::Forbidden),
             _ => Err(Denied::Unauthenticated),
@@ -134,7 +126,9 @@ impl Access {
 /// The registered institutions, by code and by token hash.
 #[derive(Debug, Default)]
 pub(super) struct Registry {
-    by_code: HashMap<InstitutionCode, Institution>,
+    /// Each institution's token hash (the file's `name` and `prefecture`
+    /// columns are required but not kept).
+    by_code: HashMap<InstitutionCode, TokenHash>,
     by_token: HashMap<TokenHash, InstitutionCode>,
 }
 
@@ -158,16 +152,10 @@ impl Registry {
                         "token: shorter than {MIN_TOKEN_BYTES} bytes; issue a longer random token"
                     )));
                 }
-                Ok((
-                    Institution {
-                        code,
-                        token_hash: TokenHash::of(token),
-                    },
-                    row.line,
-                ))
+                Ok((code, TokenHash::of(token), row.line))
             },
-            |(institution, line)| {
-                if let Err(problem) = registry.insert(institution) {
+            |(code, token, line)| {
+                if let Err(problem) = registry.insert(code, token) {
                     problems.push((line, format!("{}:{line}: {problem}", path.display())));
                 }
             },
@@ -187,19 +175,15 @@ impl Registry {
         Ok(registry)
     }
 
-    fn insert(&mut self, institution: Institution) -> Result<(), String> {
-        if self.by_code.contains_key(&institution.code) {
-            return Err(format!(
-                "institution_code: {} is listed twice",
-                institution.code
-            ));
+    fn insert(&mut self, code: InstitutionCode, token: TokenHash) -> Result<(), String> {
+        if self.by_code.contains_key(&code) {
+            return Err(format!("institution_code: {code} is listed twice"));
         }
-        if self.by_token.contains_key(&institution.token_hash) {
+        if self.by_token.contains_key(&token) {
             return Err("token: the same token is given to two institutions".into());
         }
-        self.by_token
-            .insert(institution.token_hash, institution.code);
-        self.by_code.insert(institution.code, institution);
+        self.by_token.insert(token, code);
+        self.by_code.insert(code, token);
         Ok(())
     }
 }

@@ -30,6 +30,7 @@ pub use request::check_request;
 use crate::audit::AuditLog;
 use crate::checklog::{CheckLog, LogConfig};
 use crate::crl::trust::Trust;
+use crate::model::clock::SharedClock;
 use anyhow::Context;
 use http::listener::{ConnectionLimits, Shutdown};
 use institutions::{Access, Registry};
@@ -186,10 +187,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         None => None,
     };
     let check_log = match &config.check_log {
-        Some(log) => Some(start_check_log(&LogConfig {
-            clock: config.clock.clone(),
-            ..log.clone()
-        })?),
+        Some(log) => Some(start_check_log(log, &config.clock)?),
         None => None,
     };
     let audit_log = match &config.audit_log {
@@ -270,8 +268,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
 }
 
 /// Starts the check log, reporting what it recovered of an earlier run.
-fn start_check_log(config: &crate::checklog::LogConfig) -> anyhow::Result<CheckLog> {
-    let (log, recovery) = CheckLog::start(config.clone())
+fn start_check_log(config: &LogConfig, clock: &SharedClock) -> anyhow::Result<CheckLog> {
+    let (log, recovery) = CheckLog::start(config.clone(), clock.clone())
         .with_context(|| format!("check_log {}", config.dir.display()))?;
     if recovery.segments_indexed > 0 || recovery.days_purged > 0 {
         println!(
