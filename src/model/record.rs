@@ -202,6 +202,12 @@ pub const CODE_FIELD_NAMES: [&str; CODE_FIELD_COUNT] = [
     "elderly_copay_ratio",
 ];
 
+/// The values each code field may take, indexed by `CodeField as usize`
+/// (the source readers refuse any other; the snapshot packs them by
+/// position in these lists).
+pub const CODE_FIELD_VALUES: [&[u8]; CODE_FIELD_COUNT] =
+    [&[1, 2, 3], &[1, 2], &[0, 1], &[10, 20, 30], &[10, 20, 30]];
+
 impl CodeField {
     /// Every code field, in stored order.
     pub const ALL: [CodeField; CODE_FIELD_COUNT] = [
@@ -320,6 +326,35 @@ impl EligibilityRow {
             *end = u16::try_from(text.len()).ok()?;
         }
         Some(EligibilityRow {
+            linkage_no,
+            text,
+            text_ends,
+            dates,
+            codes,
+            qualification_seq,
+        })
+    }
+
+    /// A row from its text fields already concatenated (`text`, with the
+    /// end of each field in `text_ends`); `None` unless the ends rise, stay
+    /// within the text and fall on character boundaries.
+    pub fn from_concatenated(
+        linkage_no: u128,
+        text: String,
+        text_ends: [u16; TEXT_FIELD_COUNT],
+        dates: [Option<i32>; DATE_FIELD_COUNT],
+        codes: [u8; CODE_FIELD_COUNT],
+        qualification_seq: u32,
+    ) -> Option<EligibilityRow> {
+        let mut start = 0;
+        for &end in &text_ends {
+            let end = usize::from(end);
+            if end < start || !text.is_char_boundary(end) {
+                return None;
+            }
+            start = end;
+        }
+        (start == text.len()).then_some(EligibilityRow {
             linkage_no,
             text,
             text_ends,

@@ -6,6 +6,7 @@
 //! - [`lookup`] finds rows, persons and serials by key;
 //! - [`verify`] checks everything, for operators and activation.
 
+pub mod codec;
 pub mod format;
 pub mod lookup;
 pub mod manifest;

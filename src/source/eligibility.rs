@@ -2,7 +2,7 @@
 
 use super::csv_input::{BadRow, CsvHeader, Row};
 use crate::model::ids::{card_text, normalize_width, MAX_CARD_NUMBER_BYTES, MAX_SYMBOL_BYTES};
-use crate::model::record::CODE_ABSENT;
+use crate::model::record::{CODE_ABSENT, CODE_FIELD_VALUES};
 use crate::model::{
     BranchNumber, CardBranch, CodeField, Date, DateField, EligibilityRow, InsurerCode,
     InsurerNumber, LinkageNo, MunicipalId, Subscription, TextField, CODE_FIELD_COUNT,
@@ -164,8 +164,7 @@ impl EligibilityColumns {
     }
 
     fn codes(&self, row: &Row<'_>) -> Result<[u8; CODE_FIELD_COUNT], String> {
-        let allowed: [&[u8]; CODE_FIELD_COUNT] =
-            [&[1, 2, 3], &[1, 2], &[0, 1], &[10, 20, 30], &[10, 20, 30]];
+        let allowed = CODE_FIELD_VALUES;
         let mut codes = [CODE_ABSENT; CODE_FIELD_COUNT];
         for (i, name) in CODE_FIELD_NAMES.iter().enumerate() {
             let cell = crate::model::ids::normalize_width(row.cell(self.codes[i]));
