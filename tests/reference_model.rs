@@ -1011,7 +1011,7 @@ impl Outcome {
                 .records
                 .iter()
                 .map(|r| Rec {
-                    linkage: r.linkage().map(|l| l.0),
+                    linkage: Some(r.linkage().0),
                     online: r.text(TextField::OnlineNumber).to_string(),
                     seq: r.qualification_seq(),
                     acquired: r.date(DateField::Acquired),

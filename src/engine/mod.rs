@@ -167,7 +167,7 @@ fn answer_insurance_card<'s>(
     if let Some(birth_date) = birth_date {
         rows.retain(|row| row.date(crate::model::DateField::BirthDate) == Some(birth_date));
     }
-    let Some(first) = rows.first().copied() else {
+    let Some(first) = rows.first() else {
         return Answer::bare(Verdict::NotFound);
     };
     let person = first.linkage();
@@ -175,14 +175,11 @@ fn answer_insurance_card<'s>(
         return Answer::bare(Verdict::Multiple);
     }
     rows.sort_by(|a, b| crate::model::record::newest_first(a.order(), b.order()));
-    let others: Records<'s> = match person {
-        Some(linkage) => view
-            .person_rows(linkage)
-            .into_iter()
-            .filter(|r| !rows.iter().any(|m| m.is(r)))
-            .collect(),
-        None => Records::new(),
-    };
+    let others: Records<'s> = view
+        .person_rows(person)
+        .into_iter()
+        .filter(|r| !rows.iter().any(|m| m.is(r)))
+        .collect();
     answer_for_person(rows, &others, date)
 }
 /// The rules for one person's matched rows (newest first): all in-force
@@ -196,23 +193,22 @@ fn answer_for_person<'s>(
     other_rows: &[Record<'s>],
     date: Date,
 ) -> Answer<'s> {
-    let in_force: Records<'s> = matched
-        .iter()
-        .copied()
-        .filter(|row| row.validity().in_force_on(date))
-        .collect();
-    if !in_force.is_empty() {
+    if matched.iter().any(|row| row.validity().in_force_on(date)) {
+        let in_force: Records<'s> = matched
+            .into_iter()
+            .filter(|row| row.validity().in_force_on(date))
+            .collect();
         return Answer {
             verdict: Verdict::Valid,
             records: in_force,
         };
     }
-    let most_recent = matched
+    let shown = matched
         .iter()
-        .find(|row| row.validity().started_by(date))
-        .or(matched.first())
-        .copied();
-    let shown_acquired = most_recent.map(|row| row.validity().acquired);
+        .position(|row| row.validity().started_by(date))
+        .or((!matched.is_empty()).then_some(0));
+    let most_recent = shown.and_then(|index| matched.into_iter().nth(index));
+    let shown_acquired = most_recent.as_ref().map(|row| row.validity().acquired);
     let newer_elsewhere = other_rows.iter().any(|row| {
         let validity = row.validity();
         validity.in_force_on(date) && shown_acquired.is_none_or(|shown| validity.acquired > shown)

@@ -3,32 +3,22 @@
 //! the live and the new snapshot) and load tests all need real keys.
 
 use super::Query;
-use crate::model::{CardFaceKey, DateField, OnlineNumber, Serial, TextField};
-use crate::snapshot::format::Loc;
+use crate::model::{CardFaceKey, DateField, OnlineNumber, TextField};
 use crate::snapshot::Snapshot;
 
-/// Up to `per_shard` serials and `per_shard` rows from every shard. Each row
-/// gives two queries: its online number with the birth date, and its card
-/// face without branch or birth date.
+/// Up to `per_shard` persons from every person shard, evenly spread: the
+/// first serial of each and its newest row. Each row gives two queries: its
+/// online number with the birth date, and its card face without branch or
+/// birth date.
 pub fn sample_queries(snapshot: &Snapshot, per_shard: usize) -> Vec<Query> {
     let mut queries = Vec::new();
     for shard in 0..snapshot.shard_count() {
-        if let Some(keys) = snapshot.key_shard(shard) {
-            for entry in spread(keys.serials.len(), per_shard).map(|i| &keys.serials[i]) {
-                let len = (entry.serial_len.to_native() as usize).min(20);
-                if let Some(serial) = Serial::from_be_bytes(&entry.serial[..len]) {
-                    queries.push(Query::Card { serial });
-                }
+        let persons: Vec<_> = snapshot.persons_of_shard(shard).collect();
+        for person in spread(persons.len(), per_shard).map(|i| persons[i]) {
+            if let Some(serial) = person.serials().next() {
+                queries.push(Query::Card { serial });
             }
-        }
-        let Some(persons) = snapshot.person_shard(shard) else {
-            continue;
-        };
-        for index in spread(persons.rows.len(), per_shard) {
-            let Some(row) = snapshot.row(Loc {
-                shard,
-                index: index as u32,
-            }) else {
+            let Some(row) = person.rows().next() else {
                 continue;
             };
             if let Ok(number) = OnlineNumber::parse(row.text(TextField::OnlineNumber)) {

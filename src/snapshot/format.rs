@@ -11,114 +11,89 @@
 //!   file can make an answer wrong (the checksums catch that) but can never
 //!   cause undefined behaviour.
 //!
-//! Text lives in one byte arena per shard; a row records where its fields
-//! start and end.
+//! A person is one block of bytes in its person shard (see
+//! [`super::codec`]); the shard's text dictionary sits beside the blocks.
 
-use crate::model::{CODE_FIELD_COUNT, DATE_FIELD_COUNT, TEXT_FIELD_COUNT};
 use rkyv::{Archive, Serialize};
 
 /// Version of the snapshot format (its manifest and what its files hold);
 /// a snapshot of another version is refused. The data files' own header
 /// layout is versioned apart (`storage::archive::FILE_LAYOUT_VERSION`).
 ///
-/// 2: card symbols and numbers are stored (and keyed) in the card-face
-/// normal form, half-width katakana folded to full-width with the sound
-/// marks composed; a version-1 snapshot kept them as written, so a card
-/// stored in half-width katakana would no longer be found.
-pub const FORMAT_VERSION: u32 = 2;
+/// - 2: card symbols and numbers are stored (and keyed) in the card-face
+///   normal form, half-width katakana folded to full-width with the sound
+///   marks composed.
+/// - 3: the compact form: a person is one block of packed rows (see
+///   [`super::codec`]) with a per-shard text dictionary, persons are placed
+///   by household, and index slots are 8 bytes (fingerprint + person).
+pub const FORMAT_VERSION: u32 = 3;
 
-/// Stored value of an absent date.
+/// Stored value of an absent date in the insurer master.
 pub const NO_DATE: i32 = i32::MIN;
 
-/// Stored target of a serial whose linkage number has no eligibility rows.
-pub const NO_PERSON: u64 = u64::MAX;
+/// Serial-index targets with this bit set are offsets into the key shard's
+/// table of serials linked to a linkage number without rows.
+pub const UNMATCHED: u32 = 1 << 31;
 
-/// One slot of an open-addressing hash index: the key's 64-bit hash (0 =
-/// empty) and what it points to. Keys are verified against the target after
-/// a hash match, so a hash collision costs a comparison, never a wrong answer.
+/// Most persons one snapshot may hold (person numbers stay below
+/// [`UNMATCHED`]).
+pub const MAX_PERSONS: u64 = UNMATCHED as u64 - 1;
+
+/// Share of an index's slots in use at most: linear probing stays short
+/// (about 3 slots read for a key found, one or two cache lines) while the
+/// indexes take about 10 bytes a key. See docs/performance.md.
+pub const INDEX_LOAD: f64 = 0.8;
+
+/// One slot of an open-addressing hash index: a 32-bit fingerprint of the
+/// key (0 = empty) and the person it leads to. A fingerprint match is always
+/// verified against the person's block, so a collision costs a comparison,
+/// never a wrong answer.
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Slot {
-    /// 64-bit hash of the key; 0 marks an empty slot.
-    pub hash: u64,
-    /// What the key points to: a packed [`Loc`], or an index into a vector,
-    /// depending on the index.
-    pub target: u64,
+    /// Fingerprint of the key; 0 marks an empty slot.
+    pub fingerprint: u32,
+    /// Person number (see [`PersonShard`]), or for the serial index an
+    /// [`UNMATCHED`] offset.
+    pub target: u32,
 }
 
-/// A person: the linkage number and the range of their rows in the shard.
-#[derive(Archive, Serialize, Clone, Copy, Debug)]
-pub struct PersonEntry {
-    /// Low 64 bits of the 紐付番号 (linkage number).
-    pub linkage_lo: u64,
-    /// High 64 bits of the 紐付番号 (linkage number).
-    pub linkage_hi: u64,
-    /// Index in the shard's `rows` of the person's first (newest) row.
-    pub first_row: u32,
-    /// Number of rows the person has (at least 1).
-    pub row_count: u32,
-}
-
-/// A qualification row: fixed fields plus the location of its text.
-#[derive(Archive, Serialize, Clone, Copy, Debug)]
-pub struct RowEntry {
-    /// Index of the person in the shard.
-    pub person: u32,
-    /// 資格通番 of the row (1 when the source left it empty).
-    pub qualification_seq: u32,
-    /// Dates indexed by `DateField` ([`NO_DATE`] = none).
-    pub dates: [i32; DATE_FIELD_COUNT],
-    /// Codes indexed by `CodeField` (`CODE_ABSENT` = none).
-    pub codes: [u8; CODE_FIELD_COUNT],
-    /// Offset of the first text field in the shard's arena.
-    pub text_start: u64,
-    /// End of each text field, relative to `text_start`, indexed by `TextField`.
-    pub text_ends: [u16; TEXT_FIELD_COUNT],
-}
-
-/// Persons whose linkage number hashes to this shard, with all their rows.
+/// Persons placed in this shard (by the card face of their newest row, so
+/// that a household's persons are adjacent), their blocks and the shard's
+/// text dictionary.
+///
+/// Persons are numbered across the snapshot: shard 0's first, then shard
+/// 1's, and so on; index slots hold these numbers.
 #[derive(Archive, Serialize, Debug, Default)]
 pub struct PersonShard {
     /// Number of this person shard (0-based; its file is `persons-NNNN.rkyv`).
     pub shard: u32,
-    /// Sorted by linkage number.
-    pub persons: Vec<PersonEntry>,
-    /// Grouped by person, each person's rows newest `acquired` first.
-    pub rows: Vec<RowEntry>,
-    /// UTF-8 text arena of all the shard's rows; rows point into it.
-    pub text: Vec<u8>,
-    /// Linkage number → person index.
-    pub linkage_index: Vec<Slot>,
+    /// Every person's block ([`super::codec::block`]), one after another.
+    pub blocks: Vec<u8>,
+    /// End of each person's block in `blocks`, in person order.
+    pub block_ends: Vec<u32>,
+    /// The dictionary's entries, concatenated in id order.
+    pub dictionary_text: Vec<u8>,
+    /// End of each dictionary entry in `dictionary_text`.
+    pub dictionary_ends: Vec<u32>,
 }
 
-/// A linkage entry: certificate serial → person.
-#[derive(Archive, Serialize, Clone, Copy, Debug)]
-pub struct SerialEntry {
-    /// Big-endian serial, left-aligned, `serial_len` significant bytes.
-    pub serial: [u8; 20],
-    /// Significant bytes of `serial` (0–20; 0 is the serial zero).
-    pub serial_len: u32,
-    /// Low 64 bits of the linked 紐付番号.
-    pub linkage_lo: u64,
-    /// High 64 bits of the linked 紐付番号.
-    pub linkage_hi: u64,
-    /// Packed [`Loc`] of the linked person, or [`NO_PERSON`].
-    pub person: u64,
-}
-
-/// Lookup keys whose hash falls in this shard: online numbers and card faces
-/// (→ row locations in person shards) and certificate serials.
+/// Lookup keys whose hash falls in this shard: online numbers, card faces,
+/// linkage numbers and certificate serials, each to a person.
 #[derive(Archive, Serialize, Debug, Default)]
 pub struct KeyShard {
     /// Number of this key shard (0-based; its file is `keys-NNNN.rkyv`).
     pub shard: u32,
-    /// Online-check number → packed row location.
+    /// Online-check number → person (one slot per person the number has rows of).
     pub online_index: Vec<Slot>,
-    /// Card face (insurer number, symbol, number) → packed row location.
+    /// Card face (insurer number, symbol, number) → person (one slot per person).
     pub face_index: Vec<Slot>,
-    /// Linked certificate serials whose hash falls in this shard.
-    pub serials: Vec<SerialEntry>,
-    /// Serial → index into `serials`.
+    /// Linkage number → person.
+    pub linkage_index: Vec<Slot>,
+    /// Serial → person, or an [`UNMATCHED`] offset into `unmatched`.
     pub serial_index: Vec<Slot>,
+    /// Serials linked to a linkage number without rows, each
+    /// `[len u8][serial][linkage varint]`.
+    pub unmatched: Vec<u8>,
 }
 
 /// The insurer master, sorted by insurer number; text in one arena.
@@ -134,71 +109,82 @@ pub struct InsurerMaster {
     pub text: Vec<u8>,
 }
 
-/// Location of a row or person: shard in the high 32 bits, index in the low.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Loc {
-    /// Shard number (the high 32 bits when packed).
-    pub shard: u32,
-    /// Index within the shard (the low 32 bits when packed).
-    pub index: u32,
+/// The 128-bit hash of a lookup key: the low half picks the shard and the
+/// home slot, the high half gives the fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyHash {
+    /// Low 64 bits: shard (its high 32 bits) and home slot (its low 32).
+    pub low: u64,
+    /// Fingerprint stored in the slot (never 0).
+    pub fingerprint: u32,
 }
 
-impl Loc {
-    /// The location as one `u64`: shard in the high 32 bits, index in the low.
-    pub fn pack(self) -> u64 {
-        (u64::from(self.shard) << 32) | u64::from(self.index)
-    }
-
-    /// The location a [`Loc::pack`] value stands for.
-    pub fn unpack(packed: u64) -> Loc {
-        Loc {
-            shard: (packed >> 32) as u32,
-            index: packed as u32,
+impl KeyHash {
+    /// Hashes `key` (its index bytes, see docs/formats.md).
+    #[inline]
+    pub fn of(key: &[u8]) -> KeyHash {
+        let hash = xxhash_rust::xxh3::xxh3_128(key);
+        KeyHash {
+            low: hash as u64,
+            fingerprint: ((hash >> 64) as u32).max(1),
         }
     }
+
+    /// The shard among `shards` the key belongs to: uses the high 32 bits of
+    /// the low half, so that home slots (its low 32 bits) stay independent.
+    #[inline]
+    pub fn shard(self, shards: u32) -> u32 {
+        (((self.low >> 32) * u64::from(shards)) >> 32) as u32
+    }
+
+    /// The home slot in a table of `len` slots.
+    #[inline]
+    pub fn home(self, len: usize) -> usize {
+        ((u64::from(self.low as u32) * len as u64) >> 32) as usize
+    }
 }
 
-/// Hash of a lookup key; never 0 (0 marks an empty slot).
-#[inline]
-pub fn key_hash(key: &[u8]) -> u64 {
-    xxhash_rust::xxh3::xxh3_64(key).max(1)
-}
-
-/// Shard of a key hash among `shards`: uses the high 32 bits, so that slot
-/// positions (low bits) stay independent of the shard choice.
-#[inline]
-pub fn shard_of(hash: u64, shards: u32) -> u32 {
-    (((hash >> 32) * u64::from(shards)) >> 32) as u32
-}
-
-/// Builds an open-addressing table (linear probing, power-of-two size, load
-/// factor at most 0.7, always at least one empty slot) from `(hash, target)`
-/// entries. Entries are inserted in sorted order so that the same input
-/// always gives the same bytes.
-pub fn build_index(entries: &mut [(u64, u64)]) -> Vec<Slot> {
+/// Builds an open-addressing table (linear probing, at most [`INDEX_LOAD`]
+/// full, always at least one empty slot) from `(home hash, fingerprint,
+/// target)` entries. Entries are inserted in sorted order so that the same
+/// input always gives the same bytes.
+pub fn build_index(entries: &mut [(u32, u32, u32)]) -> Vec<Slot> {
     entries.sort_unstable();
-    let size = (entries.len() * 10 / 7 + 2).next_power_of_two();
-    let mask = size - 1;
-    let mut slots = vec![Slot::default(); size];
-    for &(hash, target) in entries.iter() {
-        let mut position = hash as usize & mask;
-        while slots[position].hash != 0 {
-            position = (position + 1) & mask;
+    let len = ((entries.len() as f64 / INDEX_LOAD).ceil() as usize).max(entries.len() + 1);
+    let mut slots = vec![Slot::default(); len];
+    for &(low, fingerprint, target) in entries.iter() {
+        let mut position = KeyHash {
+            low: u64::from(low),
+            fingerprint,
         }
-        slots[position] = Slot { hash, target };
+        .home(len);
+        while slots[position].fingerprint != 0 {
+            position = if position + 1 == len { 0 } else { position + 1 };
+        }
+        slots[position] = Slot {
+            fingerprint,
+            target,
+        };
     }
     slots
 }
 
-/// Targets of every slot whose hash equals `hash`, in probe order. Bounded by
-/// the table size, so even a damaged table cannot loop forever.
+/// Targets of every slot whose fingerprint is the key's, in probe order.
+/// Bounded by the table size, so even a damaged table cannot loop forever.
 #[inline]
-pub fn probe(slots: &[ArchivedSlot], hash: u64) -> impl Iterator<Item = u64> + '_ {
-    let mask = slots.len().wrapping_sub(1);
-    let start = hash as usize & mask;
-    (0..slots.len())
-        .map(move |step| &slots[(start + step) & mask])
-        .take_while(|slot| slot.hash != 0)
-        .filter(move |slot| slot.hash == hash)
+pub fn probe(slots: &[ArchivedSlot], hash: KeyHash) -> impl Iterator<Item = u32> + '_ {
+    let len = slots.len();
+    let start = if len == 0 { 0 } else { hash.home(len) };
+    (0..len)
+        .map(move |step| {
+            let position = start + step;
+            &slots[if position >= len {
+                position - len
+            } else {
+                position
+            }]
+        })
+        .take_while(|slot| slot.fingerprint != 0)
+        .filter(move |slot| slot.fingerprint == hash.fingerprint)
         .map(|slot| slot.target.to_native())
 }

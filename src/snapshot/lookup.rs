@@ -1,17 +1,19 @@
-//! Key lookups over an open snapshot: hash the key, pick the shard, probe its
-//! index, and verify the key against what the slot points to.
+//! Key lookups over an open snapshot: hash the key, pick the key shard,
+//! probe its index, and verify the key against the person's block that the
+//! slot points to (a fingerprint match alone never answers).
 //!
 //! These return what is stored; the answer rules (what it means on a date)
 //! are the engine's.
 
-use super::format::{key_hash, probe, shard_of, Loc, NO_DATE, NO_PERSON};
-use super::open::{PersonShards, Snapshot};
+use super::codec::varint;
+use super::format::{probe, ArchivedKeyShard, ArchivedSlot, KeyHash, NO_DATE, UNMATCHED};
+use super::open::Snapshot;
 use super::view::{InsurerRef, PersonRef, RowRef};
 use crate::model::{Date, LinkageNo, OnlineNumber, Serial, TextField};
 use smallvec::SmallVec;
 
 /// Rows matched by one key; inline for the common case of a few.
-pub type Rows<'s> = SmallVec<[RowRef<'s>; 8]>;
+pub type Rows<'s> = SmallVec<[RowRef<'s>; 4]>;
 
 /// What a serial is linked to.
 #[derive(Clone, Copy, Debug)]
@@ -22,53 +24,58 @@ pub struct SerialLink<'s> {
     pub person: Option<PersonRef<'s>>,
 }
 
-impl std::fmt::Debug for PersonRef<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Person({} at {:?})", self.linkage(), self.loc())
-    }
+/// Which index of a key shard a key is looked up in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Index {
+    /// Online-check numbers.
+    Online,
+    /// Card faces.
+    Face,
+    /// Linkage numbers.
+    Linkage,
+    /// Certificate serials.
+    Serial,
 }
 
-impl PersonShards {
-    /// The person with this linkage number.
-    pub fn person_by_linkage(&self, linkage: LinkageNo) -> Option<PersonRef<'_>> {
-        let hash = key_hash(&linkage.index_key());
-        let shard_index = shard_of(hash, self.count());
-        let shard = self.get(shard_index)?;
-        probe(&shard.linkage_index, hash)
-            .filter_map(|target| {
-                let index = u32::try_from(target).ok()?;
-                PersonRef::new(
-                    shard,
-                    Loc {
-                        shard: shard_index,
-                        index,
-                    },
-                )
-            })
-            .find(|person| person.linkage() == linkage)
+impl Index {
+    /// The slots of this index in `shard`.
+    pub fn slots(self, shard: &ArchivedKeyShard) -> &[ArchivedSlot] {
+        match self {
+            Index::Online => &shard.online_index,
+            Index::Face => &shard.face_index,
+            Index::Linkage => &shard.linkage_index,
+            Index::Serial => &shard.serial_index,
+        }
     }
 }
 
 impl Snapshot {
-    /// The row at a location.
-    pub fn row(&self, loc: Loc) -> Option<RowRef<'_>> {
-        RowRef::new(self.person_shard(loc.shard)?, loc)
+    /// Targets of the slots of `index` whose fingerprint is `key`'s.
+    fn targets(&self, index: Index, key: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        let hash = KeyHash::of(key);
+        let slots = self
+            .key_shard(hash.shard(self.shard_count()))
+            .map_or(&[][..], |shard| index.slots(shard));
+        probe(slots, hash)
     }
 
-    /// Resolves a packed row location from an index slot.
-    fn row_at(&self, packed: u64) -> Option<RowRef<'_>> {
-        self.row(Loc::unpack(packed))
+    /// Person number `number`.
+    pub fn person(&self, number: u32) -> Option<PersonRef<'_>> {
+        let (shard, local) = self.person_place(number)?;
+        PersonRef::new(shard, local, number)
+    }
+
+    /// The persons whose slots in `index` match `key` (unverified).
+    fn candidates(&self, index: Index, key: &[u8]) -> impl Iterator<Item = PersonRef<'_>> + '_ {
+        self.targets(index, key)
+            .filter_map(move |target| self.person(target))
     }
 
     /// Every row whose online-check number is `number`.
     pub fn rows_by_online_number(&self, number: &OnlineNumber) -> Rows<'_> {
         let key = number.as_str();
-        let hash = key_hash(key.as_bytes());
-        let Some(shard) = self.key_shard(shard_of(hash, self.shard_count())) else {
-            return Rows::new();
-        };
-        probe(&shard.online_index, hash)
-            .filter_map(|target| self.row_at(target))
+        self.candidates(Index::Online, key.as_bytes())
+            .flat_map(|person| person.rows())
             .filter(|row| row.text(TextField::OnlineNumber) == key)
             .collect()
     }
@@ -77,12 +84,8 @@ impl Snapshot {
     /// the key in its index form (see `CardFaceKey::index_key`).
     pub fn rows_by_card_face(&self, insurer_number: &str, symbol: &str, number: &str) -> Rows<'_> {
         let key = crate::model::ids::face_index_key(insurer_number, symbol, number);
-        let hash = key_hash(&key);
-        let Some(shard) = self.key_shard(shard_of(hash, self.shard_count())) else {
-            return Rows::new();
-        };
-        probe(&shard.face_index, hash)
-            .filter_map(|target| self.row_at(target))
+        self.candidates(Index::Face, &key)
+            .flat_map(|person| person.rows())
             .filter(|row| {
                 row.text(TextField::InsurerNumber) == insurer_number
                     && row.text(TextField::CardSymbol) == symbol
@@ -93,57 +96,58 @@ impl Snapshot {
 
     /// The person with this linkage number.
     pub fn person_by_linkage(&self, linkage: LinkageNo) -> Option<PersonRef<'_>> {
-        self.persons().person_by_linkage(linkage)
-    }
-
-    /// The person at a location (as stored in a serial entry).
-    pub fn person_at(&self, loc: Loc) -> Option<PersonRef<'_>> {
-        PersonRef::new(self.person_shard(loc.shard)?, loc)
+        self.candidates(Index::Linkage, &linkage.index_key())
+            .find(|person| person.linkage() == linkage)
     }
 
     /// What `serial` is linked to, if anything.
     pub fn serial_link(&self, serial: &Serial) -> Option<SerialLink<'_>> {
         let bytes = serial.as_bytes();
-        let hash = key_hash(bytes);
-        let shard = self.key_shard(shard_of(hash, self.shard_count()))?;
-        probe(&shard.serial_index, hash)
-            .filter_map(|target| shard.serials.get(usize::try_from(target).ok()?))
-            .find(|entry| {
-                let len = (entry.serial_len.to_native() as usize).min(20);
-                &entry.serial[..len] == bytes
+        let hash = KeyHash::of(bytes);
+        let shard = self.key_shard(hash.shard(self.shard_count()))?;
+        probe(&shard.serial_index, hash).find_map(|target| {
+            if target & UNMATCHED != 0 {
+                let (linked, linkage) = unmatched_at(&shard.unmatched, target & !UNMATCHED)?;
+                return (linked == bytes).then_some(SerialLink {
+                    linkage,
+                    person: None,
+                });
+            }
+            let person = self.person(target)?;
+            person.links(bytes).then_some(SerialLink {
+                linkage: person.linkage(),
+                person: Some(person),
             })
-            .map(|entry| {
-                let lo = u128::from(entry.linkage_lo.to_native());
-                let hi = u128::from(entry.linkage_hi.to_native());
-                let person = entry.person.to_native();
-                SerialLink {
-                    linkage: LinkageNo(hi << 64 | lo),
-                    person: (person != NO_PERSON)
-                        .then(|| self.person_at(Loc::unpack(person)))
-                        .flatten(),
-                }
-            })
+        })
     }
 
-    /// Every row of a person shard, in stored order (the fold reads a whole
-    /// snapshot this way).
-    pub fn rows_of_shard(&self, shard: u32) -> impl Iterator<Item = RowRef<'_>> + '_ {
-        let count = self.person_shard(shard).map_or(0, |s| s.rows.len() as u32);
-        (0..count).filter_map(move |index| self.row(Loc { shard, index }))
+    /// Every person, in number order.
+    pub fn persons(&self) -> impl Iterator<Item = PersonRef<'_>> + '_ {
+        (0..self.person_count()).filter_map(|number| self.person(number))
     }
 
-    /// Every linked serial and the linkage number it links to.
+    /// Every person of person shard `shard`, in number order (the fold and
+    /// the checks read a whole snapshot this way, a shard per worker).
+    pub fn persons_of_shard(&self, shard: u32) -> impl Iterator<Item = PersonRef<'_>> + '_ {
+        let first = self.first_person_of(shard);
+        let count = self
+            .person_shard(shard)
+            .map_or(0, |s| s.block_ends.len() as u32);
+        (first..first.saturating_add(count)).filter_map(|number| self.person(number))
+    }
+
+    /// Every linked serial and the linkage number it links to: the persons'
+    /// serials, then those linked to a linkage number without rows.
     pub fn serial_links(&self) -> impl Iterator<Item = (Serial, LinkageNo)> + '_ {
-        (0..self.shard_count())
+        let linked = self.persons().flat_map(|person| {
+            let linkage = person.linkage();
+            person.serials().map(move |serial| (serial, linkage))
+        });
+        let unmatched = (0..self.shard_count())
             .filter_map(|shard| self.key_shard(shard))
-            .flat_map(|shard| shard.serials.iter())
-            .filter_map(|entry| {
-                let len = (entry.serial_len.to_native() as usize).min(20);
-                let serial = Serial::from_be_bytes(&entry.serial[..len])?;
-                let lo = u128::from(entry.linkage_lo.to_native());
-                let hi = u128::from(entry.linkage_hi.to_native());
-                Some((serial, LinkageNo(hi << 64 | lo)))
-            })
+            .flat_map(|shard| unmatched_entries(&shard.unmatched))
+            .filter_map(|(_, bytes, linkage)| Some((Serial::from_be_bytes(bytes)?, linkage)));
+        linked.chain(unmatched)
     }
 
     /// Every insurer number of the master, in order.
@@ -185,4 +189,37 @@ impl Snapshot {
             abolished: (abolished != NO_DATE).then(|| Date::from_days(abolished)),
         })
     }
+}
+
+/// Appends an entry of the table of serials linked to a linkage number
+/// without rows; returns its offset.
+pub fn push_unmatched(table: &mut Vec<u8>, serial: &[u8], linkage: LinkageNo) -> u32 {
+    let offset = table.len() as u32;
+    table.push(serial.len() as u8);
+    table.extend_from_slice(serial);
+    varint::put_u128(table, linkage.0);
+    offset
+}
+
+/// The entry at `offset` of a table of serials without rows.
+fn unmatched_at(table: &[u8], offset: u32) -> Option<(&[u8], LinkageNo)> {
+    let mut rest = table.get(offset as usize..)?;
+    read_unmatched(&mut rest)
+}
+
+fn read_unmatched<'t>(rest: &mut &'t [u8]) -> Option<(&'t [u8], LinkageNo)> {
+    let len = usize::from(*varint::take(rest, 1)?.first()?);
+    let serial = varint::take(rest, len)?;
+    Some((serial, LinkageNo(varint::get_u128(rest)?)))
+}
+
+/// Every entry of a table of serials without rows, with its offset; stops
+/// at a damaged entry.
+pub fn unmatched_entries(table: &[u8]) -> impl Iterator<Item = (u32, &[u8], LinkageNo)> + '_ {
+    let mut rest = table;
+    std::iter::from_fn(move || {
+        let offset = (table.len() - rest.len()) as u32;
+        let (serial, linkage) = read_unmatched(&mut rest)?;
+        Some((offset, serial, linkage))
+    })
 }

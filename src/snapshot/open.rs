@@ -7,8 +7,8 @@
 //! reads every byte and compares the manifest's checksums; the server does
 //! that once at activation, `snapshot verify` does it and more.
 
-use super::format::FORMAT_VERSION;
 use super::format::{ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard};
+use super::format::{FORMAT_VERSION, MAX_PERSONS};
 use super::manifest::{keys_file, person_file, Manifest, INSURERS_FILE, MANIFEST_FILE};
 use crate::crl::revocations::{open_revocations, RevocationSets, REVOCATIONS_FILE};
 use crate::crl::Crl;
@@ -16,42 +16,13 @@ use crate::storage::{FileEntry, FileError as SnapshotError, FileKind, Mapped, Ve
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The person shards of a snapshot (also opened on their own by the build,
-/// to resolve linkage numbers before the key shards exist).
-pub struct PersonShards {
-    shards: Vec<Mapped<super::format::PersonShard>>,
-}
-
-impl PersonShards {
-    /// Opens the person shards listed in `files` (in shard order).
-    pub fn open(
-        dir: &Path,
-        files: &[&FileEntry],
-        verification: Verification,
-    ) -> Result<PersonShards, SnapshotError> {
-        let shards = files
-            .iter()
-            .map(|entry| Mapped::open(dir, entry, FileKind::Persons, verification))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(PersonShards { shards })
-    }
-
-    /// Number of person shards.
-    pub fn count(&self) -> u32 {
-        self.shards.len() as u32
-    }
-
-    /// Person shard `shard`; `None` past the last one.
-    pub fn get(&self, shard: u32) -> Option<&ArchivedPersonShard> {
-        self.shards.get(shard as usize).map(Mapped::get)
-    }
-}
-
 /// An open snapshot.
 pub struct Snapshot {
     dir: PathBuf,
     manifest: Manifest,
-    persons: PersonShards,
+    persons: Vec<Mapped<super::format::PersonShard>>,
+    /// Number of the first person of each person shard, and the total last.
+    first_person: Vec<u32>,
     keys: Vec<Mapped<super::format::KeyShard>>,
     insurers: Mapped<super::format::InsurerMaster>,
     /// The revocation list embedded in the snapshot.
@@ -96,10 +67,18 @@ impl Snapshot {
         if manifest.shard_count == 0 {
             return Err(SnapshotError::new(MANIFEST_FILE, "shard_count is 0"));
         }
-        let person_entries = (0..manifest.shard_count)
-            .map(|s| listed(&manifest, &person_file(s)))
+        let persons = (0..manifest.shard_count)
+            .map(|s| {
+                let name = person_file(s);
+                Mapped::open(
+                    dir,
+                    listed(&manifest, &name)?,
+                    FileKind::Persons,
+                    verification,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let persons = PersonShards::open(dir, &person_entries, verification)?;
+        let first_person = first_persons(&persons)?;
         let keys = (0..manifest.shard_count)
             .map(|s| {
                 Mapped::open(
@@ -128,6 +107,7 @@ impl Snapshot {
             dir: dir.to_path_buf(),
             manifest,
             persons,
+            first_person,
             keys,
             insurers,
             crl: Arc::new(crl),
@@ -154,14 +134,31 @@ impl Snapshot {
         self.manifest.shard_count
     }
 
-    /// All the person shards.
-    pub fn persons(&self) -> &PersonShards {
-        &self.persons
-    }
-
     /// Person shard `shard`; `None` past the last one.
     pub fn person_shard(&self, shard: u32) -> Option<&ArchivedPersonShard> {
-        self.persons.get(shard)
+        self.persons.get(shard as usize).map(Mapped::get)
+    }
+
+    /// Number of persons in the snapshot.
+    pub fn person_count(&self) -> u32 {
+        self.first_person.last().copied().unwrap_or(0)
+    }
+
+    /// Person shard holding person `number`, and the person's place in it.
+    pub(crate) fn person_place(&self, number: u32) -> Option<(&ArchivedPersonShard, u32)> {
+        if number >= self.person_count() {
+            return None;
+        }
+        let shard = self.first_person.partition_point(|&first| first <= number) - 1;
+        Some((
+            self.person_shard(shard as u32)?,
+            number - self.first_person[shard],
+        ))
+    }
+
+    /// Number of the first person of person shard `shard`.
+    pub(crate) fn first_person_of(&self, shard: u32) -> u32 {
+        self.first_person.get(shard as usize).copied().unwrap_or(0)
     }
 
     /// Key shard `shard`; `None` past the last one.
@@ -183,4 +180,23 @@ impl Snapshot {
     pub fn crl(&self) -> &Arc<Crl> {
         &self.crl
     }
+}
+
+/// The number of each shard's first person (shards numbered in order), and
+/// the total at the end.
+fn first_persons(shards: &[Mapped<super::format::PersonShard>]) -> Result<Vec<u32>, SnapshotError> {
+    let mut firsts = Vec::with_capacity(shards.len() + 1);
+    let mut total = 0u64;
+    for (index, shard) in shards.iter().enumerate() {
+        firsts.push(total as u32);
+        total += shard.get().block_ends.len() as u64;
+        if total > MAX_PERSONS {
+            return Err(SnapshotError::new(
+                person_file(index as u32),
+                format!("more than {MAX_PERSONS} persons in the snapshot"),
+            ));
+        }
+    }
+    firsts.push(total as u32);
+    Ok(firsts)
 }

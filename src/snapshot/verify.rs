@@ -1,15 +1,25 @@
 //! `shikaku snapshot verify`: everything that can be checked without the
-//! sources. Checksums first (a damaged byte is named by its file), then the
-//! structure the lookups rely on (ranges, back-pointers, index targets,
-//! every person and serial reachable through its index), then the counts the
-//! manifest promises.
+//! sources. Checksums first (a damaged byte is named by its file), then a
+//! walk of every person: each block and row must decode, and each key of
+//! each person (linkage number, serials, online numbers, card faces) must
+//! lead back to that person through the engine's own lookups. Every index
+//! slot must point at a person, and each index must hold exactly as many
+//! slots as the walk found keys, so no slot is left unaccounted for. Then
+//! the counts the manifest promises.
+//!
+//! The walk also sums a digest of the content ([`ContentDigest`]); the
+//! build compares it with the digest of the rows and links it accepted, so
+//! that a row changed on the way (not only one lost) fails the build.
 
-use super::format::{probe, ArchivedKeyShard, ArchivedPersonShard, Loc, NO_PERSON};
-use super::manifest::{keys_file, person_file};
+use super::format::{ArchivedKeyShard, ArchivedPersonShard, ArchivedSlot, UNMATCHED};
+use super::lookup::{push_unmatched, unmatched_entries, Index};
+use super::manifest::{keys_file, person_file, MANIFEST_FILE};
 use super::open::Snapshot;
+use super::view::PersonRef;
 use crate::crl::revocations::REVOCATIONS_FILE;
-use crate::model::TEXT_FIELD_COUNT;
+use crate::model::{EligibilityRow, LinkageNo, OnlineNumber, Serial, TextField};
 use crate::storage::{FileError as SnapshotError, Verification};
+use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,10 +36,122 @@ pub struct VerifyReport {
     pub persons: u64,
     /// Qualification rows found by walking the person shards.
     pub rows: u64,
-    /// Linked certificate serials found by walking the key shards.
+    /// Linked certificate serials found (in persons and without rows).
     pub serials: u64,
     /// Wall-clock seconds the verification took.
     pub seconds: f64,
+}
+
+/// An order-independent digest of rows and links: their counts and the
+/// wrapping sums of a 128-bit hash of each. Two sets of rows with the same
+/// digest are the same rows (barring a 2^-128 accident).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContentDigest {
+    /// Rows counted.
+    pub rows: u64,
+    /// Sum of the rows' hashes.
+    pub row_sum: u128,
+    /// Links counted.
+    pub links: u64,
+    /// Sum of the links' hashes.
+    pub link_sum: u128,
+}
+
+impl ContentDigest {
+    /// The hash of a row: every field, and the person it belongs to.
+    pub fn row_hash(row: &EligibilityRow) -> u128 {
+        let (text, ends) = row.text_parts();
+        let mut bytes = Vec::with_capacity(text.len() + 128);
+        bytes.extend_from_slice(&row.linkage_no.to_le_bytes());
+        for end in ends {
+            bytes.extend_from_slice(&end.to_le_bytes());
+        }
+        for date in &row.dates {
+            bytes.push(u8::from(date.is_some()));
+            bytes.extend_from_slice(&date.unwrap_or(0).to_le_bytes());
+        }
+        bytes.extend_from_slice(&row.codes);
+        bytes.extend_from_slice(&row.qualification_seq.to_le_bytes());
+        bytes.extend_from_slice(text.as_bytes());
+        xxhash_rust::xxh3::xxh3_128(&bytes)
+    }
+
+    /// Adds a row.
+    pub fn add_row(&mut self, row: &EligibilityRow) {
+        self.add_row_hash(ContentDigest::row_hash(row));
+    }
+
+    /// Adds a row by its [`ContentDigest::row_hash`].
+    pub fn add_row_hash(&mut self, hash: u128) {
+        self.rows += 1;
+        self.row_sum = self.row_sum.wrapping_add(hash);
+    }
+
+    /// Adds a link of `serial` to `linkage`.
+    pub fn add_link(&mut self, serial: &Serial, linkage: LinkageNo) {
+        let mut bytes = [0u8; 37];
+        let serial = serial.as_bytes();
+        bytes[0] = serial.len() as u8;
+        bytes[1..1 + serial.len()].copy_from_slice(serial);
+        bytes[21..].copy_from_slice(&linkage.0.to_le_bytes());
+        self.links += 1;
+        self.link_sum = self
+            .link_sum
+            .wrapping_add(xxhash_rust::xxh3::xxh3_128(&bytes));
+    }
+
+    /// Adds everything `other` holds.
+    pub fn merge(&mut self, other: &ContentDigest) {
+        self.rows += other.rows;
+        self.row_sum = self.row_sum.wrapping_add(other.row_sum);
+        self.links += other.links;
+        self.link_sum = self.link_sum.wrapping_add(other.link_sum);
+    }
+
+    /// Takes out everything `other` holds (rows and links dropped after
+    /// they were counted).
+    pub fn remove(&mut self, other: &ContentDigest) {
+        self.rows = self.rows.wrapping_sub(other.rows);
+        self.row_sum = self.row_sum.wrapping_sub(other.row_sum);
+        self.links = self.links.wrapping_sub(other.links);
+        self.link_sum = self.link_sum.wrapping_sub(other.link_sum);
+    }
+}
+
+/// What walking a snapshot found.
+#[derive(Clone, Debug, Default)]
+pub struct Walk {
+    /// Persons walked.
+    pub persons: u64,
+    /// Digest of every row and link.
+    pub content: ContentDigest,
+    /// Distinct (online number, person) pairs: the online index's slots.
+    pub online_keys: u64,
+    /// Distinct (card face, person) pairs: the card-face index's slots.
+    pub face_keys: u64,
+    /// Serials linked to persons.
+    pub person_serials: u64,
+    /// Serials linked to a linkage number without rows.
+    pub unmatched_serials: u64,
+    /// Online numbers whose rows belong to more than one person.
+    pub shared_online_numbers: u64,
+    /// Up to five of those numbers.
+    pub shared_examples: Vec<String>,
+}
+
+impl Walk {
+    fn merge(mut self, other: Walk) -> Walk {
+        self.persons += other.persons;
+        self.content.merge(&other.content);
+        self.online_keys += other.online_keys;
+        self.face_keys += other.face_keys;
+        self.person_serials += other.person_serials;
+        self.unmatched_serials += other.unmatched_serials;
+        self.shared_online_numbers += other.shared_online_numbers;
+        self.shared_examples.extend(other.shared_examples);
+        self.shared_examples.truncate(5);
+        self
+    }
 }
 
 /// Verifies the snapshot at `dir` (checksums, structure, counts) and closes it.
@@ -42,45 +164,34 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
 pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
     let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
+    let walk = walk(&snapshot)?;
     let manifest = snapshot.manifest();
-    let (mut persons, mut rows, mut online, mut faces, mut serials) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    for shard in 0..snapshot.shard_count() {
-        let name = person_file(shard);
-        let person_shard = snapshot
-            .person_shard(shard)
-            .ok_or_else(|| SnapshotError::new(&name, "missing"))?;
-        check_person_shard(person_shard, shard).map_err(|p| SnapshotError::new(&name, p))?;
-        persons += person_shard.persons.len() as u64;
-        rows += person_shard.rows.len() as u64;
-    }
-    for shard in 0..snapshot.shard_count() {
-        let name = keys_file(shard);
-        let key_shard = snapshot
-            .key_shard(shard)
-            .ok_or_else(|| SnapshotError::new(&name, "missing"))?;
-        let (o, f) = check_key_shard(&snapshot, key_shard, shard)
-            .map_err(|p| SnapshotError::new(&name, p))?;
-        online += o;
-        faces += f;
-        serials += key_shard.serials.len() as u64;
-    }
     let counts = &manifest.counts;
     let expect = |what: &str, found: u64, promised: u64| {
         if found == promised {
             Ok(())
         } else {
             Err(SnapshotError::new(
-                super::manifest::MANIFEST_FILE,
+                MANIFEST_FILE,
                 format!("{what}: the snapshot holds {found}, the manifest says {promised}"),
             ))
         }
     };
-    expect("persons", persons, counts.persons)?;
-    expect("rows", rows, counts.rows)?;
-    expect("online-number index entries", online, counts.online_numbers)?;
-    expect("card-face index entries", faces, counts.card_faces)?;
+    let serials = walk.person_serials + walk.unmatched_serials;
+    expect("persons", walk.persons, counts.persons)?;
+    expect("rows", walk.content.rows, counts.rows)?;
+    expect(
+        "online-number keys",
+        walk.online_keys,
+        counts.online_numbers,
+    )?;
+    expect("card-face keys", walk.face_keys, counts.card_faces)?;
     expect("serials", serials, counts.serials)?;
+    expect(
+        "serials without rows",
+        walk.unmatched_serials,
+        counts.serials_without_rows,
+    )?;
     let revocations = snapshot.revocations();
     expect(
         "revoked serials",
@@ -104,12 +215,62 @@ pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError
         id: manifest.id.clone(),
         files: manifest.files.len(),
         bytes: manifest.files.iter().map(|f| f.bytes).sum(),
-        persons,
-        rows,
+        persons: walk.persons,
+        rows: walk.content.rows,
         serials,
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok((snapshot, report))
+}
+
+/// Walks every person and key shard of `snapshot` (in parallel, a shard per
+/// worker), checking what the module docs say.
+pub fn walk(snapshot: &Snapshot) -> Result<Walk, SnapshotError> {
+    let persons = (0..snapshot.shard_count())
+        .into_par_iter()
+        .map(|shard| {
+            let name = person_file(shard);
+            let stored = snapshot
+                .person_shard(shard)
+                .ok_or_else(|| SnapshotError::new(&name, "missing"))?;
+            check_person_shard(stored, shard).map_err(|p| SnapshotError::new(&name, p))?;
+            walk_persons(snapshot, shard).map_err(|p| SnapshotError::new(&name, p))
+        })
+        .try_reduce(Walk::default, |a, b| Ok(a.merge(b)))?;
+    let keys = (0..snapshot.shard_count())
+        .into_par_iter()
+        .map(|shard| {
+            let name = keys_file(shard);
+            let stored = snapshot
+                .key_shard(shard)
+                .ok_or_else(|| SnapshotError::new(&name, "missing"))?;
+            check_key_shard(snapshot, stored, shard).map_err(|p| SnapshotError::new(&name, p))
+        })
+        .try_reduce(SlotCounts::default, |a, b| Ok(a.merge(b)))?;
+    let walked = persons.merge(Walk {
+        content: keys.unmatched_content,
+        unmatched_serials: keys.unmatched,
+        ..Walk::default()
+    });
+    let expect = |what: &str, slots: u64, keys: u64| {
+        if slots == keys {
+            Ok(())
+        } else {
+            Err(SnapshotError::new(
+                keys_file(0),
+                format!("{what}: {slots} slots in use for {keys} keys"),
+            ))
+        }
+    };
+    expect("online-number index", keys.online, walked.online_keys)?;
+    expect("card-face index", keys.face, walked.face_keys)?;
+    expect("linkage index", keys.linkage, walked.persons)?;
+    expect(
+        "serial index",
+        keys.serial,
+        walked.person_serials + walked.unmatched_serials,
+    )?;
+    Ok(walked)
 }
 
 fn check_person_shard(shard: &ArchivedPersonShard, index: u32) -> Result<(), String> {
@@ -119,145 +280,199 @@ fn check_person_shard(shard: &ArchivedPersonShard, index: u32) -> Result<(), Str
             shard.shard
         ));
     }
-    let mut next_row = 0u32;
-    let mut previous_linkage = None;
-    for (person_index, person) in shard.persons.iter().enumerate() {
-        let first = person.first_row.to_native();
-        let count = person.row_count.to_native();
-        if first != next_row || count == 0 {
-            return Err(format!(
-                "person {person_index}: rows {first}+{count} do not follow on from row {next_row}"
-            ));
-        }
-        next_row = first
-            .checked_add(count)
-            .filter(|&end| end as usize <= shard.rows.len())
-            .ok_or_else(|| {
-                format!("person {person_index}: rows {first}+{count} run past the row table")
-            })?;
-        let linkage = (person.linkage_hi.to_native(), person.linkage_lo.to_native());
-        if previous_linkage.is_some_and(|previous| previous >= linkage) {
-            return Err(format!(
-                "person {person_index}: persons are not sorted by linkage number"
-            ));
-        }
-        previous_linkage = Some(linkage);
-        let reachable = probe(
-            &shard.linkage_index,
-            crate::snapshot::format::key_hash(
-                &((u128::from(linkage.0) << 64) | u128::from(linkage.1)).to_le_bytes(),
-            ),
-        )
-        .any(|target| target == person_index as u64);
-        if !reachable {
-            return Err(format!(
-                "person {person_index}: not reachable through the linkage index"
-            ));
-        }
-        for row in &shard.rows[first as usize..next_row as usize] {
-            if row.person.to_native() as usize != person_index {
-                return Err(format!(
-                    "person {person_index}: a row points to person {}",
-                    row.person
-                ));
-            }
-        }
+    let rising = |ends: &[rkyv::Archived<u32>], len: usize| {
+        ends.windows(2).all(|w| w[0] <= w[1])
+            && ends.last().map_or(0, |end| end.to_native() as usize) == len
+    };
+    if !rising(&shard.block_ends, shard.blocks.len()) {
+        return Err("the person blocks' ends do not rise to the end of the blocks".into());
     }
-    if next_row as usize != shard.rows.len() {
-        return Err(format!("rows {next_row}.. belong to no person"));
-    }
-    check_text_ranges(shard)?;
-    check_index_shape(&shard.linkage_index, "linkage index", |target| {
-        target < shard.persons.len() as u64
-    })
-}
-
-fn check_text_ranges(shard: &ArchivedPersonShard) -> Result<(), String> {
-    for (row_index, row) in shard.rows.iter().enumerate() {
-        let start = row.text_start.to_native();
-        let ends = &row.text_ends;
-        let sorted = (1..TEXT_FIELD_COUNT).all(|i| ends[i - 1].to_native() <= ends[i].to_native());
-        let end = start + u64::from(ends[TEXT_FIELD_COUNT - 1].to_native());
-        if !sorted || end > shard.text.len() as u64 {
-            return Err(format!(
-                "row {row_index}: its text lies outside the text arena"
-            ));
-        }
-        if std::str::from_utf8(&shard.text[start as usize..end as usize]).is_err() {
-            return Err(format!("row {row_index}: its text is not UTF-8"));
-        }
+    if !rising(&shard.dictionary_ends, shard.dictionary_text.len()) {
+        return Err("the dictionary's ends do not rise to the end of its text".into());
     }
     Ok(())
 }
 
-fn check_index_shape(
-    slots: &[super::format::ArchivedSlot],
-    what: &str,
-    valid_target: impl Fn(u64) -> bool,
-) -> Result<(), String> {
-    if !slots.len().is_power_of_two() {
+/// Walks the persons of one shard.
+fn walk_persons(snapshot: &Snapshot, shard: u32) -> Result<Walk, String> {
+    let mut walk = Walk::default();
+    let first = snapshot.first_person_of(shard);
+    let count = snapshot
+        .person_shard(shard)
+        .map_or(0, |s| s.block_ends.len() as u32);
+    for number in first..first + count {
+        let person = snapshot
+            .person(number)
+            .ok_or_else(|| format!("person {}: its block does not decode", number - first))?;
+        walk_person(snapshot, person, &mut walk).map_err(|problem| {
+            format!(
+                "person {} ({}): {problem}",
+                number - first,
+                person.linkage()
+            )
+        })?;
+    }
+    Ok(walk)
+}
+
+fn walk_person(snapshot: &Snapshot, person: PersonRef<'_>, walk: &mut Walk) -> Result<(), String> {
+    walk.persons += 1;
+    let number = person.number();
+    let rows: Vec<_> = person.rows().collect();
+    if rows.is_empty() || rows.len() != person.row_count() as usize {
         return Err(format!(
-            "{what}: {} slots is not a power of two",
-            slots.len()
+            "{} of its {} rows decode",
+            rows.len(),
+            person.row_count()
         ));
     }
-    if slots.iter().all(|slot| slot.hash != 0) {
-        return Err(format!("{what}: no empty slot"));
+    let found = snapshot.person_by_linkage(person.linkage());
+    if found.map(|p| p.number()) != Some(number) {
+        return Err("not found by its linkage number".into());
     }
-    match slots
-        .iter()
-        .position(|slot| slot.hash != 0 && !valid_target(slot.target.to_native()))
-    {
-        Some(position) => Err(format!("{what}: slot {position} points outside the data")),
-        None => Ok(()),
+    for serial in person.serials() {
+        walk.person_serials += 1;
+        walk.content.add_link(&serial, person.linkage());
+        let linked = snapshot.serial_link(&serial);
+        if linked.and_then(|l| l.person).map(|p| p.number()) != Some(number) {
+            return Err(format!("serial {serial}: not found by it"));
+        }
+    }
+    let mut online_seen: smallvec::SmallVec<[&str; 4]> = smallvec::SmallVec::new();
+    let mut faces_seen: smallvec::SmallVec<[(&str, &str, &str); 4]> = smallvec::SmallVec::new();
+    for row in &rows {
+        walk.content.add_row(row.row());
+        let online = row.text(TextField::OnlineNumber);
+        let by_online = OnlineNumber::parse(online)
+            .map(|n| snapshot.rows_by_online_number(&n))
+            .unwrap_or_default();
+        if !by_online.iter().any(|found| found.loc() == row.loc()) {
+            return Err(format!("online number {online}: not found by it"));
+        }
+        if !online_seen.contains(&online) {
+            online_seen.push(online);
+            let lowest = by_online.iter().map(|r| r.person().number()).min();
+            if lowest == Some(number) && by_online.iter().any(|r| r.person().number() != number) {
+                walk.shared_online_numbers += 1;
+                if walk.shared_examples.len() < 5 {
+                    walk.shared_examples
+                        .push(format!("{online} (linkage_no {})", person.linkage()));
+                }
+            }
+        }
+        let face = (
+            row.text(TextField::InsurerNumber),
+            row.text(TextField::CardSymbol),
+            row.text(TextField::CardNumber),
+        );
+        let by_face = snapshot.rows_by_card_face(face.0, face.1, face.2);
+        if !by_face.iter().any(|found| found.loc() == row.loc()) {
+            return Err(format!(
+                "card face {} {} {}: not found by it",
+                face.0, face.1, face.2
+            ));
+        }
+        if !faces_seen.contains(&face) {
+            faces_seen.push(face);
+        }
+    }
+    walk.online_keys += online_seen.len() as u64;
+    walk.face_keys += faces_seen.len() as u64;
+    Ok(())
+}
+
+/// Slots in use per index, and the serials without rows, of key shards.
+#[derive(Default)]
+struct SlotCounts {
+    online: u64,
+    face: u64,
+    linkage: u64,
+    serial: u64,
+    unmatched: u64,
+    unmatched_content: ContentDigest,
+}
+
+impl SlotCounts {
+    fn merge(mut self, other: SlotCounts) -> SlotCounts {
+        self.online += other.online;
+        self.face += other.face;
+        self.linkage += other.linkage;
+        self.serial += other.serial;
+        self.unmatched += other.unmatched;
+        self.unmatched_content.merge(&other.unmatched_content);
+        self
     }
 }
 
-/// Checks a key shard; returns its (online, card-face) entry counts.
 fn check_key_shard(
     snapshot: &Snapshot,
     shard: &ArchivedKeyShard,
     index: u32,
-) -> Result<(u64, u64), String> {
+) -> Result<SlotCounts, String> {
     if shard.shard.to_native() != index {
         return Err(format!(
             "holds shard {} in the place of shard {index}",
             shard.shard
         ));
     }
-    let row_exists = |target: u64| {
-        let loc = Loc::unpack(target);
-        snapshot
-            .person_shard(loc.shard)
-            .is_some_and(|s| (loc.index as usize) < s.rows.len())
+    let persons = snapshot.person_count();
+    let person_target = |target: u32| target < persons;
+    let mut counts = SlotCounts {
+        online: check_index(
+            Index::Online.slots(shard),
+            "online-number index",
+            person_target,
+        )?,
+        face: check_index(Index::Face.slots(shard), "card-face index", person_target)?,
+        linkage: check_index(Index::Linkage.slots(shard), "linkage index", person_target)?,
+        ..SlotCounts::default()
     };
-    check_index_shape(&shard.online_index, "online-number index", row_exists)?;
-    check_index_shape(&shard.face_index, "card-face index", row_exists)?;
-    check_index_shape(&shard.serial_index, "serial index", |t| {
-        t < shard.serials.len() as u64
-    })?;
-    for (serial_index, entry) in shard.serials.iter().enumerate() {
-        let person = entry.person.to_native();
-        let valid = person == NO_PERSON || {
-            let loc = Loc::unpack(person);
-            snapshot
-                .person_shard(loc.shard)
-                .is_some_and(|s| (loc.index as usize) < s.persons.len())
-        };
-        if !valid || entry.serial_len.to_native() > 20 {
-            return Err(format!(
-                "serial entry {serial_index}: points outside the data"
-            ));
+    let mut offsets = Vec::new();
+    let mut rebuilt = Vec::with_capacity(shard.unmatched.len());
+    for (offset, serial, linkage) in unmatched_entries(&shard.unmatched) {
+        offsets.push(offset);
+        push_unmatched(&mut rebuilt, serial, linkage);
+        let serial = Serial::from_be_bytes(serial)
+            .ok_or("a serial without rows is more than 20 bytes long")?;
+        let found = snapshot.serial_link(&serial);
+        if found.map(|l| (l.linkage, l.person.is_none())) != Some((linkage, true)) {
+            return Err(format!("serial {serial} (without rows): not found by it"));
         }
-        let len = entry.serial_len.to_native() as usize;
-        let hash = crate::snapshot::format::key_hash(&entry.serial[..len]);
-        if !probe(&shard.serial_index, hash).any(|t| t == serial_index as u64) {
-            return Err(format!(
-                "serial entry {serial_index}: not reachable through the serial index"
-            ));
+        counts.unmatched += 1;
+        counts.unmatched_content.add_link(&serial, linkage);
+    }
+    if rebuilt.as_slice() != shard.unmatched.as_slice() {
+        return Err("the table of serials without rows holds a damaged entry".into());
+    }
+    counts.serial = check_index(
+        Index::Serial.slots(shard),
+        "serial index",
+        |target| match target & UNMATCHED {
+            0 => target < persons,
+            _ => offsets.binary_search(&(target & !UNMATCHED)).is_ok(),
+        },
+    )?;
+    Ok(counts)
+}
+
+/// Checks that an index has an empty slot and that every used slot points
+/// at something that exists; returns the slots in use.
+fn check_index(
+    slots: &[ArchivedSlot],
+    what: &str,
+    valid_target: impl Fn(u32) -> bool,
+) -> Result<u64, String> {
+    if slots.iter().all(|slot| slot.fingerprint != 0) {
+        return Err(format!("{what}: no empty slot"));
+    }
+    let mut used = 0;
+    for (position, slot) in slots.iter().enumerate() {
+        if slot.fingerprint != 0 {
+            used += 1;
+            if !valid_target(slot.target.to_native()) {
+                return Err(format!("{what}: slot {position} points outside the data"));
+            }
         }
     }
-    let used =
-        |slots: &[super::format::ArchivedSlot]| slots.iter().filter(|s| s.hash != 0).count() as u64;
-    Ok((used(&shard.online_index), used(&shard.face_index)))
+    Ok(used)
 }

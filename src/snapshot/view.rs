@@ -1,122 +1,184 @@
-//! Borrowed views over archived rows, persons and insurers. Every access is
-//! bounds-checked; text that is not valid UTF-8 (only possible in a damaged
-//! file) reads as empty.
+//! Views over an open snapshot's persons, rows and insurers.
+//!
+//! A person is a block of bytes in a person shard ([`crate::snapshot::codec`]);
+//! a row is decoded from it into an owned [`EligibilityRow`] when it is
+//! looked at. Every read is bounds-checked and a block or row that does not
+//! decode (only possible in a damaged file) is left out, never trusted.
 
-use super::format::{ArchivedPersonEntry, ArchivedPersonShard, ArchivedRowEntry, Loc, NO_DATE};
-use crate::model::record::{validity_from, CODE_ABSENT};
+use super::codec::block::Block;
+use super::codec::dictionary::{span, PieceTexts};
+use super::format::ArchivedPersonShard;
 use crate::model::{
-    CodeField, Date, DateField, EligibilityRow, LinkageNo, TextField, Validity, TEXT_FIELD_COUNT,
+    CodeField, Date, DateField, EligibilityRow, LinkageNo, Serial, TextField, Validity,
+    TEXT_FIELD_COUNT,
 };
 
-/// One qualification row of an open snapshot.
+/// A person shard's dictionary, as row decoding reads it.
 #[derive(Clone, Copy)]
-pub struct RowRef<'s> {
+pub(crate) struct ShardDictionary<'s>(pub(crate) &'s ArchivedPersonShard);
+
+impl PieceTexts for ShardDictionary<'_> {
+    #[inline]
+    fn text(&self, id: u32) -> Option<&[u8]> {
+        let ends = &self.0.dictionary_ends;
+        let range = span(id as usize, |i| {
+            ends.get(i).map(|end| end.to_native() as usize)
+        })?;
+        self.0.dictionary_text.get(range)
+    }
+}
+
+/// The block of person `local` of `shard`.
+pub(crate) fn block_of(shard: &ArchivedPersonShard, local: u32) -> Option<&[u8]> {
+    let ends = &shard.block_ends;
+    let range = span(local as usize, |i| {
+        ends.get(i).map(|end| end.to_native() as usize)
+    })?;
+    shard.blocks.get(range)
+}
+
+/// A person (linkage number) of an open snapshot, with their serials and rows.
+#[derive(Clone, Copy)]
+pub struct PersonRef<'s> {
     shard: &'s ArchivedPersonShard,
-    entry: &'s ArchivedRowEntry,
-    loc: Loc,
+    number: u32,
+    block: Block<'s>,
+}
+
+impl<'s> PersonRef<'s> {
+    /// Person `local` of `shard`, numbered `number` in the snapshot.
+    pub(crate) fn new(
+        shard: &'s ArchivedPersonShard,
+        local: u32,
+        number: u32,
+    ) -> Option<PersonRef<'s>> {
+        let block = Block::parse(block_of(shard, local)?)?;
+        Some(PersonRef {
+            shard,
+            number,
+            block,
+        })
+    }
+
+    /// The person's number in the snapshot (what index slots hold).
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// The person's 紐付番号.
+    pub fn linkage(&self) -> LinkageNo {
+        self.block.linkage()
+    }
+
+    /// The certificate serials linked to the person (after renewals).
+    pub fn serials(&self) -> impl Iterator<Item = Serial> + 's {
+        self.block.serials()
+    }
+
+    /// True when the serial with these big-endian bytes is linked to the person.
+    pub fn links(&self, serial: &[u8]) -> bool {
+        self.block.links(serial)
+    }
+
+    /// Number of rows the person has.
+    pub fn row_count(&self) -> u32 {
+        self.block.row_count()
+    }
+
+    /// The person's rows, newest `acquired` first.
+    pub fn rows(&self) -> impl Iterator<Item = RowRef<'s>> + 's {
+        let person = *self;
+        let dictionary = ShardDictionary(self.shard);
+        self.block
+            .row_bytes()
+            .enumerate()
+            .filter_map(move |(ordinal, bytes)| {
+                let row = person.block.decode(bytes, &dictionary)?;
+                Some(RowRef {
+                    person,
+                    ordinal: ordinal as u32,
+                    row,
+                })
+            })
+    }
+}
+
+impl std::fmt::Debug for PersonRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Person({} #{})", self.linkage(), self.number)
+    }
+}
+
+/// Where a stored row is: its person's number and its place among the
+/// person's rows. Identifies the row within a snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RowLoc {
+    /// The person's number in the snapshot.
+    pub person: u32,
+    /// The row's place among the person's rows (0 = newest).
+    pub ordinal: u32,
+}
+
+/// One qualification row of an open snapshot, decoded.
+#[derive(Clone)]
+pub struct RowRef<'s> {
+    person: PersonRef<'s>,
+    ordinal: u32,
+    row: EligibilityRow,
 }
 
 impl<'s> RowRef<'s> {
-    pub(crate) fn new(shard: &'s ArchivedPersonShard, loc: Loc) -> Option<RowRef<'s>> {
-        let entry = shard.rows.get(loc.index as usize)?;
-        Some(RowRef { shard, entry, loc })
-    }
-
-    /// Where the row lives (shard, row index); identifies it within a snapshot.
-    pub fn loc(&self) -> Loc {
-        self.loc
-    }
-
-    /// One text field; empty when the cell was empty (or the text is damaged).
-    pub fn text(&self, field: TextField) -> &'s str {
-        let index = field as usize;
-        let end = usize::from(self.entry.text_ends[index].to_native());
-        let begin = match index {
-            0 => 0,
-            _ => usize::from(self.entry.text_ends[index - 1].to_native()),
-        };
-        let start = self.entry.text_start.to_native() as usize;
-        self.shard
-            .text
-            .get(start.saturating_add(begin)..start.saturating_add(end))
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
-            .unwrap_or("")
-    }
-
-    /// Every text field, in [`TextField`] order, with the row's text
-    /// validated as UTF-8 once (the answer encoder reads them all).
-    pub fn texts(&self) -> [&'s str; TEXT_FIELD_COUNT] {
-        let mut texts = [""; TEXT_FIELD_COUNT];
-        let start = self.entry.text_start.to_native() as usize;
-        let end = usize::from(self.entry.text_ends[TEXT_FIELD_COUNT - 1].to_native());
-        let Some(all) = self
-            .shard
-            .text
-            .get(start..start.saturating_add(end))
-            .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        else {
-            return texts;
-        };
-        let mut begin = 0;
-        for (text, end) in texts.iter_mut().zip(self.entry.text_ends.iter()) {
-            let end = usize::from(end.to_native());
-            *text = all.get(begin..end).unwrap_or("");
-            begin = end;
+    /// Where the row is; identifies it within the snapshot.
+    pub fn loc(&self) -> RowLoc {
+        RowLoc {
+            person: self.person.number,
+            ordinal: self.ordinal,
         }
-        texts
+    }
+
+    /// The decoded row.
+    pub fn row(&self) -> &EligibilityRow {
+        &self.row
+    }
+
+    /// One text field; empty when the cell was empty.
+    pub fn text(&self, field: TextField) -> &str {
+        self.row.text(field)
+    }
+
+    /// Every text field, in [`TextField`] order.
+    pub fn texts(&self) -> [&str; TEXT_FIELD_COUNT] {
+        TextField::ALL.map(|field| self.row.text(field))
     }
 
     /// One date field; `None` when the cell was empty.
     pub fn date(&self, field: DateField) -> Option<Date> {
-        let days = self.entry.dates[field as usize].to_native();
-        (days != NO_DATE).then(|| Date::from_days(days))
+        self.row.date(field)
     }
 
     /// One code field; `None` when the cell was empty.
     pub fn code(&self, field: CodeField) -> Option<u8> {
-        Some(self.entry.codes[field as usize]).filter(|&c| c != CODE_ABSENT)
+        self.row.code(field)
     }
 
     /// 資格通番 of the row.
     pub fn qualification_seq(&self) -> u32 {
-        self.entry.qualification_seq.to_native()
+        self.row.qualification_seq
     }
 
     /// The dates that decide whether this row is in force (see [`Validity`]).
     pub fn validity(&self) -> Validity {
-        validity_from(|field| self.date(field))
+        self.row.validity()
     }
 
-    /// The row as an owned, build-ready row (`None` only for a damaged file).
-    pub fn to_row(&self) -> Option<EligibilityRow> {
-        let dates = DateField::ALL.map(|field| self.date(field).map(Date::days));
-        let codes = CodeField::ALL.map(|field| self.code(field).unwrap_or(CODE_ABSENT));
-        EligibilityRow::new(
-            self.person()?.linkage().0,
-            self.texts(),
-            dates,
-            codes,
-            self.qualification_seq(),
-        )
+    /// The row as an owned, build-ready row.
+    pub fn to_row(&self) -> EligibilityRow {
+        self.row.clone()
     }
 
     /// The person this row belongs to.
-    pub fn person(&self) -> Option<PersonRef<'s>> {
-        PersonRef::new(
-            self.shard,
-            Loc {
-                shard: self.loc.shard,
-                index: self.entry.person.to_native(),
-            },
-        )
-    }
-
-    /// The person's location without reading the person entry.
-    pub fn person_loc(&self) -> Loc {
-        Loc {
-            shard: self.loc.shard,
-            index: self.entry.person.to_native(),
-        }
+    pub fn person(&self) -> PersonRef<'s> {
+        self.person
     }
 }
 
@@ -127,51 +189,8 @@ impl std::fmt::Debug for RowRef<'_> {
             "Row({} seq {} at {:?})",
             self.text(TextField::OnlineNumber),
             self.qualification_seq(),
-            self.loc
+            self.loc()
         )
-    }
-}
-
-/// A person (linkage number) and their rows.
-#[derive(Clone, Copy)]
-pub struct PersonRef<'s> {
-    shard: &'s ArchivedPersonShard,
-    entry: &'s ArchivedPersonEntry,
-    loc: Loc,
-}
-
-impl<'s> PersonRef<'s> {
-    pub(crate) fn new(shard: &'s ArchivedPersonShard, loc: Loc) -> Option<PersonRef<'s>> {
-        let entry = shard.persons.get(loc.index as usize)?;
-        Some(PersonRef { shard, entry, loc })
-    }
-
-    /// Where the person entry lives (shard, person index).
-    pub fn loc(&self) -> Loc {
-        self.loc
-    }
-
-    /// The person's 紐付番号.
-    pub fn linkage(&self) -> LinkageNo {
-        let lo = u128::from(self.entry.linkage_lo.to_native());
-        let hi = u128::from(self.entry.linkage_hi.to_native());
-        LinkageNo(hi << 64 | lo)
-    }
-
-    /// The person's rows, newest `acquired` first.
-    pub fn rows(&self) -> impl Iterator<Item = RowRef<'s>> + 's {
-        let first = self.entry.first_row.to_native();
-        let count = self.entry.row_count.to_native();
-        let (shard, shard_index) = (self.shard, self.loc.shard);
-        (first..first.saturating_add(count)).filter_map(move |index| {
-            RowRef::new(
-                shard,
-                Loc {
-                    shard: shard_index,
-                    index,
-                },
-            )
-        })
     }
 }
 

@@ -98,12 +98,12 @@ impl BaseContent for Replayed {
             .into_par_iter()
             .try_for_each(|shard| -> anyhow::Result<()> {
                 let mut rows = into.rows();
-                for row in base.rows_of_shard(shard) {
+                for row in base
+                    .persons_of_shard(shard)
+                    .flat_map(|person| person.rows())
+                {
                     if view.serves(&row) {
-                        let row = row
-                            .to_row()
-                            .context("a base snapshot row cannot be re-encoded")?;
-                        rows.push(&row)?;
+                        rows.push(row.row())?;
                     }
                 }
                 rows.finish().map(drop)

@@ -9,7 +9,6 @@
 //! the messages folded into it).
 
 use crate::model::{CodeField, Date, DateField, Serial, TextField};
-use crate::snapshot::format::Loc;
 use crate::snapshot::{RowRef, Snapshot};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,20 +51,13 @@ pub fn generate(
         seed: options.seed,
     };
     state.serials.sort_unstable();
-    let shard_rows: Vec<u32> = (0..snapshot.shard_count())
-        .map(|s| {
-            snapshot
-                .person_shard(s)
-                .map_or(0, |shard| shard.rows.len() as u32)
-        })
-        .collect();
-    if shard_rows.iter().all(|&n| n == 0) {
+    if snapshot.person_count() == 0 {
         anyhow::bail!("the snapshot has no rows to draw updates from");
     }
     let mut made = 0;
     let mut misses = 0;
     while made < options.count && misses < 1000 {
-        let Some(row) = state.pick_row(snapshot, &shard_rows) else {
+        let Some(row) = state.pick_row(snapshot) else {
             misses += 1;
             continue;
         };
@@ -79,7 +71,7 @@ pub fn generate(
 
 struct State {
     rng: ChaCha8Rng,
-    /// Rows already changed (shard, index).
+    /// Rows already changed (person number, place among the person's rows).
     touched: HashSet<(u32, u32)>,
     seqs: HashMap<String, u64>,
     /// Linked serials not yet renewed (sorted, drawn at random).
@@ -90,17 +82,13 @@ struct State {
 }
 
 impl State {
-    fn pick_row<'s>(&mut self, snapshot: &'s Snapshot, shard_rows: &[u32]) -> Option<RowRef<'s>> {
-        let shard = self.rng.gen_range(0..shard_rows.len()) as u32;
-        let rows = shard_rows[shard as usize];
-        if rows == 0 {
+    fn pick_row<'s>(&mut self, snapshot: &'s Snapshot) -> Option<RowRef<'s>> {
+        let person = snapshot.person(self.rng.gen_range(0..snapshot.person_count()))?;
+        let ordinal = self.rng.gen_range(0..person.row_count());
+        if !self.touched.insert((person.number(), ordinal)) {
             return None;
         }
-        let index = self.rng.gen_range(0..rows);
-        if !self.touched.insert((shard, index)) {
-            return None;
-        }
-        snapshot.row(Loc { shard, index })
+        person.rows().nth(ordinal as usize)
     }
 
     fn message(&mut self, row: &RowRef<'_>, number: u64) -> Value {
@@ -189,8 +177,10 @@ impl State {
             let mut m = Map::new();
             m.insert("op".into(), json!("link"));
             m.insert("serial".into(), json!(new_serial.to_string()));
-            let linkage = row.person().map(|p| p.linkage().to_string());
-            m.insert("linkage_no".into(), json!(linkage));
+            m.insert(
+                "linkage_no".into(),
+                json!(row.person().linkage().to_string()),
+            );
             m
         };
         self.envelope(&mut message, number, LINKAGE_SENDER);
@@ -202,8 +192,10 @@ impl State {
 fn upsert(row: &RowRef<'_>) -> Map<String, Value> {
     let mut fields = Map::new();
     fields.insert("op".into(), json!("upsert"));
-    let linkage = row.person().map(|p| p.linkage().to_string());
-    fields.insert("linkage_no".into(), json!(linkage));
+    fields.insert(
+        "linkage_no".into(),
+        json!(row.person().linkage().to_string()),
+    );
     for (field, text) in TextField::ALL.iter().zip(row.texts()) {
         if *field != TextField::OnlineNumber && !text.is_empty() {
             fields.insert(field.name().into(), json!(text));

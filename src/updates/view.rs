@@ -7,7 +7,7 @@
 //! request.
 
 use crate::model::ids::face_index_key;
-use crate::model::record::{newest_first, validity_from, RowOrder};
+use crate::model::record::{newest_first, RowOrder};
 use crate::model::{
     CodeField, DateField, EligibilityRow, LinkageNo, OnlineNumber, Serial, TextField, Validity,
     TEXT_FIELD_COUNT,
@@ -18,7 +18,7 @@ use crate::updates::overlay::Overlay;
 use smallvec::SmallVec;
 
 /// A qualification row as served: from the snapshot or from the overlay.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Record<'s> {
     /// A row of the snapshot the overlay has not changed.
     Stored(RowRef<'s>),
@@ -27,72 +27,56 @@ pub enum Record<'s> {
 }
 
 /// Records matched by one key; inline for the common case of a few.
-pub type Records<'s> = SmallVec<[Record<'s>; 8]>;
+pub type Records<'s> = SmallVec<[Record<'s>; 4]>;
 
-impl<'s> Record<'s> {
-    /// A text field; empty when the cell was.
-    pub fn text(&self, field: TextField) -> &'s str {
+impl Record<'_> {
+    /// The row itself.
+    pub fn row(&self) -> &EligibilityRow {
         match self {
-            Record::Stored(row) => row.text(field),
-            Record::Updated(row) => row.text(field),
+            Record::Stored(row) => row.row(),
+            Record::Updated(row) => row,
         }
     }
 
+    /// A text field; empty when the cell was.
+    pub fn text(&self, field: TextField) -> &str {
+        self.row().text(field)
+    }
+
     /// Every text field, in [`TextField`] order.
-    pub fn texts(&self) -> [&'s str; TEXT_FIELD_COUNT] {
-        match self {
-            Record::Stored(row) => row.texts(),
-            Record::Updated(row) => {
-                let row: &'s EligibilityRow = row;
-                TextField::ALL.map(|field| row.text(field))
-            }
-        }
+    pub fn texts(&self) -> [&str; TEXT_FIELD_COUNT] {
+        let row = self.row();
+        TextField::ALL.map(|field| row.text(field))
     }
 
     /// A date field; `None` when the cell was empty.
     pub fn date(&self, field: DateField) -> Option<crate::model::Date> {
-        match self {
-            Record::Stored(row) => row.date(field),
-            Record::Updated(row) => row.date(field),
-        }
+        self.row().date(field)
     }
 
     /// A code field; `None` when the cell was empty.
     pub fn code(&self, field: CodeField) -> Option<u8> {
-        match self {
-            Record::Stored(row) => row.code(field),
-            Record::Updated(row) => row.code(field),
-        }
+        self.row().code(field)
     }
 
     /// 資格通番: the row among the rows of its subscription.
     pub fn qualification_seq(&self) -> u32 {
-        match self {
-            Record::Stored(row) => row.qualification_seq(),
-            Record::Updated(row) => row.qualification_seq,
-        }
+        self.row().qualification_seq
     }
 
     /// The dates that decide whether the row is in force on a date.
     pub fn validity(&self) -> Validity {
-        validity_from(|field| self.date(field))
+        self.row().validity()
     }
 
     /// The person (linkage number) the row belongs to.
-    pub fn linkage(&self) -> Option<LinkageNo> {
-        match self {
-            Record::Stored(row) => row.person().map(|person| person.linkage()),
-            Record::Updated(row) => Some(row.linkage()),
-        }
+    pub fn linkage(&self) -> LinkageNo {
+        self.row().linkage()
     }
 
     /// The row's place in its person's order.
-    pub fn order(&self) -> RowOrder<'s> {
-        (
-            self.date(DateField::Acquired),
-            self.qualification_seq(),
-            self.text(TextField::OnlineNumber),
-        )
+    pub fn order(&self) -> RowOrder<'_> {
+        self.row().order()
     }
 
     /// The same stored row, or the same overlay row.

@@ -83,7 +83,7 @@ impl<'a> DictionaryBuilder<'a> {
         for (id, (piece, _)) in kept.into_iter().enumerate() {
             ids.insert(piece, id as u32);
             text.extend_from_slice(piece.as_bytes());
-            ends.push(text.len() as u64);
+            ends.push(text.len() as u32);
         }
         Dictionary { ids, text, ends }
     }
@@ -94,7 +94,7 @@ impl<'a> DictionaryBuilder<'a> {
 pub struct Dictionary<'a> {
     ids: HashMap<&'a str, u32, Xxh3DefaultBuilder>,
     text: Vec<u8>,
-    ends: Vec<u64>,
+    ends: Vec<u32>,
 }
 
 impl Dictionary<'_> {
@@ -114,7 +114,7 @@ impl Dictionary<'_> {
     }
 
     /// The end of each entry in [`Dictionary::text`], in id order.
-    pub fn ends(&self) -> &[u64] {
+    pub fn ends(&self) -> &[u32] {
         &self.ends
     }
 }
@@ -125,19 +125,24 @@ impl PieceIds for Dictionary<'_> {
     }
 }
 
-/// Entry `id` of a stored dictionary (`text`, `ends`), as a shard holds it.
-pub fn stored_entry<'s>(
-    text: &'s [u8],
-    ends: &[impl Copy + Into<u64>],
-    id: u32,
-) -> Option<&'s [u8]> {
-    let index = id as usize;
-    let end = usize::try_from((*ends.get(index)?).into()).ok()?;
+impl PieceTexts for Dictionary<'_> {
+    fn text(&self, id: u32) -> Option<&[u8]> {
+        let range = span(id as usize, |i| self.ends.get(i).map(|&end| end as usize))?;
+        self.text.get(range)
+    }
+}
+
+/// The byte range of item `index` of a list stored as the end of each item
+/// (`end(i)`), the first starting at 0; `None` past the end or when the ends
+/// fall (a damaged file).
+#[inline]
+pub fn span(index: usize, end: impl Fn(usize) -> Option<usize>) -> Option<std::ops::Range<usize>> {
+    let stop = end(index)?;
     let start = match index {
         0 => 0,
-        _ => usize::try_from((*ends.get(index - 1)?).into()).ok()?,
+        _ => end(index - 1)?,
     };
-    text.get(start..end)
+    (start <= stop).then_some(start..stop)
 }
 
 #[cfg(test)]
@@ -162,14 +167,8 @@ mod tests {
         assert_eq!(dictionary.id("花子"), Some(1));
         assert_eq!(dictionary.id("佐藤 "), None, "used once");
         assert_eq!(dictionary.id("一"), None, "used once");
-        assert_eq!(
-            stored_entry(dictionary.text(), dictionary.ends(), 0),
-            Some("山田 ".as_bytes())
-        );
-        assert_eq!(
-            stored_entry(dictionary.text(), dictionary.ends(), 1),
-            Some("花子".as_bytes())
-        );
-        assert_eq!(stored_entry(dictionary.text(), dictionary.ends(), 2), None);
+        assert_eq!(PieceTexts::text(&dictionary, 0), Some("山田 ".as_bytes()));
+        assert_eq!(PieceTexts::text(&dictionary, 1), Some("花子".as_bytes()));
+        assert_eq!(PieceTexts::text(&dictionary, 2), None);
     }
 }

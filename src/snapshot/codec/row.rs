@@ -278,7 +278,7 @@ fn decode_field(
             _ => {
                 let source = usize::try_from(argument)
                     .ok()
-                    .filter(|&s| s >= 1 && s < TEXT_FIELD_COUNT)?;
+                    .filter(|s| (1..TEXT_FIELD_COUNT).contains(s))?;
                 let range = ends[source - 1]..ends[source];
                 out.get(range.clone())?;
                 out.extend_from_within(range);
@@ -307,8 +307,7 @@ fn push_digits(mut value: u64, len: usize, out: &mut Vec<u8>) -> Option<()> {
 pub(crate) mod tests {
     use super::*;
     use crate::model::{CodeField, DateField};
-    use crate::snapshot::codec::dictionary::{stored_entry, Dictionary};
-    use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary, PieceTexts};
+    use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary};
 
     /// A row with only the required fields and `value` in `field`.
     pub(crate) fn row_with(field: TextField, value: &str) -> EligibilityRow {
@@ -320,14 +319,6 @@ pub(crate) mod tests {
         let mut codes = [CODE_ABSENT; CODE_FIELD_COUNT];
         codes[CodeField::Sex as usize] = 1;
         EligibilityRow::new(7, fields, dates, codes, 1).unwrap()
-    }
-
-    struct Stored<'a>(&'a Dictionary<'a>);
-
-    impl PieceTexts for Stored<'_> {
-        fn text(&self, id: u32) -> Option<&[u8]> {
-            stored_entry(self.0.text(), self.0.ends(), id)
-        }
     }
 
     fn round_trip(row: &EligibilityRow) -> usize {
@@ -343,7 +334,7 @@ pub(crate) mod tests {
             }
             let mut rest = bytes.as_slice();
             let decoded = match with_dictionary {
-                true => decode_row(&mut rest, row.linkage_no, &Stored(&dictionary)),
+                true => decode_row(&mut rest, row.linkage_no, &dictionary),
                 false => decode_row(&mut rest, row.linkage_no, &NoDictionary),
             };
             assert_eq!(decoded.as_ref(), Some(row), "dictionary: {with_dictionary}");

@@ -4,14 +4,15 @@
 //! [`Partitions`], and the remaining phases run as for a build from sources.
 
 use super::partition::Partitioned;
-use super::temp::{encode_link, encode_row, LinkEntry, PartitionFiles};
+use super::temp::{encode_link, encode_row_record, LinkEntry, PartitionFiles};
 use crate::crl::revocations::RevocationSets;
 use crate::crl::CrlMeta;
 use crate::model::{EligibilityRow, LinkageNo, Serial};
-use crate::snapshot::format::{key_hash, shard_of};
+use crate::snapshot::format::KeyHash;
 use crate::snapshot::manifest::{JournalMark, SourceDigest};
+use crate::snapshot::verify::ContentDigest;
 use crate::source::insurers::InsurerRow;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// The content of a snapshot built from something other than source files.
 pub trait BaseContent: Sync {
@@ -30,7 +31,8 @@ pub struct Partitions<'a> {
     persons: &'a PartitionFiles,
     links: &'a PartitionFiles,
     shards: u32,
-    rows: AtomicU64,
+    /// The rows written by every [`RowSink`], merged as each finishes.
+    rows: Mutex<ContentDigest>,
     parts: &'a mut Partitioned,
     buffer: Vec<u8>,
 }
@@ -48,12 +50,17 @@ impl<'a> Partitions<'a> {
             persons,
             links,
             shards,
-            rows: AtomicU64::new(0),
+            rows: Mutex::new(ContentDigest::default()),
             parts,
             buffer: Vec::new(),
         };
         base.partition(&mut into)?;
-        into.parts.rows_read = into.rows.into_inner();
+        let rows = into
+            .rows
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("a build worker panicked while writing"))?;
+        into.parts.rows_read = rows.rows;
+        into.parts.accepted.merge(&rows);
         Ok(())
     }
 
@@ -63,7 +70,7 @@ impl<'a> Partitions<'a> {
             files: self.persons,
             rows: &self.rows,
             buffers: vec![Vec::new(); self.shards as usize],
-            written: 0,
+            written: ContentDigest::default(),
         }
     }
 
@@ -79,7 +86,8 @@ impl<'a> Partitions<'a> {
             &mut self.buffer,
         );
         self.parts.links_read += 1;
-        let shard = shard_of(key_hash(serial.as_bytes()), self.shards);
+        self.parts.accepted.add_link(&serial, linkage);
+        let shard = KeyHash::of(serial.as_bytes()).shard(self.shards);
         self.links.append(shard, &self.buffer)
     }
 
@@ -108,31 +116,27 @@ impl<'a> Partitions<'a> {
 /// Rows buffered per target shard and appended in batches.
 pub struct RowSink<'a> {
     files: &'a PartitionFiles,
-    rows: &'a AtomicU64,
+    rows: &'a Mutex<ContentDigest>,
     buffers: Vec<Vec<u8>>,
-    written: u64,
+    written: ContentDigest,
 }
 
 impl RowSink<'_> {
     /// Adds `row` to the partition of its person's shard.
     pub fn push(&mut self, row: &EligibilityRow) -> anyhow::Result<()> {
-        let shard = shard_of(
-            key_hash(&row.linkage().index_key()),
-            self.buffers.len() as u32,
-        );
-        encode_row(0, row, &mut self.buffers[shard as usize])?;
-        self.written += 1;
+        let shard = KeyHash::of(&row.linkage().index_key()).shard(self.buffers.len() as u32);
+        encode_row_record(0, row, &mut self.buffers[shard as usize]);
+        self.written.add_row(row);
         Ok(())
     }
 
     /// Appends what is buffered; returns the rows this sink wrote.
     pub fn finish(self) -> anyhow::Result<u64> {
-        for (shard, bytes) in self.buffers.iter().enumerate() {
-            if !bytes.is_empty() {
-                self.files.append(shard as u32, bytes)?;
-            }
-        }
-        self.rows.fetch_add(self.written, Ordering::Relaxed);
-        Ok(self.written)
+        self.files.append_all(&self.buffers)?;
+        self.rows
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a build worker panicked while writing"))?
+            .merge(&self.written);
+        Ok(self.written.rows)
     }
 }

@@ -22,7 +22,9 @@
 
 mod base;
 mod check;
+mod group;
 mod keys;
+mod links;
 mod partition;
 mod persons;
 mod temp;
@@ -31,12 +33,11 @@ pub use base::{BaseContent, Partitions, RowSink};
 pub use check::KeyCheck;
 
 use crate::crl::revocations::REVOCATIONS_FILE;
-use crate::snapshot::format::FORMAT_VERSION;
-use crate::snapshot::format::{InsurerMaster, NO_DATE};
+use crate::snapshot::format::{InsurerMaster, FORMAT_VERSION, MAX_PERSONS, NO_DATE};
 use crate::snapshot::manifest::{
     Counts, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
 };
-use crate::snapshot::open::{PersonShards, Snapshot};
+use crate::snapshot::open::Snapshot;
 use crate::source::insurers::InsurerRow;
 use crate::source::{BadRow, Encoding};
 use crate::storage::archive::write_archive;
@@ -276,80 +277,70 @@ fn build_from(
         lap = Instant::now();
     };
 
-    // Phase 1: partition.
-    let person_parts = temp::PartitionFiles::create(&temp_dir, "persons", shards)?;
+    // Phase 1: partition rows by person, links by serial.
+    let row_parts = temp::PartitionFiles::create(&temp_dir, "rows", shards)?;
     let link_parts = temp::PartitionFiles::create(&temp_dir, "links", shards)?;
-    let mut parts = Partitioned {
-        rows_read: 0,
-        links_read: 0,
-        renewals: 0,
-        insurers: Vec::new(),
-        revocations: Default::default(),
-        crl: None,
-        sources: Vec::new(),
-        bad_rows: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut parts = Partitioned::default();
     match &base {
-        Some(base) => Partitions::fill(
-            base.as_ref(),
-            &person_parts,
-            &link_parts,
-            shards,
-            &mut parts,
-        )?,
-        None => partition_sources(options, &person_parts, &link_parts, shards, &mut parts)?,
+        Some(base) => Partitions::fill(base.as_ref(), &row_parts, &link_parts, shards, &mut parts)?,
+        None => partition_sources(options, &row_parts, &link_parts, shards, &mut parts)?,
     }
-    let person_paths = person_parts.finish()?;
+    let row_paths = row_parts.finish()?;
     let link_paths = link_parts.finish()?;
     refuse_bad_rows(options, &parts.bad_rows)?;
     phase_done("partition", &mut timings);
+    let mut accepted = parts.accepted;
+    let mut bad_rows = parts.bad_rows.clone();
 
-    // Phase 2: person shards.
-    let out_dir = partial.path();
-    let key_parts = temp::PartitionFiles::create(&temp_dir, "keys", shards)?;
-    let bar = Progress::new(options.progress, u64::from(shards), "person shards", false);
-    let person_built = person_paths
-        .par_iter()
-        .enumerate()
-        .map(|(shard, path)| {
-            let built =
-                persons::build_person_shard(path, out_dir, shard as u32, shards, &key_parts);
-            bar.inc();
-            built
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    bar.finish();
-    let key_paths = key_parts.finish()?;
-    let mut bad_rows: Vec<BadRow> = person_built
-        .iter()
-        .flat_map(|b| b.bad_rows.clone())
-        .collect();
+    // Phase 2: links, checked by serial, to their person's partition.
+    let person_links = temp::PartitionFiles::create(&temp_dir, "person-links", shards)?;
+    let routed = run_phase(options, "links", &link_paths, |_, path| {
+        links::route_links(path, &person_links, shards)
+    })?;
+    let person_link_paths = person_links.finish()?;
+    for part in &routed {
+        accepted.remove(&part.dropped);
+        bad_rows.extend(part.bad_rows.iter().cloned());
+    }
     refuse_bad_rows(options, &bad_rows)?;
+    phase_done("links", &mut timings);
+
+    // Phase 3: persons, gathered and placed by household.
+    let placed = temp::PartitionFiles::create(&temp_dir, "placed", shards)?;
+    let key_parts = temp::PartitionFiles::create(&temp_dir, "keys", shards)?;
+    let paired: Vec<(&PathBuf, &PathBuf)> = row_paths.iter().zip(&person_link_paths).collect();
+    let grouped = run_phase(options, "persons", &paired, |_, (rows, links)| {
+        group::group_persons(rows, links, &placed, &key_parts, shards)
+    })?;
+    let placed_paths = placed.finish()?;
+    for part in &grouped {
+        accepted.remove(&part.dropped);
+        bad_rows.extend(part.bad_rows.iter().cloned());
+    }
+    refuse_bad_rows(options, &bad_rows)?;
+    phase_done("persons", &mut timings);
+
+    // Phase 4: person shards.
+    let out_dir = partial.path();
+    let person_built = run_phase(options, "person shards", &placed_paths, |shard, path| {
+        persons::build_person_shard(path, out_dir, shard, shards, &key_parts)
+    })?;
+    let key_paths = key_parts.finish()?;
     phase_done("person shards", &mut timings);
 
-    // Phase 3: key shards.
-    let person_files: Vec<&FileEntry> = person_built.iter().map(|b| &b.file).collect();
-    let person_shards = PersonShards::open(out_dir, &person_files, Verification::Structure)?;
-    let bar = Progress::new(options.progress, u64::from(shards), "key shards", false);
-    let key_built = key_paths
-        .par_iter()
-        .zip(link_paths.par_iter())
-        .enumerate()
-        .map(|(shard, (keys_path, links_path))| {
-            let built =
-                keys::build_key_shard(keys_path, links_path, out_dir, shard as u32, &person_shards);
-            bar.inc();
-            built
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    bar.finish();
-    drop(person_shards);
-    let link_bad: Vec<BadRow> = key_built.iter().flat_map(|b| b.bad_rows.clone()).collect();
-    refuse_bad_rows(options, &link_bad)?;
-    let refused_link_lines: HashSet<u64> = link_bad.iter().map(|b| b.line).collect();
-    bad_rows.extend(link_bad);
-
+    // Phase 5: key shards.
+    let mut first_person = Vec::with_capacity(person_built.len());
+    let mut total_persons = 0u64;
+    for built in &person_built {
+        first_person.push(total_persons as u32);
+        total_persons += built.persons;
+    }
+    if total_persons > MAX_PERSONS {
+        bail!("{total_persons} persons: a snapshot holds at most {MAX_PERSONS}");
+    }
+    let key_built = run_phase(options, "key shards", &key_paths, |shard, path| {
+        keys::build_key_shard(path, out_dir, shard, &first_person)
+    })?;
     let mut files: Vec<FileEntry> = person_built.iter().map(|b| b.file.clone()).collect();
     files.extend(key_built.iter().map(|b| b.file.clone()));
     files.push(write_archive(
@@ -373,20 +364,21 @@ fn build_from(
     phase_done("key shards", &mut timings);
 
     // The manifest as it will be written, then the check through it.
-    let mut all_bad = parts.bad_rows.clone();
-    all_bad.extend(bad_rows);
+    let tally =
+        |f: fn(&persons::ShardTally) -> u64| person_built.iter().map(|b| f(&b.tally)).sum::<u64>();
+    let serials_without_rows: u64 = key_built.iter().map(|b| b.unmatched).sum();
     let counts = Counts {
-        persons: person_built.iter().map(|b| b.persons).sum(),
-        rows: person_built.iter().map(|b| b.rows).sum(),
-        online_numbers: key_built.iter().map(|b| b.online_entries).sum(),
-        card_faces: key_built.iter().map(|b| b.face_entries).sum(),
-        serials: key_built.iter().map(|b| b.serials).sum(),
-        serials_without_rows: key_built.iter().map(|b| b.serials_without_rows).sum(),
+        persons: total_persons,
+        rows: tally(|t| t.rows),
+        online_numbers: tally(|t| t.online_keys),
+        card_faces: tally(|t| t.face_keys),
+        serials: tally(|t| t.serials) + serials_without_rows,
+        serials_without_rows,
         renewals: parts.renewals,
         revoked: parts.revocations.revoked_count(),
         suspended: parts.revocations.suspended_count(),
         insurers: parts.insurers.len() as u64,
-        bad_rows_skipped: all_bad.len() as u64,
+        bad_rows_skipped: bad_rows.len() as u64,
     };
     let id = options
         .id
@@ -407,14 +399,14 @@ fn build_from(
     drop(base);
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;
-    let key_check = check::check_keys(&snapshot, &person_paths, &link_paths, &refused_link_lines)?;
+    let key_check = check::check_keys(&snapshot, &accepted)?;
     drop(snapshot);
     phase_done("key check", &mut timings);
 
     let mut warnings = parts.warnings.clone();
     let used_insurers: BTreeSet<String> = person_built
         .iter()
-        .flat_map(|b| b.insurer_numbers.iter().cloned())
+        .flat_map(|b| b.tally.insurer_numbers.iter().cloned())
         .collect();
     warnings.extend(unknown_insurers(&used_insurers, &parts.insurers));
     if key_check.shared_online_numbers > 0 {
@@ -446,12 +438,34 @@ fn build_from(
         rows_per_second: parts.rows_read as f64 / total_seconds.max(1e-9),
         key_check,
         warnings,
-        bad_rows: all_bad,
+        bad_rows,
     };
     write_json(&out_dir.join(BUILD_REPORT_FILE), &report)?;
     write_json(&out_dir.join(MANIFEST_FILE), &manifest)?;
     partial.publish()?;
     Ok(report)
+}
+
+/// Runs `work` on every partition of a phase in parallel (a shard per
+/// worker), with a progress bar; results in shard order.
+fn run_phase<P: Sync, T: Send>(
+    options: &BuildOptions,
+    name: &'static str,
+    partitions: &[P],
+    work: impl Fn(u32, &P) -> anyhow::Result<T> + Sync,
+) -> anyhow::Result<Vec<T>> {
+    let bar = Progress::new(options.progress, partitions.len() as u64, name, false);
+    let results = partitions
+        .par_iter()
+        .enumerate()
+        .map(|(shard, partition)| {
+            let result = work(shard as u32, partition);
+            bar.inc();
+            result
+        })
+        .collect::<anyhow::Result<Vec<_>>>();
+    bar.finish();
+    results
 }
 
 /// Phase 1 of a build from source files.
@@ -476,6 +490,7 @@ fn partition_sources(
         shards,
         &bar,
         &mut parts.bad_rows,
+        &mut parts.accepted,
     )?;
     bar.finish();
     parts.rows_read = rows_read;

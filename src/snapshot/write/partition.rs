@@ -2,14 +2,15 @@
 //! temporary partition of the shard its key hashes to. Eligibility rows are
 //! parsed in parallel batches; everything else is small or cheap.
 
-use super::temp::{encode_link, encode_row, LinkEntry, PartitionFiles};
+use super::temp::{encode_link, encode_row_record, LinkEntry, PartitionFiles};
 use super::{BuildOptions, Progress, RevocationSource, Sources};
 use crate::crl::revocations::RevocationSets;
 use crate::crl::trust::CaCertificate;
 use crate::crl::CrlMeta;
 use crate::model::{LinkageNo, Serial};
-use crate::snapshot::format::{key_hash, shard_of};
+use crate::snapshot::format::KeyHash;
 use crate::snapshot::manifest::SourceDigest;
+use crate::snapshot::verify::ContentDigest;
 use crate::source::csv_input::CsvHeader;
 use crate::source::eligibility::EligibilityColumns;
 use crate::source::insurers::{read_insurers, InsurerRow};
@@ -25,6 +26,7 @@ use std::path::Path;
 const BATCH_ROWS: usize = 16_384;
 
 /// What phase 1 produced besides the partition files.
+#[derive(Default)]
 pub(super) struct Partitioned {
     pub rows_read: u64,
     pub links_read: u64,
@@ -36,6 +38,9 @@ pub(super) struct Partitioned {
     pub sources: Vec<SourceDigest>,
     pub bad_rows: Vec<BadRow>,
     pub warnings: Vec<String>,
+    /// Digest of every row and link accepted so far (the key check compares
+    /// the finished snapshot with it).
+    pub accepted: ContentDigest,
 }
 
 /// Streams `eligibility.csv` into the person partitions.
@@ -46,6 +51,7 @@ pub(super) fn partition_eligibility(
     shards: u32,
     progress: &Progress,
     bad_rows: &mut Vec<BadRow>,
+    accepted: &mut ContentDigest,
 ) -> anyhow::Result<(u64, SourceDigest)> {
     let mut source = CsvSource::open(path, options.encoding)?;
     let columns = EligibilityColumns::resolve(source.header())?;
@@ -59,12 +65,9 @@ pub(super) fn partition_eligibility(
             || source.next_batch(BATCH_ROWS),
             || parse_batch(&batch, &header, &columns, shards),
         );
-        for (shard, bytes) in parsed.per_shard.iter().enumerate() {
-            if !bytes.is_empty() {
-                persons.append(shard as u32, bytes)?;
-            }
-        }
+        persons.append_all(&parsed.per_shard)?;
         bad_rows.extend(parsed.bad_rows);
+        accepted.merge(&parsed.accepted);
         progress.set_position(source.bytes_read());
         batch = next;
     }
@@ -78,6 +81,7 @@ type RenewalMap = HashMap<Serial, (Serial, u64)>;
 struct ParsedBatch {
     per_shard: Vec<Vec<u8>>,
     bad_rows: Vec<BadRow>,
+    accepted: ContentDigest,
 }
 
 fn parse_batch(
@@ -86,25 +90,29 @@ fn parse_batch(
     columns: &EligibilityColumns,
     shards: u32,
 ) -> ParsedBatch {
-    let parsed: Vec<Result<(u32, Vec<u8>), BadRow>> = batch
+    let parsed: Vec<Result<(u32, u128, Vec<u8>), BadRow>> = batch
         .par_iter()
         .map(|record| {
             let record = record.as_ref().map_err(Clone::clone)?;
             let row = header.row(record);
             let parsed = columns.parse(&row)?;
-            let shard = shard_of(key_hash(&parsed.linkage().index_key()), shards);
-            let mut bytes = Vec::with_capacity(320);
-            encode_row(row.line, &parsed, &mut bytes).map_err(|e| row.bad(e.to_string()))?;
-            Ok((shard, bytes))
+            let shard = KeyHash::of(&parsed.linkage().index_key()).shard(shards);
+            let mut bytes = Vec::with_capacity(200);
+            encode_row_record(row.line, &parsed, &mut bytes);
+            Ok((shard, ContentDigest::row_hash(&parsed), bytes))
         })
         .collect();
     let mut out = ParsedBatch {
         per_shard: vec![Vec::new(); shards as usize],
         bad_rows: Vec::new(),
+        accepted: ContentDigest::default(),
     };
     for result in parsed {
         match result {
-            Ok((shard, bytes)) => out.per_shard[shard as usize].extend_from_slice(&bytes),
+            Ok((shard, hash, bytes)) => {
+                out.per_shard[shard as usize].extend_from_slice(&bytes);
+                out.accepted.add_row_hash(hash);
+            }
             Err(bad) => out.bad_rows.push(bad),
         }
     }
@@ -184,6 +192,7 @@ pub(super) fn partition_linkage(
     let mut write_error = None;
     let mut buffer = Vec::with_capacity(64);
     let bad_rows = &mut out.bad_rows;
+    let accepted = &mut out.accepted;
     let mut links_read = 0u64;
     let digest = read_linkage(
         &dir.join(Sources::LINKAGE),
@@ -199,7 +208,8 @@ pub(super) fn partition_linkage(
             };
             buffer.clear();
             encode_link(&entry, &mut buffer);
-            let shard = shard_of(key_hash(serial.as_bytes()), shards);
+            accepted.add_link(&entry.serial, entry.linkage);
+            let shard = KeyHash::of(serial.as_bytes()).shard(shards);
             if let Err(error) = links.append(shard, &buffer) {
                 write_error.get_or_insert(error);
             }

@@ -1,9 +1,18 @@
-//! Temporary partition files of a build: what phase 1 and 2 write and the
-//! next phase reads back, one file per shard, so that no phase holds more
-//! than one shard's data (per worker) in memory.
+//! Temporary partition files of a build: what one phase writes and the
+//! next reads back, one file per shard, so that no phase holds more than
+//! one shard's data (per worker) in memory. Each file is removed as soon
+//! as it has been read, so the build's disk use stays near one copy of
+//! the data at any time.
+//!
+//! Records are in the snapshot's own compact form without a dictionary
+//! ([`crate::snapshot::codec`]), so the temporary files take about what
+//! the snapshot will.
 
 use crate::model::{EligibilityRow, LinkageNo, Serial};
-use anyhow::Context;
+use crate::snapshot::codec::dictionary::NoDictionary;
+use crate::snapshot::codec::row::{decode_row, encode_row};
+use crate::snapshot::codec::varint;
+use anyhow::{bail, Context};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -41,6 +50,16 @@ impl PartitionFiles {
             .with_context(|| format!("cannot write {}", self.paths[shard as usize].display()))
     }
 
+    /// Appends each non-empty buffer to its shard's file.
+    pub(super) fn append_all(&self, buffers: &[Vec<u8>]) -> anyhow::Result<()> {
+        for (shard, bytes) in buffers.iter().enumerate() {
+            if !bytes.is_empty() {
+                self.append(shard as u32, bytes)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Flushes and closes every file, returning their paths.
     pub(super) fn finish(self) -> anyhow::Result<Vec<PathBuf>> {
         for (writer, path) in self.writers.into_iter().zip(&self.paths) {
@@ -55,67 +74,49 @@ impl PartitionFiles {
     }
 }
 
+/// Reads a whole partition file and removes it.
+pub(super) fn take_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
+    std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    Ok(bytes)
+}
+
+fn damaged(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: a temporary build file is damaged (was it changed during the build?)",
+        path.display()
+    )
+}
+
 /// A parsed eligibility row and its source line, as partitioned by person.
 pub(super) type LinedRow = (u64, EligibilityRow);
 
-pub(super) fn encode_row(line: u64, row: &EligibilityRow, out: &mut Vec<u8>) -> anyhow::Result<()> {
-    bincode::serialize_into(out, &(line, row)).context("cannot encode a row")
+/// Appends a row record: `[line varint][linkage varint][row]`.
+pub(super) fn encode_row_record(line: u64, row: &EligibilityRow, out: &mut Vec<u8>) {
+    varint::put(out, line);
+    varint::put_u128(out, row.linkage_no);
+    encode_row(row, &NoDictionary, out);
 }
 
-/// Reads back every row of a person partition (one shard: tens of MB).
-pub(super) fn read_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
+/// Reads back and removes a file of row records.
+pub(super) fn take_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
+    let bytes = take_file(path)?;
     let mut rest: &[u8] = &bytes;
-    let mut rows = Vec::with_capacity(bytes.len() / 300);
+    let mut rows = Vec::with_capacity(bytes.len() / 120);
     while !rest.is_empty() {
-        let row: LinedRow = bincode::deserialize_from(&mut rest)
-            .with_context(|| format!("cannot read back {}", path.display()))?;
+        let row = (|| {
+            let line = varint::get(&mut rest)?;
+            let linkage = varint::get_u128(&mut rest)?;
+            Some((line, decode_row(&mut rest, linkage, &NoDictionary)?))
+        })()
+        .ok_or_else(|| damaged(path))?;
         rows.push(row);
     }
     Ok(rows)
 }
 
-/// Kind of a key entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum KeyKind {
-    Online = 1,
-    Face = 2,
-}
-
-/// A key entry: which index, the key's hash, the packed row location and the
-/// source line (for messages).
-pub(super) const KEY_ENTRY_LEN: usize = 25;
-
-pub(super) fn encode_key(kind: KeyKind, hash: u64, target: u64, line: u64, out: &mut Vec<u8>) {
-    out.push(kind as u8);
-    out.extend_from_slice(&hash.to_le_bytes());
-    out.extend_from_slice(&target.to_le_bytes());
-    out.extend_from_slice(&line.to_le_bytes());
-}
-
-pub(super) struct KeyEntry {
-    pub kind: u8,
-    pub hash: u64,
-    pub target: u64,
-}
-
-pub(super) fn read_keys(path: &Path) -> anyhow::Result<Vec<KeyEntry>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
-    Ok(bytes
-        .chunks_exact(KEY_ENTRY_LEN)
-        .map(|chunk| KeyEntry {
-            kind: chunk[0],
-            hash: u64_at(chunk, 1),
-            target: u64_at(chunk, 9),
-        })
-        .collect())
-}
-
 /// A linkage row after renewals: final serial → linkage number.
-pub(super) const LINK_ENTRY_LEN: usize = 1 + 20 + 16 + 8;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct LinkEntry {
     pub serial: Serial,
@@ -123,38 +124,163 @@ pub(super) struct LinkEntry {
     pub line: u64,
 }
 
+/// Appends a link record: `[serial len u8][serial][linkage varint][line varint]`.
 pub(super) fn encode_link(entry: &LinkEntry, out: &mut Vec<u8>) {
     let bytes = entry.serial.as_bytes();
-    let mut padded = [0u8; 20];
-    padded[..bytes.len()].copy_from_slice(bytes);
     out.push(bytes.len() as u8);
-    out.extend_from_slice(&padded);
-    out.extend_from_slice(&entry.linkage.0.to_le_bytes());
-    out.extend_from_slice(&entry.line.to_le_bytes());
+    out.extend_from_slice(bytes);
+    varint::put_u128(out, entry.linkage.0);
+    varint::put(out, entry.line);
 }
 
-pub(super) fn read_links(path: &Path) -> anyhow::Result<Vec<LinkEntry>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
-    bytes
-        .chunks_exact(LINK_ENTRY_LEN)
-        .map(|chunk| {
-            let len = usize::from(chunk[0]).min(20);
-            let serial = Serial::from_be_bytes(&chunk[1..1 + len])
-                .context("a temporary linkage file is damaged")?;
-            let mut linkage = [0u8; 16];
-            linkage.copy_from_slice(&chunk[21..37]);
-            Ok(LinkEntry {
+/// Reads back and removes a file of link records.
+pub(super) fn take_links(path: &Path) -> anyhow::Result<Vec<LinkEntry>> {
+    let bytes = take_file(path)?;
+    let mut rest: &[u8] = &bytes;
+    let mut links = Vec::with_capacity(bytes.len() / 24);
+    while !rest.is_empty() {
+        let link = (|| {
+            let len = usize::from(*varint::take(&mut rest, 1)?.first()?);
+            let serial = Serial::from_be_bytes(varint::take(&mut rest, len)?)?;
+            let linkage = LinkageNo(varint::get_u128(&mut rest)?);
+            let line = varint::get(&mut rest)?;
+            Some(LinkEntry {
                 serial,
-                linkage: LinkageNo(u128::from_le_bytes(linkage)),
-                line: u64_at(chunk, 37),
+                linkage,
+                line,
             })
-        })
-        .collect()
+        })()
+        .ok_or_else(|| damaged(path))?;
+        links.push(link);
+    }
+    Ok(links)
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(word)
+/// Appends a person record: `[block len varint][block]` (a person block
+/// without a dictionary).
+pub(super) fn encode_person_record(block: &[u8], out: &mut Vec<u8>) {
+    varint::put(out, block.len() as u64);
+    out.extend_from_slice(block);
+}
+
+/// Reads back and removes a file of person records; returns the file's
+/// bytes and the range of each block in them.
+pub(super) fn take_persons(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<std::ops::Range<usize>>)> {
+    let bytes = take_file(path)?;
+    let mut ranges = Vec::with_capacity(bytes.len() / 150);
+    let mut rest: &[u8] = &bytes;
+    while !rest.is_empty() {
+        let len = varint::get(&mut rest)
+            .and_then(|len| usize::try_from(len).ok())
+            .filter(|&len| len <= rest.len())
+            .ok_or_else(|| damaged(path))?;
+        let start = bytes.len() - rest.len();
+        ranges.push(start..start + len);
+        rest = &rest[len..];
+    }
+    Ok((bytes, ranges))
+}
+
+/// Kind of a key entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    Online = 1,
+    Face = 2,
+    Linkage = 3,
+    Serial = 4,
+    /// A serial linked to a linkage number without rows: the entry carries
+    /// the serial and the linkage number instead of a person.
+    Unmatched = 5,
+}
+
+/// A key entry: which index, the home part of the key's hash, its
+/// fingerprint and the person (person shard, place in it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct KeyEntry {
+    pub kind: KeyKind,
+    pub home: u32,
+    pub fingerprint: u32,
+    pub shard: u32,
+    pub local: u32,
+}
+
+/// Appends a key entry: `[kind u8][home u32][fingerprint u32][shard u32][local u32]`.
+pub(super) fn encode_key(entry: &KeyEntry, out: &mut Vec<u8>) {
+    out.push(entry.kind as u8);
+    for word in [entry.home, entry.fingerprint, entry.shard, entry.local] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+}
+
+/// Appends an unmatched-serial entry: `[5][home][fingerprint][serial len
+/// u8][serial][linkage varint]`.
+pub(super) fn encode_unmatched(
+    home: u32,
+    fingerprint: u32,
+    serial: &Serial,
+    linkage: LinkageNo,
+    out: &mut Vec<u8>,
+) {
+    out.push(KeyKind::Unmatched as u8);
+    out.extend_from_slice(&home.to_le_bytes());
+    out.extend_from_slice(&fingerprint.to_le_bytes());
+    let bytes = serial.as_bytes();
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+    varint::put_u128(out, linkage.0);
+}
+
+/// What a key partition holds.
+#[derive(Default)]
+pub(super) struct KeyEntries {
+    pub keyed: Vec<KeyEntry>,
+    /// Unmatched serials: (home, fingerprint, serial, linkage).
+    pub unmatched: Vec<(u32, u32, Serial, LinkageNo)>,
+}
+
+/// Reads back and removes a key partition.
+pub(super) fn take_keys(path: &Path) -> anyhow::Result<KeyEntries> {
+    let bytes = take_file(path)?;
+    let mut rest: &[u8] = &bytes;
+    let mut entries = KeyEntries::default();
+    let word = |rest: &mut &[u8]| -> Option<u32> {
+        Some(u32::from_le_bytes(varint::take(rest, 4)?.try_into().ok()?))
+    };
+    while !rest.is_empty() {
+        let kind = *varint::take(&mut rest, 1)
+            .and_then(|k| k.first())
+            .ok_or_else(|| damaged(path))?;
+        let parsed = (|| {
+            let home = word(&mut rest)?;
+            let fingerprint = word(&mut rest)?;
+            if kind == KeyKind::Unmatched as u8 {
+                let len = usize::from(*varint::take(&mut rest, 1)?.first()?);
+                let serial = Serial::from_be_bytes(varint::take(&mut rest, len)?)?;
+                let linkage = LinkageNo(varint::get_u128(&mut rest)?);
+                entries.unmatched.push((home, fingerprint, serial, linkage));
+                return Some(());
+            }
+            let kind = match kind {
+                1 => KeyKind::Online,
+                2 => KeyKind::Face,
+                3 => KeyKind::Linkage,
+                4 => KeyKind::Serial,
+                _ => return None,
+            };
+            let shard = word(&mut rest)?;
+            let local = word(&mut rest)?;
+            entries.keyed.push(KeyEntry {
+                kind,
+                home,
+                fingerprint,
+                shard,
+                local,
+            });
+            Some(())
+        })();
+        if parsed.is_none() {
+            bail!(damaged(path));
+        }
+    }
+    Ok(entries)
 }
