@@ -5,15 +5,36 @@
 //! These return what is stored; the answer rules (what it means on a date)
 //! are the engine's.
 
+use super::codec::dictionary::PieceTexts;
+use super::codec::reader::RowReader;
 use super::codec::varint;
 use super::format::{probe, ArchivedKeyShard, ArchivedSlot, KeyHash, NO_DATE, UNMATCHED};
 use super::open::Snapshot;
-use super::view::{InsurerRef, PersonRef, RowRef};
+use super::view::{InsurerRef, PersonRef, RowLoc, RowRef};
 use crate::model::{Date, LinkageNo, OnlineNumber, Serial, TextField};
 use smallvec::SmallVec;
 
 /// Rows matched by one key; inline for the common case of a few.
 pub type Rows<'s> = SmallVec<[RowRef<'s>; 4]>;
+
+/// Locations of the rows matched by one key.
+pub type RowLocs = SmallVec<[RowLoc; 4]>;
+
+/// True when the row being read has online number `key`.
+fn online_is<D: PieceTexts>(reader: &mut RowReader<'_, D>, key: &[u8]) -> bool {
+    reader
+        .online_number()
+        .is_some_and(|online| online.as_slice() == key)
+}
+
+/// True when the row being read has card face `face` (insurer number,
+/// symbol, number).
+fn face_is<D: PieceTexts>(reader: &mut RowReader<'_, D>, face: [&str; 3]) -> bool {
+    reader.read_through(TextField::CardNumber).is_some()
+        && reader.field(TextField::InsurerNumber) == face[0].as_bytes()
+        && reader.field(TextField::CardSymbol) == face[1].as_bytes()
+        && reader.field(TextField::CardNumber) == face[2].as_bytes()
+}
 
 /// What a serial is linked to.
 #[derive(Clone, Copy, Debug)]
@@ -73,24 +94,38 @@ impl Snapshot {
 
     /// Every row whose online-check number is `number`.
     pub fn rows_by_online_number(&self, number: &OnlineNumber) -> Rows<'_> {
-        let key = number.as_str();
-        self.candidates(Index::Online, key.as_bytes())
-            .flat_map(|person| person.rows())
-            .filter(|row| row.text(TextField::OnlineNumber) == key)
+        let key = number.as_str().as_bytes();
+        self.candidates(Index::Online, key)
+            .flat_map(|person| person.rows_passing(move |reader| online_is(reader, key)))
+            .collect()
+    }
+
+    /// Where the rows whose online-check number is `number` are, without
+    /// decoding them.
+    pub fn online_number_locs(&self, number: &OnlineNumber) -> RowLocs {
+        let key = number.as_str().as_bytes();
+        self.candidates(Index::Online, key)
+            .flat_map(|person| person.locs_passing(move |reader| online_is(reader, key)))
             .collect()
     }
 
     /// Every row whose card face is (insurer number, symbol, number), given
     /// the key in its index form (see `CardFaceKey::index_key`).
     pub fn rows_by_card_face(&self, insurer_number: &str, symbol: &str, number: &str) -> Rows<'_> {
+        let face = [insurer_number, symbol, number];
         let key = crate::model::ids::face_index_key(insurer_number, symbol, number);
         self.candidates(Index::Face, &key)
-            .flat_map(|person| person.rows())
-            .filter(|row| {
-                row.text(TextField::InsurerNumber) == insurer_number
-                    && row.text(TextField::CardSymbol) == symbol
-                    && row.text(TextField::CardNumber) == number
-            })
+            .flat_map(|person| person.rows_passing(move |reader| face_is(reader, face)))
+            .collect()
+    }
+
+    /// Where the rows whose card face is (insurer number, symbol, number)
+    /// are, without decoding them.
+    pub fn card_face_locs(&self, insurer_number: &str, symbol: &str, number: &str) -> RowLocs {
+        let face = [insurer_number, symbol, number];
+        let key = crate::model::ids::face_index_key(insurer_number, symbol, number);
+        self.candidates(Index::Face, &key)
+            .flat_map(|person| person.locs_passing(move |reader| face_is(reader, face)))
             .collect()
     }
 

@@ -344,15 +344,15 @@ fn walk_person(snapshot: &Snapshot, person: PersonRef<'_>, walk: &mut Walk) -> R
         walk.content.add_row(row.row());
         let online = row.text(TextField::OnlineNumber);
         let by_online = OnlineNumber::parse(online)
-            .map(|n| snapshot.rows_by_online_number(&n))
+            .map(|n| snapshot.online_number_locs(&n))
             .unwrap_or_default();
-        if !by_online.iter().any(|found| found.loc() == row.loc()) {
+        if !by_online.contains(&row.loc()) {
             return Err(format!("online number {online}: not found by it"));
         }
         if !online_seen.contains(&online) {
             online_seen.push(online);
-            let lowest = by_online.iter().map(|r| r.person().number()).min();
-            if lowest == Some(number) && by_online.iter().any(|r| r.person().number() != number) {
+            let lowest = by_online.iter().map(|loc| loc.person).min();
+            if lowest == Some(number) && by_online.iter().any(|loc| loc.person != number) {
                 walk.shared_online_numbers += 1;
                 if walk.shared_examples.len() < 5 {
                     walk.shared_examples
@@ -365,8 +365,8 @@ fn walk_person(snapshot: &Snapshot, person: PersonRef<'_>, walk: &mut Walk) -> R
             row.text(TextField::CardSymbol),
             row.text(TextField::CardNumber),
         );
-        let by_face = snapshot.rows_by_card_face(face.0, face.1, face.2);
-        if !by_face.iter().any(|found| found.loc() == row.loc()) {
+        let by_face = snapshot.card_face_locs(face.0, face.1, face.2);
+        if !by_face.contains(&row.loc()) {
             return Err(format!(
                 "card face {} {} {}: not found by it",
                 face.0, face.1, face.2

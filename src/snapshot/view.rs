@@ -7,6 +7,7 @@
 
 use super::codec::block::Block;
 use super::codec::dictionary::{span, PieceTexts};
+use super::codec::reader::RowReader;
 use super::format::ArchivedPersonShard;
 use crate::model::{
     CodeField, Date, DateField, EligibilityRow, LinkageNo, Serial, TextField, Validity,
@@ -87,17 +88,60 @@ impl<'s> PersonRef<'s> {
 
     /// The person's rows, newest `acquired` first.
     pub fn rows(&self) -> impl Iterator<Item = RowRef<'s>> + 's {
+        self.rows_passing(|_| true)
+    }
+
+    /// The person's rows that pass `first_look`, newest first. It sees each
+    /// row read only as far as it reads it ([`RowReader::read_through`]),
+    /// so that only the rows wanted are decoded.
+    pub(crate) fn rows_passing<'a>(
+        &self,
+        mut first_look: impl FnMut(&mut RowReader<'_, ShardDictionary<'s>>) -> bool + 'a,
+    ) -> impl Iterator<Item = RowRef<'s>> + 'a
+    where
+        's: 'a,
+    {
         let person = *self;
         let dictionary = ShardDictionary(self.shard);
         self.block
             .row_bytes()
             .enumerate()
             .filter_map(move |(ordinal, bytes)| {
-                let row = person.block.decode(bytes, &dictionary)?;
+                let mut reader = RowReader::new(bytes, &dictionary)?;
+                if !first_look(&mut reader) {
+                    return None;
+                }
+                let row = reader.finish(person.linkage().0)?;
                 Some(RowRef {
                     person,
                     ordinal: ordinal as u32,
                     row,
+                })
+            })
+    }
+}
+
+impl<'s> PersonRef<'s> {
+    /// Where the person's rows that pass `first_look` are (see
+    /// [`PersonRef::rows_passing`]), without decoding them.
+    pub(crate) fn locs_passing<'a, F>(
+        &self,
+        mut first_look: F,
+    ) -> impl Iterator<Item = RowLoc> + use<'a, 's, F>
+    where
+        F: FnMut(&mut RowReader<'_, ShardDictionary<'s>>) -> bool + 'a,
+        's: 'a,
+    {
+        let person = *self;
+        let dictionary = ShardDictionary(self.shard);
+        self.block
+            .row_bytes()
+            .enumerate()
+            .filter_map(move |(ordinal, bytes)| {
+                let mut reader = RowReader::new(bytes, &dictionary)?;
+                first_look(&mut reader).then_some(RowLoc {
+                    person: person.number,
+                    ordinal: ordinal as u32,
                 })
             })
     }

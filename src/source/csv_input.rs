@@ -2,9 +2,9 @@
 //! line numbers and the bad-row type.
 
 use anyhow::{bail, Context};
-use csv::{ReaderBuilder, StringRecord};
+use csv::{ByteRecord, ReaderBuilder, StringRecord};
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use xxhash_rust::xxh3::Xxh3;
@@ -57,6 +57,9 @@ impl std::fmt::Display for BadRow {
     }
 }
 
+/// Why a row that is not valid text is refused.
+const NOT_TEXT: &str = "the row is not valid text in the given encoding (try --encoding sjis)";
+
 /// An open CSV source: header mapped, records decoded to UTF-8, the raw
 /// bytes hashed as they are read (for the manifest's source digests).
 pub struct CsvSource {
@@ -106,23 +109,95 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// How a source file is compressed, by its name: `.gz` (gzip) or `.zst`
+/// (Zstandard); anything else is read as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// Not compressed.
+    None,
+    /// gzip (RFC 1952), one member or several.
+    Gzip,
+    /// Zstandard, one frame or several.
+    Zstd,
+}
+
+impl Compression {
+    /// The extensions a compressed source may carry, with their compression.
+    pub const EXTENSIONS: [(&'static str, Compression); 2] =
+        [("gz", Compression::Gzip), ("zst", Compression::Zstd)];
+
+    /// The compression `path`'s name says.
+    pub fn of(path: &Path) -> Compression {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        Compression::EXTENSIONS
+            .iter()
+            .find(|(name, _)| *name == extension)
+            .map_or(Compression::None, |(_, compression)| *compression)
+    }
+
+    /// `raw` decompressed.
+    fn reader(
+        self,
+        raw: impl BufRead + Send + 'static,
+        path: &Path,
+    ) -> anyhow::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Compression::None => Box::new(raw),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(raw).with_context(|| {
+                    format!("{}: cannot start reading it as zstd", path.display())
+                })?,
+            ),
+        })
+    }
+}
+
+/// Turns a decompressor's error into one that names the file.
+struct NamedErrors<R> {
+    inner: R,
+    name: String,
+}
+
+impl<R: Read> Read for NamedErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!(
+                    "{}: cannot be read ({error}); is the file complete?",
+                    self.name
+                ),
+            )
+        })
+    }
+}
+
 impl CsvSource {
-    /// Opens `path`, decodes it with `encoding` and reads the header row.
+    /// Opens `path` (decompressed if its name ends in `.gz` or `.zst`),
+    /// decodes it with `encoding` and reads the header row.
     pub fn open(path: &Path, encoding: Encoding) -> anyhow::Result<CsvSource> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let digest = Arc::new(Mutex::new(RawDigest::default()));
-        let raw = HashingReader {
-            inner: BufReader::with_capacity(1 << 20, file),
-            digest: Arc::clone(&digest),
+        let raw = BufReader::with_capacity(
+            1 << 20,
+            HashingReader {
+                inner: file,
+                digest: Arc::clone(&digest),
+            },
+        );
+        let text = NamedErrors {
+            inner: Compression::of(path).reader(raw, path)?,
+            name: path.display().to_string(),
         };
         // UTF-8 is read as it is, so that invalid bytes reach the per-row
         // check and are reported (a decoder would replace them silently).
         let decoded: Box<dyn Read + Send> = match encoding {
-            Encoding::Utf8 => Box::new(raw),
+            Encoding::Utf8 => Box::new(text),
             Encoding::Sjis => Box::new(
                 encoding_rs_io::DecodeReaderBytesBuilder::new()
                     .encoding(Some(encoding_rs::SHIFT_JIS))
-                    .build(raw),
+                    .build(text),
             ),
         };
         let mut reader = ReaderBuilder::new()
@@ -171,14 +246,16 @@ impl CsvSource {
     }
 
     /// Reads up to `max` records for parsing elsewhere (e.g. in parallel);
-    /// records that are not valid CSV come back as bad rows.
-    pub fn next_batch(&mut self, max: usize) -> Vec<Result<StringRecord, BadRow>> {
+    /// records that are not valid CSV come back as bad rows. Their text is
+    /// not checked here: [`CsvHeader::text_record`] does that where they
+    /// are parsed, so that the reading thread only splits the file.
+    pub fn next_batch(&mut self, max: usize) -> Vec<Result<ByteRecord, BadRow>> {
         let mut batch = Vec::with_capacity(max);
         while batch.len() < max {
             // Sized for a typical eligibility row, so that reading does
             // not grow the record's buffers field by field.
-            let mut record = StringRecord::with_capacity(512, 48);
-            match self.reader.read_record(&mut record) {
+            let mut record = ByteRecord::with_capacity(512, 48);
+            match self.reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => batch.push(Ok(record)),
                 Err(error) => batch.push(Err(self.csv_error(&error))),
@@ -195,10 +272,7 @@ impl CsvSource {
     fn csv_error(&self, error: &csv::Error) -> BadRow {
         let line = error.position().map_or(0, |p| p.line());
         match error.kind() {
-            csv::ErrorKind::Utf8 { .. } => self.header.bad(
-                line,
-                "the row is not valid text in the given encoding (try --encoding sjis)",
-            ),
+            csv::ErrorKind::Utf8 { .. } => self.header.bad(line, NOT_TEXT),
             _ => self
                 .header
                 .bad(line, &format!("not a valid CSV row: {error}")),
@@ -239,6 +313,13 @@ impl CsvHeader {
             name: name.into(),
             columns,
         }
+    }
+
+    /// The record of [`CsvSource::next_batch`] as text; a bad row when it
+    /// is not valid text in the file's encoding.
+    pub fn text_record(&self, record: ByteRecord) -> Result<StringRecord, BadRow> {
+        let line = record.position().map_or(0, |p| p.line());
+        StringRecord::from_byte_record(record).map_err(|_| self.bad(line, NOT_TEXT))
     }
 
     /// A view of a record read by [`CsvSource::next_batch`].

@@ -9,22 +9,17 @@
 //! A lookup by serial, linkage number, online number or card face lands on
 //! the block and finds everything the answer needs in it.
 
-use super::dictionary::{PieceIds, PieceTexts};
-use super::row::{decode_row, encode_row};
+use super::dictionary::PieceTexts;
+use super::reader::decode_row;
 use super::varint;
 use crate::model::{EligibilityRow, LinkageNo, Serial};
 
 /// Most rows one person may have (far above any real history).
 pub const MAX_ROWS_PER_PERSON: usize = 65_535;
 
-/// Appends the block of a person to `out`.
-pub fn encode_block(
-    linkage: LinkageNo,
-    serials: &[Serial],
-    rows: &[&EligibilityRow],
-    dictionary: &impl PieceIds,
-    out: &mut Vec<u8>,
-) {
+/// Appends the block of a person to `out`: `serials` as big-endian bytes,
+/// `rows` already in stored form ([`super::row`]), newest first.
+pub fn encode_block(linkage: LinkageNo, serials: &[Serial], rows: &[&[u8]], out: &mut Vec<u8>) {
     varint::put_u128(out, linkage.0);
     varint::put(out, rows.len() as u64);
     varint::put(out, serials.len() as u64);
@@ -33,12 +28,9 @@ pub fn encode_block(
         out.push(bytes.len() as u8);
         out.extend_from_slice(bytes);
     }
-    let mut row_bytes = Vec::with_capacity(128);
     for row in rows {
-        row_bytes.clear();
-        encode_row(row, dictionary, &mut row_bytes);
-        varint::put(out, row_bytes.len() as u64);
-        out.extend_from_slice(&row_bytes);
+        varint::put(out, row.len() as u64);
+        out.extend_from_slice(row);
     }
 }
 
@@ -119,8 +111,8 @@ impl<'s> Block<'s> {
     }
 
     /// Decodes the row of `bytes` (one of [`Block::row_bytes`]).
-    pub fn decode(&self, mut bytes: &[u8], dictionary: &impl PieceTexts) -> Option<EligibilityRow> {
-        decode_row(&mut bytes, self.linkage.0, dictionary).filter(|_| bytes.is_empty())
+    pub fn decode(&self, bytes: &[u8], dictionary: &impl PieceTexts) -> Option<EligibilityRow> {
+        decode_row(bytes, self.linkage.0, dictionary)
     }
 }
 
@@ -129,7 +121,18 @@ mod tests {
     use super::*;
     use crate::model::TextField;
     use crate::snapshot::codec::dictionary::NoDictionary;
+    use crate::snapshot::codec::row::encode_row;
     use crate::snapshot::codec::row::tests::row_with;
+
+    fn stored(rows: &[EligibilityRow]) -> Vec<Vec<u8>> {
+        rows.iter()
+            .map(|row| {
+                let mut bytes = Vec::new();
+                encode_row(row, &NoDictionary, &mut bytes);
+                bytes
+            })
+            .collect()
+    }
 
     #[test]
     fn a_block_round_trips() {
@@ -137,18 +140,13 @@ mod tests {
             row_with(TextField::Name, "山田 太郎"),
             row_with(TextField::Name, ""),
         ];
-        let refs: Vec<&EligibilityRow> = rows.iter().collect();
+        let encoded = stored(&rows);
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
         let wide = Serial::from_be_bytes(&[0xFF; 20]).unwrap();
         let zero = Serial::from_be_bytes(&[]).unwrap();
         let serials = [wide, zero];
         let mut bytes = Vec::new();
-        encode_block(
-            LinkageNo(u128::MAX),
-            &serials,
-            &refs,
-            &NoDictionary,
-            &mut bytes,
-        );
+        encode_block(LinkageNo(u128::MAX), &serials, &refs, &mut bytes);
         let block = Block::parse(&bytes).unwrap();
         assert_eq!(block.linkage(), LinkageNo(u128::MAX));
         assert_eq!(block.serials().collect::<Vec<_>>(), serials);
@@ -170,14 +168,13 @@ mod tests {
 
     #[test]
     fn a_damaged_block_never_panics() {
-        let rows = [row_with(TextField::Name, "山田 太郎")];
-        let refs: Vec<&EligibilityRow> = rows.iter().collect();
+        let encoded = stored(&[row_with(TextField::Name, "山田 太郎")]);
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
         let mut bytes = Vec::new();
         encode_block(
             LinkageNo(42),
             &[Serial::from_be_bytes(&[1, 2]).unwrap()],
             &refs,
-            &NoDictionary,
             &mut bytes,
         );
         for cut in 0..bytes.len() {

@@ -7,15 +7,43 @@
 //! used at least twice and is longer than its id; digit strings never are
 //! (they pack into an integer anyway, see [`super::row`]).
 
-use super::pieces::pieces;
-use crate::model::{EligibilityRow, TextField};
+use super::reader::literal_pieces;
 use std::collections::HashMap;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// A piece as a map key, hashed in one call of xxh3 (the streaming hasher
+/// that `Hash for [u8]` would drive costs more than the lookup itself).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Piece<'a>(&'a [u8]);
+
+impl Hash for Piece<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(xxhash_rust::xxh3::xxh3_64(self.0));
+    }
+}
+
+/// Passes on the one `u64` a [`Piece`] writes.
+#[derive(Default)]
+struct PieceHasher(u64);
+
+impl Hasher for PieceHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64(bytes);
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type PieceMap<'a, V> = HashMap<Piece<'a>, V, BuildHasherDefault<PieceHasher>>;
 
 /// Where a row encoder finds the id of a piece (none: write it out).
 pub trait PieceIds {
     /// The id of `piece`, if the dictionary holds it.
-    fn id(&self, piece: &str) -> Option<u32>;
+    fn id(&self, piece: &[u8]) -> Option<u32>;
 }
 
 /// Where a row decoder finds the piece of an id.
@@ -29,7 +57,7 @@ pub trait PieceTexts {
 pub struct NoDictionary;
 
 impl PieceIds for NoDictionary {
-    fn id(&self, _piece: &str) -> Option<u32> {
+    fn id(&self, _piece: &[u8]) -> Option<u32> {
         None
     }
 }
@@ -48,7 +76,7 @@ const MIN_PIECE_BYTES: usize = 3;
 /// Counts the pieces of a shard's rows, then keeps those worth an entry.
 #[derive(Default)]
 pub struct DictionaryBuilder<'a> {
-    uses: HashMap<&'a str, u32, Xxh3DefaultBuilder>,
+    uses: PieceMap<'a, u32>,
 }
 
 impl<'a> DictionaryBuilder<'a> {
@@ -57,13 +85,12 @@ impl<'a> DictionaryBuilder<'a> {
         DictionaryBuilder::default()
     }
 
-    /// Counts every piece of every text field of `row`.
-    pub fn count(&mut self, row: &'a EligibilityRow) {
-        for field in TextField::ALL {
-            for piece in pieces(field, row.text(field)) {
-                if piece.len() >= MIN_PIECE_BYTES && !piece.bytes().all(|b| b.is_ascii_digit()) {
-                    *self.uses.entry(piece).or_insert(0) += 1;
-                }
+    /// Counts the pieces written out in `row`, a row stored without a
+    /// dictionary ([`super::row`]).
+    pub fn count(&mut self, row: &'a [u8]) {
+        for piece in literal_pieces(row) {
+            if piece.len() >= MIN_PIECE_BYTES {
+                *self.uses.entry(Piece(piece)).or_insert(0) += 1;
             }
         }
     }
@@ -71,18 +98,19 @@ impl<'a> DictionaryBuilder<'a> {
     /// The dictionary: pieces used at least twice, most used first (ties in
     /// byte order, so the same rows always give the same bytes).
     pub fn finish(self) -> Dictionary<'a> {
-        let mut kept: Vec<(&'a str, u32)> = self
+        let mut kept: Vec<(&'a [u8], u32)> = self
             .uses
             .into_iter()
+            .map(|(piece, uses)| (piece.0, uses))
             .filter(|&(_, uses)| uses >= MIN_USES)
             .collect();
         kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let mut ids = HashMap::with_capacity_and_hasher(kept.len(), Xxh3DefaultBuilder);
+        let mut ids = PieceMap::with_capacity_and_hasher(kept.len(), Default::default());
         let mut text = Vec::new();
         let mut ends = Vec::with_capacity(kept.len());
         for (id, (piece, _)) in kept.into_iter().enumerate() {
-            ids.insert(piece, id as u32);
-            text.extend_from_slice(piece.as_bytes());
+            ids.insert(Piece(piece), id as u32);
+            text.extend_from_slice(piece);
             ends.push(text.len() as u32);
         }
         Dictionary { ids, text, ends }
@@ -92,7 +120,7 @@ impl<'a> DictionaryBuilder<'a> {
 /// A finished dictionary: what a person shard stores ([`Dictionary::text`]
 /// and [`Dictionary::ends`]) and the id of each piece for the encoder.
 pub struct Dictionary<'a> {
-    ids: HashMap<&'a str, u32, Xxh3DefaultBuilder>,
+    ids: PieceMap<'a, u32>,
     text: Vec<u8>,
     ends: Vec<u32>,
 }
@@ -120,8 +148,8 @@ impl Dictionary<'_> {
 }
 
 impl PieceIds for Dictionary<'_> {
-    fn id(&self, piece: &str) -> Option<u32> {
-        self.ids.get(piece).copied()
+    fn id(&self, piece: &[u8]) -> Option<u32> {
+        self.ids.get(&Piece(piece)).copied()
     }
 }
 
@@ -148,25 +176,29 @@ pub fn span(index: usize, end: impl Fn(usize) -> Option<usize>) -> Option<std::o
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TextField;
+    use crate::snapshot::codec::row::encode_row;
     use crate::snapshot::codec::row::tests::row_with;
 
     #[test]
     fn keeps_repeated_pieces_most_used_first() {
-        let rows = [
-            row_with(TextField::Name, "山田 太郎"),
-            row_with(TextField::Name, "山田 花子"),
-            row_with(TextField::Name, "佐藤 花子"),
-            row_with(TextField::Name, "山田 一"),
-        ];
+        let rows: Vec<Vec<u8>> = ["山田 太郎", "山田 花子", "佐藤 花子", "山田 一"]
+            .iter()
+            .map(|name| {
+                let mut bytes = Vec::new();
+                encode_row(&row_with(TextField::Name, name), &NoDictionary, &mut bytes);
+                bytes
+            })
+            .collect();
         let mut builder = DictionaryBuilder::new();
         for row in &rows {
             builder.count(row);
         }
         let dictionary = builder.finish();
-        assert_eq!(dictionary.id("山田 "), Some(0));
-        assert_eq!(dictionary.id("花子"), Some(1));
-        assert_eq!(dictionary.id("佐藤 "), None, "used once");
-        assert_eq!(dictionary.id("一"), None, "used once");
+        assert_eq!(dictionary.id("山田 ".as_bytes()), Some(0));
+        assert_eq!(dictionary.id("花子".as_bytes()), Some(1));
+        assert_eq!(dictionary.id("佐藤 ".as_bytes()), None, "used once");
+        assert_eq!(dictionary.id("一".as_bytes()), None, "used once");
         assert_eq!(PieceTexts::text(&dictionary, 0), Some("山田 ".as_bytes()));
         assert_eq!(PieceTexts::text(&dictionary, 1), Some("花子".as_bytes()));
         assert_eq!(PieceTexts::text(&dictionary, 2), None);

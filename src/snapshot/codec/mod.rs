@@ -11,11 +11,13 @@
 //! - [`varint`]: the integers;
 //! - [`pieces`]: how text fields are cut for the dictionary;
 //! - [`dictionary`]: counting pieces and giving ids;
-//! - [`row`]: one row;
+//! - [`row`]: one row, written;
+//! - [`reader`]: one row, read as far as needed, or written again with a dictionary;
 //! - [`block`]: one person.
 
 pub mod block;
 pub mod dictionary;
 pub mod pieces;
+pub mod reader;
 pub mod row;
 pub mod varint;

@@ -26,29 +26,27 @@
 //! Fields are written in field order except the online number, which comes
 //! last when it is stored, so that deriving it needs the fields before it.
 
-use super::dictionary::{PieceIds, PieceTexts};
+use super::dictionary::PieceIds;
 use super::pieces::pieces;
 use super::varint;
 use crate::model::record::CODE_FIELD_VALUES;
-use crate::model::{
-    EligibilityRow, TextField, CODE_ABSENT, CODE_FIELD_COUNT, DATE_FIELD_COUNT, TEXT_FIELD_COUNT,
-};
+use crate::model::{EligibilityRow, TextField, CODE_ABSENT, CODE_FIELD_COUNT, TEXT_FIELD_COUNT};
 
 /// Day number of 1900-01-01 (days since 0001-01-01, as [`crate::model::Date`]).
 pub const DATE_EPOCH: i32 = 693_596;
 /// A stored 16-bit date with this value says the day number follows in full.
-const WIDE_DATE: u16 = u16::MAX;
+pub(super) const WIDE_DATE: u16 = u16::MAX;
 /// Packed codes with this value say five raw bytes follow.
 pub const CODES_AS_BYTES: u64 = packed_code_radix();
 /// Bit of the first date in the presence word.
-const DATE_BITS_FROM: u32 = TEXT_FIELD_COUNT as u32;
+pub(super) const DATE_BITS_FROM: u32 = TEXT_FIELD_COUNT as u32;
 /// Longest digit string packed as a number (19 digits always fit 64 bits).
-const MAX_PACKED_DIGITS: usize = 19;
+pub(super) const MAX_PACKED_DIGITS: usize = 19;
 
-const KIND_ENTRY: u64 = 0;
-const KIND_LITERAL: u64 = 1;
-const KIND_DIGITS: u64 = 2;
-const KIND_COPY: u64 = 3;
+pub(super) const KIND_ENTRY: u64 = 0;
+pub(super) const KIND_LITERAL: u64 = 1;
+pub(super) const KIND_DIGITS: u64 = 2;
+pub(super) const KIND_COPY: u64 = 3;
 
 const fn packed_code_radix() -> u64 {
     let mut product = 1u64;
@@ -139,7 +137,7 @@ fn encode_field(
     let cut = pieces(field, value);
     for (index, piece) in cut.iter().enumerate() {
         let more = index + 1 < cut.len();
-        if let Some(id) = dictionary.id(piece) {
+        if let Some(id) = dictionary.id(piece.as_bytes()) {
             varint::put(out, tag(KIND_ENTRY, u64::from(id), more));
         } else if let Some(number) = packed_digits(piece) {
             varint::put(out, tag(KIND_DIGITS, piece.len() as u64, more));
@@ -151,7 +149,7 @@ fn encode_field(
     }
 }
 
-const fn tag(kind: u64, argument: u64, more: bool) -> u64 {
+pub(super) const fn tag(kind: u64, argument: u64, more: bool) -> u64 {
     (argument << 3) | (kind << 1) | more as u64
 }
 
@@ -170,7 +168,9 @@ fn packed_digits(piece: &str) -> Option<u64> {
 
 /// The online number the subscription fields make: the municipal ID when
 /// there is one, else insurer code followed by branch number.
-fn derived_online_number<'a>(text: impl Fn(TextField) -> &'a [u8]) -> smallvec::SmallVec<[u8; 24]> {
+pub(super) fn derived_online_number<'a>(
+    text: impl Fn(TextField) -> &'a [u8],
+) -> smallvec::SmallVec<[u8; 24]> {
     let mut online = smallvec::SmallVec::new();
     let municipal = text(TextField::MunicipalId);
     if municipal.is_empty() {
@@ -182,132 +182,12 @@ fn derived_online_number<'a>(text: impl Fn(TextField) -> &'a [u8]) -> smallvec::
     online
 }
 
-/// Reads one row from the front of `bytes` (advancing it), for the person
-/// `linkage_no`; `None` when the bytes are not a row (a damaged file).
-pub fn decode_row(
-    bytes: &mut &[u8],
-    linkage_no: u128,
-    dictionary: &impl PieceTexts,
-) -> Option<EligibilityRow> {
-    let presence = u32::from_le_bytes(varint::take(bytes, 4)?.try_into().ok()?);
-    let qualification_seq = u32::try_from(varint::get(bytes)?).ok()?;
-    let codes = decode_codes(bytes)?;
-    let mut dates = [None; DATE_FIELD_COUNT];
-    for (index, date) in dates.iter_mut().enumerate() {
-        if presence & (1 << (DATE_BITS_FROM + index as u32)) != 0 {
-            *date = Some(decode_date(bytes)?);
-        }
-    }
-    // Fields 1.. first, into `rest`; the online number goes in front.
-    let mut rest: Vec<u8> = Vec::with_capacity(256);
-    let mut ends = [0usize; TEXT_FIELD_COUNT];
-    for field in &TextField::ALL[1..] {
-        let index = *field as usize;
-        if presence & (1 << index) != 0 {
-            decode_field(bytes, dictionary, &ends, &mut rest)?;
-        }
-        ends[index] = rest.len();
-    }
-    let mut text = Vec::with_capacity(rest.len() + 24);
-    if presence & 1 != 0 {
-        decode_field(bytes, dictionary, &[0; TEXT_FIELD_COUNT], &mut text)?;
-    } else {
-        let field_text = |field: TextField| {
-            let index = field as usize;
-            rest.get(ends[index - 1]..ends[index]).unwrap_or_default()
-        };
-        text.extend_from_slice(&derived_online_number(field_text));
-    }
-    let online_len = text.len();
-    text.extend_from_slice(&rest);
-    let mut text_ends = [0u16; TEXT_FIELD_COUNT];
-    text_ends[0] = u16::try_from(online_len).ok()?;
-    for index in 1..TEXT_FIELD_COUNT {
-        text_ends[index] = u16::try_from(online_len + ends[index]).ok()?;
-    }
-    let text = String::from_utf8(text).ok()?;
-    EligibilityRow::from_concatenated(linkage_no, text, text_ends, dates, codes, qualification_seq)
-}
-
-fn decode_codes(bytes: &mut &[u8]) -> Option<[u8; CODE_FIELD_COUNT]> {
-    let mut packed = varint::get(bytes)?;
-    if packed == CODES_AS_BYTES {
-        return varint::take(bytes, CODE_FIELD_COUNT)?.try_into().ok();
-    }
-    if packed > CODES_AS_BYTES {
-        return None;
-    }
-    let mut codes = [CODE_ABSENT; CODE_FIELD_COUNT];
-    for (field, code) in codes.iter_mut().enumerate() {
-        let values = CODE_FIELD_VALUES[field];
-        let radix = values.len() as u64 + 1;
-        let position = (packed % radix) as usize;
-        packed /= radix;
-        if position > 0 {
-            *code = values[position - 1];
-        }
-    }
-    Some(codes)
-}
-
-fn decode_date(bytes: &mut &[u8]) -> Option<i32> {
-    let short = u16::from_le_bytes(varint::take(bytes, 2)?.try_into().ok()?);
-    if short == WIDE_DATE {
-        return Some(i32::from_le_bytes(varint::take(bytes, 4)?.try_into().ok()?));
-    }
-    Some(DATE_EPOCH + i32::from(short))
-}
-
-/// Appends one field's value to `out`; `ends` are the ends (in `out`) of
-/// the fields decoded so far, for copies.
-fn decode_field(
-    bytes: &mut &[u8],
-    dictionary: &impl PieceTexts,
-    ends: &[usize; TEXT_FIELD_COUNT],
-    out: &mut Vec<u8>,
-) -> Option<()> {
-    loop {
-        let tag = varint::get(bytes)?;
-        let argument = tag >> 3;
-        match (tag >> 1) & 3 {
-            KIND_ENTRY => out.extend_from_slice(dictionary.text(u32::try_from(argument).ok()?)?),
-            KIND_LITERAL => {
-                out.extend_from_slice(varint::take(bytes, usize::try_from(argument).ok()?)?)
-            }
-            KIND_DIGITS => push_digits(varint::get(bytes)?, usize::try_from(argument).ok()?, out)?,
-            _ => {
-                let source = usize::try_from(argument)
-                    .ok()
-                    .filter(|s| (1..TEXT_FIELD_COUNT).contains(s))?;
-                let range = ends[source - 1]..ends[source];
-                out.get(range.clone())?;
-                out.extend_from_within(range);
-            }
-        }
-        if tag & 1 == 0 {
-            return Some(());
-        }
-    }
-}
-
-fn push_digits(mut value: u64, len: usize, out: &mut Vec<u8>) -> Option<()> {
-    if len == 0 || len > MAX_PACKED_DIGITS {
-        return None;
-    }
-    let start = out.len();
-    out.resize(start + len, b'0');
-    for slot in out[start..].iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-    (value == 0).then_some(())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{CodeField, DateField};
+    use crate::model::{CodeField, DateField, DATE_FIELD_COUNT};
     use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary};
+    use crate::snapshot::codec::reader::decode_row;
 
     /// A row with only the required fields and `value` in `field`.
     pub(crate) fn row_with(field: TextField, value: &str) -> EligibilityRow {
@@ -322,24 +202,28 @@ pub(crate) mod tests {
     }
 
     fn round_trip(row: &EligibilityRow) -> usize {
+        let mut literal = Vec::new();
+        encode_row(row, &NoDictionary, &mut literal);
         let mut builder = DictionaryBuilder::new();
-        builder.count(row);
-        builder.count(row);
+        builder.count(&literal);
+        builder.count(&literal);
         let dictionary = builder.finish();
+        let mut transcoded = Vec::new();
+        crate::snapshot::codec::reader::transcode_row(&literal, &dictionary, &mut transcoded)
+            .unwrap();
         for with_dictionary in [false, true] {
             let mut bytes = Vec::new();
             match with_dictionary {
                 true => encode_row(row, &dictionary, &mut bytes),
                 false => encode_row(row, &NoDictionary, &mut bytes),
             }
-            let mut rest = bytes.as_slice();
             let decoded = match with_dictionary {
-                true => decode_row(&mut rest, row.linkage_no, &dictionary),
-                false => decode_row(&mut rest, row.linkage_no, &NoDictionary),
+                true => decode_row(&bytes, row.linkage_no, &dictionary),
+                false => decode_row(&bytes, row.linkage_no, &NoDictionary),
             };
             assert_eq!(decoded.as_ref(), Some(row), "dictionary: {with_dictionary}");
-            assert!(rest.is_empty());
             if with_dictionary {
+                assert_eq!(bytes, transcoded, "transcoding gives what encoding gives");
                 return bytes.len();
             }
         }
@@ -454,7 +338,7 @@ pub(crate) mod tests {
         encode_row(&row, &NoDictionary, &mut bytes);
         for cut in 0..bytes.len() {
             assert!(
-                decode_row(&mut &bytes[..cut], 1, &NoDictionary).is_none(),
+                decode_row(&bytes[..cut], 1, &NoDictionary).is_none(),
                 "cut at {cut}"
             );
         }
@@ -462,7 +346,7 @@ pub(crate) mod tests {
             for flip in [0x01u8, 0x80, 0xFF] {
                 let mut damaged = bytes.clone();
                 damaged[at] ^= flip;
-                let _ = decode_row(&mut damaged.as_slice(), 1, &NoDictionary);
+                let _ = decode_row(&damaged, 1, &NoDictionary);
             }
         }
     }

@@ -6,15 +6,18 @@
 //! without rows go straight to their key partition.
 
 use super::temp::{
-    encode_person_record, encode_unmatched, take_links, take_rows, LinedRow, PartitionFiles,
+    encode_person_record, encode_unmatched, take_links, take_rows, PartitionFiles, RowRecord,
 };
-use crate::model::record::newest_first;
-use crate::model::{EligibilityRow, LinkageNo, Serial, TextField};
+use crate::model::ids::{face_index_key, FaceIndexKey};
+use crate::model::record::{newest_first, RowOrder};
+use crate::model::{Date, DateField, LinkageNo, Serial, TextField};
 use crate::snapshot::codec::block::{encode_block, MAX_ROWS_PER_PERSON};
 use crate::snapshot::codec::dictionary::NoDictionary;
+use crate::snapshot::codec::reader::{decode_row, RowReader};
 use crate::snapshot::format::KeyHash;
 use crate::snapshot::verify::ContentDigest;
 use crate::source::BadRow;
+use smallvec::SmallVec;
 use std::path::Path;
 
 /// What grouping one person partition produced besides its records.
@@ -27,13 +30,55 @@ pub(super) struct Grouped {
     pub unmatched: u64,
 }
 
-/// The shard a person is placed in: by the card face of their newest row.
-pub(super) fn placement_key(newest: &EligibilityRow) -> crate::model::ids::FaceIndexKey {
-    crate::model::ids::face_index_key(
-        newest.text(TextField::InsurerNumber),
-        newest.text(TextField::CardSymbol),
-        newest.text(TextField::CardNumber),
-    )
+/// What orders and identifies a stored row, read without decoding it.
+struct RowKey {
+    linkage: LinkageNo,
+    online: SmallVec<[u8; 24]>,
+    seq: u32,
+    acquired: Option<Date>,
+    line: u64,
+    row: std::ops::Range<usize>,
+}
+
+impl RowKey {
+    fn read(bytes: &[u8], record: RowRecord) -> Option<RowKey> {
+        let stored = bytes.get(record.row.clone())?;
+        let mut reader = RowReader::new(stored, &NoDictionary)?;
+        let head = *reader.head();
+        let online = reader.online_number()?;
+        Some(RowKey {
+            linkage: record.linkage,
+            online,
+            seq: head.qualification_seq,
+            acquired: head.dates[DateField::Acquired as usize].map(Date::from_days),
+            line: record.line,
+            row: record.row,
+        })
+    }
+
+    fn online(&self) -> &str {
+        std::str::from_utf8(&self.online).unwrap_or("")
+    }
+
+    fn order(&self) -> RowOrder<'_> {
+        (self.acquired, self.seq, self.online())
+    }
+}
+
+/// The card face of a stored row in index form (what places its person).
+pub(super) fn stored_face(stored: &[u8]) -> Option<FaceIndexKey> {
+    face_of(&mut RowReader::new(stored, &NoDictionary)?)
+}
+
+/// The card face of the row being read, in index form.
+pub(super) fn face_of(reader: &mut RowReader<'_, NoDictionary>) -> Option<FaceIndexKey> {
+    reader.read_through(TextField::CardNumber)?;
+    let text = |field| std::str::from_utf8(reader.field(field)).ok();
+    Some(face_index_key(
+        text(TextField::InsurerNumber)?,
+        text(TextField::CardSymbol)?,
+        text(TextField::CardNumber)?,
+    ))
 }
 
 /// Groups one person partition into person records.
@@ -44,17 +89,28 @@ pub(super) fn group_persons(
     keys: &PartitionFiles,
     shards: u32,
 ) -> anyhow::Result<Grouped> {
-    let mut rows = take_rows(rows_partition)?;
+    let (bytes, records) = take_rows(rows_partition)?;
+    let damaged = || {
+        anyhow::anyhow!(
+            "{}: a temporary build file is damaged (was it changed during the build?)",
+            rows_partition.display()
+        )
+    };
+    let mut rows = records
+        .into_iter()
+        .map(|record| RowKey::read(&bytes, record))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(damaged)?;
     let mut links = take_links(links_partition)?;
     links.sort_unstable_by_key(|link| (link.linkage, link.serial));
     let mut grouped = Grouped::default();
-    drop_duplicates(&mut rows, &mut grouped);
+    drop_duplicates(&bytes, &mut rows, &mut grouped)?;
     let mut placed_buffers = vec![Vec::new(); shards as usize];
     let mut key_buffers = vec![Vec::new(); shards as usize];
     let mut block = Vec::with_capacity(512);
     let mut links = links.as_slice();
-    for person_rows in rows.chunk_by_mut(|a, b| a.1.linkage_no == b.1.linkage_no) {
-        let linkage = LinkageNo(person_rows[0].1.linkage_no);
+    for person_rows in rows.chunk_by_mut(|a, b| a.linkage == b.linkage) {
+        let linkage = person_rows[0].linkage;
         while let Some((link, rest)) = links.split_first().filter(|(l, _)| l.linkage < linkage) {
             unmatched(&link.serial, link.linkage, &mut key_buffers, shards);
             grouped.unmatched += 1;
@@ -69,11 +125,15 @@ pub(super) fn group_persons(
                 person_rows.len()
             );
         }
-        person_rows.sort_by(|a, b| newest_first(a.1.order(), b.1.order()));
-        let refs: Vec<&EligibilityRow> = person_rows.iter().map(|(_, row)| row).collect();
+        person_rows.sort_by(|a, b| newest_first(a.order(), b.order()));
+        let stored: Vec<&[u8]> = person_rows
+            .iter()
+            .map(|row| &bytes[row.row.clone()])
+            .collect();
         block.clear();
-        encode_block(linkage, &serials, &refs, &NoDictionary, &mut block);
-        let shard = KeyHash::of(&placement_key(refs[0])).shard(shards);
+        encode_block(linkage, &serials, &stored, &mut block);
+        let face = stored_face(stored[0]).ok_or_else(damaged)?;
+        let shard = KeyHash::of(&face).shard(shards);
         encode_person_record(&block, &mut placed_buffers[shard as usize]);
     }
     for link in links {
@@ -98,38 +158,38 @@ fn unmatched(serial: &Serial, linkage: LinkageNo, buffers: &mut [Vec<u8>], shard
 
 /// Sorts by person and row identity and drops a row whose (online number,
 /// qualification_seq) repeats one of the same person on an earlier line.
-fn drop_duplicates(rows: &mut Vec<LinedRow>, grouped: &mut Grouped) {
-    rows.sort_by(|(line_a, a), (line_b, b)| {
-        (
-            a.linkage_no,
-            a.text(TextField::OnlineNumber),
-            a.qualification_seq,
-            line_a,
-        )
-            .cmp(&(
-                b.linkage_no,
-                b.text(TextField::OnlineNumber),
-                b.qualification_seq,
-                line_b,
-            ))
+fn drop_duplicates(
+    bytes: &[u8],
+    rows: &mut Vec<RowKey>,
+    grouped: &mut Grouped,
+) -> anyhow::Result<()> {
+    rows.sort_unstable_by(|a, b| {
+        (a.linkage, &a.online, a.seq, a.line).cmp(&(b.linkage, &b.online, b.seq, b.line))
     });
+    let mut dropped = Vec::new();
     rows.dedup_by(|later, earlier| {
-        let same = later.1.linkage_no == earlier.1.linkage_no
-            && later.1.qualification_seq == earlier.1.qualification_seq
-            && later.1.text(TextField::OnlineNumber) == earlier.1.text(TextField::OnlineNumber);
+        let same = later.linkage == earlier.linkage
+            && later.seq == earlier.seq
+            && later.online == earlier.online;
         if same {
-            grouped.dropped.add_row(&later.1);
+            dropped.push((later.linkage, later.row.clone()));
             grouped.bad_rows.push(BadRow {
                 file: super::Sources::ELIGIBILITY.into(),
-                line: later.0,
+                line: later.line,
                 reason: format!(
                     "online number {} with qualification_seq {} is already given at line {}",
-                    later.1.text(TextField::OnlineNumber),
-                    later.1.qualification_seq,
-                    earlier.0
+                    later.online(),
+                    later.seq,
+                    earlier.line
                 ),
             });
         }
         same
     });
+    for (linkage, range) in dropped {
+        let row = decode_row(&bytes[range], linkage.0, &NoDictionary)
+            .ok_or_else(|| anyhow::anyhow!("a temporary build file is damaged"))?;
+        grouped.dropped.add_row(&row);
+    }
+    Ok(())
 }

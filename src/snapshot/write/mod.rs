@@ -38,6 +38,7 @@ use crate::snapshot::manifest::{
     Counts, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
 };
 use crate::snapshot::open::Snapshot;
+use crate::source::csv_input::Compression;
 use crate::source::insurers::InsurerRow;
 use crate::source::{BadRow, Encoding};
 use crate::storage::archive::write_archive;
@@ -70,6 +71,42 @@ impl Sources {
     pub const CRL_PEM: &'static str = "crl.pem";
     /// Certificate of the CA that signed the CRL, PEM; required beside a CRL.
     pub const CRL_ISSUER: &'static str = "crl-issuer.pem";
+
+    /// The file of CSV source `name` in `input`: as named, or compressed
+    /// (`NAME.gz`, `NAME.zst`); `None` when there is none, an error when
+    /// there are several (so that it is never a guess which one counts).
+    pub fn find(input: &Path, name: &str) -> anyhow::Result<Option<PathBuf>> {
+        let candidates = std::iter::once(input.join(name)).chain(
+            Compression::EXTENSIONS
+                .iter()
+                .map(|(extension, _)| input.join(format!("{name}.{extension}"))),
+        );
+        let present: Vec<PathBuf> = candidates.filter(|path| path.is_file()).collect();
+        match present.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.clone())),
+            several => bail!(
+                "{}: {} given more than once ({}); keep exactly one",
+                input.display(),
+                name,
+                several
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
+    /// Like [`Sources::find`], for a source the build cannot do without.
+    pub fn require(input: &Path, name: &str) -> anyhow::Result<PathBuf> {
+        Sources::find(input, name)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no {name} (or {name}.gz, {name}.zst) in the input directory (see CONTRACT.md §1 for the source files)",
+                input.display()
+            )
+        })
+    }
 }
 
 /// Where the revocations of a build come from (CONTRACT.md §1).
@@ -93,7 +130,7 @@ impl RevocationSource {
             .iter()
             .filter_map(|name| present(name))
             .collect();
-        match (crls.as_slice(), present(Sources::REVOKED)) {
+        match (crls.as_slice(), Sources::find(input, Sources::REVOKED)?) {
             ([crl], None) => {
                 let issuer = present(Sources::CRL_ISSUER).ok_or_else(|| {
                     anyhow::anyhow!(
@@ -124,6 +161,10 @@ impl RevocationSource {
 /// Source bytes per shard when the shard count is not given: keeps one
 /// shard's rows (as parsed in phase 2) to about 200 MB per worker.
 const SOURCE_BYTES_PER_SHARD: u64 = 64 << 20;
+/// What a compressed `eligibility.csv` is assumed to expand to, times its
+/// size, when the shard count is derived from it (gzip and zstd both take
+/// synthetic and real extracts to about a fifth).
+const COMPRESSION_RATIO: u64 = 5;
 /// Shards per worker thread once there is more than one shard, so that the
 /// parallel phases stay balanced.
 const SHARDS_PER_WORKER: u32 = 4;
@@ -235,12 +276,7 @@ impl Progress {
 pub fn build(options: &BuildOptions) -> anyhow::Result<BuildReport> {
     let input = &options.input;
     for required in [Sources::ELIGIBILITY, Sources::LINKAGE, Sources::INSURERS] {
-        if !input.join(required).is_file() {
-            bail!(
-                "{}: no {required} in the input directory (see CONTRACT.md §1 for the source files)",
-                input.display()
-            );
-        }
+        Sources::require(input, required)?;
     }
     build_from(options, None)
 }
@@ -478,7 +514,7 @@ fn partition_sources(
 ) -> anyhow::Result<()> {
     let input = &options.input;
     let revocation_source = RevocationSource::find(input)?;
-    let eligibility_path = input.join(Sources::ELIGIBILITY);
+    let eligibility_path = Sources::require(input, Sources::ELIGIBILITY)?;
     let eligibility_size = std::fs::metadata(&eligibility_path)
         .map(|m| m.len())
         .unwrap_or(0);
@@ -497,7 +533,7 @@ fn partition_sources(
     parts.sources.push(digest);
     partition::partition_linkage(input, options, link_parts, shards, parts)?;
     partition::read_revocation_source(&revocation_source, options, parts)?;
-    partition::read_insurer_master(&input.join(Sources::INSURERS), options, parts)
+    partition::read_insurer_master(&Sources::require(input, Sources::INSURERS)?, options, parts)
 }
 
 fn shard_count(options: &BuildOptions) -> anyhow::Result<u32> {
@@ -506,9 +542,12 @@ fn shard_count(options: &BuildOptions) -> anyhow::Result<u32> {
         Some(n) if n > MAX_SHARDS => bail!("--shards: at most {MAX_SHARDS}"),
         Some(n) => Ok(n),
         None => {
-            let size = std::fs::metadata(options.input.join(Sources::ELIGIBILITY))
-                .map(|m| m.len())
-                .unwrap_or(0);
+            let path = Sources::require(&options.input, Sources::ELIGIBILITY)?;
+            let stored = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let size = match Compression::of(&path) {
+                Compression::None => stored,
+                _ => stored.saturating_mul(COMPRESSION_RATIO),
+            };
             let by_size = size.div_ceil(SOURCE_BYTES_PER_SHARD) as u32;
             let balanced = match by_size {
                 0 | 1 => 1,

@@ -17,7 +17,7 @@ use crate::source::insurers::{read_insurers, InsurerRow};
 use crate::source::linkage::{read_linkage, read_renewals, RenewalRow};
 use crate::source::revocations::read_revocations;
 use crate::source::{BadRow, CsvSource};
-use csv::StringRecord;
+use csv::ByteRecord;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::Path;
@@ -63,7 +63,7 @@ pub(super) fn partition_eligibility(
         rows_read += batch.len() as u64;
         let (next, parsed) = rayon::join(
             || source.next_batch(BATCH_ROWS),
-            || parse_batch(&batch, &header, &columns, shards),
+            || parse_batch(batch, &header, &columns, shards),
         );
         persons.append_all(&parsed.per_shard)?;
         bad_rows.extend(parsed.bad_rows);
@@ -84,39 +84,54 @@ struct ParsedBatch {
     accepted: ContentDigest,
 }
 
+impl ParsedBatch {
+    fn new(shards: u32) -> ParsedBatch {
+        ParsedBatch {
+            per_shard: vec![Vec::new(); shards as usize],
+            bad_rows: Vec::new(),
+            accepted: ContentDigest::default(),
+        }
+    }
+
+    /// Appends `later` (what was parsed after this).
+    fn append(mut self, later: ParsedBatch) -> ParsedBatch {
+        for (mine, theirs) in self.per_shard.iter_mut().zip(later.per_shard) {
+            mine.extend_from_slice(&theirs);
+        }
+        self.bad_rows.extend(later.bad_rows);
+        self.accepted.merge(&later.accepted);
+        self
+    }
+}
+
 fn parse_batch(
-    batch: &[Result<StringRecord, BadRow>],
+    batch: Vec<Result<ByteRecord, BadRow>>,
     header: &CsvHeader,
     columns: &EligibilityColumns,
     shards: u32,
 ) -> ParsedBatch {
-    let parsed: Vec<Result<(u32, u128, Vec<u8>), BadRow>> = batch
-        .par_iter()
-        .map(|record| {
-            let record = record.as_ref().map_err(Clone::clone)?;
-            let row = header.row(record);
-            let parsed = columns.parse(&row)?;
-            let shard = KeyHash::of(&parsed.linkage().index_key()).shard(shards);
-            let mut bytes = Vec::with_capacity(200);
-            encode_row_record(row.line, &parsed, &mut bytes);
-            Ok((shard, ContentDigest::row_hash(&parsed), bytes))
-        })
-        .collect();
-    let mut out = ParsedBatch {
-        per_shard: vec![Vec::new(); shards as usize],
-        bad_rows: Vec::new(),
-        accepted: ContentDigest::default(),
-    };
-    for result in parsed {
-        match result {
-            Ok((shard, hash, bytes)) => {
-                out.per_shard[shard as usize].extend_from_slice(&bytes);
-                out.accepted.add_row_hash(hash);
-            }
-            Err(bad) => out.bad_rows.push(bad),
-        }
-    }
-    out
+    batch
+        .into_par_iter()
+        .fold(
+            || ParsedBatch::new(shards),
+            |mut out, record| {
+                let parsed = record.and_then(|record| {
+                    let record = header.text_record(record)?;
+                    let row = header.row(&record);
+                    Ok((row.line, columns.parse(&row)?))
+                });
+                match parsed {
+                    Ok((line, row)) => {
+                        let shard = KeyHash::of(&row.linkage().index_key()).shard(shards);
+                        encode_row_record(line, &row, &mut out.per_shard[shard as usize]);
+                        out.accepted.add_row(&row);
+                    }
+                    Err(bad) => out.bad_rows.push(bad),
+                }
+                out
+            },
+        )
+        .reduce(|| ParsedBatch::new(shards), ParsedBatch::append)
 }
 
 /// Reads renewals (new → old) into a map old → (new, line), refusing an old
@@ -180,12 +195,12 @@ pub(super) fn partition_linkage(
     shards: u32,
     out: &mut Partitioned,
 ) -> anyhow::Result<()> {
-    let renewals_path = dir.join(Sources::RENEWALS);
-    let (renewals, renewal_digest) = if renewals_path.exists() {
-        let (map, digest) = read_renewal_map(&renewals_path, options, &mut out.bad_rows)?;
-        (map, Some(digest))
-    } else {
-        (HashMap::new(), None)
+    let (renewals, renewal_digest) = match Sources::find(dir, Sources::RENEWALS)? {
+        Some(path) => {
+            let (map, digest) = read_renewal_map(&path, options, &mut out.bad_rows)?;
+            (map, Some(digest))
+        }
+        None => (HashMap::new(), None),
     };
     out.renewals = renewals.len() as u64;
     let mut used_renewals = 0u64;
@@ -195,7 +210,7 @@ pub(super) fn partition_linkage(
     let accepted = &mut out.accepted;
     let mut links_read = 0u64;
     let digest = read_linkage(
-        &dir.join(Sources::LINKAGE),
+        &Sources::require(dir, Sources::LINKAGE)?,
         options.encoding,
         |row| {
             links_read += 1;

@@ -4,16 +4,18 @@
 //! again with it, and emit the keys of every person (online numbers, card
 //! faces, linkage number, serials) to the key partitions.
 
-use super::group::placement_key;
+use super::group::{face_of, stored_face};
 use super::temp::{encode_key, take_persons, KeyEntry, KeyKind, PartitionFiles};
-use crate::model::{EligibilityRow, LinkageNo, Serial, TextField};
+use crate::model::ids::FaceIndexKey;
+use crate::model::{LinkageNo, Serial, TextField};
 use crate::snapshot::codec::block::{encode_block, Block};
 use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary};
+use crate::snapshot::codec::reader::{transcode_row, RowReader};
 use crate::snapshot::format::{KeyHash, PersonShard};
 use crate::snapshot::manifest::person_file;
 use crate::storage::archive::write_archive;
 use crate::storage::{FileEntry, FileKind};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use smallvec::SmallVec;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -37,10 +39,13 @@ pub(super) struct ShardTally {
     pub insurer_numbers: BTreeSet<String>,
 }
 
-struct Person {
-    linkage: LinkageNo,
-    serials: Vec<Serial>,
-    rows: Vec<EligibilityRow>,
+/// A person read back from a placement partition: its block, the rows in
+/// it (stored without a dictionary) and where it goes in the shard.
+struct Placed<'b> {
+    block: Block<'b>,
+    rows: Vec<&'b [u8]>,
+    /// Households first (hash of the newest row's card face), then linkage.
+    order: (u64, LinkageNo),
 }
 
 /// Builds person shard `shard` from its placement partition.
@@ -51,8 +56,19 @@ pub(super) fn build_person_shard(
     shards: u32,
     keys: &PartitionFiles,
 ) -> anyhow::Result<PersonShardBuilt> {
-    let mut persons = read_persons(partition)?;
-    persons.sort_by_cached_key(|person| (placement_key(&person.rows[0]), person.linkage));
+    let (bytes, ranges) = take_persons(partition)?;
+    let damaged = || {
+        anyhow::anyhow!(
+            "{}: a temporary build file is damaged (was it changed during the build?)",
+            partition.display()
+        )
+    };
+    let mut persons = ranges
+        .into_iter()
+        .map(|range| placed(&bytes[range]))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(damaged)?;
+    persons.sort_unstable_by_key(|person| person.order);
     let mut counter = DictionaryBuilder::new();
     for row in persons.iter().flat_map(|person| &person.rows) {
         counter.count(row);
@@ -66,15 +82,25 @@ pub(super) fn build_person_shard(
     };
     let mut key_buffers = vec![Vec::new(); shards as usize];
     let mut tally = ShardTally::default();
+    let mut transcoded = Vec::with_capacity(1024);
+    let mut row_ends = Vec::with_capacity(8);
     for (local, person) in persons.iter().enumerate() {
-        let rows: Vec<&EligibilityRow> = person.rows.iter().collect();
-        encode_block(
-            person.linkage,
-            &person.serials,
-            &rows,
-            &dictionary,
-            &mut built.blocks,
-        );
+        transcoded.clear();
+        row_ends.clear();
+        for row in &person.rows {
+            transcode_row(row, &dictionary, &mut transcoded).ok_or_else(damaged)?;
+            row_ends.push(transcoded.len());
+        }
+        let rows: Vec<&[u8]> = row_ends
+            .iter()
+            .scan(0, |start, &end| {
+                let row = &transcoded[*start..end];
+                *start = end;
+                Some(row)
+            })
+            .collect();
+        let serials: Vec<Serial> = person.block.serials().collect();
+        encode_block(person.block.linkage(), &serials, &rows, &mut built.blocks);
         let end = u32::try_from(built.blocks.len()).ok().with_context(|| {
             format!(
                 "{}: more than 4 GiB of persons in one shard; build with more --shards",
@@ -82,14 +108,12 @@ pub(super) fn build_person_shard(
             )
         })?;
         built.block_ends.push(end);
-        emit_keys(
-            person,
+        let key = PersonKey {
             shard,
-            local as u32,
-            shards,
-            &mut key_buffers,
-            &mut tally,
-        );
+            local: local as u32,
+        };
+        emit_keys(person, &serials, key, shards, &mut key_buffers, &mut tally)
+            .ok_or_else(damaged)?;
     }
     keys.append_all(&key_buffers)?;
     let size_hint = built.blocks.len()
@@ -111,80 +135,76 @@ pub(super) fn build_person_shard(
     })
 }
 
-fn read_persons(partition: &Path) -> anyhow::Result<Vec<Person>> {
-    let (bytes, ranges) = take_persons(partition)?;
-    ranges
-        .into_iter()
-        .map(|range| {
-            let person = Block::parse(&bytes[range]).and_then(|block| {
-                let rows = block
-                    .row_bytes()
-                    .map(|row| block.decode(row, &NoDictionary))
-                    .collect::<Option<Vec<_>>>()?;
-                (rows.len() == block.row_count() as usize && !rows.is_empty()).then(|| Person {
-                    linkage: block.linkage(),
-                    serials: block.serials().collect(),
-                    rows,
-                })
-            });
-            match person {
-                Some(person) => Ok(person),
-                None => bail!(
-                    "{}: a temporary build file is damaged (was it changed during the build?)",
-                    partition.display()
-                ),
-            }
-        })
-        .collect()
+fn placed(bytes: &[u8]) -> Option<Placed<'_>> {
+    let block = Block::parse(bytes)?;
+    let rows: Vec<&[u8]> = block.row_bytes().collect();
+    if rows.is_empty() || rows.len() != block.row_count() as usize {
+        return None;
+    }
+    let face = stored_face(rows[0])?;
+    Some(Placed {
+        block,
+        rows,
+        order: (KeyHash::of(&face).low, block.linkage()),
+    })
+}
+
+/// Where a person is in the build: person shard and place in it.
+#[derive(Clone, Copy)]
+struct PersonKey {
+    shard: u32,
+    local: u32,
 }
 
 fn emit_keys(
-    person: &Person,
-    shard: u32,
-    local: u32,
+    person: &Placed<'_>,
+    serials: &[Serial],
+    at: PersonKey,
     shards: u32,
     buffers: &mut [Vec<u8>],
     stats: &mut ShardTally,
-) {
+) -> Option<()> {
     let mut emit = |kind: KeyKind, key: &[u8]| {
         let hash = KeyHash::of(key);
         let entry = KeyEntry {
             kind,
             home: hash.low as u32,
             fingerprint: hash.fingerprint,
-            shard,
-            local,
+            shard: at.shard,
+            local: at.local,
         };
         encode_key(&entry, &mut buffers[hash.shard(shards) as usize]);
     };
-    emit(KeyKind::Linkage, &person.linkage.index_key());
-    for serial in &person.serials {
+    emit(KeyKind::Linkage, &person.block.linkage().index_key());
+    for serial in serials {
         emit(KeyKind::Serial, serial.as_bytes());
     }
-    let mut online: SmallVec<[&str; 4]> = SmallVec::new();
-    let mut faces: SmallVec<[crate::model::ids::FaceIndexKey; 4]> = SmallVec::new();
-    for row in &person.rows {
+    let mut online: SmallVec<[SmallVec<[u8; 24]>; 4]> = SmallVec::new();
+    let mut faces: SmallVec<[FaceIndexKey; 4]> = SmallVec::new();
+    for stored in &person.rows {
         stats.rows += 1;
-        let number = row.text(TextField::OnlineNumber);
+        let mut reader = RowReader::new(stored, &NoDictionary)?;
+        let number = reader.online_number()?;
         if !online.contains(&number) {
             online.push(number);
         }
-        let face = placement_key(row);
+        let face = face_of(&mut reader)?;
         if !faces.contains(&face) {
             faces.push(face);
         }
-        let insurer = row.text(TextField::InsurerNumber);
+        let insurer = std::str::from_utf8(reader.field(TextField::InsurerNumber)).ok()?;
         if !stats.insurer_numbers.contains(insurer) {
             stats.insurer_numbers.insert(insurer.to_string());
         }
     }
     for number in &online {
-        emit(KeyKind::Online, number.as_bytes());
+        emit(KeyKind::Online, number);
     }
     for face in &faces {
         emit(KeyKind::Face, face);
     }
     stats.online_keys += online.len() as u64;
     stats.face_keys += faces.len() as u64;
-    stats.serials += person.serials.len() as u64;
+    stats.serials += serials.len() as u64;
+    Some(())
 }

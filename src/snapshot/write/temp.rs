@@ -10,7 +10,7 @@
 
 use crate::model::{EligibilityRow, LinkageNo, Serial};
 use crate::snapshot::codec::dictionary::NoDictionary;
-use crate::snapshot::codec::row::{decode_row, encode_row};
+use crate::snapshot::codec::row::encode_row;
 use crate::snapshot::codec::varint;
 use anyhow::{bail, Context};
 use std::fs::File;
@@ -89,31 +89,52 @@ fn damaged(path: &Path) -> anyhow::Error {
     )
 }
 
-/// A parsed eligibility row and its source line, as partitioned by person.
-pub(super) type LinedRow = (u64, EligibilityRow);
-
-/// Appends a row record: `[line varint][linkage varint][row]`.
+/// Appends a row record: `[line varint][linkage varint][row len varint][row]`,
+/// the row in stored form without a dictionary.
 pub(super) fn encode_row_record(line: u64, row: &EligibilityRow, out: &mut Vec<u8>) {
+    thread_local! {
+        static STORED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     varint::put(out, line);
     varint::put_u128(out, row.linkage_no);
-    encode_row(row, &NoDictionary, out);
+    STORED.with_borrow_mut(|stored| {
+        stored.clear();
+        encode_row(row, &NoDictionary, stored);
+        varint::put(out, stored.len() as u64);
+        out.extend_from_slice(stored);
+    });
 }
 
-/// Reads back and removes a file of row records.
-pub(super) fn take_rows(path: &Path) -> anyhow::Result<Vec<LinedRow>> {
+/// A row record read back: where its row is in the file's bytes.
+pub(super) struct RowRecord {
+    pub line: u64,
+    pub linkage: LinkageNo,
+    pub row: std::ops::Range<usize>,
+}
+
+/// Reads back and removes a file of row records; returns its bytes and
+/// the records (rows are not decoded).
+pub(super) fn take_rows(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<RowRecord>)> {
     let bytes = take_file(path)?;
     let mut rest: &[u8] = &bytes;
-    let mut rows = Vec::with_capacity(bytes.len() / 120);
+    let mut records = Vec::with_capacity(bytes.len() / 120);
     while !rest.is_empty() {
-        let row = (|| {
+        let record = (|| {
             let line = varint::get(&mut rest)?;
-            let linkage = varint::get_u128(&mut rest)?;
-            Some((line, decode_row(&mut rest, linkage, &NoDictionary)?))
+            let linkage = LinkageNo(varint::get_u128(&mut rest)?);
+            let len = usize::try_from(varint::get(&mut rest)?).ok()?;
+            let start = bytes.len() - rest.len();
+            varint::take(&mut rest, len)?;
+            Some(RowRecord {
+                line,
+                linkage,
+                row: start..start + len,
+            })
         })()
         .ok_or_else(|| damaged(path))?;
-        rows.push(row);
+        records.push(record);
     }
-    Ok(rows)
+    Ok((bytes, records))
 }
 
 /// A linkage row after renewals: final serial → linkage number.
