@@ -22,7 +22,7 @@ use crate::model::Serial;
 use crate::source::SourceDigest;
 use chrono::{DateTime, Utc};
 use reader::CrlDocument;
-use revocations::RevocationSets;
+use revocations::{RevocationSets, RevocationSetsBuilder};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Instant;
@@ -266,12 +266,12 @@ pub fn import(path: &Path, cas: &[CaCertificate]) -> Result<Imported, CrlError> 
 }
 
 fn collect_sets(document: &CrlDocument<'_>) -> Result<(RevocationSets, u64, u64), CrlError> {
-    let mut sets = RevocationSets::default();
+    let mut sets = RevocationSetsBuilder::new();
     let mut duplicates = 0u64;
     let entries = document.for_each_entry(|serial, status| {
         if !sets.insert(&serial, status) {
             duplicates += 1;
         }
     })?;
-    Ok((sets, entries, duplicates))
+    Ok((sets.finish(), entries, duplicates))
 }

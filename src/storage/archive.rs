@@ -17,7 +17,10 @@ use std::path::Path;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Version of the data-file layouts; a file of another version is refused.
-pub const FILE_LAYOUT_VERSION: u32 = 1;
+///
+/// 2: the revocation sets keep sparse 64-bit serials in sorted lists beside
+/// the roaring treemaps (and snapshots are format 3).
+pub const FILE_LAYOUT_VERSION: u32 = 2;
 
 /// First bytes of every data file.
 pub const MAGIC: [u8; 8] = *b"SHIKAKU\0";
@@ -191,7 +194,7 @@ fn check_header(bytes: &[u8], kind: FileKind) -> Result<(), String> {
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
     if version != FILE_LAYOUT_VERSION {
         return Err(format!(
-            "format version {version}, this build reads version {FILE_LAYOUT_VERSION}: rebuild the snapshot"
+            "format version {version}, this build reads version {FILE_LAYOUT_VERSION}: rebuild it (shikaku snapshot build, or crl build for a CRL directory)"
         ));
     }
     let found = u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default());

@@ -4,7 +4,7 @@
 
 use super::temp::{encode_link, encode_row_record, LinkEntry, PartitionFiles};
 use super::{BuildOptions, Progress, RevocationSource, Sources};
-use crate::crl::revocations::RevocationSets;
+use crate::crl::revocations::{RevocationSets, RevocationSetsBuilder};
 use crate::crl::trust::CaCertificate;
 use crate::crl::CrlMeta;
 use crate::model::{LinkageNo, Serial};
@@ -278,7 +278,7 @@ fn read_revocation_sets(
     options: &BuildOptions,
     out: &mut Partitioned,
 ) -> anyhow::Result<()> {
-    let mut sets = RevocationSets::default();
+    let mut sets = RevocationSetsBuilder::new();
     let mut duplicates = Vec::new();
     let bad_rows = &mut out.bad_rows;
     let digest = read_revocations(
@@ -296,7 +296,7 @@ fn read_revocation_sets(
         &mut |bad| bad_rows.push(bad),
     )?;
     out.bad_rows.extend(duplicates);
-    out.revocations = sets;
+    out.revocations = sets.finish();
     out.sources.push(digest);
     Ok(())
 }
