@@ -201,16 +201,23 @@ fn a_wrong_format_version_is_refused() {
     let (_dir, out) = built_copy();
     let manifest_path = out.join("manifest.json");
     let text = std::fs::read_to_string(&manifest_path).unwrap();
-    std::fs::write(
-        &manifest_path,
-        text.replace(
-            &format!("\"format_version\": {FORMAT_VERSION}"),
-            "\"format_version\": 99",
-        ),
-    )
-    .unwrap();
-    let error = Snapshot::open(&out).err().expect("opened").to_string();
-    assert!(error.contains("format version 99"), "{error}");
+    // An older snapshot (format 2 and before) and one from the future.
+    for version in [1, 2, 99] {
+        std::fs::write(
+            &manifest_path,
+            text.replace(
+                &format!("\"format_version\": {FORMAT_VERSION}"),
+                &format!("\"format_version\": {version}"),
+            ),
+        )
+        .unwrap();
+        let error = Snapshot::open(&out).err().expect("opened").to_string();
+        assert!(
+            error.contains(&format!("format version {version}"))
+                && error.contains("rebuild the snapshot"),
+            "{error}"
+        );
+    }
     std::fs::write(&manifest_path, &text).unwrap();
     // A data file written by another format version is refused by its header.
     let path = out.join("persons-0000.rkyv");
@@ -225,6 +232,134 @@ fn a_wrong_format_version_is_refused() {
         )),
         "{error}"
     );
+}
+
+/// Replaces a file of a snapshot and puts its checksum in the manifest, as
+/// a bug in the build (not a damaged disk) would leave it.
+fn replace_checked(out: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(out.join(name), bytes).unwrap();
+    let path = out.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for file in manifest["files"].as_array_mut().unwrap() {
+        if file["name"] == name {
+            file["xxh3_128"] = shikaku::storage::checksum(bytes).into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+#[test]
+fn verify_checks_every_index_slot_and_block_not_only_checksums() {
+    let (_dir, out) = built_copy();
+    let mut caught = 0;
+    for name in ["keys-0000.rkyv", "persons-0001.rkyv"] {
+        let pristine = std::fs::read(out.join(name)).unwrap();
+        let tail = pristine.len() - 64;
+        for at in (64..tail).step_by(pristine.len() / 40) {
+            let mut bytes = pristine.clone();
+            bytes[at] ^= 0x5A;
+            replace_checked(&out, name, &bytes);
+            if verify(&out).is_err() {
+                caught += 1;
+            }
+            if let Ok(snapshot) = Snapshot::open(&out) {
+                let _ = ask(&snapshot, &online_query(7));
+            }
+        }
+        replace_checked(&out, name, &pristine);
+        verify(&out).unwrap();
+    }
+    // Damage in an index, a block or a dictionary is found by the walk
+    // (a flip in padding or in an unused empty-slot target may not be).
+    assert!(
+        caught >= 40,
+        "only {caught} of about 80 damaged files failed verify"
+    );
+}
+
+#[test]
+fn damaged_revocation_sets_are_refused_when_opened() {
+    let (_dir, out) = built_copy();
+    let path = out.join("revocations.rkyv");
+    let pristine = std::fs::read(&path).unwrap();
+    let mut refused = 0;
+    for at in (16..pristine.len()).step_by(3) {
+        let mut bytes = pristine.clone();
+        bytes[at] ^= 0x5A;
+        std::fs::write(&path, &bytes).unwrap();
+        match Snapshot::open(&out) {
+            Ok(snapshot) => {
+                let _ = ask(&snapshot, &serial_query(20));
+            }
+            Err(_) => refused += 1,
+        }
+        assert!(
+            verify(&out).is_err(),
+            "byte {at}: a damaged file passed verify"
+        );
+    }
+    assert!(refused > 0, "no damage was caught at open");
+}
+
+#[test]
+fn compressed_sources_build_the_same_snapshot() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    sample().write(&plain);
+    let packed = dir.path().join("packed");
+    sample().write(&packed);
+    let eligibility = std::fs::read(packed.join("eligibility.csv")).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(&eligibility).unwrap();
+    std::fs::write(packed.join("eligibility.csv.gz"), gzip.finish().unwrap()).unwrap();
+    std::fs::remove_file(packed.join("eligibility.csv")).unwrap();
+    let linkage = std::fs::read(packed.join("linkage.csv")).unwrap();
+    std::fs::write(
+        packed.join("linkage.csv.zst"),
+        zstd::encode_all(linkage.as_slice(), 3).unwrap(),
+    )
+    .unwrap();
+    std::fs::remove_file(packed.join("linkage.csv")).unwrap();
+    let from_plain = build(&options(&plain, &dir.path().join("a"), 2)).unwrap();
+    let from_packed = build(&options(&packed, &dir.path().join("b"), 2)).unwrap();
+    assert_eq!(from_plain.counts.rows, from_packed.counts.rows);
+    let data_files = |report: &shikaku::snapshot::write::BuildReport| {
+        report
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.xxh3_128.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(data_files(&from_plain), data_files(&from_packed));
+    let names: Vec<&str> = from_packed
+        .sources
+        .iter()
+        .map(|s| s.file.as_str())
+        .collect();
+    assert!(
+        names.contains(&"eligibility.csv.gz") && names.contains(&"linkage.csv.zst"),
+        "{names:?}"
+    );
+    // Two forms of one source: which one counts is never a guess.
+    std::fs::write(packed.join("eligibility.csv"), &eligibility).unwrap();
+    let error = build(&options(&packed, &dir.path().join("c"), 2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("eligibility.csv given more than once"),
+        "{error}"
+    );
+    // A cut compressed file names itself.
+    std::fs::remove_file(packed.join("eligibility.csv")).unwrap();
+    let gz = std::fs::read(packed.join("eligibility.csv.gz")).unwrap();
+    std::fs::write(packed.join("eligibility.csv.gz"), &gz[..gz.len() / 2]).unwrap();
+    let error = format!(
+        "{:#}",
+        build(&options(&packed, &dir.path().join("d"), 2)).unwrap_err()
+    );
+    assert!(error.contains("eligibility.csv.gz"), "{error}");
 }
 
 #[test]
