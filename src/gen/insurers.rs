@@ -298,7 +298,11 @@ fn office_address(rng: &mut impl Rng, book: &AddressBook, at: usize) -> (String,
         return (String::new(), String::new());
     };
     let towns = &book.towns[m.towns.clone()];
-    let town = &towns[rng.gen_range(0..towns.len().max(1)).min(towns.len() - 1)];
+    let mut at = rng.gen_range(0..towns.len().max(1)).min(towns.len() - 1);
+    if towns[at].name.is_empty() && towns.len() > 1 {
+        at = (at + 1) % towns.len(); // an office has a town
+    }
+    let town = &towns[at];
     let mut text = Vec::with_capacity(96);
     for part in [prefecture(m.prefecture).name, &m.name, &town.name] {
         text.extend_from_slice(part.as_bytes());

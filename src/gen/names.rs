@@ -167,8 +167,10 @@ fn decode(surnames: &[u8], given: &[u8]) -> Result<Names> {
         given: Default::default(),
     };
     for (number, line) in text_of(surnames)?.lines().enumerate() {
-        let fields: Vec<&'static str> = line.split('\t').collect();
-        let [kanji, kana, bearers] = fields[..] else {
+        let mut fields = line.split('\t');
+        let (Some(kanji), Some(kana), Some(bearers), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
             bail!("surnames line {}: not 3 fields", number + 1);
         };
         let bearers = bearers
@@ -177,8 +179,15 @@ fn decode(surnames: &[u8], given: &[u8]) -> Result<Names> {
         names.family.push(Name { kanji, kana }, bearers);
     }
     for (number, line) in text_of(given)?.lines().enumerate() {
-        let fields: Vec<&'static str> = line.split('\t').collect();
-        let [sex, kanji, kana, weight, style] = fields[..] else {
+        let mut fields = line.split('\t');
+        let (Some(sex), Some(kanji), Some(kana), Some(weight), Some(style), None) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
             bail!("given names line {}: not 5 fields", number + 1);
         };
         let weight: u64 = weight
