@@ -1,6 +1,6 @@
 //! `shikaku gen`: synthetic national data (see [`crate::gen`]).
 
-use crate::gen::{generate, GenOptions};
+use crate::gen::{generate, generate_with, AddressBook, GenOptions};
 use crate::model::Date;
 use anyhow::anyhow;
 use clap::Args;
@@ -27,6 +27,11 @@ pub(super) struct GenArgs {
     /// 1560000 at launch, 10000000 grown).
     #[arg(long)]
     crl_entries: Option<u64>,
+    /// Japan Post's KEN_ALL.CSV (Shift_JIS, as downloaded) to take
+    /// municipalities, towns and postal codes from, instead of the built-in
+    /// copy.
+    #[arg(long, value_name = "FILE")]
+    addresses: Option<PathBuf>,
 }
 
 pub(super) fn run(args: &GenArgs) -> anyhow::Result<()> {
@@ -35,14 +40,18 @@ pub(super) fn run(args: &GenArgs) -> anyhow::Result<()> {
         None => Date::today_in_japan(),
     };
     let started = Instant::now();
-    let summary = generate(&GenOptions {
+    let options = GenOptions {
         persons: args.persons,
         seed: args.seed,
         out: args.out.clone(),
         today,
         crl_entries: args.crl_entries,
         progress: std::io::stderr().is_terminal(),
-    })?;
+    };
+    let summary = match &args.addresses {
+        Some(path) => generate_with(&options, &AddressBook::read_ken_all(path)?)?,
+        None => generate(&options)?,
+    };
     println!(
         "generated {} persons, {} rows, {} insurers, {} linked serials ({} renewals), {} revoked, {} suspended, a CRL of {} entries and {} test certificates into {} in {:.1} s",
         summary.persons,

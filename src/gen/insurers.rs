@@ -6,17 +6,23 @@
 //! 6-digit numbers (an NHI society's third digit is 3). Each insurer also has
 //! a 保険者コード, the code of its partition in the intermediate server,
 //! which is deliberately unlike its number.
+//!
+//! Municipal NHI insurers are the municipalities of the address book: one
+//! per municipality, except that the wards of a designated city (札幌市中央区,
+//! 札幌市北区…) share their city's (札幌市). Insurers have their offices at
+//! real towns: municipal ones in their municipality, the others in the
+//! prefectural capital.
 
+use super::addresses::{AddressBook, Municipality};
 use super::calendar;
 use super::cells;
-use super::tables::{
-    Prefecture, COMPANY_STEMS, INDUSTRIES, MINISTRIES, NHI_TRADES, PLACE_COUNT, PLACE_HEADS,
-    PLACE_TAILS, PREFECTURES, TOKYO,
-};
+use super::dwellings::Lot;
+use super::employers::Vocabulary;
+use super::tables::{Prefecture, MINISTRIES, NHI_TRADES, PREFECTURES, TOKYO};
 use crate::model::{Date, InsurerNumber};
 use rand::seq::index;
 use rand::Rng;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// Health-insurance societies (健保組合), roughly the real count.
 const HEALTH_SOCIETIES: usize = 1_380;
@@ -85,7 +91,8 @@ pub(super) struct Insurer {
     pub phone: String,
     pub postal: String,
     pub abolished: Option<Date>,
-    /// The municipality's name for municipal NHI (addresses use it); empty otherwise.
+    /// The municipality's name for municipal NHI (card symbols use it);
+    /// empty otherwise.
     pub city: String,
     /// Employer named on members' rows when the insurer implies one.
     pub employer: String,
@@ -125,6 +132,11 @@ impl<T: Copy> Weighted<T> {
         self.items.push(item);
     }
 
+    /// Whether there is nothing to choose from.
+    pub(super) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
     /// Draws one item; `None` when there is nothing to choose from.
     pub(super) fn pick(&self, rng: &mut impl Rng) -> Option<T> {
         let total = *self.cumulative.last()?;
@@ -137,8 +149,13 @@ impl<T: Copy> Weighted<T> {
 /// The insurer table and, per scheme and prefecture, who a household joins.
 pub(super) struct Registry {
     pub insurers: Vec<Insurer>,
-    /// Prefecture codes weighted by population.
+    /// Prefecture codes weighted by population (those of the address book).
     pub prefectures: Weighted<u8>,
+    /// Per prefecture: where households live, municipalities of the address
+    /// book weighted by their towns.
+    pub residences: Vec<Weighted>,
+    /// Per municipality of the address book: its municipal NHI insurer.
+    pub nhi_of: Vec<u32>,
     /// Per prefecture (index = code − 1):
     pub kyokai: Vec<u32>,
     pub late_elderly: Vec<u32>,
@@ -158,11 +175,13 @@ pub(super) struct Registry {
 }
 
 impl Registry {
-    /// Builds the whole table from `rng`; `today` bounds abolition dates.
-    pub(super) fn build(rng: &mut impl Rng, today: Date) -> Registry {
+    /// Builds the whole table from `rng` for the municipalities of
+    /// `vocabulary.book`; `today` bounds abolition dates.
+    pub(super) fn build(rng: &mut impl Rng, today: Date, vocabulary: Vocabulary<'_>) -> Registry {
         let mut b = Builder {
             rng,
-            registry: Registry::empty(),
+            registry: Registry::empty(vocabulary.book),
+            vocabulary,
         };
         b.kyokai();
         let societies = b.health_societies();
@@ -175,19 +194,28 @@ impl Registry {
         b.registry
     }
 
-    fn empty() -> Registry {
+    fn empty(book: &AddressBook) -> Registry {
         let per_pref = || {
             (0..PREFECTURES.len())
                 .map(|_| Weighted::default())
                 .collect()
         };
+        let mut residences: Vec<Weighted> = per_pref();
+        for (i, m) in book.municipalities.iter().enumerate() {
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            residences[usize::from(m.prefecture) - 1].push(index, residence_weight(m));
+        }
         let mut prefectures = Weighted::default();
         for (i, p) in PREFECTURES.iter().enumerate() {
-            prefectures.push(pref_code(i), u64::from(p.population));
+            if !residences[i].is_empty() {
+                prefectures.push(pref_code(i), u64::from(p.population));
+            }
         }
         Registry {
             insurers: Vec::with_capacity(3_600),
             prefectures,
+            residences,
+            nhi_of: vec![0; book.municipalities.len()],
             kyokai: Vec::new(),
             late_elderly: Vec::new(),
             teachers: Vec::new(),
@@ -217,22 +245,40 @@ fn prefecture(code: u8) -> &'static Prefecture {
     &PREFECTURES[usize::from(code.max(1)) - 1]
 }
 
-/// A generated place name (two kanji), by index below [`PLACE_COUNT`].
-pub(super) fn place_name(index: usize) -> (&'static str, &'static str) {
-    (
-        PLACE_HEADS[index / PLACE_TAILS.len() % PLACE_HEADS.len()],
-        PLACE_TAILS[index % PLACE_TAILS.len()],
-    )
+/// How many households live in a municipality, relatively: its number of
+/// towns (postal codes), three times over in cities and wards.
+fn residence_weight(m: &Municipality) -> u64 {
+    let towns = m.towns.len() as u64;
+    if m.name.ends_with(['市', '区']) {
+        towns * 3
+    } else {
+        towns
+    }
 }
 
-/// A random `NNN-NNNN` postal code in the prefecture's range.
-pub(super) fn postal_code(rng: &mut impl Rng, pref: u8) -> u32 {
-    let first = u32::from(prefecture(pref).postal) + rng.gen_range(0..10);
-    first * 10_000 + rng.gen_range(0..10_000)
+/// The municipal NHI a municipality belongs to: a designated city's ward
+/// (`札幌市中央区`, outside Tokyo) to its city (`札幌市`), any other to
+/// itself; a county is not part of the name (`石狩郡当別町` → `当別町`).
+fn nhi_name(m: &Municipality) -> &str {
+    let name = m.name.as_str();
+    if m.prefecture != TOKYO && name.ends_with('区') {
+        if let Some((at, _)) = name.char_indices().skip(1).find(|&(_, c)| c == '市') {
+            let city = &name[..at + '市'.len_utf8()];
+            if city.len() < name.len() {
+                return city;
+            }
+        }
+    }
+    match name.char_indices().find(|&(_, c)| c == '郡') {
+        Some((at, _)) if at > 0 && !name.ends_with('市') && at + '郡'.len_utf8() < name.len() => {
+            &name[at + '郡'.len_utf8()..]
+        }
+        _ => name,
+    }
 }
 
-/// Formats a postal code made by [`postal_code`].
-fn postal_text(code: u32) -> String {
+/// Formats a 7-digit postal code as `NNN-NNNN`.
+pub(super) fn postal_text(code: u32) -> String {
     format!("{:03}-{:04}", code / 10_000, code % 10_000)
 }
 
@@ -245,18 +291,25 @@ fn phone(rng: &mut impl Rng, pref: u8) -> String {
     format!("{area}-{exchange}-{line:04}")
 }
 
-fn office_address(rng: &mut impl Rng, pref: u8, city: &str) -> String {
-    let (head, tail) = place_name(rng.gen_range(0..PLACE_COUNT));
-    format!(
-        "{}{}{}{}町{}丁目{}番{}号",
-        prefecture(pref).name,
-        city,
-        head,
-        tail,
-        rng.gen_range(1..=5),
-        rng.gen_range(1..=30),
-        rng.gen_range(1..=20)
-    )
+/// An office at a real town of municipality `at` of `book`: the address
+/// and its postal code.
+fn office_address(rng: &mut impl Rng, book: &AddressBook, at: usize) -> (String, String) {
+    let Some(m) = book.municipalities.get(at) else {
+        return (String::new(), String::new());
+    };
+    let towns = &book.towns[m.towns.clone()];
+    let mut at = rng.gen_range(0..towns.len().max(1)).min(towns.len() - 1);
+    if towns[at].name.is_empty() && towns.len() > 1 {
+        at = (at + 1) % towns.len(); // an office has a town
+    }
+    let town = &towns[at];
+    let mut text = Vec::with_capacity(96);
+    for part in [prefecture(m.prefecture).name, &m.name, &town.name] {
+        text.extend_from_slice(part.as_bytes());
+    }
+    Lot::draw(rng, town.chome).write(&mut text);
+    let address = String::from_utf8(text).unwrap_or_default();
+    (address, postal_text(town.postal))
 }
 
 /// The first seven digits of an insurer number (法別, prefecture, three
@@ -271,9 +324,10 @@ fn heavy_weight(rng: &mut impl Rng) -> u64 {
     1 + (u * u * u * 5_000.0) as u64
 }
 
-struct Builder<'r, R: Rng> {
+struct Builder<'r, 'v, R: Rng> {
     rng: &'r mut R,
     registry: Registry,
+    vocabulary: Vocabulary<'v>,
 }
 
 /// What [`Builder::add`] needs besides the kind, prefecture and number.
@@ -281,17 +335,28 @@ struct Details {
     name: String,
     city: String,
     employer: String,
+    /// The municipality (of the address book) of the office; `None` for the
+    /// prefectural capital.
+    seat: Option<usize>,
 }
 
-impl<R: Rng> Builder<'_, R> {
+impl<R: Rng> Builder<'_, '_, R> {
+    /// The municipality of the prefecture's capital (or, when the address
+    /// book lacks it, the prefecture's likeliest residence, or any).
+    fn capital(&self, pref: u8) -> usize {
+        let book = self.vocabulary.book;
+        let capital = prefecture(pref).capital;
+        let all = &book.municipalities;
+        all.iter()
+            .position(|m| m.prefecture == pref && m.name.starts_with(capital))
+            .or_else(|| all.iter().position(|m| m.prefecture == pref))
+            .unwrap_or(0)
+    }
+
     fn add(&mut self, kind: Kind, pref: u8, first_seven: u32, details: Details) -> u32 {
         let index = u32::try_from(self.registry.insurers.len()).unwrap_or(u32::MAX);
-        let seat = if details.city.is_empty() {
-            prefecture(pref).capital
-        } else {
-            details.city.as_str()
-        };
-        let address = office_address(self.rng, pref, seat);
+        let seat = details.seat.unwrap_or_else(|| self.capital(pref));
+        let (address, postal) = office_address(self.rng, self.vocabulary.book, seat);
         let insurer = Insurer {
             number: InsurerNumber::with_check_digit(first_seven),
             kind,
@@ -300,7 +365,7 @@ impl<R: Rng> Builder<'_, R> {
             name: details.name,
             address,
             phone: phone(self.rng, pref),
-            postal: postal_text(postal_code(self.rng, pref)),
+            postal,
             abolished: None,
             city: details.city,
             employer: details.employer,
@@ -314,6 +379,7 @@ impl<R: Rng> Builder<'_, R> {
             name,
             city: String::new(),
             employer: String::new(),
+            seat: None,
         }
     }
 
@@ -343,24 +409,26 @@ impl<R: Rng> Builder<'_, R> {
             let pref = seats.pick(self.rng).unwrap_or(TOKYO);
             per_pref[usize::from(pref) - 1] += 1;
         }
-        let combos = COMPANY_STEMS.len() * INDUSTRIES.len();
-        let mut names = index::sample(self.rng, combos, HEALTH_SOCIETIES).into_iter();
+        let mut taken = HashSet::new();
         let mut societies = Vec::with_capacity(HEALTH_SOCIETIES);
         for (i, &count) in per_pref.iter().enumerate() {
             let pref = pref_code(i);
             let mut numbers = index::sample(self.rng, 999, count).into_vec();
             numbers.sort_unstable();
             for number in numbers {
-                let combo = names.next().unwrap_or(0);
-                let company = format!(
-                    "{}{}",
-                    COMPANY_STEMS[combo / INDUSTRIES.len()],
-                    INDUSTRIES[combo % INDUSTRIES.len()]
-                );
+                let (mut company, mut employer) = self.vocabulary.large_company(self.rng);
+                for _ in 0..16 {
+                    if !taken.contains(&company) {
+                        break;
+                    }
+                    (company, employer) = self.vocabulary.large_company(self.rng);
+                }
+                taken.insert(company.clone());
                 let details = Details {
                     name: format!("{company}健康保険組合"),
                     city: String::new(),
-                    employer: format!("{company}株式会社"),
+                    employer,
+                    seat: None,
                 };
                 let rest = u32::try_from(number + 1).unwrap_or(1);
                 let index = self.add(Kind::HealthSociety, pref, body(6, pref, rest), details);
@@ -421,6 +489,7 @@ impl<R: Rng> Builder<'_, R> {
                 name: (*name).to_string(),
                 city: String::new(),
                 employer: (*employer).to_string(),
+                seat: None,
             };
             let rest = u32::try_from(k + 1).unwrap_or(1);
             let index = self.add(Kind::MutualAid, TOKYO, body(31, TOKYO, rest), details);
@@ -433,6 +502,7 @@ impl<R: Rng> Builder<'_, R> {
                 name: format!("公立学校共済組合 {}支部", p.short),
                 city: String::new(),
                 employer: format!("{}教育委員会", p.name),
+                seat: None,
             };
             let index = self.add(Kind::MutualAid, pref, body(32, pref, 1), details);
             self.registry.teachers.push(index);
@@ -453,6 +523,7 @@ impl<R: Rng> Builder<'_, R> {
                 name: format!("警察共済組合 {}支部", p.short),
                 city: String::new(),
                 employer,
+                seat: None,
             };
             self.registry.police[i] =
                 Some(self.add(Kind::MutualAid, pref, body(33, pref, 1), details));
@@ -498,10 +569,24 @@ impl<R: Rng> Builder<'_, R> {
         }
     }
 
+    /// One municipal NHI per municipality of the address book (a
+    /// designated city's wards sharing one), numbered in JIS code order.
     fn municipalities(&mut self) {
-        for (i, p) in PREFECTURES.iter().enumerate() {
+        let book = self.vocabulary.book;
+        // Per prefecture, in JIS order: NHI name -> its municipalities.
+        let mut groups: Vec<BTreeMap<(u32, &str), Vec<usize>>> =
+            vec![BTreeMap::new(); PREFECTURES.len()];
+        let mut first_code: Vec<std::collections::HashMap<&str, u32>> =
+            vec![Default::default(); PREFECTURES.len()];
+        for (at, m) in book.municipalities.iter().enumerate() {
+            let pref = usize::from(m.prefecture) - 1;
+            let name = nhi_name(m);
+            let code = *first_code[pref].entry(name).or_insert(m.jis);
+            groups[pref].entry((code, name)).or_default().push(at);
+        }
+        for (i, groups) in groups.iter().enumerate() {
             let pref = pref_code(i);
-            let count = usize::from(p.municipalities);
+            let count = groups.len().min(899);
             // Municipal numbers avoid 300–399, which mark NHI societies.
             let mut numbers: Vec<u32> = index::sample(self.rng, 899, count)
                 .into_iter()
@@ -515,47 +600,24 @@ impl<R: Rng> Builder<'_, R> {
                 })
                 .collect();
             numbers.sort_unstable();
-            let mut used = HashSet::new();
-            for (k, number) in numbers.into_iter().enumerate() {
-                let city = if k == 0 {
-                    p.capital.to_string()
-                } else {
-                    self.city_name(pref, k, &mut used)
-                };
-                let weight = if k == 0 {
-                    40
-                } else {
-                    heavy_weight(self.rng) / 400 + 1
-                };
+            for (((_, name), members), number) in groups.iter().zip(numbers) {
                 let details = Details {
-                    name: format!("{city}国民健康保険"),
-                    city,
+                    name: format!("{name}国民健康保険"),
+                    city: (*name).to_string(),
                     employer: String::new(),
+                    seat: members.first().copied(),
                 };
                 let index = self.add(Kind::Municipal, pref, body(0, pref, number), details);
+                let weight = members
+                    .iter()
+                    .map(|&at| residence_weight(&book.municipalities[at]))
+                    .sum();
                 self.registry.municipal[i].push(index, weight);
+                for &at in members {
+                    self.registry.nhi_of[at] = index;
+                }
             }
         }
-    }
-
-    /// A municipality name not yet used in the prefecture; Tokyo's first
-    /// municipalities are special wards (区).
-    fn city_name(&mut self, pref: u8, k: usize, used: &mut HashSet<usize>) -> String {
-        let mut place = self.rng.gen_range(0..PLACE_COUNT);
-        while !used.insert(place) {
-            place = (place + 1) % PLACE_COUNT;
-        }
-        let (head, tail) = place_name(place);
-        let suffix = if pref == TOKYO && k < 23 {
-            "区"
-        } else {
-            match self.rng.gen_range(0..20) {
-                0..=5 => "市",
-                6..=16 => "町",
-                _ => "村",
-            }
-        };
-        format!("{head}{tail}{suffix}")
     }
 
     fn late_elderly(&mut self) {
@@ -604,9 +666,59 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    fn vocabulary() -> Vocabulary<'static> {
+        Vocabulary {
+            names: super::super::names::Names::builtin().unwrap(),
+            book: AddressBook::builtin().unwrap(),
+        }
+    }
+
     fn registry() -> Registry {
         let today = Date::from_ymd(2026, 11, 21).unwrap();
-        Registry::build(&mut ChaCha8Rng::seed_from_u64(7), today)
+        Registry::build(&mut ChaCha8Rng::seed_from_u64(7), today, vocabulary())
+    }
+
+    #[test]
+    fn municipal_insurers_are_the_real_municipalities() {
+        let registry = registry();
+        let book = vocabulary().book;
+        let municipal: Vec<&Insurer> = registry
+            .insurers
+            .iter()
+            .filter(|i| i.kind == Kind::Municipal)
+            .collect();
+        assert!(
+            (1_700..1_800).contains(&municipal.len()),
+            "{}",
+            municipal.len()
+        );
+        // Names repeat across prefectures (府中市), never within one.
+        let unique: HashSet<(u8, &str)> = municipal
+            .iter()
+            .map(|i| (i.pref, i.name.as_str()))
+            .collect();
+        assert_eq!(unique.len(), municipal.len());
+        let names: HashSet<&str> = municipal.iter().map(|i| i.name.as_str()).collect();
+        for name in ["札幌市", "新宿区", "当別町", "那覇市", "浜松市"] {
+            assert!(
+                names.contains(format!("{name}国民健康保険").as_str()),
+                "{name}"
+            );
+        }
+        assert!(!names.contains("札幌市中央区国民健康保険"));
+        for (at, m) in book.municipalities.iter().enumerate() {
+            let insurer = registry.get(registry.nhi_of[at]);
+            assert_eq!(insurer.kind, Kind::Municipal);
+            assert_eq!(insurer.pref, m.prefecture);
+            assert!(insurer.address.starts_with(prefecture(m.prefecture).name));
+        }
+        let kyokai = registry.get(registry.kyokai[0]);
+        assert!(
+            kyokai.address.starts_with("北海道札幌市"),
+            "{}",
+            kyokai.address
+        );
+        assert_eq!(kyokai.postal.len(), 8);
     }
 
     #[test]

@@ -16,23 +16,43 @@
 //! byte-identical files whatever the thread count. Memory stays bounded: one
 //! batch of chunks is generated while the previous one is written.
 //!
-//! Layout: `tables` (vocabulary), `insurers` (the insurer master), `people`
+//! Vocabulary: names, addresses and employers are as varied as the real
+//! ones, so that the sizes and compression of a snapshot built from the data
+//! mean something. Family and given names with their readings come from a
+//! names dataset, with a long tail of composed surnames ([`names`]);
+//! addresses from Japan Post's postal-code list, KEN_ALL, built in or read
+//! from the operator's own copy ([`addresses`], [`ken_all`]); the lot,
+//! building and room of an address, and employers, are composed
+//! ([`dwellings`], [`employers`]). README.md ("Where the synthetic data
+//! comes from") gives sources and licences; `tools/gen-data/derive.py`
+//! re-derives the embedded files.
+//!
+//! Layout: `tables` (the fixed vocabulary: prefectures, word lists),
+//! `names`, `addresses`, `ken_all`, `dwellings`, `employers` (the above),
+//! `insurers` (the insurer master), `people`
 //! (households), `person` (one person's rows), `forced` (the fixed cases at
 //! the start of the data), `rows` (writing an eligibility row), `cards`
 //! (certificate serials), `pki` (CA, CRL and certificates), `keys` (identifiers derived from a person's
 //! index), `calendar` and `cells` (date arithmetic and CSV formatting).
 
+pub mod addresses;
 mod calendar;
 mod cards;
 mod cells;
+mod dwellings;
+mod employers;
 mod forced;
 mod insurers;
+mod ken_all;
 mod keys;
+mod names;
 mod people;
 mod person;
 pub mod pki;
 mod rows;
 mod tables;
+
+pub use addresses::AddressBook;
 
 use crate::model::Date;
 use anyhow::{anyhow, bail, Context, Result};
@@ -92,8 +112,18 @@ pub struct GenSummary {
     pub certificates: u64,
 }
 
-/// Writes the dataset into `options.out`.
+/// Writes the dataset into `options.out`, households living at the
+/// addresses of the built-in address book.
 pub fn generate(options: &GenOptions) -> Result<GenSummary> {
+    // Decode the two built-in vocabularies at once.
+    let (names, book) = rayon::join(names::Names::builtin, AddressBook::builtin);
+    names?;
+    generate_with(options, book?)
+}
+
+/// Writes the dataset into `options.out`, households living at the
+/// addresses of `book` (e.g. read from an operator's KEN_ALL).
+pub fn generate_with(options: &GenOptions, book: &AddressBook) -> Result<GenSummary> {
     if options.persons > keys::MAX_PERSONS {
         bail!(
             "--persons {} is more than the generator supports ({})",
@@ -103,7 +133,7 @@ pub fn generate(options: &GenOptions) -> Result<GenSummary> {
     }
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("cannot create {}", options.out.display()))?;
-    let world = World::new(options.seed, options.today);
+    let world = World::new(options.seed, options.today, names::Names::builtin()?, book);
     let mut insurers = Vec::with_capacity(1 << 20);
     insurers::write_insurers(&mut insurers, &world.registry);
     let path = options.out.join("insurers.csv");
@@ -148,7 +178,7 @@ fn progress_bar(options: &GenOptions) -> ProgressBar {
 /// Generates batches of chunks in parallel and hands them to a writer
 /// thread, so writing overlaps generation and at most three batches exist.
 fn generate_persons(
-    world: &World,
+    world: &World<'_>,
     options: &GenOptions,
     outputs: Outputs,
     progress: ProgressBar,

@@ -14,14 +14,15 @@
 //! [`super::forced`]) so that even a tiny dataset shows every kind of row
 //! and certificate. Each person's own rows are built in [`super::person`].
 
+use super::addresses::AddressBook;
 use super::calendar::{age_on, anniversary, between, next_month_start, ymd};
+use super::dwellings::{Building, Lot};
+use super::employers::{self, Vocabulary, COMPANIES, SCHOOLS};
 use super::forced::{Forced, ForcedChange, FORCED};
-use super::insurers::{postal_code, Kind, Registry};
+use super::insurers::{Kind, Registry};
+use super::names::{Name, Names};
 use super::rows::{Address, Employer, Member, Row, Symbol};
-use super::tables::{
-    Name, AGE_BANDS, COMPANY_STEMS, FAMILY_NAMES, FORCES, GIVEN_NAMES, INDUSTRIES, PLACE_COUNT,
-    TOKYO,
-};
+use super::tables::{AGE_BANDS, FORCES, TOKYO};
 use crate::model::Date;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,8 +41,11 @@ const SHORT_TERM_RATE: f64 = 0.03;
 /// Share of NHI heads aged 60–64 insured as retirees (退職被保険者).
 const RETIREE_RATE: f64 = 0.05;
 
-/// Everything the chunks share: the insurer table and reference dates.
-pub(super) struct World {
+/// Everything the chunks share: the vocabulary, the insurer table and
+/// reference dates.
+pub(super) struct World<'a> {
+    pub names: &'static Names,
+    pub book: &'a AddressBook,
     pub registry: Registry,
     pub today: Date,
     /// First day of next month: when future rows start.
@@ -52,15 +56,30 @@ pub(super) struct World {
     pub cards_abolished: Date,
 }
 
-impl World {
-    pub(super) fn new(seed: u64, today: Date) -> World {
+impl<'a> World<'a> {
+    pub(super) fn new(
+        seed: u64,
+        today: Date,
+        names: &'static Names,
+        book: &'a AddressBook,
+    ) -> World<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         World {
-            registry: Registry::build(&mut rng, today),
+            names,
+            book,
+            registry: Registry::build(&mut rng, today, Vocabulary { names, book }),
             today,
             next_month: next_month_start(today),
             late_elderly_start: ymd(2008, 4, 1).min(today),
             cards_abolished: ymd(2024, 12, 2),
+        }
+    }
+
+    /// What employer names are composed of.
+    pub(super) fn vocabulary(&self) -> Vocabulary<'_> {
+        Vocabulary {
+            names: self.names,
+            book: self.book,
         }
     }
 }
@@ -122,7 +141,6 @@ pub(super) struct Household {
     pub(super) insurer: u32,
     pub(super) head: Member,
     pub(super) address: Address,
-    pub(super) postal: u32,
     pub(super) symbol: Symbol,
     pub(super) employer: Employer,
     /// When the head's main rows start (not used for 後期高齢者医療).
@@ -136,7 +154,7 @@ pub(super) struct Household {
 /// Generates the persons `range` (chunk number `chunk`) from stream
 /// `chunk + 1` of `seed`.
 pub(super) fn generate_chunk(
-    world: &World,
+    world: &World<'_>,
     seed: u64,
     chunk: u64,
     range: Range<u64>,
@@ -173,7 +191,7 @@ pub(super) fn generate_chunk(
 }
 
 pub(super) struct ChunkGen<'w> {
-    pub(super) world: &'w World,
+    pub(super) world: &'w World<'w>,
     pub(super) rng: ChaCha8Rng,
     pub(super) out: ChunkOutput,
     pub(super) members: Vec<Member>,
@@ -264,14 +282,9 @@ impl ChunkGen<'_> {
     }
 
     fn given_name(&mut self, sex: u8, birth: Date) -> &'static Name {
+        let names: &'static Names = self.world.names;
         let (year, _, _) = birth.ymd();
-        let era = match year {
-            ..=1955 => 0,
-            1956..=1985 => 1,
-            _ => 2,
-        };
-        let names = &GIVEN_NAMES[usize::from(sex - 1)][era];
-        &names[self.rng.gen_range(0..names.len())]
+        names.given(sex, year).pick(&mut self.rng)
     }
 
     fn member(&mut self, index: u64, family: &'static Name, sex: u8, age: i32) -> Member {
@@ -288,8 +301,8 @@ impl ChunkGen<'_> {
     /// The head, a spouse and children (aged to fit the household's scheme).
     fn members(&mut self, first: u64, kind: Kind, head_age: i32, size: usize) {
         self.members.clear();
-        let u: f64 = self.rng.gen();
-        let family = &FAMILY_NAMES[(u * u * FAMILY_NAMES.len() as f64) as usize];
+        let names: &'static Names = self.world.names;
+        let family = names.family.pick(&mut self.rng);
         let male_share = match kind {
             Kind::LateElderly => 0.45,
             k if k.is_employee() => 0.7,
@@ -324,20 +337,20 @@ impl ChunkGen<'_> {
         let world = self.world;
         let registry = &world.registry;
         let pref = registry.prefectures.pick(&mut self.rng).unwrap_or(TOKYO);
-        let insurer = self.insurer_of(kind, pref);
-        let city = if kind == Kind::Municipal {
-            insurer
+        let residence = registry.residences[usize::from(pref) - 1]
+            .pick(&mut self.rng)
+            .unwrap_or(0);
+        let city = registry
+            .nhi_of
+            .get(residence as usize)
+            .copied()
+            .unwrap_or(0);
+        let insurer = if kind == Kind::Municipal {
+            city
         } else {
-            self.city_in(pref)
+            self.insurer_of(kind, pref)
         };
-        let address = Address {
-            pref,
-            city,
-            town: self.rng.gen_range(0..PLACE_COUNT as u16),
-            chome: self.rng.gen_range(1..=9),
-            ban: self.rng.gen_range(1..=40),
-            go: self.rng.gen_range(1..=30),
-        };
+        let address = self.address_in(residence);
         let head = self.members[0];
         let mut start = self.start_for(kind, head.birth);
         let change = self.change(kind, insurer, city, head.birth, &mut start, fixed);
@@ -363,7 +376,6 @@ impl ChunkGen<'_> {
             insurer,
             head,
             address,
-            postal: postal_code(&mut self.rng, pref),
             symbol: self.symbol_for(insurer),
             employer: self.employer_for(insurer),
             start,
@@ -371,6 +383,32 @@ impl ChunkGen<'_> {
             loss,
             short_term,
             retiree,
+        }
+    }
+
+    /// A home in municipality `residence` of the address book: a town (not
+    /// the catch-all entry when the municipality lists towns), a lot, and
+    /// perhaps a flat.
+    fn address_in(&mut self, residence: u32) -> Address {
+        let book = self.world.book;
+        let at = residence as usize;
+        let Some(m) = book.municipalities.get(at) else {
+            return Address::default();
+        };
+        let towns = m.towns.clone();
+        let mut town = self.rng.gen_range(towns.clone());
+        if book.towns[town].name.is_empty() && towns.len() > 1 {
+            // The catch-all code stands for addresses no town covers: rare.
+            if !self.rng.gen_bool(0.01) {
+                town = towns.start + (town - towns.start + 1) % towns.len();
+            }
+        }
+        Address {
+            pref: m.prefecture,
+            municipality: residence,
+            town: u32::try_from(town).unwrap_or(0),
+            lot: Lot::draw(&mut self.rng, book.towns[town].chome),
+            building: Building::draw(&mut self.rng, &m.name),
         }
     }
 
@@ -447,13 +485,10 @@ impl ChunkGen<'_> {
         let entry = self.world.registry.get(insurer);
         let rng = &mut self.rng;
         match entry.kind {
-            Kind::Kyokai => Employer::Company {
-                stem: rng.gen_range(0..COMPANY_STEMS.len() as u8),
-                industry: rng.gen_range(0..INDUSTRIES.len() as u8),
-            },
+            Kind::Kyokai => Employer::Company(employers::draw(rng, COMPANIES)),
             Kind::SelfDefence => Employer::Force(rng.gen_range(0..FORCES.len() as u8)),
             Kind::MutualAid if entry.employer.is_empty() => {
-                Employer::School(rng.gen_range(0..COMPANY_STEMS.len() as u8))
+                Employer::School(employers::draw(rng, SCHOOLS))
             }
             Kind::HealthSociety | Kind::MutualAid => Employer::Insurer(insurer),
             _ => Employer::None,

@@ -56,16 +56,10 @@ impl ChunkGen<'_> {
             member: &member,
             head: &household.head,
             address: &household.address,
-            postal: household.postal,
             relationship,
         };
         for row in &self.rows {
-            rows::write_row(
-                &mut self.out.eligibility,
-                &self.world.registry,
-                &person,
-                row,
-            );
+            rows::write_row(&mut self.out.eligibility, self.world, &person, row);
         }
         self.out.counts.rows += self.rows.len() as u64;
         cards::write(

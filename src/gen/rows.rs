@@ -2,9 +2,12 @@
 //! the person it belongs to, and writing it in the contract's columns.
 
 use super::cells;
-use super::insurers::{place_name, Kind, Registry};
+use super::dwellings::{Building, Lot};
+use super::insurers::{Kind, Registry};
 use super::keys::{self, Slot};
-use super::tables::{Name, COMPANY_STEMS, FORCES, INDUSTRIES, PREFECTURES};
+use super::names::Name;
+use super::people::World;
+use super::tables::{FORCES, PREFECTURES};
 use crate::model::Date;
 
 /// Columns of `eligibility.csv`, in the order written.
@@ -55,17 +58,34 @@ pub(super) struct Member {
     pub(super) birth: Date,
 }
 
-/// Where a household lives: prefecture, municipality, district (町) and
-/// 丁目・番・号.
+/// Where a household lives: a town of the address book (hence prefecture,
+/// municipality and postal code), the lot, perhaps a flat.
 #[derive(Clone, Copy)]
 pub(super) struct Address {
+    /// Prefecture code, 1–47.
     pub(super) pref: u8,
-    /// The municipality: a municipal NHI insurer's index.
-    pub(super) city: u32,
-    pub(super) town: u16,
-    pub(super) chome: u8,
-    pub(super) ban: u8,
-    pub(super) go: u8,
+    /// Index of the municipality in the address book.
+    pub(super) municipality: u32,
+    /// Index of the town in the address book.
+    pub(super) town: u32,
+    pub(super) lot: Lot,
+    pub(super) building: Option<Building>,
+}
+
+impl Default for Address {
+    fn default() -> Self {
+        Address {
+            pref: super::tables::TOKYO,
+            municipality: 0,
+            town: 0,
+            lot: Lot::Banchi {
+                number: 1,
+                sub: 0,
+                style: 0,
+            },
+            building: None,
+        }
+    }
 }
 
 /// A card symbol (記号); it may be absent.
@@ -83,8 +103,10 @@ pub(super) enum Symbol {
 pub(super) enum Employer {
     None,
     Insurer(u32),
-    Company { stem: u8, industry: u8 },
-    School(u8),
+    /// A company by number (see [`super::employers`]).
+    Company(u32),
+    /// A school corporation by number.
+    School(u32),
     Force(u8),
 }
 
@@ -135,13 +157,13 @@ pub(super) struct Person<'a> {
     pub(super) member: &'a Member,
     pub(super) head: &'a Member,
     pub(super) address: &'a Address,
-    pub(super) postal: u32,
     /// 1 insured person (本人), 2 dependant (家族).
     pub(super) relationship: u8,
 }
 
 /// Writes one `eligibility.csv` row in [`ELIGIBILITY_COLUMNS`] order.
-pub(super) fn write_row(buf: &mut Vec<u8>, registry: &Registry, person: &Person, row: &Row) {
+pub(super) fn write_row(buf: &mut Vec<u8>, world: &World<'_>, person: &Person, row: &Row) {
+    let registry = &world.registry;
     let insurer = registry.get(row.insurer);
     cells::number(buf, keys::linkage_no(person.member.index));
     push_subscription(buf, registry, person.member.index, row);
@@ -155,8 +177,8 @@ pub(super) fn write_row(buf: &mut Vec<u8>, registry: &Registry, person: &Person,
         Some(branch) => cells::padded(buf, u64::from(branch), 2),
         None => cells::empty(buf),
     }
-    push_person(buf, registry, person);
-    push_employer(buf, registry, row.employer);
+    push_person(buf, world, person);
+    push_employer(buf, world, row.employer);
     cells::text(buf, &insurer.address);
     push_qualification(buf, row);
     cells::end_row(buf);
@@ -178,16 +200,16 @@ fn push_subscription(buf: &mut Vec<u8>, registry: &Registry, person: u64, row: &
 }
 
 /// `name` … `household_head_name`.
-fn push_person(buf: &mut Vec<u8>, registry: &Registry, person: &Person) {
+fn push_person(buf: &mut Vec<u8>, world: &World<'_>, person: &Person) {
     let (member, head) = (person.member, person.head);
     push_name(buf, member.family.kanji, member.given.kanji);
     push_name(buf, member.family.kana, member.given.kana);
     cells::number(buf, u64::from(member.sex));
     cells::date(buf, Some(member.birth));
-    push_address(buf, registry, person.address);
-    cells::push_padded(buf, u64::from(person.postal / 10_000), 3);
+    let postal = push_address(buf, world, person.address);
+    cells::push_padded(buf, u64::from(postal / 10_000), 3);
     buf.push(b'-');
-    cells::padded(buf, u64::from(person.postal % 10_000), 4);
+    cells::padded(buf, u64::from(postal % 10_000), 4);
     cells::number(buf, u64::from(person.relationship));
     if person.relationship == 2 {
         push_name(buf, head.family.kanji, head.given.kanji);
@@ -232,25 +254,26 @@ fn push_name(buf: &mut Vec<u8>, family: &str, given: &str) {
     cells::sep(buf);
 }
 
-fn push_address(buf: &mut Vec<u8>, registry: &Registry, address: &Address) {
-    let (head, tail) = place_name(usize::from(address.town));
-    let pref = &PREFECTURES[usize::from(address.pref) - 1];
-    for part in [
-        pref.name,
-        registry.get(address.city).city.as_str(),
-        head,
-        tail,
-        "町",
-    ] {
+/// Writes the address cell; returns the town's postal code.
+fn push_address(buf: &mut Vec<u8>, world: &World<'_>, address: &Address) -> u32 {
+    let book = world.book;
+    let (Some(m), Some(town)) = (
+        book.municipalities.get(address.municipality as usize),
+        book.towns.get(address.town as usize),
+    ) else {
+        cells::sep(buf);
+        return 0;
+    };
+    let pref = &PREFECTURES[usize::from(m.prefecture.clamp(1, 47)) - 1];
+    for part in [pref.name, m.name.as_str(), town.name.as_str()] {
         buf.extend_from_slice(part.as_bytes());
     }
-    cells::push_u64(buf, u64::from(address.chome));
-    buf.extend_from_slice("丁目".as_bytes());
-    cells::push_u64(buf, u64::from(address.ban));
-    buf.extend_from_slice("番".as_bytes());
-    cells::push_u64(buf, u64::from(address.go));
-    buf.extend_from_slice("号".as_bytes());
+    address.lot.write(buf);
+    if let Some(building) = address.building {
+        building.write(buf, world.names, &town.name, &m.name);
+    }
     cells::sep(buf);
+    town.postal
 }
 
 fn push_symbol(buf: &mut Vec<u8>, registry: &Registry, symbol: Symbol) {
@@ -274,22 +297,14 @@ fn push_symbol(buf: &mut Vec<u8>, registry: &Registry, symbol: Symbol) {
     cells::sep(buf);
 }
 
-fn push_employer(buf: &mut Vec<u8>, registry: &Registry, employer: Employer) {
+fn push_employer(buf: &mut Vec<u8>, world: &World<'_>, employer: Employer) {
     match employer {
         Employer::None => {}
         Employer::Insurer(insurer) => {
-            buf.extend_from_slice(registry.get(insurer).employer.as_bytes())
+            buf.extend_from_slice(world.registry.get(insurer).employer.as_bytes())
         }
-        Employer::Company { stem, industry } => {
-            buf.extend_from_slice("株式会社".as_bytes());
-            buf.extend_from_slice(COMPANY_STEMS[usize::from(stem)].as_bytes());
-            buf.extend_from_slice(INDUSTRIES[usize::from(industry)].as_bytes());
-        }
-        Employer::School(stem) => {
-            buf.extend_from_slice("学校法人".as_bytes());
-            buf.extend_from_slice(COMPANY_STEMS[usize::from(stem)].as_bytes());
-            buf.extend_from_slice("学園".as_bytes());
-        }
+        Employer::Company(id) => world.vocabulary().company(buf, id),
+        Employer::School(id) => world.vocabulary().school(buf, id),
         Employer::Force(force) => buf.extend_from_slice(FORCES[usize::from(force)].as_bytes()),
     }
     cells::sep(buf);

@@ -472,3 +472,63 @@ fn proportions_on_twenty_thousand_persons() {
     );
     assert!((3_300..3_700).contains(&summary.insurers));
 }
+
+#[test]
+fn households_live_in_the_address_book_given() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ken_all-head-cp932.csv");
+    let book = AddressBook::read_ken_all(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = GenOptions {
+        persons: 2_000,
+        seed: 9,
+        out: dir.path().to_path_buf(),
+        today: today(),
+        crl_entries: None,
+        progress: false,
+    };
+    let summary = generate_with(&options, &book).unwrap();
+    check_dataset(dir.path(), &summary);
+    let table = Table::read(dir.path(), "eligibility.csv");
+    let postal: HashSet<&str> = ["060-0000", "064-0941", "060-0041", "060-0042"].into();
+    for row in &table.rows {
+        let address = table.get(row, "address");
+        assert!(address.starts_with("北海道札幌市中央区"), "{address}");
+        assert!(postal.contains(table.get(row, "postal_code")));
+    }
+}
+
+#[test]
+fn the_built_in_vocabulary_is_varied() {
+    let dir = tempfile::tempdir().unwrap();
+    generate_into(dir.path(), 20_000, 11);
+    let table = Table::read(dir.path(), "eligibility.csv");
+    let distinct = |column: &str, part: fn(&str) -> &str| -> usize {
+        let values: HashSet<&str> = table
+            .rows
+            .iter()
+            .map(|r| part(table.get(r, column)))
+            .collect();
+        values.len()
+    };
+    fn family(name: &str) -> &str {
+        name.split(' ').next().unwrap_or("")
+    }
+    fn given(name: &str) -> &str {
+        name.split(' ').nth(1).unwrap_or("")
+    }
+    fn whole(text: &str) -> &str {
+        text
+    }
+    // About 8,500 households.
+    assert!(distinct("name", family) > 2_500);
+    assert!(distinct("name", given) > 5_000);
+    assert!(distinct("postal_code", whole) > 5_000);
+    assert!(distinct("employer_name", whole) > 1_000);
+    let flats = table
+        .rows
+        .iter()
+        .filter(|r| table.get(r, "address").contains(' '))
+        .count();
+    let share = flats as f64 / table.rows.len() as f64;
+    assert!((0.25..0.6).contains(&share), "{share}");
+}
