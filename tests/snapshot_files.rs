@@ -68,7 +68,8 @@ fn round_trip_counts_and_verify() {
     let manifest = Manifest::read(&built.out).unwrap();
     assert_eq!(manifest.id, "test.1");
     assert_eq!(manifest.shard_count, 3);
-    assert_eq!(manifest.files.len(), 3 * 2 + 2);
+    // Person and key shards, then insurers, dictionary and revocations.
+    assert_eq!(manifest.files.len(), 3 * 2 + 3);
     assert!(manifest
         .sources
         .iter()

@@ -12,7 +12,7 @@
 //!   cause undefined behaviour.
 //!
 //! A person is one block of bytes in its person shard (see
-//! [`super::codec`]); the shard's text dictionary sits beside the blocks.
+//! [`super::codec`]); the snapshot's text dictionary is a file of its own.
 
 use rkyv::{Archive, Serialize};
 
@@ -24,8 +24,9 @@ use rkyv::{Archive, Serialize};
 ///   normal form, half-width katakana folded to full-width with the sound
 ///   marks composed.
 /// - 3: the compact form: a person is one block of packed rows (see
-///   [`super::codec`]) with a per-shard text dictionary, persons are placed
-///   by household, and index slots are 8 bytes (fingerprint + person).
+///   [`super::codec`]) with one text dictionary for the snapshot, persons
+///   are placed by household, and index slots are 6 bytes (fingerprint +
+///   person).
 pub const FORMAT_VERSION: u32 = 3;
 
 /// Stored value of an absent date in the insurer master.
@@ -40,26 +41,59 @@ pub const UNMATCHED: u32 = 1 << 31;
 pub const MAX_PERSONS: u64 = UNMATCHED as u64 - 1;
 
 /// Share of an index's slots in use at most: linear probing stays short
-/// (about 3 slots read for a key found, one or two cache lines) while the
-/// indexes take about 10 bytes a key. See docs/performance.md.
+/// (about 3 slots read for a key found, within one or two cache lines)
+/// while the indexes take 7.5 bytes a key. See docs/performance.md.
 pub const INDEX_LOAD: f64 = 0.8;
 
-/// One slot of an open-addressing hash index: a 32-bit fingerprint of the
-/// key (0 = empty) and the person it leads to. A fingerprint match is always
-/// verified against the person's block, so a collision costs a comparison,
+/// One slot of an open-addressing hash index, 6 bytes: a 16-bit
+/// fingerprint of the key (0 = empty) and the 32-bit person it leads to,
+/// both little-endian. A fingerprint match is always verified against the
+/// person's block, so a collision (one probe in 65,535) costs a comparison,
 /// never a wrong answer.
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Slot {
-    /// Fingerprint of the key; 0 marks an empty slot.
-    pub fingerprint: u32,
+    /// Fingerprint (bytes 0–1) and target (bytes 2–5).
+    pub bytes: [u8; 6],
+}
+
+impl Slot {
+    /// A slot holding `target` under `fingerprint`.
+    pub fn new(fingerprint: u16, target: u32) -> Slot {
+        let mut bytes = [0u8; 6];
+        bytes[..2].copy_from_slice(&fingerprint.to_le_bytes());
+        bytes[2..].copy_from_slice(&target.to_le_bytes());
+        Slot { bytes }
+    }
+}
+
+impl ArchivedSlot {
+    /// The key's fingerprint; 0 marks an empty slot.
+    #[inline]
+    pub fn fingerprint(&self) -> u16 {
+        u16::from_le_bytes([self.bytes[0], self.bytes[1]])
+    }
+
     /// Person number (see [`PersonShard`]), or for the serial index an
     /// [`UNMATCHED`] offset.
-    pub target: u32,
+    #[inline]
+    pub fn target(&self) -> u32 {
+        u32::from_le_bytes([self.bytes[2], self.bytes[3], self.bytes[4], self.bytes[5]])
+    }
+}
+
+/// The snapshot's text dictionary: the pieces of text that repeat across
+/// its rows (names, towns, employers, addresses of issuers), most used
+/// first; rows refer to them by id.
+#[derive(Archive, Serialize, Debug, Default)]
+pub struct TextDictionary {
+    /// The entries, concatenated in id order.
+    pub text: Vec<u8>,
+    /// End of each entry in `text`.
+    pub ends: Vec<u32>,
 }
 
 /// Persons placed in this shard (by the card face of their newest row, so
-/// that a household's persons are adjacent), their blocks and the shard's
-/// text dictionary.
+/// that a household's persons are adjacent) and their blocks.
 ///
 /// Persons are numbered across the snapshot: shard 0's first, then shard
 /// 1's, and so on; index slots hold these numbers.
@@ -71,10 +105,6 @@ pub struct PersonShard {
     pub blocks: Vec<u8>,
     /// End of each person's block in `blocks`, in person order.
     pub block_ends: Vec<u32>,
-    /// The dictionary's entries, concatenated in id order.
-    pub dictionary_text: Vec<u8>,
-    /// End of each dictionary entry in `dictionary_text`.
-    pub dictionary_ends: Vec<u32>,
 }
 
 /// Lookup keys whose hash falls in this shard: online numbers, card faces,
@@ -116,7 +146,7 @@ pub struct KeyHash {
     /// Low 64 bits: shard (its high 32 bits) and home slot (its low 32).
     pub low: u64,
     /// Fingerprint stored in the slot (never 0).
-    pub fingerprint: u32,
+    pub fingerprint: u16,
 }
 
 impl KeyHash {
@@ -126,7 +156,7 @@ impl KeyHash {
         let hash = xxhash_rust::xxh3::xxh3_128(key);
         KeyHash {
             low: hash as u64,
-            fingerprint: ((hash >> 64) as u32).max(1),
+            fingerprint: ((hash >> 64) as u16).max(1),
         }
     }
 
@@ -148,7 +178,7 @@ impl KeyHash {
 /// full, always at least one empty slot) from `(home hash, fingerprint,
 /// target)` entries. Entries are inserted in sorted order so that the same
 /// input always gives the same bytes.
-pub fn build_index(entries: &mut [(u32, u32, u32)]) -> Vec<Slot> {
+pub fn build_index(entries: &mut [(u32, u16, u32)]) -> Vec<Slot> {
     entries.sort_unstable();
     let len = ((entries.len() as f64 / INDEX_LOAD).ceil() as usize).max(entries.len() + 1);
     let mut slots = vec![Slot::default(); len];
@@ -158,13 +188,12 @@ pub fn build_index(entries: &mut [(u32, u32, u32)]) -> Vec<Slot> {
             fingerprint,
         }
         .home(len);
-        while slots[position].fingerprint != 0 {
+        // Fingerprints are never 0, so a slot is free while its first two
+        // bytes are.
+        while slots[position].bytes[..2] != [0, 0] {
             position = if position + 1 == len { 0 } else { position + 1 };
         }
-        slots[position] = Slot {
-            fingerprint,
-            target,
-        };
+        slots[position] = Slot::new(fingerprint, target);
     }
     slots
 }
@@ -184,7 +213,7 @@ pub fn probe(slots: &[ArchivedSlot], hash: KeyHash) -> impl Iterator<Item = u32>
                 position
             }]
         })
-        .take_while(|slot| slot.fingerprint != 0)
-        .filter(move |slot| slot.fingerprint == hash.fingerprint)
-        .map(|slot| slot.target.to_native())
+        .take_while(|slot| slot.fingerprint() != 0)
+        .filter(move |slot| slot.fingerprint() == hash.fingerprint)
+        .map(|slot| slot.target())
 }

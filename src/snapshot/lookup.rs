@@ -83,7 +83,7 @@ impl Snapshot {
     /// Person number `number`.
     pub fn person(&self, number: u32) -> Option<PersonRef<'_>> {
         let (shard, local) = self.person_place(number)?;
-        PersonRef::new(shard, local, number)
+        PersonRef::new(shard, self.dictionary(), local, number)
     }
 
     /// The persons whose slots in `index` match `key` (unverified).

@@ -108,5 +108,8 @@ pub fn keys_file(shard: u32) -> String {
 
 /// Name of the archived insurer master.
 pub const INSURERS_FILE: &str = "insurers.rkyv";
+
+/// Name of the text dictionary file.
+pub const DICTIONARY_FILE: &str = "dictionary.rkyv";
 /// Name of the build report written beside the manifest.
 pub const BUILD_REPORT_FILE: &str = "build-report.json";

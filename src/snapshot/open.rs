@@ -7,9 +7,13 @@
 //! reads every byte and compares the manifest's checksums; the server does
 //! that once at activation, `snapshot verify` does it and more.
 
-use super::format::{ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard};
+use super::format::{
+    ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard, ArchivedTextDictionary,
+};
 use super::format::{FORMAT_VERSION, MAX_PERSONS};
-use super::manifest::{keys_file, person_file, Manifest, INSURERS_FILE, MANIFEST_FILE};
+use super::manifest::{
+    keys_file, person_file, Manifest, DICTIONARY_FILE, INSURERS_FILE, MANIFEST_FILE,
+};
 use crate::crl::revocations::{open_revocations, RevocationSets, REVOCATIONS_FILE};
 use crate::crl::Crl;
 use crate::storage::{FileEntry, FileError as SnapshotError, FileKind, Mapped, Verification};
@@ -24,6 +28,7 @@ pub struct Snapshot {
     /// Number of the first person of each person shard, and the total last.
     first_person: Vec<u32>,
     keys: Vec<Mapped<super::format::KeyShard>>,
+    dictionary: Mapped<super::format::TextDictionary>,
     insurers: Mapped<super::format::InsurerMaster>,
     /// The revocation list embedded in the snapshot.
     crl: Arc<Crl>,
@@ -95,6 +100,12 @@ impl Snapshot {
             FileKind::Insurers,
             verification,
         )?;
+        let dictionary = Mapped::open(
+            dir,
+            listed(&manifest, DICTIONARY_FILE)?,
+            FileKind::Dictionary,
+            verification,
+        )?;
         let revocations =
             open_revocations(dir, listed(&manifest, REVOCATIONS_FILE)?, verification)?;
         let crl_id = match &manifest.crl {
@@ -109,6 +120,7 @@ impl Snapshot {
             persons,
             first_person,
             keys,
+            dictionary,
             insurers,
             crl: Arc::new(crl),
         })
@@ -164,6 +176,11 @@ impl Snapshot {
     /// Key shard `shard`; `None` past the last one.
     pub fn key_shard(&self, shard: u32) -> Option<&ArchivedKeyShard> {
         self.keys.get(shard as usize).map(Mapped::get)
+    }
+
+    /// The archived text dictionary.
+    pub fn dictionary(&self) -> &ArchivedTextDictionary {
+        self.dictionary.get()
     }
 
     /// The archived insurer master.

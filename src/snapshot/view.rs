@@ -8,24 +8,24 @@
 use super::codec::block::Block;
 use super::codec::dictionary::{span, PieceTexts};
 use super::codec::reader::RowReader;
-use super::format::ArchivedPersonShard;
+use super::format::{ArchivedPersonShard, ArchivedTextDictionary};
 use crate::model::{
     CodeField, Date, DateField, EligibilityRow, LinkageNo, Serial, TextField, Validity,
     TEXT_FIELD_COUNT,
 };
 
-/// A person shard's dictionary, as row decoding reads it.
+/// The snapshot's text dictionary, as row decoding reads it.
 #[derive(Clone, Copy)]
-pub(crate) struct ShardDictionary<'s>(pub(crate) &'s ArchivedPersonShard);
+pub(crate) struct StoredDictionary<'s>(pub(crate) &'s ArchivedTextDictionary);
 
-impl PieceTexts for ShardDictionary<'_> {
+impl PieceTexts for StoredDictionary<'_> {
     #[inline]
     fn text(&self, id: u32) -> Option<&[u8]> {
-        let ends = &self.0.dictionary_ends;
+        let ends = &self.0.ends;
         let range = span(id as usize, |i| {
             ends.get(i).map(|end| end.to_native() as usize)
         })?;
-        self.0.dictionary_text.get(range)
+        self.0.text.get(range)
     }
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn block_of(shard: &ArchivedPersonShard, local: u32) -> Option<&[u8]>
 /// A person (linkage number) of an open snapshot, with their serials and rows.
 #[derive(Clone, Copy)]
 pub struct PersonRef<'s> {
-    shard: &'s ArchivedPersonShard,
+    dictionary: StoredDictionary<'s>,
     number: u32,
     block: Block<'s>,
 }
@@ -50,12 +50,13 @@ impl<'s> PersonRef<'s> {
     /// Person `local` of `shard`, numbered `number` in the snapshot.
     pub(crate) fn new(
         shard: &'s ArchivedPersonShard,
+        dictionary: &'s ArchivedTextDictionary,
         local: u32,
         number: u32,
     ) -> Option<PersonRef<'s>> {
         let block = Block::parse(block_of(shard, local)?)?;
         Some(PersonRef {
-            shard,
+            dictionary: StoredDictionary(dictionary),
             number,
             block,
         })
@@ -96,13 +97,13 @@ impl<'s> PersonRef<'s> {
     /// so that only the rows wanted are decoded.
     pub(crate) fn rows_passing<'a>(
         &self,
-        mut first_look: impl FnMut(&mut RowReader<'_, ShardDictionary<'s>>) -> bool + 'a,
+        mut first_look: impl FnMut(&mut RowReader<'_, StoredDictionary<'s>>) -> bool + 'a,
     ) -> impl Iterator<Item = RowRef<'s>> + 'a
     where
         's: 'a,
     {
         let person = *self;
-        let dictionary = ShardDictionary(self.shard);
+        let dictionary = self.dictionary;
         self.block
             .row_bytes()
             .enumerate()
@@ -129,11 +130,11 @@ impl<'s> PersonRef<'s> {
         mut first_look: F,
     ) -> impl Iterator<Item = RowLoc> + use<'a, 's, F>
     where
-        F: FnMut(&mut RowReader<'_, ShardDictionary<'s>>) -> bool + 'a,
+        F: FnMut(&mut RowReader<'_, StoredDictionary<'s>>) -> bool + 'a,
         's: 'a,
     {
         let person = *self;
-        let dictionary = ShardDictionary(self.shard);
+        let dictionary = self.dictionary;
         self.block
             .row_bytes()
             .enumerate()

@@ -40,6 +40,8 @@ pub enum FileKind {
     Insurers = 3,
     /// Revocation sets (a snapshot's or a CRL directory's).
     Revocations = 4,
+    /// A snapshot's text dictionary.
+    Dictionary = 5,
 }
 
 impl FileKind {
@@ -50,6 +52,7 @@ impl FileKind {
             FileKind::Keys => "keys shard",
             FileKind::Insurers => "insurer master",
             FileKind::Revocations => "revocation sets",
+            FileKind::Dictionary => "text dictionary",
         }
     }
 }

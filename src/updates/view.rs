@@ -18,7 +18,12 @@ use crate::updates::overlay::Overlay;
 use smallvec::SmallVec;
 
 /// A qualification row as served: from the snapshot or from the overlay.
+///
+/// A stored row is decoded into the record itself: records live only while
+/// a check is answered, a few at a time inline in [`Records`], so keeping
+/// the larger variant unboxed saves an allocation per row.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Record<'s> {
     /// A row of the snapshot the overlay has not changed.
     Stored(RowRef<'s>),

@@ -1,32 +1,32 @@
-//! A person shard's dictionary: the text pieces that repeat in it (family
-//! and given names, towns, employers, issuers' addresses, card symbols),
-//! stored once and referred to by id from every row that uses them.
+//! The snapshot's text dictionary: the pieces of text that repeat across
+//! its rows (family and given names, towns, employers, issuers' addresses,
+//! card symbols), stored once and referred to by id from every row that
+//! uses them.
 //!
 //! Ids are given by frequency, most used first, so the commonest pieces
-//! take one or two bytes in a row. A piece is worth an entry only if it is
-//! used at least twice and is longer than its id; digit strings never are
-//! (they pack into an integer anyway, see [`super::row`]).
+//! take one or two bytes in a row. A piece gets an entry only where that
+//! saves bytes: its uses times what an id saves over writing it out must
+//! be more than the entry costs. Digit strings never get one (they pack
+//! into an integer, see [`super::row`]).
+//!
+//! The build counts pieces shard by shard ([`PieceCounts`], over rows
+//! stored without a dictionary, where each piece is written out on its
+//! own, so counting never decodes a row), keeps what repeats within a
+//! shard, and adds those counts up ([`DictionaryBuilder`]): memory stays
+//! bounded by the pieces that repeat, never by the unique ones (the lot and
+//! building part of each address).
 
 use super::reader::literal_pieces;
+use super::row::{tag, KIND_ENTRY, KIND_LITERAL};
+use smallvec::SmallVec;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
-/// A piece as a map key, hashed in one call of xxh3 (the streaming hasher
-/// that `Hash for [u8]` would drive costs more than the lookup itself).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Piece<'a>(&'a [u8]);
-
-impl Hash for Piece<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(xxhash_rust::xxh3::xxh3_64(self.0));
-    }
-}
-
-/// Passes on the one `u64` a [`Piece`] writes.
+/// Passes on a `u64` that is already a hash.
 #[derive(Default)]
-struct PieceHasher(u64);
+struct PassThrough(u64);
 
-impl Hasher for PieceHasher {
+impl Hasher for PassThrough {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -38,7 +38,12 @@ impl Hasher for PieceHasher {
     }
 }
 
-type PieceMap<'a, V> = HashMap<Piece<'a>, V, BuildHasherDefault<PieceHasher>>;
+/// Maps keyed by the xxh3-64 of a piece.
+type ByHash<V> = HashMap<u64, V, BuildHasherDefault<PassThrough>>;
+
+fn piece_hash(piece: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(piece)
+}
 
 /// Where a row encoder finds the id of a piece (none: write it out).
 pub trait PieceIds {
@@ -52,8 +57,7 @@ pub trait PieceTexts {
     fn text(&self, id: u32) -> Option<&[u8]>;
 }
 
-/// No dictionary: every piece is written out (temporary build files, and
-/// rows with nothing to share).
+/// No dictionary: every piece is written out (temporary build files).
 pub struct NoDictionary;
 
 impl PieceIds for NoDictionary {
@@ -68,21 +72,19 @@ impl PieceTexts for NoDictionary {
     }
 }
 
-/// Least uses of a piece for it to get an entry.
-const MIN_USES: u32 = 2;
-/// Shortest piece (bytes) worth an entry: shorter ones cost no more written out.
+/// Shortest piece (bytes) counted: shorter ones cost no more written out.
 const MIN_PIECE_BYTES: usize = 3;
 
-/// Counts the pieces of a shard's rows, then keeps those worth an entry.
+/// The pieces of one shard's rows and how often each is used.
 #[derive(Default)]
-pub struct DictionaryBuilder<'a> {
-    uses: PieceMap<'a, u32>,
+pub struct PieceCounts<'a> {
+    uses: ByHash<(&'a [u8], u32)>,
 }
 
-impl<'a> DictionaryBuilder<'a> {
+impl<'a> PieceCounts<'a> {
     /// An empty count.
-    pub fn new() -> DictionaryBuilder<'a> {
-        DictionaryBuilder::default()
+    pub fn new() -> PieceCounts<'a> {
+        PieceCounts::default()
     }
 
     /// Counts the pieces written out in `row`, a row stored without a
@@ -90,42 +92,90 @@ impl<'a> DictionaryBuilder<'a> {
     pub fn count(&mut self, row: &'a [u8]) {
         for piece in literal_pieces(row) {
             if piece.len() >= MIN_PIECE_BYTES {
-                *self.uses.entry(Piece(piece)).or_insert(0) += 1;
+                let entry = self.uses.entry(piece_hash(piece)).or_insert((piece, 0));
+                // Two pieces with one 64-bit hash: the first keeps the count.
+                if entry.0 == piece {
+                    entry.1 += 1;
+                }
             }
         }
     }
 
-    /// The dictionary: pieces used at least twice, most used first (ties in
-    /// byte order, so the same rows always give the same bytes).
-    pub fn finish(self) -> Dictionary<'a> {
-        let mut kept: Vec<(&'a [u8], u32)> = self
-            .uses
-            .into_iter()
-            .map(|(piece, uses)| (piece.0, uses))
-            .filter(|&(_, uses)| uses >= MIN_USES)
-            .collect();
-        kept.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let mut ids = PieceMap::with_capacity_and_hasher(kept.len(), Default::default());
-        let mut text = Vec::new();
-        let mut ends = Vec::with_capacity(kept.len());
-        for (id, (piece, _)) in kept.into_iter().enumerate() {
-            ids.insert(Piece(piece), id as u32);
-            text.extend_from_slice(piece);
-            ends.push(text.len() as u32);
-        }
-        Dictionary { ids, text, ends }
+    /// The pieces used more than once.
+    pub fn repeated(&self) -> impl Iterator<Item = (&'a [u8], u32)> + '_ {
+        self.uses
+            .values()
+            .filter(|(_, uses)| *uses > 1)
+            .map(|&(piece, uses)| (piece, uses))
     }
 }
 
-/// A finished dictionary: what a person shard stores ([`Dictionary::text`]
+/// Adds up the repeated pieces of every shard and chooses the entries.
+#[derive(Default)]
+pub struct DictionaryBuilder {
+    uses: ByHash<(Box<[u8]>, u64)>,
+}
+
+impl DictionaryBuilder {
+    /// No pieces yet.
+    pub fn new() -> DictionaryBuilder {
+        DictionaryBuilder::default()
+    }
+
+    /// Adds the repeated pieces of one shard.
+    pub fn add(&mut self, counts: &PieceCounts<'_>) {
+        for (piece, uses) in counts.repeated() {
+            let entry = self
+                .uses
+                .entry(piece_hash(piece))
+                .or_insert_with(|| (piece.into(), 0));
+            if &*entry.0 == piece {
+                entry.1 += u64::from(uses);
+            }
+        }
+    }
+
+    /// The dictionary: the pieces worth an entry, most used first (ties in
+    /// byte order, so the same rows always give the same bytes).
+    pub fn finish(self) -> Dictionary {
+        let mut candidates: Vec<(Box<[u8]>, u64)> = self.uses.into_values().collect();
+        candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut dictionary = Dictionary::default();
+        for (piece, uses) in candidates {
+            let id = dictionary.ends.len() as u64;
+            let written = varint_len(tag(KIND_LITERAL, piece.len() as u64, false)) + piece.len();
+            let saved = written.saturating_sub(varint_len(tag(KIND_ENTRY, id, false))) as u64;
+            // An entry costs its bytes and the end that marks it.
+            if uses * saved > piece.len() as u64 + 4 {
+                dictionary.push(&piece);
+            }
+        }
+        dictionary
+    }
+}
+
+fn varint_len(value: u64) -> usize {
+    let bits = 64 - value.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
+}
+
+/// A finished dictionary: what the snapshot stores ([`Dictionary::text`]
 /// and [`Dictionary::ends`]) and the id of each piece for the encoder.
-pub struct Dictionary<'a> {
-    ids: PieceMap<'a, u32>,
+#[derive(Default)]
+pub struct Dictionary {
+    ids: ByHash<SmallVec<[u32; 1]>>,
     text: Vec<u8>,
     ends: Vec<u32>,
 }
 
-impl Dictionary<'_> {
+impl Dictionary {
+    fn push(&mut self, piece: &[u8]) {
+        let id = self.ends.len() as u32;
+        self.ids.entry(piece_hash(piece)).or_default().push(id);
+        self.text.extend_from_slice(piece);
+        self.ends.push(self.text.len() as u32);
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -147,13 +197,17 @@ impl Dictionary<'_> {
     }
 }
 
-impl PieceIds for Dictionary<'_> {
+impl PieceIds for Dictionary {
     fn id(&self, piece: &[u8]) -> Option<u32> {
-        self.ids.get(&Piece(piece)).copied()
+        self.ids
+            .get(&piece_hash(piece))?
+            .iter()
+            .copied()
+            .find(|&id| PieceTexts::text(self, id) == Some(piece))
     }
 }
 
-impl PieceTexts for Dictionary<'_> {
+impl PieceTexts for Dictionary {
     fn text(&self, id: u32) -> Option<&[u8]> {
         let range = span(id as usize, |i| self.ends.get(i).map(|&end| end as usize))?;
         self.text.get(range)
@@ -190,15 +244,22 @@ mod tests {
                 bytes
             })
             .collect();
-        let mut builder = DictionaryBuilder::new();
+        let mut counts = PieceCounts::new();
         for row in &rows {
-            builder.count(row);
+            counts.count(row);
         }
+        let mut builder = DictionaryBuilder::new();
+        builder.add(&counts);
+        builder.add(&counts);
         let dictionary = builder.finish();
         assert_eq!(dictionary.id("山田 ".as_bytes()), Some(0));
         assert_eq!(dictionary.id("花子".as_bytes()), Some(1));
-        assert_eq!(dictionary.id("佐藤 ".as_bytes()), None, "used once");
-        assert_eq!(dictionary.id("一".as_bytes()), None, "used once");
+        assert_eq!(
+            dictionary.id("佐藤 ".as_bytes()),
+            None,
+            "used once in a shard"
+        );
+        assert_eq!(dictionary.id("一".as_bytes()), None, "used once in a shard");
         assert_eq!(PieceTexts::text(&dictionary, 0), Some("山田 ".as_bytes()));
         assert_eq!(PieceTexts::text(&dictionary, 1), Some("花子".as_bytes()));
         assert_eq!(PieceTexts::text(&dictionary, 2), None);

@@ -165,8 +165,8 @@ impl<'b, D: PieceTexts> RowReader<'b, D> {
         text.extend_from_slice(&self.text);
         let mut text_ends = [0u16; TEXT_FIELD_COUNT];
         text_ends[0] = u16::try_from(online_len).ok()?;
-        for index in 1..TEXT_FIELD_COUNT {
-            text_ends[index] = u16::try_from(online_len + self.ends[index]).ok()?;
+        for (end, read) in text_ends.iter_mut().zip(&self.ends).skip(1) {
+            *end = u16::try_from(online_len + read).ok()?;
         }
         let text = String::from_utf8(text).ok()?;
         let head = self.head;

@@ -186,7 +186,7 @@ pub(super) fn derived_online_number<'a>(
 pub(crate) mod tests {
     use super::*;
     use crate::model::{CodeField, DateField, DATE_FIELD_COUNT};
-    use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary};
+    use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary, PieceCounts};
     use crate::snapshot::codec::reader::decode_row;
 
     /// A row with only the required fields and `value` in `field`.
@@ -204,9 +204,12 @@ pub(crate) mod tests {
     fn round_trip(row: &EligibilityRow) -> usize {
         let mut literal = Vec::new();
         encode_row(row, &NoDictionary, &mut literal);
+        let mut counts = PieceCounts::new();
+        for _ in 0..10 {
+            counts.count(&literal);
+        }
         let mut builder = DictionaryBuilder::new();
-        builder.count(&literal);
-        builder.count(&literal);
+        builder.add(&counts);
         let dictionary = builder.finish();
         let mut transcoded = Vec::new();
         crate::snapshot::codec::reader::transcode_row(&literal, &dictionary, &mut transcoded)

@@ -26,7 +26,7 @@ pub(super) fn build_key_shard(
     first_person: &[u32],
 ) -> anyhow::Result<KeyShardBuilt> {
     let entries = take_keys(partition)?;
-    let mut lists: [Vec<(u32, u32, u32)>; 4] = Default::default();
+    let mut lists: [Vec<(u32, u16, u32)>; 4] = Default::default();
     for entry in &entries.keyed {
         let Some(first) = first_person.get(entry.shard as usize) else {
             bail!(
@@ -67,7 +67,7 @@ pub(super) fn build_key_shard(
         + built.face_index.len()
         + built.linkage_index.len()
         + built.serial_index.len();
-    let size_hint = slots * 8 + built.unmatched.len() + 4096;
+    let size_hint = slots * 6 + built.unmatched.len() + 4096;
     let file = write_archive(
         out_dir,
         &keys_file(shard),

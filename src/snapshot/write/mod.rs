@@ -33,6 +33,7 @@ pub use base::{BaseContent, Partitions, RowSink};
 pub use check::KeyCheck;
 
 use crate::crl::revocations::REVOCATIONS_FILE;
+use crate::snapshot::codec::dictionary::DictionaryBuilder;
 use crate::snapshot::format::{InsurerMaster, FORMAT_VERSION, MAX_PERSONS, NO_DATE};
 use crate::snapshot::manifest::{
     Counts, Manifest, SourceDigest, BUILD_REPORT_FILE, INSURERS_FILE, MANIFEST_FILE,
@@ -49,6 +50,7 @@ use partition::Partitioned;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Source file names inside the input directory (`CONTRACT.md` §1).
@@ -356,15 +358,28 @@ fn build_from(
     refuse_bad_rows(options, &bad_rows)?;
     phase_done("persons", &mut timings);
 
-    // Phase 4: person shards.
+    // Phase 4: the text dictionary.
     let out_dir = partial.path();
-    let person_built = run_phase(options, "person shards", &placed_paths, |shard, path| {
-        persons::build_person_shard(path, out_dir, shard, shards, &key_parts)
+    let counting = Mutex::new(DictionaryBuilder::new());
+    run_phase(options, "dictionary", &placed_paths, |_, path| {
+        persons::count_pieces(path, &counting)
     })?;
+    let dictionary = counting
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a build worker panicked while counting"))?
+        .finish();
+    let dictionary_file = persons::write_dictionary(out_dir, &dictionary)?;
+    phase_done("dictionary", &mut timings);
+
+    // Phase 5: person shards.
+    let person_built = run_phase(options, "person shards", &placed_paths, |shard, path| {
+        persons::build_person_shard(path, &dictionary, out_dir, shard, shards, &key_parts)
+    })?;
+    drop(dictionary);
     let key_paths = key_parts.finish()?;
     phase_done("person shards", &mut timings);
 
-    // Phase 5: key shards.
+    // Phase 6: key shards.
     let mut first_person = Vec::with_capacity(person_built.len());
     let mut total_persons = 0u64;
     for built in &person_built {
@@ -379,6 +394,7 @@ fn build_from(
     })?;
     let mut files: Vec<FileEntry> = person_built.iter().map(|b| b.file.clone()).collect();
     files.extend(key_built.iter().map(|b| b.file.clone()));
+    files.push(dictionary_file);
     files.push(write_archive(
         out_dir,
         INSURERS_FILE,

@@ -1,24 +1,28 @@
-//! Phase 4: turn one placement partition into a person shard: order its
-//! persons by household (card face of the newest row, then linkage number),
-//! count the text pieces into the shard's dictionary, write every block
-//! again with it, and emit the keys of every person (online numbers, card
-//! faces, linkage number, serials) to the key partitions.
+//! Phases 4 and 5: count the text pieces of every placement partition into
+//! the snapshot's dictionary, then turn each partition into a person shard:
+//! order its persons by household (card face of the newest row, then
+//! linkage number), write every block again with the dictionary, and emit
+//! the keys of every person (online numbers, card faces, linkage number,
+//! serials) to the key partitions.
 
 use super::group::{face_of, stored_face};
-use super::temp::{encode_key, take_persons, KeyEntry, KeyKind, PartitionFiles};
+use super::temp::{encode_key, read_persons, take_persons, KeyEntry, KeyKind, PartitionFiles};
 use crate::model::ids::FaceIndexKey;
 use crate::model::{LinkageNo, Serial, TextField};
 use crate::snapshot::codec::block::{encode_block, Block};
-use crate::snapshot::codec::dictionary::{DictionaryBuilder, NoDictionary};
+use crate::snapshot::codec::dictionary::{
+    Dictionary, DictionaryBuilder, NoDictionary, PieceCounts,
+};
 use crate::snapshot::codec::reader::{transcode_row, RowReader};
-use crate::snapshot::format::{KeyHash, PersonShard};
-use crate::snapshot::manifest::person_file;
+use crate::snapshot::format::{KeyHash, PersonShard, TextDictionary};
+use crate::snapshot::manifest::{person_file, DICTIONARY_FILE};
 use crate::storage::archive::write_archive;
 use crate::storage::{FileEntry, FileKind};
 use anyhow::Context;
 use smallvec::SmallVec;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 /// What building one person shard produced.
 pub(super) struct PersonShardBuilt {
@@ -48,36 +52,60 @@ struct Placed<'b> {
     order: (u64, LinkageNo),
 }
 
-/// Builds person shard `shard` from its placement partition.
+fn damaged(partition: &Path) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: a temporary build file is damaged (was it changed during the build?)",
+        partition.display()
+    )
+}
+
+fn read_placed<'b>(
+    partition: &Path,
+    bytes: &'b [u8],
+    ranges: Vec<std::ops::Range<usize>>,
+) -> anyhow::Result<Vec<Placed<'b>>> {
+    ranges
+        .into_iter()
+        .map(|range| placed(&bytes[range]))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| damaged(partition))
+}
+
+/// Counts the text pieces of one placement partition (leaving the file for
+/// [`build_person_shard`]) and adds those that repeat to `dictionary`.
+pub(super) fn count_pieces(
+    partition: &Path,
+    dictionary: &Mutex<DictionaryBuilder>,
+) -> anyhow::Result<()> {
+    let (bytes, ranges) = read_persons(partition)?;
+    let persons = read_placed(partition, &bytes, ranges)?;
+    let mut counts = PieceCounts::new();
+    for row in persons.iter().flat_map(|person| &person.rows) {
+        counts.count(row);
+    }
+    dictionary
+        .lock()
+        .map_err(|_| anyhow::anyhow!("a build worker panicked while counting"))?
+        .add(&counts);
+    Ok(())
+}
+
+/// Builds person shard `shard` from its placement partition, its rows
+/// written with the snapshot's `dictionary`.
 pub(super) fn build_person_shard(
     partition: &Path,
+    dictionary: &Dictionary,
     out_dir: &Path,
     shard: u32,
     shards: u32,
     keys: &PartitionFiles,
 ) -> anyhow::Result<PersonShardBuilt> {
     let (bytes, ranges) = take_persons(partition)?;
-    let damaged = || {
-        anyhow::anyhow!(
-            "{}: a temporary build file is damaged (was it changed during the build?)",
-            partition.display()
-        )
-    };
-    let mut persons = ranges
-        .into_iter()
-        .map(|range| placed(&bytes[range]))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(damaged)?;
+    let mut persons = read_placed(partition, &bytes, ranges)?;
     persons.sort_unstable_by_key(|person| person.order);
-    let mut counter = DictionaryBuilder::new();
-    for row in persons.iter().flat_map(|person| &person.rows) {
-        counter.count(row);
-    }
-    let dictionary = counter.finish();
+    let damaged = || damaged(partition);
     let mut built = PersonShard {
         shard,
-        dictionary_text: dictionary.text().to_vec(),
-        dictionary_ends: dictionary.ends().to_vec(),
         ..PersonShard::default()
     };
     let mut key_buffers = vec![Vec::new(); shards as usize];
@@ -88,7 +116,7 @@ pub(super) fn build_person_shard(
         transcoded.clear();
         row_ends.clear();
         for row in &person.rows {
-            transcode_row(row, &dictionary, &mut transcoded).ok_or_else(damaged)?;
+            transcode_row(row, dictionary, &mut transcoded).ok_or_else(damaged)?;
             row_ends.push(transcoded.len());
         }
         let rows: Vec<&[u8]> = row_ends
@@ -116,11 +144,7 @@ pub(super) fn build_person_shard(
             .ok_or_else(damaged)?;
     }
     keys.append_all(&key_buffers)?;
-    let size_hint = built.blocks.len()
-        + built.block_ends.len() * 4
-        + built.dictionary_text.len()
-        + built.dictionary_ends.len() * 4
-        + 4096;
+    let size_hint = built.blocks.len() + built.block_ends.len() * 4 + 4096;
     let file = write_archive(
         out_dir,
         &person_file(shard),
@@ -133,6 +157,25 @@ pub(super) fn build_person_shard(
         persons: persons.len() as u64,
         tally,
     })
+}
+
+/// Writes the snapshot's text dictionary.
+pub(super) fn write_dictionary(
+    out_dir: &Path,
+    dictionary: &Dictionary,
+) -> anyhow::Result<FileEntry> {
+    let stored = TextDictionary {
+        text: dictionary.text().to_vec(),
+        ends: dictionary.ends().to_vec(),
+    };
+    let size_hint = stored.text.len() + stored.ends.len() * 4 + 4096;
+    write_archive(
+        out_dir,
+        DICTIONARY_FILE,
+        FileKind::Dictionary,
+        &stored,
+        size_hint,
+    )
 }
 
 fn placed(bytes: &[u8]) -> Option<Placed<'_>> {

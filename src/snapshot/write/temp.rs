@@ -187,7 +187,15 @@ pub(super) fn encode_person_record(block: &[u8], out: &mut Vec<u8>) {
 /// Reads back and removes a file of person records; returns the file's
 /// bytes and the range of each block in them.
 pub(super) fn take_persons(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<std::ops::Range<usize>>)> {
-    let bytes = take_file(path)?;
+    let records = read_persons(path)?;
+    std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
+    Ok(records)
+}
+
+/// Reads back a file of person records, leaving it in place.
+pub(super) fn read_persons(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<std::ops::Range<usize>>)> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read back {}", path.display()))?;
     let mut ranges = Vec::with_capacity(bytes.len() / 150);
     let mut rest: &[u8] = &bytes;
     while !rest.is_empty() {
@@ -220,24 +228,25 @@ pub(super) enum KeyKind {
 pub(super) struct KeyEntry {
     pub kind: KeyKind,
     pub home: u32,
-    pub fingerprint: u32,
+    pub fingerprint: u16,
     pub shard: u32,
     pub local: u32,
 }
 
-/// Appends a key entry: `[kind u8][home u32][fingerprint u32][shard u32][local u32]`.
+/// Appends a key entry: `[kind u8][home u32][fingerprint u16][shard u32][local u32]`.
 pub(super) fn encode_key(entry: &KeyEntry, out: &mut Vec<u8>) {
     out.push(entry.kind as u8);
-    for word in [entry.home, entry.fingerprint, entry.shard, entry.local] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
+    out.extend_from_slice(&entry.home.to_le_bytes());
+    out.extend_from_slice(&entry.fingerprint.to_le_bytes());
+    out.extend_from_slice(&entry.shard.to_le_bytes());
+    out.extend_from_slice(&entry.local.to_le_bytes());
 }
 
 /// Appends an unmatched-serial entry: `[5][home][fingerprint][serial len
 /// u8][serial][linkage varint]`.
 pub(super) fn encode_unmatched(
     home: u32,
-    fingerprint: u32,
+    fingerprint: u16,
     serial: &Serial,
     linkage: LinkageNo,
     out: &mut Vec<u8>,
@@ -256,7 +265,7 @@ pub(super) fn encode_unmatched(
 pub(super) struct KeyEntries {
     pub keyed: Vec<KeyEntry>,
     /// Unmatched serials: (home, fingerprint, serial, linkage).
-    pub unmatched: Vec<(u32, u32, Serial, LinkageNo)>,
+    pub unmatched: Vec<(u32, u16, Serial, LinkageNo)>,
 }
 
 /// Reads back and removes a key partition.
@@ -273,7 +282,7 @@ pub(super) fn take_keys(path: &Path) -> anyhow::Result<KeyEntries> {
             .ok_or_else(|| damaged(path))?;
         let parsed = (|| {
             let home = word(&mut rest)?;
-            let fingerprint = word(&mut rest)?;
+            let fingerprint = u16::from_le_bytes(varint::take(&mut rest, 2)?.try_into().ok()?);
             if kind == KeyKind::Unmatched as u8 {
                 let len = usize::from(*varint::take(&mut rest, 1)?.first()?);
                 let serial = Serial::from_be_bytes(varint::take(&mut rest, len)?)?;
