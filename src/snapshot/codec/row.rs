@@ -110,8 +110,11 @@ fn encode_codes(codes: &[u8; CODE_FIELD_COUNT], out: &mut Vec<u8>) {
 }
 
 fn encode_date(days: i32, out: &mut Vec<u8>) {
-    match u16::try_from(days - DATE_EPOCH) {
-        Ok(short) if short != WIDE_DATE => out.extend_from_slice(&short.to_le_bytes()),
+    let short = days
+        .checked_sub(DATE_EPOCH)
+        .and_then(|offset| u16::try_from(offset).ok());
+    match short {
+        Some(short) if short != WIDE_DATE => out.extend_from_slice(&short.to_le_bytes()),
         _ => {
             out.extend_from_slice(&WIDE_DATE.to_le_bytes());
             out.extend_from_slice(&days.to_le_bytes());
