@@ -45,6 +45,7 @@ fn dataset(persons: u64) -> (PathBuf, PathBuf) {
             out: source.clone(),
             today,
             crl_entries: None,
+            crl_random_serials: false,
             progress: true,
         })
         .expect("generate the bench dataset");

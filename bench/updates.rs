@@ -48,6 +48,7 @@ fn snapshot(persons: u64) -> Snapshot {
             out: source.clone(),
             today: today(),
             crl_entries: None,
+            crl_random_serials: false,
             progress: false,
         })
         .expect("generate the dataset");

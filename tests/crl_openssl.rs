@@ -212,6 +212,7 @@ fn openssl_verifies_what_shikaku_gen_makes() {
         out: dir.to_path_buf(),
         today: Date::today_in_japan(),
         crl_entries: Some(500),
+        crl_random_serials: true,
         progress: false,
     })
     .unwrap();

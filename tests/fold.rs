@@ -110,6 +110,7 @@ fn generated_base(
         out: dir.path().join("source"),
         today,
         crl_entries: None,
+        crl_random_serials: false,
         progress: false,
     })
     .unwrap();

@@ -48,6 +48,7 @@ fn target() -> &'static Target {
             out: data.clone(),
             today: JapanTime::now().date,
             crl_entries: None,
+            crl_random_serials: false,
             progress: false,
         })
         .unwrap();

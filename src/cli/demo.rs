@@ -117,6 +117,7 @@ pub(super) fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<Pa
         out: source.clone(),
         today: date,
         crl_entries: None,
+        crl_random_serials: false,
         progress: false,
     })?;
     println!("building the demo snapshot into {}", snapshot_dir.display());

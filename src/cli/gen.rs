@@ -27,6 +27,10 @@ pub(super) struct GenArgs {
     /// 1560000 at launch, 10000000 grown).
     #[arg(long)]
     crl_entries: Option<u64>,
+    /// Draw the padding serials at random over 64 bits rather than in
+    /// sequence (with --crl-entries).
+    #[arg(long, requires = "crl_entries")]
+    crl_random_serials: bool,
     /// Japan Post's KEN_ALL.CSV (Shift_JIS, as downloaded) to take
     /// municipalities, towns and postal codes from, instead of the built-in
     /// copy.
@@ -46,6 +50,7 @@ pub(super) fn run(args: &GenArgs) -> anyhow::Result<()> {
         out: args.out.clone(),
         today,
         crl_entries: args.crl_entries,
+        crl_random_serials: args.crl_random_serials,
         progress: std::io::stderr().is_terminal(),
     };
     let summary = match &args.addresses {

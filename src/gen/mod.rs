@@ -84,6 +84,10 @@ pub struct GenOptions {
     /// Pad the CRL to this many entries (certificates of people outside the
     /// insured population), for national-scale CRL measurements.
     pub crl_entries: Option<u64>,
+    /// Draw the padding serials at random over 64 bits instead of in
+    /// sequence (how JPKI numbers its certificates is not public: the
+    /// revocation sets must hold either shape).
+    pub crl_random_serials: bool,
     /// Show a progress bar on the terminal.
     pub progress: bool,
 }
@@ -146,7 +150,10 @@ pub fn generate_with(options: &GenOptions, book: &AddressBook) -> Result<GenSumm
         &options.out,
         options.seed,
         options.today,
-        options.crl_entries,
+        options.crl_entries.map(|entries| pki::Padding {
+            entries,
+            random: options.crl_random_serials,
+        }),
     )?;
     Ok(GenSummary {
         persons: options.persons,

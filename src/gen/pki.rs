@@ -258,13 +258,39 @@ fn read_entries(path: &Path) -> Result<Vec<CrlEntry>> {
         .collect()
 }
 
-/// Padding entries up to `total`: serials from 2^62 up (the generator's own
-/// are below 2^62), issued in sequence as a CA does, for certificates of
-/// people outside the insured population.
-fn padding(listed: usize, total: u64, today: Date) -> Vec<CrlEntry> {
-    (listed as u64..total)
+/// How the CRL is padded beyond the dataset's own revocations.
+#[derive(Clone, Copy, Debug)]
+pub struct Padding {
+    /// Entries of the CRL in all.
+    pub entries: u64,
+    /// Serials drawn over 64 bits (from 2^63 up, all distinct) rather than
+    /// issued in sequence from 2^62.
+    pub random: bool,
+}
+
+/// A bijection of the 63-bit numbers (xorshift-multiply rounds modulo
+/// 2^63), so that padding serials drawn "at random" never repeat.
+fn scatter(index: u64) -> u64 {
+    const MASK: u64 = (1 << 63) - 1;
+    let mut x = index & MASK;
+    x ^= x >> 31;
+    x = x.wrapping_mul(0x7FB5_D329_728E_A185) & MASK;
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x81DA_DEF4_BC2D_D44D) & MASK;
+    x ^ (x >> 33)
+}
+
+/// Padding entries up to `padding.entries`, for certificates of people
+/// outside the insured population: serials from 2^62 up in sequence as a
+/// CA issues them, or scattered over 2^63.. (the generator's own are below
+/// 2^62).
+fn pad(listed: usize, padding: Padding, today: Date) -> Vec<CrlEntry> {
+    (listed as u64..padding.entries)
         .map(|i| CrlEntry {
-            serial: Serial::from_u64((1 << 62) + i),
+            serial: Serial::from_u64(match padding.random {
+                true => (1 << 63) | scatter(i),
+                false => (1 << 62) + i,
+            }),
             revoked_on: today.add_days(-((i % 1800) as i32) - 1),
             reason: match i % 10 {
                 0 => RevocationReason::CertificateHold,
@@ -278,8 +304,8 @@ fn padding(listed: usize, total: u64, today: Date) -> Vec<CrlEntry> {
 
 /// Writes the test PKI for the dataset in `dir` (whose `revoked.csv` and
 /// `linkage.csv` are already written); `revoked.csv` moves under `pki/`.
-/// `crl_entries` pads the CRL to that many entries.
-pub fn write(dir: &Path, seed: u64, today: Date, crl_entries: Option<u64>) -> Result<PkiSummary> {
+/// `padding` pads the CRL beyond the dataset's own revocations.
+pub fn write(dir: &Path, seed: u64, today: Date, padding: Option<Padding>) -> Result<PkiSummary> {
     let pki = dir.join("pki");
     let certificates = pki.join("certificates");
     std::fs::create_dir_all(&certificates)
@@ -289,7 +315,9 @@ pub fn write(dir: &Path, seed: u64, today: Date, crl_entries: Option<u64>) -> Re
         .with_context(|| format!("cannot move revoked.csv to {}", listed_path.display()))?;
     let mut entries = read_entries(&listed_path)?;
     let listed = entries.len();
-    entries.extend(padding(listed, crl_entries.unwrap_or(0), today));
+    if let Some(padding) = padding {
+        entries.extend(pad(listed, padding, today));
+    }
 
     let ca = TestCa::new(seed, 0)?;
     let number = today.days() as u64;

@@ -20,6 +20,7 @@ fn generate_on(dir: &Path, persons: u64, seed: u64, today: Date) -> GenSummary {
         out: dir.to_path_buf(),
         today,
         crl_entries: None,
+        crl_random_serials: false,
         progress: false,
     };
     generate(&options).unwrap()
@@ -484,6 +485,7 @@ fn households_live_in_the_address_book_given() {
         out: dir.path().to_path_buf(),
         today: today(),
         crl_entries: None,
+        crl_random_serials: false,
         progress: false,
     };
     let summary = generate_with(&options, &book).unwrap();
