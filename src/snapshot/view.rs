@@ -95,55 +95,60 @@ impl<'s> PersonRef<'s> {
     /// The person's rows that pass `first_look`, newest first. It sees each
     /// row read only as far as it reads it ([`RowReader::read_through`]),
     /// so that only the rows wanted are decoded.
-    pub(crate) fn rows_passing<'a>(
+    pub(crate) fn rows_passing<'a, F>(
         &self,
-        mut first_look: impl FnMut(&mut RowReader<'_, StoredDictionary<'s>>) -> bool + 'a,
-    ) -> impl Iterator<Item = RowRef<'s>> + 'a
+        first_look: F,
+    ) -> impl Iterator<Item = RowRef<'s>> + use<'a, 's, F>
     where
+        F: FnMut(&mut RowReader<'s, StoredDictionary<'s>>) -> bool + 'a,
         's: 'a,
     {
         let person = *self;
-        let dictionary = self.dictionary;
-        self.block
-            .row_bytes()
-            .enumerate()
-            .filter_map(move |(ordinal, bytes)| {
-                let mut reader = RowReader::new(bytes, &dictionary)?;
-                if !first_look(&mut reader) {
-                    return None;
-                }
-                let row = reader.finish(person.linkage().0)?;
+        self.readers_passing(first_look)
+            .filter_map(move |(ordinal, reader)| {
                 Some(RowRef {
                     person,
-                    ordinal: ordinal as u32,
-                    row,
+                    ordinal,
+                    row: reader.finish(person.linkage().0)?,
                 })
             })
     }
-}
 
-impl<'s> PersonRef<'s> {
     /// Where the person's rows that pass `first_look` are (see
     /// [`PersonRef::rows_passing`]), without decoding them.
     pub(crate) fn locs_passing<'a, F>(
         &self,
-        mut first_look: F,
+        first_look: F,
     ) -> impl Iterator<Item = RowLoc> + use<'a, 's, F>
     where
-        F: FnMut(&mut RowReader<'_, StoredDictionary<'s>>) -> bool + 'a,
+        F: FnMut(&mut RowReader<'s, StoredDictionary<'s>>) -> bool + 'a,
         's: 'a,
     {
-        let person = *self;
+        let number = self.number;
+        self.readers_passing(first_look)
+            .map(move |(ordinal, _)| RowLoc {
+                person: number,
+                ordinal,
+            })
+    }
+
+    /// Each row's place among the person's rows and its reader, for the
+    /// rows that pass `first_look`.
+    fn readers_passing<'a, F>(
+        &self,
+        mut first_look: F,
+    ) -> impl Iterator<Item = (u32, RowReader<'s, StoredDictionary<'s>>)> + use<'a, 's, F>
+    where
+        F: FnMut(&mut RowReader<'s, StoredDictionary<'s>>) -> bool + 'a,
+        's: 'a,
+    {
         let dictionary = self.dictionary;
         self.block
             .row_bytes()
             .enumerate()
             .filter_map(move |(ordinal, bytes)| {
-                let mut reader = RowReader::new(bytes, &dictionary)?;
-                first_look(&mut reader).then_some(RowLoc {
-                    person: person.number,
-                    ordinal: ordinal as u32,
-                })
+                let mut reader = RowReader::new(bytes, dictionary)?;
+                first_look(&mut reader).then_some((ordinal as u32, reader))
             })
     }
 }

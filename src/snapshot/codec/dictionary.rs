@@ -57,7 +57,14 @@ pub trait PieceTexts {
     fn text(&self, id: u32) -> Option<&[u8]>;
 }
 
+impl<T: PieceTexts + ?Sized> PieceTexts for &T {
+    fn text(&self, id: u32) -> Option<&[u8]> {
+        (**self).text(id)
+    }
+}
+
 /// No dictionary: every piece is written out (temporary build files).
+#[derive(Clone, Copy)]
 pub struct NoDictionary;
 
 impl PieceIds for NoDictionary {

@@ -69,7 +69,7 @@ impl RowHead {
 pub struct RowReader<'b, D> {
     head: RowHead,
     rest: &'b [u8],
-    dictionary: &'b D,
+    dictionary: D,
     /// The next field to read (fields 1.. in order; the online number last).
     next: usize,
     text: TextBuffer,
@@ -79,7 +79,7 @@ pub struct RowReader<'b, D> {
 
 impl<'b, D: PieceTexts> RowReader<'b, D> {
     /// Reads the fixed part of the row in `bytes`.
-    pub fn new(bytes: &'b [u8], dictionary: &'b D) -> Option<RowReader<'b, D>> {
+    pub fn new(bytes: &'b [u8], dictionary: D) -> Option<RowReader<'b, D>> {
         let mut rest = bytes;
         let head = RowHead::read(&mut rest)?;
         Some(RowReader {
@@ -102,7 +102,7 @@ impl<'b, D: PieceTexts> RowReader<'b, D> {
     pub fn read_through(&mut self, last: TextField) -> Option<()> {
         while self.next <= last as usize {
             if self.head.presence & (1 << self.next) != 0 {
-                read_field(&mut self.rest, self.dictionary, &self.ends, &mut self.text)?;
+                read_field(&mut self.rest, &self.dictionary, &self.ends, &mut self.text)?;
             }
             self.ends[self.next] = self.text.len();
             self.next += 1;
@@ -133,7 +133,7 @@ impl<'b, D: PieceTexts> RowReader<'b, D> {
             let mut rest = self.rest;
             read_field(
                 &mut rest,
-                self.dictionary,
+                &self.dictionary,
                 &[0; TEXT_FIELD_COUNT],
                 &mut stored,
             )?;
@@ -151,7 +151,7 @@ impl<'b, D: PieceTexts> RowReader<'b, D> {
         if self.head.stores(TextField::OnlineNumber) {
             read_field(
                 &mut self.rest,
-                self.dictionary,
+                &self.dictionary,
                 &[0; TEXT_FIELD_COUNT],
                 &mut SmallVec::<[u8; 24]>::new(),
             )?;

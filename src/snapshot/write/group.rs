@@ -43,7 +43,7 @@ struct RowKey {
 impl RowKey {
     fn read(bytes: &[u8], record: RowRecord) -> Option<RowKey> {
         let stored = bytes.get(record.row.clone())?;
-        let mut reader = RowReader::new(stored, &NoDictionary)?;
+        let mut reader = RowReader::new(stored, NoDictionary)?;
         let head = *reader.head();
         let online = reader.online_number()?;
         Some(RowKey {
@@ -67,7 +67,7 @@ impl RowKey {
 
 /// The card face of a stored row in index form (what places its person).
 pub(super) fn stored_face(stored: &[u8]) -> Option<FaceIndexKey> {
-    face_of(&mut RowReader::new(stored, &NoDictionary)?)
+    face_of(&mut RowReader::new(stored, NoDictionary)?)
 }
 
 /// The card face of the row being read, in index form.

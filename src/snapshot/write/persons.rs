@@ -226,7 +226,7 @@ fn emit_keys(
     let mut faces: SmallVec<[FaceIndexKey; 4]> = SmallVec::new();
     for stored in &person.rows {
         stats.rows += 1;
-        let mut reader = RowReader::new(stored, &NoDictionary)?;
+        let mut reader = RowReader::new(stored, NoDictionary)?;
         let number = reader.online_number()?;
         if !online.contains(&number) {
             online.push(number);
