@@ -7,6 +7,15 @@
 //! keys sampled across the whole dataset, so caches are not flattered.
 //!
 //! Run: `cargo bench --bench lookup` (or with `SHIKAKU_BENCH_PERSONS=10000000`).
+//!
+//! At national scale: `SHIKAKU_BENCH_DATA=DIR` takes the dataset from
+//! `DIR/source` (compressed sources too) and `DIR/snapshot` (built there if
+//! it does not open), and `SHIKAKU_BENCH_BASELINE_ROWS=N` fills the
+//! baseline from the first N rows only: 130 million rows as `String`s in
+//! hash maps need several times this machine's memory, which is the point
+//! of the snapshot. The sampled keys come from those rows, so both stores
+//! answer the same keys; the snapshot places those persons by the hash of
+//! their card face, i.e. all over its files.
 // criterion_group! defines a public function that cannot carry a doc comment.
 #![allow(missing_docs)]
 
@@ -15,8 +24,9 @@ use shikaku::engine::json::{write_answer, Envelope};
 use shikaku::engine::{check, Query, View};
 use shikaku::gen::{generate, GenOptions};
 use shikaku::model::{CardFaceKey, Date, OnlineNumber, Serial};
-use shikaku::snapshot::write::{build, BuildOptions};
+use shikaku::snapshot::write::{build, BuildOptions, Sources};
 use shikaku::snapshot::Snapshot;
+use shikaku::source::csv_input::open_decompressed;
 use shikaku::source::Encoding;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,9 +41,20 @@ fn persons() -> u64 {
         .unwrap_or(1_000_000)
 }
 
+/// Rows the baseline holds (`SHIKAKU_BENCH_BASELINE_ROWS`; all by default).
+fn baseline_rows() -> usize {
+    std::env::var("SHIKAKU_BENCH_BASELINE_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
 /// Generates and builds the dataset once; returns (source dir, snapshot dir).
 fn dataset(persons: u64) -> (PathBuf, PathBuf) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-data/{persons}"));
+    let root = match std::env::var_os("SHIKAKU_BENCH_DATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/bench-data/{persons}")),
+    };
     let source = root.join("source");
     let snapshot = root.join("snapshot");
     if Snapshot::open(&snapshot).is_err() {
@@ -46,6 +67,7 @@ fn dataset(persons: u64) -> (PathBuf, PathBuf) {
             today,
             crl_entries: None,
             crl_random_serials: false,
+            compression: shikaku::source::csv_input::Compression::None,
             progress: true,
         })
         .expect("generate the bench dataset");
@@ -89,9 +111,14 @@ struct Keys {
     serials: Vec<(String, Serial)>,
 }
 
+fn csv_reader(source: &Path, name: &str) -> csv::Reader<Box<dyn std::io::Read + Send>> {
+    let path = Sources::require(source, name).expect(name);
+    csv::Reader::from_reader(open_decompressed(&path).expect(name))
+}
+
 fn load(source: &Path) -> (Baseline, Keys) {
-    let mut reader =
-        csv::Reader::from_path(source.join("eligibility.csv")).expect("eligibility.csv");
+    let limit = baseline_rows();
+    let mut reader = csv_reader(source, Sources::ELIGIBILITY);
     let headers = reader.headers().expect("a header").clone();
     let column = |name: &str| headers.iter().position(|h| h == name).expect(name);
     let (code, branch, municipal) = (
@@ -110,7 +137,7 @@ fn load(source: &Path) -> (Baseline, Keys) {
         by_face: HashMap::new(),
         by_serial: HashMap::new(),
     };
-    for record in reader.records() {
+    for record in reader.records().take(limit) {
         let record = record.expect("a record");
         let online = if record[municipal].is_empty() {
             format!("{}{}", &record[code], &record[branch])
@@ -128,8 +155,8 @@ fn load(source: &Path) -> (Baseline, Keys) {
         baseline.by_online.entry(online).or_default().push(index);
         baseline.rows.push(record);
     }
-    let mut reader = csv::Reader::from_path(source.join("linkage.csv")).expect("linkage.csv");
-    for record in reader.records() {
+    let mut reader = csv_reader(source, Sources::LINKAGE);
+    for record in reader.records().take(limit) {
         let record = record.expect("a record");
         baseline
             .by_serial

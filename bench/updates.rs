@@ -49,6 +49,7 @@ fn snapshot(persons: u64) -> Snapshot {
             today: today(),
             crl_entries: None,
             crl_random_serials: false,
+            compression: shikaku::source::csv_input::Compression::None,
             progress: false,
         })
         .expect("generate the dataset");

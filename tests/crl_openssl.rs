@@ -213,6 +213,7 @@ fn openssl_verifies_what_shikaku_gen_makes() {
         today: Date::today_in_japan(),
         crl_entries: Some(500),
         crl_random_serials: true,
+        compression: shikaku::source::csv_input::Compression::None,
         progress: false,
     })
     .unwrap();

@@ -111,6 +111,7 @@ fn generated_base(
         today,
         crl_entries: None,
         crl_random_serials: false,
+        compression: shikaku::source::csv_input::Compression::None,
         progress: false,
     })
     .unwrap();

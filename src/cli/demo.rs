@@ -118,6 +118,7 @@ pub(super) fn prepare(dir: &Path, persons: u64, date: Date) -> anyhow::Result<Pa
         today: date,
         crl_entries: None,
         crl_random_serials: false,
+        compression: crate::source::csv_input::Compression::None,
         progress: false,
     })?;
     println!("building the demo snapshot into {}", snapshot_dir.display());

@@ -2,6 +2,7 @@
 
 use crate::gen::{generate, generate_with, AddressBook, GenOptions};
 use crate::model::Date;
+use crate::source::csv_input::Compression;
 use anyhow::anyhow;
 use clap::Args;
 use std::io::IsTerminal;
@@ -36,6 +37,11 @@ pub(super) struct GenArgs {
     /// copy.
     #[arg(long, value_name = "FILE")]
     addresses: Option<PathBuf>,
+    /// Compress eligibility.csv, linkage.csv, renewals.csv and revoked.csv
+    /// (written as NAME.gz or NAME.zst; `snapshot build` reads them as
+    /// they are).
+    #[arg(long, value_enum, default_value_t = Compression::None)]
+    compress: Compression,
 }
 
 pub(super) fn run(args: &GenArgs) -> anyhow::Result<()> {
@@ -51,6 +57,7 @@ pub(super) fn run(args: &GenArgs) -> anyhow::Result<()> {
         today,
         crl_entries: args.crl_entries,
         crl_random_serials: args.crl_random_serials,
+        compression: args.compress,
         progress: std::io::stderr().is_terminal(),
     };
     let summary = match &args.addresses {

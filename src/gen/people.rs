@@ -24,6 +24,7 @@ use super::names::{Name, Names};
 use super::rows::{Address, Employer, Member, Row, Symbol};
 use super::tables::{AGE_BANDS, FORCES, TOKYO};
 use crate::model::Date;
+use crate::source::csv_input::Compression;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::ops::Range;
@@ -113,6 +114,27 @@ pub(super) struct ChunkOutput {
     pub revoked: Vec<u8>,
     pub counts: Counts,
     pub persons: u64,
+}
+
+impl ChunkOutput {
+    /// The chunk with the bytes of each file the build reads compressed on
+    /// their own (`revoked` is the generator's own list, kept as it is).
+    pub(super) fn compressed(self, compression: Compression) -> anyhow::Result<ChunkOutput> {
+        if compression == Compression::None {
+            return Ok(self);
+        }
+        let compress = |bytes: Vec<u8>| {
+            compression
+                .compress(&bytes)
+                .map_err(|e| anyhow::anyhow!("cannot compress generated rows: {e}"))
+        };
+        Ok(ChunkOutput {
+            eligibility: compress(self.eligibility)?,
+            linkage: compress(self.linkage)?,
+            renewals: compress(self.renewals)?,
+            ..self
+        })
+    }
 }
 
 /// The insurer a household left (or is about to join), with its card face.

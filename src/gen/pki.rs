@@ -18,6 +18,7 @@
 //!   suspended, unlinked.
 
 use crate::model::{Date, Serial};
+use crate::source::csv_input::open_decompressed;
 use anyhow::{anyhow, Context, Result};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
@@ -356,9 +357,8 @@ fn sample_certificates(dir: &Path, listed: &[CrlEntry], today: Date) -> Result<V
     let current = (today.add_days(-400), today.add_days(4 * 365));
     let expired = (today.add_days(-5 * 365 - 30), today.add_days(-30));
     let on_crl: std::collections::HashSet<Serial> = listed.iter().map(|e| e.serial).collect();
-    let path = dir.join("linkage.csv");
-    let mut reader =
-        csv::Reader::from_path(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let path = crate::snapshot::write::Sources::require(dir, "linkage.csv")?;
+    let mut reader = csv::Reader::from_reader(open_decompressed(&path)?);
     let mut linked = Vec::new();
     for record in reader.records() {
         let record = record?;

@@ -21,9 +21,52 @@ fn generate_on(dir: &Path, persons: u64, seed: u64, today: Date) -> GenSummary {
         today,
         crl_entries: None,
         crl_random_serials: false,
+        compression: crate::source::csv_input::Compression::None,
         progress: false,
     };
     generate(&options).unwrap()
+}
+
+#[test]
+fn compressed_files_hold_the_same_bytes_and_replace_the_plain_ones() {
+    use crate::source::csv_input::{open_decompressed, Compression};
+    use std::io::Read;
+    let persons = CHUNK_PERSONS + 1_000; // several chunks: several members or frames
+    let plain = tempfile::tempdir().unwrap();
+    generate_into(plain.path(), persons, 5);
+    for compression in [Compression::Gzip, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        generate_into(dir.path(), 10, 5); // plain files the next run must remove
+        generate(&GenOptions {
+            persons,
+            seed: 5,
+            out: dir.path().to_path_buf(),
+            today: today(),
+            crl_entries: None,
+            crl_random_serials: false,
+            compression,
+            progress: false,
+        })
+        .unwrap();
+        for name in ["eligibility.csv", "linkage.csv", "renewals.csv"] {
+            assert!(
+                !dir.path().join(name).exists(),
+                "{name} left beside its {compression:?} form"
+            );
+            let mut bytes = Vec::new();
+            open_decompressed(&dir.path().join(compression.file_name(name)))
+                .unwrap()
+                .read_to_end(&mut bytes)
+                .unwrap();
+            let expected = std::fs::read(plain.path().join(name)).unwrap();
+            assert!(bytes == expected, "{name} as {compression:?} differs");
+        }
+        for name in ["crl.der", "pki/revoked.csv", "pki/certificates.csv"] {
+            let a = std::fs::read(plain.path().join(name)).unwrap();
+            let b = std::fs::read(dir.path().join(name)).unwrap();
+            assert!(a == b, "{name} differs with {compression:?}");
+        }
+    }
 }
 
 fn generate_into(dir: &Path, persons: u64, seed: u64) -> GenSummary {
@@ -486,6 +529,7 @@ fn households_live_in_the_address_book_given() {
         today: today(),
         crl_entries: None,
         crl_random_serials: false,
+        compression: crate::source::csv_input::Compression::None,
         progress: false,
     };
     let summary = generate_with(&options, &book).unwrap();

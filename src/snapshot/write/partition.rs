@@ -58,14 +58,18 @@ pub(super) fn partition_eligibility(
     let header = source.header().clone();
     let mut rows_read = 0u64;
     let mut batch = source.next_batch(BATCH_ROWS);
-    // Reading the next batch (sequential) overlaps parsing this one (parallel).
+    // Reading the next batch (sequential) overlaps parsing this one
+    // (parallel) and writing it to the partitions.
     while !batch.is_empty() {
         rows_read += batch.len() as u64;
         let (next, parsed) = rayon::join(
             || source.next_batch(BATCH_ROWS),
-            || parse_batch(batch, &header, &columns, shards),
+            || {
+                let parsed = parse_batch(batch, &header, &columns, shards);
+                persons.append_all(&parsed.per_shard).map(|()| parsed)
+            },
         );
-        persons.append_all(&parsed.per_shard)?;
+        let parsed = parsed?;
         bad_rows.extend(parsed.bad_rows);
         accepted.merge(&parsed.accepted);
         progress.set_position(source.bytes_read());
