@@ -49,6 +49,7 @@ fn target() -> &'static Target {
             today: JapanTime::now().date,
             crl_entries: None,
             crl_random_serials: false,
+            compression: shikaku::source::csv_input::Compression::None,
             progress: false,
         })
         .unwrap();
