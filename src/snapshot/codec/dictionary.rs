@@ -18,7 +18,6 @@
 
 use super::reader::literal_pieces;
 use super::row::{tag, KIND_ENTRY, KIND_LITERAL};
-use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -147,17 +146,19 @@ impl DictionaryBuilder {
     pub fn finish(self) -> Dictionary {
         let mut candidates: Vec<(Box<[u8]>, u64)> = self.uses.into_values().collect();
         candidates.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let mut dictionary = Dictionary::default();
+        let mut text = Vec::new();
+        let mut ends = Vec::new();
         for (piece, uses) in candidates {
-            let id = dictionary.ends.len() as u64;
+            let id = ends.len() as u64;
             let written = varint_len(tag(KIND_LITERAL, piece.len() as u64, false)) + piece.len();
             let saved = written.saturating_sub(varint_len(tag(KIND_ENTRY, id, false))) as u64;
             // An entry costs its bytes and the end that marks it.
             if uses * saved > piece.len() as u64 + 4 {
-                dictionary.push(&piece);
+                text.extend_from_slice(&piece);
+                ends.push(text.len() as u32);
             }
         }
-        dictionary
+        Dictionary::from_entries(text, ends)
     }
 }
 
@@ -170,17 +171,22 @@ fn varint_len(value: u64) -> usize {
 /// and [`Dictionary::ends`]) and the id of each piece for the encoder.
 #[derive(Default)]
 pub struct Dictionary {
-    ids: ByHash<SmallVec<[u32; 1]>>,
+    slots: PieceTable,
     text: Vec<u8>,
     ends: Vec<u32>,
 }
 
 impl Dictionary {
-    fn push(&mut self, piece: &[u8]) {
-        let id = self.ends.len() as u32;
-        self.ids.entry(piece_hash(piece)).or_default().push(id);
-        self.text.extend_from_slice(piece);
-        self.ends.push(self.text.len() as u32);
+    /// The dictionary of entries `text`, cut at `ends` (ids in that order).
+    fn from_entries(text: Vec<u8>, ends: Vec<u32>) -> Dictionary {
+        let mut slots = PieceTable::with_entries(ends.len());
+        let mut start = 0u32;
+        for (id, &end) in ends.iter().enumerate() {
+            let piece = &text[start as usize..end as usize];
+            slots.insert(piece, start, id as u32);
+            start = end;
+        }
+        Dictionary { slots, text, ends }
     }
 
     /// Number of entries.
@@ -206,11 +212,90 @@ impl Dictionary {
 
 impl PieceIds for Dictionary {
     fn id(&self, piece: &[u8]) -> Option<u32> {
-        self.ids
-            .get(&piece_hash(piece))?
-            .iter()
-            .copied()
-            .find(|&id| PieceTexts::text(self, id) == Some(piece))
+        if piece.len() < MIN_PIECE_BYTES {
+            return None;
+        }
+        self.slots.find(piece, &self.text)
+    }
+}
+
+/// The encoder's index of a dictionary: an open-addressed table of 16-byte
+/// slots, each holding what a lookup compares first (48 bits of the
+/// piece's hash and its length) and where the entry's text starts, so that
+/// finding an entry costs one slot read and one comparison of the text.
+/// Transcoding every row of a national build looks up every piece of text
+/// once, and a general map (bucket, then the entry's end, then its text)
+/// cost twice the cache misses.
+#[derive(Default)]
+struct PieceTable {
+    slots: Vec<PieceSlot>,
+}
+
+/// One slot: `key` is 0 when empty, else [`PieceSlot::key_of`] of the piece.
+/// A piece is shorter than 65,536 bytes (a row's text is, in all), so the
+/// key holds its length exactly; longer ones are never entries.
+#[derive(Clone, Copy, Default)]
+struct PieceSlot {
+    key: u64,
+    start: u32,
+    id: u32,
+}
+
+impl PieceSlot {
+    /// The high 47 bits of the piece's hash, a set bit (so that no key is
+    /// 0) and the length; `None` for a piece too long to be an entry.
+    fn key_of(piece: &[u8], hash: u64) -> Option<u64> {
+        let len = u16::try_from(piece.len()).ok()?;
+        Some((hash & !0x1_FFFF) | 1 << 16 | u64::from(len))
+    }
+}
+
+impl PieceTable {
+    /// A table for `entries` pieces, at most half full.
+    fn with_entries(entries: usize) -> PieceTable {
+        let size = (entries * 2).next_power_of_two().max(16);
+        PieceTable {
+            slots: vec![PieceSlot::default(); size],
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    fn insert(&mut self, piece: &[u8], start: u32, id: u32) {
+        let hash = piece_hash(piece);
+        let Some(key) = PieceSlot::key_of(piece, hash) else {
+            return;
+        };
+        let mut at = hash as usize & self.mask();
+        while self.slots[at].key != 0 {
+            at = (at + 1) & self.mask();
+        }
+        self.slots[at] = PieceSlot { key, start, id };
+    }
+
+    fn find(&self, piece: &[u8], text: &[u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let hash = piece_hash(piece);
+        let key = PieceSlot::key_of(piece, hash)?;
+        let mut at = hash as usize & self.mask();
+        loop {
+            let slot = self.slots[at];
+            if slot.key == 0 {
+                return None;
+            }
+            // The same length and the same text: the same piece.
+            if slot.key == key {
+                let start = slot.start as usize;
+                if text.get(start..start + piece.len()) == Some(piece) {
+                    return Some(slot.id);
+                }
+            }
+            at = (at + 1) & self.mask();
+        }
     }
 }
 
