@@ -1,5 +1,8 @@
 //! Lookup latency per key kind against a `HashMap` baseline holding the same
-//! rows in RAM, plus full checks, answer encoding and snapshot open.
+//! rows in RAM, plus full checks, answer encoding and snapshot open. Each
+//! key kind is measured twice on the snapshot: `snapshot_locate` finds the
+//! matching rows (index probe, key verified against each candidate row),
+//! `snapshot` also decodes them into owned rows, as an answer needs.
 //!
 //! Data: `shikaku gen` output for `SHIKAKU_BENCH_PERSONS` persons (default
 //! 1,000,000), generated and built once under `target/bench-data/` and
@@ -226,6 +229,8 @@ fn lookups(c: &mut Criterion) {
     let persons = persons();
     let (source, snapshot_dir) = dataset(persons);
     let snapshot = Snapshot::open(&snapshot_dir).expect("open the bench snapshot");
+    // Named by what the snapshot holds (`SHIKAKU_BENCH_DATA` may hold any size).
+    let persons = snapshot.person_count();
     let (baseline, keys) = load(&source);
     let today = Date::parse(TODAY).expect("a valid date");
     warm_up(&snapshot, &baseline, &keys);
@@ -250,6 +255,15 @@ fn lookups(c: &mut Criterion) {
             )
         })
     });
+    group.bench_function("online_number/snapshot_locate", |b| {
+        b.iter(|| {
+            black_box(
+                snapshot
+                    .online_number_locs(&keys.online[next(keys.online.len())].1)
+                    .len(),
+            )
+        })
+    });
     group.bench_function("card_face/hashmap", |b| {
         b.iter(|| {
             let key = &keys.faces[next(keys.faces.len())].0;
@@ -262,6 +276,16 @@ fn lookups(c: &mut Criterion) {
             black_box(
                 snapshot
                     .rows_by_card_face(key.insurer_number.as_str(), &key.symbol, &key.number)
+                    .len(),
+            )
+        })
+    });
+    group.bench_function("card_face/snapshot_locate", |b| {
+        b.iter(|| {
+            let key = &keys.faces[next(keys.faces.len())].1;
+            black_box(
+                snapshot
+                    .card_face_locs(key.insurer_number.as_str(), &key.symbol, &key.number)
                     .len(),
             )
         })

@@ -1,17 +1,25 @@
 //! `shikaku snapshot build`: source files → a new snapshot directory.
 //!
-//! Bounded memory at national scale comes from partitioning:
+//! Bounded memory at national scale comes from partitioning: each phase
+//! works a shard per worker, reads the previous phase's temporary files
+//! (`temp`) and removes them as it goes.
 //! 1. **partition** — stream each source once, validate every row (in
 //!    parallel batches) and append it to a temporary file per shard, chosen
 //!    by the hash of its key (linkage number for eligibility rows, serial for
 //!    linkage rows);
-//! 2. **person shards** — one shard at a time per worker: load it, group rows
-//!    by person, write the archive, emit (key hash → row location) entries for
-//!    the online-number and card-face indexes to the key partitions;
-//! 3. **key shards** — build those indexes and the serial entries, resolving
-//!    each serial's linkage number through the finished person shards;
-//! 4. **check** — reopen the result with checksums and look up every input
-//!    key through the engine's own lookups; a lost key fails the build.
+//! 2. **links** — refuse a serial linked to two persons, send each link to
+//!    its person's partition;
+//! 3. **persons** — gather each person's rows and serials into one block and
+//!    place it by household (the shard of its newest card face);
+//! 4. **dictionary** — count the text pieces of every placed shard;
+//! 5. **person shards** — order each shard's persons, write their blocks
+//!    again with the dictionary, and emit (key hash → person) entries for
+//!    every index to the key partitions;
+//! 6. **key shards** — build the indexes;
+//! 7. **key check** — reopen the result with checksums and look up every
+//!    key through the engine's own lookups, comparing a digest of what the
+//!    snapshot holds with one of what was read; a lost or altered row fails
+//!    the build.
 //!
 //! Phase 1 reads either the source files or a [`BaseContent`] (an earlier
 //! snapshot with the day's updates folded in, see `updates::fold`).
