@@ -327,6 +327,29 @@ mod tests {
     use crate::snapshot::codec::row::tests::row_with;
 
     #[test]
+    fn every_entry_is_found_and_nothing_else() {
+        let pieces: Vec<String> = (0..5_000).map(|i| format!("piece-{i}")).collect();
+        let mut text = Vec::new();
+        let mut ends = Vec::new();
+        for piece in &pieces {
+            text.extend_from_slice(piece.as_bytes());
+            ends.push(text.len() as u32);
+        }
+        let dictionary = Dictionary::from_entries(text, ends);
+        for (id, piece) in pieces.iter().enumerate() {
+            assert_eq!(dictionary.id(piece.as_bytes()), Some(id as u32), "{piece}");
+        }
+        // A prefix of an entry starts where the entry does: its length
+        // tells them apart.
+        assert_eq!(dictionary.id(b"piece-1"), Some(1));
+        assert_eq!(dictionary.id(b"piece-"), None);
+        assert_eq!(dictionary.id(b"piece-5000"), None);
+        assert_eq!(dictionary.id(b"pi"), None, "shorter than any entry");
+        assert_eq!(dictionary.id(&[b'x'; 70_000]), None, "longer than a row");
+        assert_eq!(Dictionary::default().id(b"piece-1"), None);
+    }
+
+    #[test]
     fn keeps_repeated_pieces_most_used_first() {
         let rows: Vec<Vec<u8>> = ["山田 太郎", "山田 花子", "佐藤 花子", "山田 一"]
             .iter()
