@@ -7,7 +7,7 @@
 //! of a wrong `not_found`.
 
 use crate::snapshot::open::Snapshot;
-use crate::snapshot::verify::{walk, ContentDigest};
+use crate::snapshot::verify::{walk_reporting, ContentDigest};
 use anyhow::bail;
 
 /// What the key check looked at and noticed.
@@ -25,11 +25,14 @@ pub struct KeyCheck {
     pub shared_examples: Vec<String>,
 }
 
+/// Checks the finished `snapshot` against the digest of what the build
+/// `accepted`; `shard_walked` is called as each shard has been walked.
 pub(super) fn check_keys(
     snapshot: &Snapshot,
     accepted: &ContentDigest,
+    shard_walked: &(dyn Fn() + Sync),
 ) -> anyhow::Result<KeyCheck> {
-    let walked = match walk(snapshot) {
+    let walked = match walk_reporting(snapshot, shard_walked) {
         Ok(walked) => walked,
         Err(error) => bail!(
             "key check failed: {error}; this is a bug in the build, please report it with the build report"

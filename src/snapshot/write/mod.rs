@@ -459,7 +459,9 @@ fn build_from(
     drop(base);
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;
-    let key_check = check::check_keys(&snapshot, &accepted)?;
+    let bar = Progress::new(options.progress, 2 * u64::from(shards), "key check", false);
+    let key_check = check::check_keys(&snapshot, &accepted, &|| bar.inc())?;
+    bar.finish();
     drop(snapshot);
     phase_done("key check", &mut timings);
 
