@@ -252,7 +252,6 @@ fn read_field<B: AsRef<[u8]> + Buffer>(
 trait Buffer {
     fn push_slice(&mut self, bytes: &[u8]);
     fn copy_within_end(&mut self, range: std::ops::Range<usize>);
-    fn push_zeros(&mut self, count: usize) -> &mut [u8];
 }
 
 impl Buffer for Vec<u8> {
@@ -261,11 +260,6 @@ impl Buffer for Vec<u8> {
     }
     fn copy_within_end(&mut self, range: std::ops::Range<usize>) {
         self.extend_from_within(range);
-    }
-    fn push_zeros(&mut self, count: usize) -> &mut [u8] {
-        let start = self.len();
-        self.resize(start + count, b'0');
-        &mut self[start..]
     }
 }
 
@@ -277,22 +271,43 @@ impl<const N: usize> Buffer for SmallVec<[u8; N]> {
         let copied: SmallVec<[u8; 64]> = SmallVec::from_slice(&self[range]);
         self.extend_from_slice(&copied);
     }
-    fn push_zeros(&mut self, count: usize) -> &mut [u8] {
-        let start = self.len();
-        self.resize(start + count, b'0');
-        &mut self[start..]
-    }
 }
 
+/// "00" to "99": a packed digit string is written two digits per division.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    pairs
+};
+
+/// Digits of the largest `u64`.
+const U64_DIGITS: usize = 20;
+
+/// Appends `value` as exactly `len` digits, zero-padded; `None` when it
+/// does not fit (a damaged row). Every online number, insurer code and
+/// card number of a row read goes through here.
 fn push_digits(mut value: u64, len: usize, out: &mut impl Buffer) -> Option<()> {
     if len == 0 || len > MAX_PACKED_DIGITS {
         return None;
     }
-    for slot in out.push_zeros(len).iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
-        value /= 10;
+    if value >= 10u64.pow(len as u32) {
+        return None;
     }
-    (value == 0).then_some(())
+    let mut digits = [b'0'; U64_DIGITS];
+    let mut at = U64_DIGITS;
+    while value > 0 {
+        let pair = (value % 100) as usize * 2;
+        value /= 100;
+        digits[at - 2..at].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        at -= 2;
+    }
+    out.push_slice(&digits[U64_DIGITS - len..]);
+    Some(())
 }
 
 /// Each tag of a row's text fields, with its argument and what follows
@@ -362,4 +377,37 @@ pub fn transcode_row(bytes: &[u8], dictionary: &impl PieceIds, out: &mut Vec<u8>
         }
     }
     (copied == bytes.len()).then_some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digits(value: u64, len: usize) -> Option<String> {
+        let mut out = Vec::new();
+        push_digits(value, len, &mut out)?;
+        Some(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn digit_strings_keep_their_width_and_refuse_what_does_not_fit() {
+        assert_eq!(digits(0, 1).as_deref(), Some("0"));
+        assert_eq!(digits(0, 3).as_deref(), Some("000"));
+        assert_eq!(digits(7, 4).as_deref(), Some("0007"));
+        assert_eq!(digits(99, 2).as_deref(), Some("99"));
+        assert_eq!(digits(123_456_789, 9).as_deref(), Some("123456789"));
+        assert_eq!(
+            digits(9_999_999_999_999_999_999, 19).as_deref(),
+            Some("9999999999999999999")
+        );
+        assert_eq!(digits(100, 2), None);
+        assert_eq!(digits(10, 1), None);
+        assert_eq!(digits(u64::MAX, 19), None);
+        assert_eq!(digits(1, 0), None);
+        assert_eq!(digits(1, 20), None);
+        for value in [1, 9, 10, 99, 100, 1_000_000_007, 10_u64.pow(18)] {
+            let text = value.to_string();
+            assert_eq!(digits(value, text.len()), Some(text));
+        }
+    }
 }
