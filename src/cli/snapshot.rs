@@ -1,15 +1,15 @@
 //! `shikaku snapshot build | verify | inspect`.
 
 use crate::snapshot::manifest::BUILD_REPORT_FILE;
-use crate::snapshot::verify::verify;
-use crate::snapshot::write::{build, BuildOptions, BuildReport};
+use crate::snapshot::verify::{verify_reporting, VerifyReport};
+use crate::snapshot::write::{build, BuildOptions, BuildReport, Progress};
 use crate::snapshot::{Snapshot, Verification};
 use crate::source::Encoding;
 use crate::updates::fold::fold;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
@@ -82,7 +82,7 @@ pub(super) fn run(command: SnapshotCommand) -> anyhow::Result<()> {
             Ok(())
         }
         SnapshotCommand::Verify { dir } => {
-            let report = verify(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            let report = verify_with_bar(&dir)?;
             println!(
                 "ok: snapshot {} verified: {} files, {} bytes, {} persons, {} rows, {} serials in {:.2} s",
                 report.id, report.files, report.bytes, report.persons, report.rows, report.serials, report.seconds
@@ -91,6 +91,24 @@ pub(super) fn run(command: SnapshotCommand) -> anyhow::Result<()> {
         }
         SnapshotCommand::Inspect { dir, json } => inspect(&dir, json),
     }
+}
+
+/// `snapshot verify`, with a progress bar over the walk on a terminal (at
+/// national size it takes minutes; the checksums before it are a read of
+/// the files).
+fn verify_with_bar(dir: &Path) -> anyhow::Result<VerifyReport> {
+    let shards = Snapshot::open(dir)
+        .map(|snapshot| snapshot.shard_count())
+        .unwrap_or(0);
+    let bar = Progress::new(
+        std::io::stderr().is_terminal(),
+        2 * u64::from(shards),
+        "walk",
+        false,
+    );
+    let report = verify_reporting(dir, &|| bar.inc());
+    bar.finish();
+    report.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
 }
 
 /// Prints the summary of a finished build.

@@ -156,15 +156,31 @@ impl Walk {
 
 /// Verifies the snapshot at `dir` (checksums, structure, counts) and closes it.
 pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
-    verify_open(dir).map(|(_, report)| report)
+    verify_reporting(dir, &|| {})
+}
+
+/// [`verify`], calling `shard_walked` as the walk finishes each shard (see
+/// [`walk_reporting`]).
+pub fn verify_reporting(
+    dir: &Path,
+    shard_walked: &(dyn Fn() + Sync),
+) -> Result<VerifyReport, SnapshotError> {
+    verify_walking(dir, shard_walked).map(|(_, report)| report)
 }
 
 /// Verifies `dir` and keeps it open: what the server activates is exactly
 /// what was verified.
 pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
+    verify_walking(dir, &|| {})
+}
+
+fn verify_walking(
+    dir: &Path,
+    shard_walked: &(dyn Fn() + Sync),
+) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
     let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
-    let walk = walk(&snapshot)?;
+    let walk = walk_reporting(&snapshot, shard_walked)?;
     let manifest = snapshot.manifest();
     let counts = &manifest.counts;
     let expect = |what: &str, found: u64, promised: u64| {

@@ -249,7 +249,9 @@ pub struct BuildReport {
 pub struct Progress(ProgressBar);
 
 impl Progress {
-    fn new(enabled: bool, length: u64, message: &'static str, bytes: bool) -> Progress {
+    /// A bar of `length` steps (bytes when `bytes`), drawn on standard
+    /// error only when `enabled`.
+    pub fn new(enabled: bool, length: u64, message: &'static str, bytes: bool) -> Progress {
         let target = if enabled {
             ProgressDrawTarget::stderr()
         } else {
@@ -272,11 +274,13 @@ impl Progress {
         self.0.set_position(position);
     }
 
-    fn inc(&self) {
+    /// One step done.
+    pub fn inc(&self) {
         self.0.inc(1);
     }
 
-    fn finish(&self) {
+    /// Removes the bar.
+    pub fn finish(&self) {
         self.0.finish_and_clear();
     }
 }
