@@ -97,16 +97,8 @@ pub(super) fn run(command: SnapshotCommand) -> anyhow::Result<()> {
 /// national size it takes minutes; the checksums before it are a read of
 /// the files).
 fn verify_with_bar(dir: &Path) -> anyhow::Result<VerifyReport> {
-    let shards = Snapshot::open(dir)
-        .map(|snapshot| snapshot.shard_count())
-        .unwrap_or(0);
-    let bar = Progress::new(
-        std::io::stderr().is_terminal(),
-        2 * u64::from(shards),
-        "walk",
-        false,
-    );
-    let report = verify_reporting(dir, &|| bar.inc());
+    let bar = Progress::new(std::io::stderr().is_terminal(), None, "walk", false);
+    let report = verify_reporting(dir, &|steps| bar.step_of(steps));
     bar.finish();
     report.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
 }

@@ -156,14 +156,14 @@ impl Walk {
 
 /// Verifies the snapshot at `dir` (checksums, structure, counts) and closes it.
 pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
-    verify_reporting(dir, &|| {})
+    verify_reporting(dir, &|_| {})
 }
 
 /// [`verify`], calling `shard_walked` as the walk finishes each shard (see
 /// [`walk_reporting`]).
 pub fn verify_reporting(
     dir: &Path,
-    shard_walked: &(dyn Fn() + Sync),
+    shard_walked: &(dyn Fn(u64) + Sync),
 ) -> Result<VerifyReport, SnapshotError> {
     verify_walking(dir, shard_walked).map(|(_, report)| report)
 }
@@ -171,12 +171,12 @@ pub fn verify_reporting(
 /// Verifies `dir` and keeps it open: what the server activates is exactly
 /// what was verified.
 pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
-    verify_walking(dir, &|| {})
+    verify_walking(dir, &|_| {})
 }
 
 fn verify_walking(
     dir: &Path,
-    shard_walked: &(dyn Fn() + Sync),
+    shard_walked: &(dyn Fn(u64) + Sync),
 ) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
     let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
@@ -242,16 +242,18 @@ fn verify_walking(
 /// Walks every person and key shard of `snapshot` (in parallel, a shard per
 /// worker), checking what the module docs say.
 pub fn walk(snapshot: &Snapshot) -> Result<Walk, SnapshotError> {
-    walk_reporting(snapshot, &|| {})
+    walk_reporting(snapshot, &|_| {})
 }
 
-/// [`walk`], calling `shard_walked` as each person shard and then each key
-/// shard has been walked (twice the shard count in all), for a progress
-/// bar: at national size the walk takes minutes.
+/// [`walk`], calling `shard_walked(steps)` as each person shard and then
+/// each key shard has been walked, `steps` being how many calls there are
+/// in all (twice the shard count), for a progress bar: at national size the
+/// walk takes minutes.
 pub fn walk_reporting(
     snapshot: &Snapshot,
-    shard_walked: &(dyn Fn() + Sync),
+    shard_walked: &(dyn Fn(u64) + Sync),
 ) -> Result<Walk, SnapshotError> {
+    let steps = 2 * u64::from(snapshot.shard_count());
     let persons = (0..snapshot.shard_count())
         .into_par_iter()
         .map(|shard| {
@@ -261,7 +263,7 @@ pub fn walk_reporting(
                 .ok_or_else(|| SnapshotError::new(&name, "missing"))?;
             check_person_shard(stored, shard).map_err(|p| SnapshotError::new(&name, p))?;
             let walked = walk_persons(snapshot, shard).map_err(|p| SnapshotError::new(&name, p));
-            shard_walked();
+            shard_walked(steps);
             walked
         })
         .try_reduce(Walk::default, |a, b| Ok(a.merge(b)))?;
@@ -274,7 +276,7 @@ pub fn walk_reporting(
                 .ok_or_else(|| SnapshotError::new(&name, "missing"))?;
             let counted =
                 check_key_shard(snapshot, stored, shard).map_err(|p| SnapshotError::new(&name, p));
-            shard_walked();
+            shard_walked(steps);
             counted
         })
         .try_reduce(SlotCounts::default, |a, b| Ok(a.merge(b)))?;

@@ -26,11 +26,12 @@ pub struct KeyCheck {
 }
 
 /// Checks the finished `snapshot` against the digest of what the build
-/// `accepted`; `shard_walked` is called as each shard has been walked.
+/// `accepted`; `shard_walked` is called as each shard has been walked (see
+/// `walk_reporting`).
 pub(super) fn check_keys(
     snapshot: &Snapshot,
     accepted: &ContentDigest,
-    shard_walked: &(dyn Fn() + Sync),
+    shard_walked: &(dyn Fn(u64) + Sync),
 ) -> anyhow::Result<KeyCheck> {
     let walked = match walk_reporting(snapshot, shard_walked) {
         Ok(walked) => walked,

@@ -249,9 +249,10 @@ pub struct BuildReport {
 pub struct Progress(ProgressBar);
 
 impl Progress {
-    /// A bar of `length` steps (bytes when `bytes`), drawn on standard
-    /// error only when `enabled`.
-    pub fn new(enabled: bool, length: u64, message: &'static str, bytes: bool) -> Progress {
+    /// A bar of `length` steps (bytes when `bytes`; `None` until
+    /// [`Progress::step_of`] says), drawn on standard error only when
+    /// `enabled`.
+    pub fn new(enabled: bool, length: Option<u64>, message: &'static str, bytes: bool) -> Progress {
         let target = if enabled {
             ProgressDrawTarget::stderr()
         } else {
@@ -262,7 +263,7 @@ impl Progress {
         } else {
             "{msg:>14} [{bar:40}] {pos}/{len} eta {eta}"
         };
-        let bar = ProgressBar::with_draw_target(Some(length), target);
+        let bar = ProgressBar::with_draw_target(length, target);
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
@@ -274,8 +275,14 @@ impl Progress {
         self.0.set_position(position);
     }
 
-    /// One step done.
-    pub fn inc(&self) {
+    fn inc(&self) {
+        self.0.inc(1);
+    }
+
+    /// One step done of `steps` in all (for work that learns its length
+    /// only once it has started).
+    pub fn step_of(&self, steps: u64) {
+        self.0.set_length(steps);
         self.0.inc(1);
     }
 
@@ -463,8 +470,8 @@ fn build_from(
     drop(base);
     let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
         .context("the build's own output does not open")?;
-    let bar = Progress::new(options.progress, 2 * u64::from(shards), "key check", false);
-    let key_check = check::check_keys(&snapshot, &accepted, &|| bar.inc())?;
+    let bar = Progress::new(options.progress, None, "key check", false);
+    let key_check = check::check_keys(&snapshot, &accepted, &|steps| bar.step_of(steps))?;
     bar.finish();
     drop(snapshot);
     phase_done("key check", &mut timings);
@@ -520,7 +527,7 @@ fn run_phase<P: Sync, T: Send>(
     partitions: &[P],
     work: impl Fn(u32, &P) -> anyhow::Result<T> + Sync,
 ) -> anyhow::Result<Vec<T>> {
-    let bar = Progress::new(options.progress, partitions.len() as u64, name, false);
+    let bar = Progress::new(options.progress, Some(partitions.len() as u64), name, false);
     let results = partitions
         .par_iter()
         .enumerate()
@@ -548,7 +555,7 @@ fn partition_sources(
     let eligibility_size = std::fs::metadata(&eligibility_path)
         .map(|m| m.len())
         .unwrap_or(0);
-    let bar = Progress::new(options.progress, eligibility_size, "reading", true);
+    let bar = Progress::new(options.progress, Some(eligibility_size), "reading", true);
     let (rows_read, digest) = partition::partition_eligibility(
         &eligibility_path,
         options,
