@@ -47,6 +47,7 @@ pub struct SerialLink<'s> {
 
 /// Which index of a key shard a key is looked up in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Index {
     /// Online-check numbers.
     Online,
@@ -59,6 +60,9 @@ pub enum Index {
 }
 
 impl Index {
+    /// Every index, in order.
+    pub const ALL: [Index; 4] = [Index::Online, Index::Face, Index::Linkage, Index::Serial];
+
     /// The slots of this index in `shard`.
     pub fn slots(self, shard: &ArchivedKeyShard) -> &[ArchivedSlot] {
         match self {
@@ -74,10 +78,10 @@ impl Snapshot {
     /// Targets of the slots of `index` whose fingerprint is `key`'s.
     fn targets(&self, index: Index, key: &[u8]) -> impl Iterator<Item = u32> + '_ {
         let hash = KeyHash::of(key);
-        let slots = self
-            .key_shard(hash.shard(self.shard_count()))
-            .map_or(&[][..], |shard| index.slots(shard));
-        probe(slots, hash)
+        probe(
+            self.index_slots(index, hash.shard(self.shard_count())),
+            hash,
+        )
     }
 
     /// Person number `number`.
@@ -139,10 +143,11 @@ impl Snapshot {
     pub fn serial_link(&self, serial: &Serial) -> Option<SerialLink<'_>> {
         let bytes = serial.as_bytes();
         let hash = KeyHash::of(bytes);
-        let shard = self.key_shard(hash.shard(self.shard_count()))?;
-        probe(&shard.serial_index, hash).find_map(|target| {
+        let shard = hash.shard(self.shard_count());
+        probe(self.index_slots(Index::Serial, shard), hash).find_map(|target| {
             if target & UNMATCHED != 0 {
-                let (linked, linkage) = unmatched_at(&shard.unmatched, target & !UNMATCHED)?;
+                let unmatched = &self.key_shard(shard)?.unmatched;
+                let (linked, linkage) = unmatched_at(unmatched, target & !UNMATCHED)?;
                 return (linked == bytes).then_some(SerialLink {
                     linkage,
                     person: None,

@@ -8,17 +8,54 @@
 //! that once at activation, `snapshot verify` does it and more.
 
 use super::format::{
-    ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard, ArchivedTextDictionary,
+    ArchivedInsurerMaster, ArchivedKeyShard, ArchivedPersonShard, ArchivedSlot,
+    ArchivedTextDictionary,
 };
 use super::format::{FORMAT_VERSION, MAX_PERSONS};
+use super::lookup::Index;
 use super::manifest::{
     keys_file, person_file, Manifest, DICTIONARY_FILE, INSURERS_FILE, MANIFEST_FILE,
 };
 use crate::crl::revocations::{open_revocations, RevocationSets, REVOCATIONS_FILE};
 use crate::crl::Crl;
-use crate::storage::{FileEntry, FileError as SnapshotError, FileKind, Mapped, Verification};
+use crate::storage::{
+    FileEntry, FileError as SnapshotError, FileKind, Mapped, MappedSlice, Verification,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The vectors of a shard that every lookup reads, kept by address when
+/// the snapshot is opened so that a lookup does not read the two files'
+/// archive roots first (see [`MappedSlice`]: at national size, 512 root
+/// pages that each cost a TLB miss).
+struct HotShard {
+    blocks: MappedSlice<u8>,
+    block_ends: MappedSlice<rkyv::Archived<u32>>,
+    /// The key shard's indexes, in [`Index`] order.
+    indexes: [MappedSlice<ArchivedSlot>; 4],
+}
+
+impl HotShard {
+    fn new(
+        persons: &Mapped<super::format::PersonShard>,
+        keys: &Mapped<super::format::KeyShard>,
+    ) -> HotShard {
+        HotShard {
+            blocks: persons.slice(|shard| &shard.blocks),
+            block_ends: persons.slice(|shard| &shard.block_ends),
+            indexes: Index::ALL.map(|index| keys.slice(|shard| index.slots(shard))),
+        }
+    }
+}
+
+/// The blocks of a person shard and where each ends.
+#[derive(Clone, Copy)]
+pub(crate) struct ShardBlocks<'s> {
+    /// Every person's block, one after another.
+    pub blocks: &'s [u8],
+    /// End of each person's block in `blocks`.
+    pub ends: &'s [rkyv::Archived<u32>],
+}
 
 /// An open snapshot.
 pub struct Snapshot {
@@ -28,6 +65,8 @@ pub struct Snapshot {
     /// Number of the first person of each person shard, and the total last.
     first_person: Vec<u32>,
     keys: Vec<Mapped<super::format::KeyShard>>,
+    /// What lookups read of each shard, kept at open.
+    hot: Vec<HotShard>,
     dictionary: Mapped<super::format::TextDictionary>,
     insurers: Mapped<super::format::InsurerMaster>,
     /// The revocation list embedded in the snapshot.
@@ -108,6 +147,11 @@ impl Snapshot {
         )?;
         let revocations =
             open_revocations(dir, listed(&manifest, REVOCATIONS_FILE)?, verification)?;
+        let hot = persons
+            .iter()
+            .zip(&keys)
+            .map(|(persons, keys)| HotShard::new(persons, keys))
+            .collect();
         let crl_id = match &manifest.crl {
             Some(meta) => meta.default_id(),
             None => format!("{}/revoked.csv", manifest.id),
@@ -120,6 +164,7 @@ impl Snapshot {
             persons,
             first_person,
             keys,
+            hot,
             dictionary,
             insurers,
             crl: Arc::new(crl),
@@ -156,16 +201,26 @@ impl Snapshot {
         self.first_person.last().copied().unwrap_or(0)
     }
 
-    /// Person shard holding person `number`, and the person's place in it.
-    pub(crate) fn person_place(&self, number: u32) -> Option<(&ArchivedPersonShard, u32)> {
+    /// Blocks of the person shard holding person `number`, and the
+    /// person's place in it.
+    pub(crate) fn person_place(&self, number: u32) -> Option<(ShardBlocks<'_>, u32)> {
         if number >= self.person_count() {
             return None;
         }
         let shard = self.first_person.partition_point(|&first| first <= number) - 1;
-        Some((
-            self.person_shard(shard as u32)?,
-            number - self.first_person[shard],
-        ))
+        let hot = self.hot.get(shard)?;
+        let blocks = ShardBlocks {
+            blocks: &hot.blocks,
+            ends: &hot.block_ends,
+        };
+        Some((blocks, number - self.first_person[shard]))
+    }
+
+    /// The slots of `index` in key shard `shard` (none past the last shard).
+    pub(crate) fn index_slots(&self, index: Index, shard: u32) -> &[ArchivedSlot] {
+        self.hot
+            .get(shard as usize)
+            .map_or(&[], |hot| &hot.indexes[index as usize])
     }
 
     /// Number of the first person of person shard `shard`.

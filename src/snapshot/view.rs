@@ -8,7 +8,8 @@
 use super::codec::block::Block;
 use super::codec::dictionary::{span, PieceTexts};
 use super::codec::reader::RowReader;
-use super::format::{ArchivedPersonShard, ArchivedTextDictionary};
+use super::format::ArchivedTextDictionary;
+use super::open::ShardBlocks;
 use crate::model::{
     CodeField, Date, DateField, EligibilityRow, LinkageNo, Serial, TextField, Validity,
     TEXT_FIELD_COUNT,
@@ -30,10 +31,9 @@ impl PieceTexts for StoredDictionary<'_> {
 }
 
 /// The block of person `local` of `shard`.
-pub(crate) fn block_of(shard: &ArchivedPersonShard, local: u32) -> Option<&[u8]> {
-    let ends = &shard.block_ends;
+fn block_of(shard: ShardBlocks<'_>, local: u32) -> Option<&[u8]> {
     let range = span(local as usize, |i| {
-        ends.get(i).map(|end| end.to_native() as usize)
+        shard.ends.get(i).map(|end| end.to_native() as usize)
     })?;
     shard.blocks.get(range)
 }
@@ -49,7 +49,7 @@ pub struct PersonRef<'s> {
 impl<'s> PersonRef<'s> {
     /// Person `local` of `shard`, numbered `number` in the snapshot.
     pub(crate) fn new(
-        shard: &'s ArchivedPersonShard,
+        shard: ShardBlocks<'s>,
         dictionary: &'s ArchivedTextDictionary,
         local: u32,
         number: u32,

@@ -8,5 +8,5 @@ pub mod archive;
 pub mod frame;
 pub mod publish;
 
-pub use archive::{checksum, FileEntry, FileError, FileKind, Mapped, Verification};
+pub use archive::{checksum, FileEntry, FileError, FileKind, Mapped, MappedSlice, Verification};
 pub use publish::{sync_dir, write_json, PartialDir};
