@@ -176,12 +176,12 @@ where
         if size < HEADER_LEN as u64 {
             return Err(error("too short to be a shikaku snapshot file".into()));
         }
-        // SAFETY: data files are immutable once their manifest is written
-        // (builds write new directories, published whole; nothing rewrites a
-        // finished one), so the mapping does not change under us.
         if verification == Verification::Checksums {
             drop_cached_pages(&file);
         }
+        // SAFETY: data files are immutable once their manifest is written
+        // (builds write new directories, published whole; nothing rewrites a
+        // finished one), so the mapping does not change under us.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| error(format!("cannot map ({e})")))?;
         // 2 MiB pages for what is read from disk from now on (see
         // `drop_cached_pages`).
