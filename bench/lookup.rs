@@ -61,19 +61,23 @@ fn dataset(persons: u64) -> (PathBuf, PathBuf) {
     let source = root.join("source");
     let snapshot = root.join("snapshot");
     if Snapshot::open(&snapshot).is_err() {
-        let today = Date::parse(TODAY).expect("a valid date");
-        let _ = std::fs::remove_dir_all(&root);
-        generate(&GenOptions {
-            persons,
-            seed: 7,
-            out: source.clone(),
-            today,
-            crl_entries: None,
-            crl_random_serials: false,
-            compression: shikaku::source::csv_input::Compression::None,
-            progress: true,
-        })
-        .expect("generate the bench dataset");
+        // A snapshot that does not open (absent, damaged, of an older
+        // format) is built again, the source generated only when there is
+        // none: a dataset named by SHIKAKU_BENCH_DATA is never deleted.
+        let _ = std::fs::remove_dir_all(&snapshot);
+        if !source.is_dir() {
+            generate(&GenOptions {
+                persons,
+                seed: 7,
+                out: source.clone(),
+                today: Date::parse(TODAY).expect("a valid date"),
+                crl_entries: None,
+                crl_random_serials: false,
+                compression: shikaku::source::csv_input::Compression::None,
+                progress: true,
+            })
+            .expect("generate the bench dataset");
+        }
         build(&BuildOptions {
             input: source.clone(),
             out: snapshot.clone(),
