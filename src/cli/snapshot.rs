@@ -1,7 +1,7 @@
 //! `shikaku snapshot build | verify | inspect`.
 
 use crate::snapshot::manifest::BUILD_REPORT_FILE;
-use crate::snapshot::verify::{verify_reporting, VerifyReport};
+use crate::snapshot::verify::{verify_reporting, VerifyProgress, VerifyReport};
 use crate::snapshot::write::{build, BuildOptions, BuildReport, Progress};
 use crate::snapshot::{Snapshot, Verification};
 use crate::source::Encoding;
@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
@@ -93,13 +94,25 @@ pub(super) fn run(command: SnapshotCommand) -> anyhow::Result<()> {
     }
 }
 
-/// `snapshot verify`, with a progress bar over the walk on a terminal (at
-/// national size it takes minutes; the checksums before it are a read of
-/// the files).
+/// `snapshot verify`, with progress bars over the checksums and the walk
+/// on a terminal (at national size each takes minutes).
 fn verify_with_bar(dir: &Path) -> anyhow::Result<VerifyReport> {
-    let bar = Progress::new(std::io::stderr().is_terminal(), None, "walk", false);
-    let report = verify_reporting(dir, &|steps| bar.step_of(steps));
-    bar.finish();
+    let terminal = std::io::stderr().is_terminal();
+    let checksums = Progress::new(terminal, None, "checksums", false);
+    // Made when the walk starts, so that the two bars never share the line.
+    let walk = OnceLock::new();
+    let report = verify_reporting(
+        dir,
+        VerifyProgress {
+            file_checked: &|files| checksums.step_of(files),
+            shard_walked: &|steps| {
+                walk.get_or_init(|| Progress::new(terminal, None, "walk", false))
+                    .step_of(steps)
+            },
+        },
+    );
+    checksums.finish();
+    walk.get().map(Progress::finish);
     report.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
 }
 

@@ -79,6 +79,35 @@ fn listed<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m FileEntry, Snaps
         .ok_or_else(|| SnapshotError::new(name, "not listed in the manifest"))
 }
 
+/// Opens a snapshot's data files one by one and reports each.
+struct FileOpener<'a> {
+    dir: &'a Path,
+    manifest: &'a Manifest,
+    verification: Verification,
+    /// Data files in all.
+    files: u64,
+    file_opened: &'a dyn Fn(u64),
+}
+
+impl FileOpener<'_> {
+    fn open<T>(&self, name: &str, kind: FileKind) -> Result<Mapped<T>, SnapshotError>
+    where
+        T: rkyv::Archive,
+        T::Archived: for<'b> rkyv::bytecheck::CheckBytes<
+            rkyv::api::high::HighValidator<'b, rkyv::rancor::Error>,
+        >,
+    {
+        let mapped = Mapped::open(
+            self.dir,
+            listed(self.manifest, name)?,
+            kind,
+            self.verification,
+        );
+        (self.file_opened)(self.files);
+        mapped
+    }
+}
+
 impl Snapshot {
     /// Opens `dir`, checking its structure (constant time per file).
     pub fn open(dir: &Path) -> Result<Snapshot, SnapshotError> {
@@ -87,17 +116,29 @@ impl Snapshot {
 
     /// Opens `dir` with the given level of checking.
     pub fn open_with(dir: &Path, verification: Verification) -> Result<Snapshot, SnapshotError> {
+        Snapshot::open_reporting(dir, verification, &|_| {})
+    }
+
+    /// Opens `dir`, calling `file_opened` after each data file with the
+    /// number of files in all (with checksums, minutes at national size).
+    pub fn open_reporting(
+        dir: &Path,
+        verification: Verification,
+        file_opened: &dyn Fn(u64),
+    ) -> Result<Snapshot, SnapshotError> {
         let manifest =
             Manifest::read(dir).map_err(|problem| SnapshotError::new(MANIFEST_FILE, problem))?;
-        Snapshot::open_with_manifest(dir, manifest, verification)
+        Snapshot::open_with_manifest(dir, manifest, verification, file_opened)
     }
 
     /// Opens `dir` described by `manifest` (the build checks its output this
-    /// way before it writes the manifest file).
+    /// way before it writes the manifest file), reporting each file as
+    /// [`Snapshot::open_reporting`] does.
     pub fn open_with_manifest(
         dir: &Path,
         manifest: Manifest,
         verification: Verification,
+        file_opened: &dyn Fn(u64),
     ) -> Result<Snapshot, SnapshotError> {
         if manifest.format_version != FORMAT_VERSION {
             return Err(SnapshotError::new(
@@ -111,42 +152,27 @@ impl Snapshot {
         if manifest.shard_count == 0 {
             return Err(SnapshotError::new(MANIFEST_FILE, "shard_count is 0"));
         }
+        let opener = FileOpener {
+            dir,
+            manifest: &manifest,
+            verification,
+            // Person and key shards, then the insurers, the dictionary and
+            // the revocation sets.
+            files: 2 * u64::from(manifest.shard_count) + 3,
+            file_opened,
+        };
         let persons = (0..manifest.shard_count)
-            .map(|s| {
-                let name = person_file(s);
-                Mapped::open(
-                    dir,
-                    listed(&manifest, &name)?,
-                    FileKind::Persons,
-                    verification,
-                )
-            })
+            .map(|s| opener.open(&person_file(s), FileKind::Persons))
             .collect::<Result<Vec<_>, _>>()?;
         let first_person = first_persons(&persons)?;
         let keys = (0..manifest.shard_count)
-            .map(|s| {
-                Mapped::open(
-                    dir,
-                    listed(&manifest, &keys_file(s))?,
-                    FileKind::Keys,
-                    verification,
-                )
-            })
+            .map(|s| opener.open(&keys_file(s), FileKind::Keys))
             .collect::<Result<Vec<_>, _>>()?;
-        let insurers = Mapped::open(
-            dir,
-            listed(&manifest, INSURERS_FILE)?,
-            FileKind::Insurers,
-            verification,
-        )?;
-        let dictionary = Mapped::open(
-            dir,
-            listed(&manifest, DICTIONARY_FILE)?,
-            FileKind::Dictionary,
-            verification,
-        )?;
+        let insurers = opener.open(INSURERS_FILE, FileKind::Insurers)?;
+        let dictionary = opener.open(DICTIONARY_FILE, FileKind::Dictionary)?;
         let revocations =
             open_revocations(dir, listed(&manifest, REVOCATIONS_FILE)?, verification)?;
+        file_opened(opener.files);
         let hot = persons
             .iter()
             .zip(&keys)

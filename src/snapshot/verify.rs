@@ -154,33 +154,52 @@ impl Walk {
     }
 }
 
-/// Verifies the snapshot at `dir` (checksums, structure, counts) and closes it.
-pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
-    verify_reporting(dir, &|_| {})
+/// Where verification reports its progress, each call with the number of
+/// steps in all: each file checksummed, then each shard walked.
+#[derive(Clone, Copy)]
+pub struct VerifyProgress<'a> {
+    /// Called as each file is opened and checksummed.
+    pub file_checked: &'a dyn Fn(u64),
+    /// Called as the walk finishes each shard (see [`walk_reporting`]).
+    pub shard_walked: &'a (dyn Fn(u64) + Sync),
 }
 
-/// [`verify`], calling `shard_walked` as the walk finishes each shard (see
-/// [`walk_reporting`]).
+fn ignore(_steps: u64) {}
+
+impl VerifyProgress<'static> {
+    /// Reports nothing.
+    pub const QUIET: VerifyProgress<'static> = VerifyProgress {
+        file_checked: &ignore,
+        shard_walked: &ignore,
+    };
+}
+
+/// Verifies the snapshot at `dir` (checksums, structure, counts) and closes it.
+pub fn verify(dir: &Path) -> Result<VerifyReport, SnapshotError> {
+    verify_reporting(dir, VerifyProgress::QUIET)
+}
+
+/// [`verify`], reporting its progress to `progress`.
 pub fn verify_reporting(
     dir: &Path,
-    shard_walked: &(dyn Fn(u64) + Sync),
+    progress: VerifyProgress<'_>,
 ) -> Result<VerifyReport, SnapshotError> {
-    verify_walking(dir, shard_walked).map(|(_, report)| report)
+    verify_walking(dir, progress).map(|(_, report)| report)
 }
 
 /// Verifies `dir` and keeps it open: what the server activates is exactly
 /// what was verified.
 pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
-    verify_walking(dir, &|_| {})
+    verify_walking(dir, VerifyProgress::QUIET)
 }
 
 fn verify_walking(
     dir: &Path,
-    shard_walked: &(dyn Fn(u64) + Sync),
+    progress: VerifyProgress<'_>,
 ) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
-    let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
-    let walk = walk_reporting(&snapshot, shard_walked)?;
+    let snapshot = Snapshot::open_reporting(dir, Verification::Checksums, progress.file_checked)?;
+    let walk = walk_reporting(&snapshot, progress.shard_walked)?;
     let manifest = snapshot.manifest();
     let counts = &manifest.counts;
     let expect = |what: &str, found: u64, promised: u64| {

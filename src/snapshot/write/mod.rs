@@ -280,10 +280,13 @@ impl Progress {
     }
 
     /// One step done of `steps` in all (for work that learns its length
-    /// only once it has started).
+    /// only once it has started); the last one removes the bar.
     pub fn step_of(&self, steps: u64) {
         self.0.set_length(steps);
         self.0.inc(1);
+        if self.0.position() >= steps {
+            self.finish();
+        }
     }
 
     /// Removes the bar.
@@ -468,8 +471,15 @@ fn build_from(
         journal: base.as_ref().and_then(|base| base.journal_mark()),
     };
     drop(base);
-    let snapshot = Snapshot::open_with_manifest(out_dir, manifest.clone(), Verification::Checksums)
-        .context("the build's own output does not open")?;
+    let checksums = Progress::new(options.progress, None, "checksums", false);
+    let snapshot = Snapshot::open_with_manifest(
+        out_dir,
+        manifest.clone(),
+        Verification::Checksums,
+        &|files| checksums.step_of(files),
+    )
+    .context("the build's own output does not open")?;
+    checksums.finish();
     let bar = Progress::new(options.progress, None, "key check", false);
     let key_check = check::check_keys(&snapshot, &accepted, &|steps| bar.step_of(steps))?;
     bar.finish();
