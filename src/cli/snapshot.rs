@@ -111,8 +111,11 @@ fn verify_with_bar(dir: &Path) -> anyhow::Result<VerifyReport> {
             },
         },
     );
+    // A bar removes itself at its last step; these are for a failure midway.
     checksums.finish();
-    walk.get().map(Progress::finish);
+    if let Some(walk) = walk.get() {
+        walk.finish();
+    }
     report.map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
 }
 
