@@ -633,3 +633,62 @@ fn the_crl_and_user_ca_settings_are_honoured_from_the_start() {
         "{error}"
     );
 }
+
+#[test]
+fn a_restart_serves_the_crl_last_activated_or_rolled_back_to() {
+    let fixture = Fixture::new();
+    let state = fixture.dir.path().join("state");
+    let serve = || fixture.serve(&["--state-dir", state.to_str().unwrap()]);
+    let crl_id = |server: &Server| {
+        get(server.admin, "/admin/status").json()["crl"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let server = serve();
+    let embedded = crl_id(&server);
+    let today_dir = fixture.today_dir();
+    let reply = activate_crl(&server, &today_dir, false);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let today = crl_id(&server);
+    drop(server); // SIGKILL
+
+    let server = serve();
+    assert_eq!(crl_id(&server), today);
+    assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
+    // A file imported at activation is read again at restart.
+    let file = fixture.crl_file("tomorrow.der", &base_entries(), 1);
+    let reply = activate_crl(&server, &file, false);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let tomorrow = crl_id(&server);
+    drop(server);
+    let server = serve();
+    assert_eq!(crl_id(&server), tomorrow);
+    assert_eq!(verdict_of(&server, "0x11"), "valid");
+    drop(server);
+
+    // The file replaced by another list: the start stops, naming both.
+    fixture.crl_file("tomorrow.der", &base_entries(), 2);
+    let error = Server::fails_to_start(&[
+        "--snapshot",
+        fixture.snapshot.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert!(error.contains("tomorrow.der"), "{error}");
+    assert!(
+        error.contains(&format!("not the recorded {tomorrow}")),
+        "{error}"
+    );
+
+    // Rolled back to the snapshot's own list: that one after a restart.
+    let server = fixture.serve(&["--state-dir", state.to_str().unwrap(), "--reset-state"]);
+    let reply = activate_crl(&server, &today_dir, false);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = post(server.admin, "/admin/crl/rollback", "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    drop(server);
+    let server = serve();
+    assert_eq!(crl_id(&server), embedded);
+    assert_eq!(verdict_of(&server, "0x55"), "cert_suspended");
+}

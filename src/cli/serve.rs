@@ -29,6 +29,11 @@ pub(super) struct ServeArgs {
     /// TOML file with any of the settings below (same names, snake_case).
     #[arg(long, env = "SHIKAKU_CONFIG")]
     config: Option<PathBuf>,
+    /// Serve `snapshot` and `crl` as the settings name them, not what the
+    /// serving state recorded as last activated (which the next activation
+    /// then overwrites).
+    #[arg(long)]
+    reset_state: bool,
     #[command(flatten)]
     settings: Settings,
 }
@@ -57,7 +62,10 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
             settings.check_log = Some(Path::new(DEMO_DIR).join(DEMO_CHECK_LOG));
         }
     }
-    let config = ServeConfig::from_settings(settings, demo).map_err(|e| anyhow!(e))?;
+    let mut config = ServeConfig::from_settings(settings, demo).map_err(|e| anyhow!(e))?;
+    // The demo serves the day's demo snapshot, whatever an earlier day's
+    // demo activated.
+    config.reset_state = args.reset_state || demo;
     let registry = config.institutions.is_some();
     let service_hours = config.service_hours;
     server::run(config, |bound: Bound| {

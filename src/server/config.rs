@@ -123,6 +123,12 @@ pub struct Settings {
     /// start. The demo keeps its journal beside its snapshots.
     #[arg(long, env = "SHIKAKU_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// Directory of the serving state: which snapshot and CRL were last
+    /// activated or rolled back to, served again after a restart instead of
+    /// `snapshot` and `crl` [default: the journal directory; none without
+    /// either].
+    #[arg(long, env = "SHIKAKU_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Directory of the check log (処理履歴): every check answered or
     /// refused, searchable through /v1/history, read by `shikaku report`.
     /// Without one nothing is logged. The demo keeps it beside its snapshots.
@@ -174,7 +180,7 @@ impl Settings {
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
             max_verdict_drift_percent, retry_after, crl, user_ca, verify_certificate_signatures,
-            max_crl_change_percent, stale_crl, journal, check_log, check_log_policy,
+            max_crl_change_percent, stale_crl, journal, state_dir, check_log, check_log_policy,
             check_log_queue, check_log_linger, check_log_retention_months, history_months,
             audit_log);
         self
@@ -188,6 +194,11 @@ pub struct ServeConfig {
     pub snapshot: Option<PathBuf>,
     /// The update journal directory (no updates without one).
     pub journal: Option<PathBuf>,
+    /// Where the serving state is kept (`state_dir`, default the journal directory).
+    pub state_dir: Option<PathBuf>,
+    /// Start from `snapshot` and `crl` even when a state was recorded
+    /// (`--reset-state`, a flag of `serve` only; always for the demo).
+    pub reset_state: bool,
     /// The check log (none: checks are not logged).
     pub check_log: Option<LogConfig>,
     /// Audit log of admin actions (`audit_log`; default `audit.log` in the check-log directory, none without a check log).
@@ -322,6 +333,8 @@ impl ServeConfig {
         }
         Ok(ServeConfig {
             snapshot: settings.snapshot,
+            state_dir: settings.state_dir.or_else(|| settings.journal.clone()),
+            reset_state: false,
             journal: settings.journal,
             check_log,
             audit_log,

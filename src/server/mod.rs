@@ -31,6 +31,7 @@ use crate::audit::AuditLog;
 use crate::checklog::{CheckLog, LogConfig};
 use crate::crl::trust::Trust;
 use crate::model::clock::SharedClock;
+use crate::snapshot::Manifest;
 use anyhow::Context;
 use http::listener::{ConnectionLimits, Shutdown};
 use institutions::{Access, Registry};
@@ -39,7 +40,9 @@ use serving::activation::ActivationPolicy;
 use serving::crl::LiveCrl;
 use serving::live::Live;
 use serving::slot::ActivationError;
+use serving::state::{Origin, RecordedCrl, RecordedSnapshot, ServingState, StateFile};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -55,6 +58,9 @@ pub struct App {
     /// The check log and its writer (with a `check_log` setting).
     check_log: Option<CheckLog>,
     audit_log: Option<AuditLog>,
+    /// Which snapshot and CRL are live, kept across restarts (with a
+    /// `state_dir` or a journal).
+    state: Option<StateFile>,
     crl: LiveCrl,
     trust: Arc<Trust>,
     access: Access,
@@ -128,12 +134,117 @@ impl App {
                 &self.config.clock,
             )
             .await;
+        self.count_crl_activation(result)
+    }
+
+    /// Serves again the CRL recorded in the serving state (see
+    /// [`LiveCrl::restore`]) and counts it.
+    async fn restore_crl(
+        &self,
+        recorded: RecordedCrl,
+    ) -> Result<serving::crl::CrlActivation, ActivationError> {
+        let result = self
+            .crl
+            .restore(
+                recorded,
+                &self.config.crl_policy,
+                &self.trust,
+                &self.config.clock,
+            )
+            .await;
+        self.count_crl_activation(result)
+    }
+
+    fn count_crl_activation<T>(
+        &self,
+        result: Result<T, ActivationError>,
+    ) -> Result<T, ActivationError> {
         let counter = match result {
             Ok(_) => &self.metrics.crl_swaps,
             Err(_) => &self.metrics.crl_activation_failures,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         result
+    }
+
+    /// Records the live snapshot and CRL in the state file (if there is
+    /// one) after `cause`. A failure does not undo the change; it is
+    /// returned, printed and raised as an alarm, since a restart would then
+    /// serve what the file still names.
+    async fn record_state(self: &Arc<Self>, cause: &'static str) -> Option<String> {
+        self.state.as_ref()?;
+        let app = self.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let file = app.state.as_ref()?;
+            file.write(|| app.serving_state(cause)).err()
+        })
+        .await;
+        let failure = match written {
+            Ok(failure) => failure?,
+            Err(panicked) => format!("the state writer failed: {panicked}"),
+        };
+        eprintln!("shikaku: ALARM: cannot record the serving state ({failure}); a restart would serve what the state file names");
+        Some(failure)
+    }
+
+    /// What is live now, as the state file records it.
+    fn serving_state(&self, cause: &str) -> Option<ServingState> {
+        let live = self.live.current()?;
+        let snapshot = RecordedSnapshot {
+            id: live.snapshot.id().to_string(),
+            path: serving::state::absolute(live.snapshot.dir()),
+        };
+        let crl = self
+            .crl
+            .current()
+            .map(|g| RecordedCrl::new(g.crl.id(), &g.source));
+        let written_at = self
+            .config
+            .clock
+            .utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Some(ServingState::new(cause, written_at, snapshot, crl))
+    }
+}
+
+/// What the server loads at start.
+enum StartPlan {
+    /// Nothing: it waits for an activation (`wait_for_activation`).
+    Nothing,
+    /// The snapshot (and CRL) the settings name.
+    Settings {
+        snapshot: PathBuf,
+        crl: Option<PathBuf>,
+    },
+    /// What the state file recorded as live.
+    Recorded(ServingState),
+}
+
+impl StartPlan {
+    /// Reads the state file unless told to reset; notes in it where what is
+    /// served comes from.
+    fn decide(config: &ServeConfig, state: Option<&StateFile>) -> anyhow::Result<StartPlan> {
+        if let Some(file) = state {
+            if !config.reset_state {
+                if let Some(recorded) = file.read().map_err(anyhow::Error::msg)? {
+                    file.set_origin(Origin::Recorded {
+                        written_at: recorded.written_at.clone(),
+                    });
+                    return Ok(StartPlan::Recorded(recorded));
+                }
+            }
+            file.set_origin(match config.reset_state {
+                true => Origin::Reset,
+                false => Origin::FirstStart,
+            });
+        }
+        Ok(match &config.snapshot {
+            Some(snapshot) => StartPlan::Settings {
+                snapshot: snapshot.clone(),
+                crl: config.crl.clone(),
+            },
+            None => StartPlan::Nothing,
+        })
     }
 }
 
@@ -194,6 +305,15 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         Some(path) => Some(AuditLog::open(path, config.clock.clone())?),
         None => None,
     };
+    let state = match &config.state_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("state_dir {}: cannot create it", dir.display()))?;
+            Some(StateFile::in_dir(dir))
+        }
+        None => None,
+    };
+    let plan = StartPlan::decide(&config, state.as_ref())?;
     let public = bind(config.listen, "listen").await?;
     let admin = bind(config.admin_listen, "admin_listen").await?;
     on_bound(Bound {
@@ -216,6 +336,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         ingest,
         check_log,
         audit_log,
+        state,
         crl: LiveCrl::default(),
         access,
         metrics: Metrics::default(),
@@ -223,8 +344,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         shutdown: Shutdown::default(),
     });
     let startup_failure = Arc::new(Mutex::new(None));
-    if let Some(path) = app.config.snapshot.clone() {
-        tokio::spawn(load_at_start(app.clone(), path, startup_failure.clone()));
+    if !matches!(plan, StartPlan::Nothing) {
+        tokio::spawn(load_at_start(app.clone(), plan, startup_failure.clone()));
     }
     tokio::spawn(stop_on_signal(app.shutdown.clone()));
     let limits = ConnectionLimits {
@@ -283,33 +404,18 @@ fn start_check_log(config: &LogConfig, clock: &SharedClock) -> anyhow::Result<Ch
     Ok(log)
 }
 
-/// Loads the configured snapshot; if it cannot be, records why and stops
-/// the server (there would be nothing to serve).
-async fn load_at_start(
-    app: Arc<App>,
-    path: std::path::PathBuf,
-    failure: Arc<Mutex<Option<String>>>,
-) {
-    println!("shikaku: verifying and loading {}", path.display());
-    let loaded = match app.activate(path, false).await {
-        Ok(report) => {
-            println!(
-                "shikaku: serving snapshot {} ({} persons, verified in {:.2} s)",
-                report.activated, report.verify.persons, report.verify.seconds
-            );
-            match app.config.crl.clone() {
-                Some(crl) => app
-                    .activate_crl(crl, false)
-                    .await
-                    .map(|report| println!("shikaku: serving CRL {}", report.activated))
-                    .map_err(|e| format!("cannot load the CRL: {}", e.message())),
-                None => Ok(()),
-            }
-        }
-        Err(error) => Err(format!("cannot load the snapshot: {}", error.message())),
+/// Loads what `plan` names; if it cannot be, records why and stops the
+/// server (there would be nothing to serve, or not what was recorded).
+async fn load_at_start(app: Arc<App>, plan: StartPlan, failure: Arc<Mutex<Option<String>>>) {
+    let loaded = match plan {
+        StartPlan::Nothing => return,
+        StartPlan::Settings { snapshot, crl } => load_from_settings(&app, snapshot, crl).await,
+        StartPlan::Recorded(recorded) => load_recorded(&app, recorded).await,
     };
     match loaded {
-        Ok(()) => {}
+        Ok(()) => {
+            app.record_state("start").await;
+        }
         Err(reason) => {
             eprintln!("shikaku: {reason}");
             if let Ok(mut slot) = failure.lock() {
@@ -318,6 +424,86 @@ async fn load_at_start(
             app.shutdown.begin();
         }
     }
+}
+
+/// Loads the settings' snapshot, then their CRL if they name one.
+async fn load_from_settings(
+    app: &App,
+    snapshot: PathBuf,
+    crl: Option<PathBuf>,
+) -> Result<(), String> {
+    load_snapshot(app, snapshot).await?;
+    if let Some(crl) = crl {
+        let report = app
+            .activate_crl(crl, false)
+            .await
+            .map_err(|e| format!("cannot load the CRL: {}", e.message()))?;
+        println!("shikaku: serving CRL {}", report.activated);
+    }
+    Ok(())
+}
+
+/// Verifies and activates the snapshot at `path`.
+async fn load_snapshot(app: &App, path: PathBuf) -> Result<(), String> {
+    println!("shikaku: verifying and loading {}", path.display());
+    let report = app
+        .activate(path, false)
+        .await
+        .map_err(|e| format!("cannot load the snapshot: {}", e.message()))?;
+    println!(
+        "shikaku: serving snapshot {} ({} persons, verified in {:.2} s)",
+        report.activated, report.verify.persons, report.verify.seconds
+    );
+    Ok(())
+}
+
+/// Loads the snapshot and the CRL the state file recorded, each checked by
+/// id; anything missing or changed stops the start, never a fallback.
+async fn load_recorded(app: &App, recorded: ServingState) -> Result<(), String> {
+    let file = app
+        .state
+        .as_ref()
+        .map_or_else(String::new, |f| f.path().display().to_string());
+    let refuse = |reason: String| {
+        format!(
+            "serving state {file} (written at {}): {reason}; the server does not fall back to its settings: restore what the state names, or start with --reset-state",
+            recorded.written_at
+        )
+    };
+    let snapshot = &recorded.snapshot;
+    println!(
+        "shikaku: serving state {file}: snapshot {} and CRL {} were live",
+        snapshot.id,
+        recorded.crl.as_ref().map_or("(none)", |c| c.id.as_str())
+    );
+    let found = Manifest::read(&snapshot.path)
+        .map_err(|problem| refuse(format!("snapshot {}: {problem}", snapshot.path.display())))?;
+    if found.id != snapshot.id {
+        return Err(refuse(format!(
+            "{} now holds snapshot {}, not the recorded {}",
+            snapshot.path.display(),
+            found.id,
+            snapshot.id
+        )));
+    }
+    load_snapshot(app, snapshot.path.clone())
+        .await
+        .map_err(refuse)?;
+    let Some(crl) = recorded.crl.clone() else {
+        return Ok(());
+    };
+    let adopted = app
+        .crl
+        .current()
+        .is_some_and(|live| live.crl.id() == crl.id);
+    if !adopted {
+        let report = app
+            .restore_crl(crl)
+            .await
+            .map_err(|e| refuse(e.message().to_string()))?;
+        println!("shikaku: serving CRL {}", report.activated);
+    }
+    Ok(())
 }
 
 /// Begins a graceful shutdown on SIGTERM or Ctrl-C (SIGINT).

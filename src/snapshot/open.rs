@@ -73,6 +73,21 @@ pub struct Snapshot {
     crl: Arc<Crl>,
 }
 
+/// The revocation list of the snapshot at `dir`, as described by `manifest`.
+fn embedded_crl(
+    dir: &Path,
+    manifest: &Manifest,
+    verification: Verification,
+) -> Result<Crl, SnapshotError> {
+    let revocations = open_revocations(dir, listed(manifest, REVOCATIONS_FILE)?, verification)?;
+    let id = match &manifest.crl {
+        Some(meta) => meta.default_id(),
+        None => format!("{}/revoked.csv", manifest.id),
+    };
+    Crl::new(id, manifest.crl.clone(), revocations)
+        .map_err(|e| SnapshotError::new(MANIFEST_FILE, format!("crl: {e}")))
+}
+
 fn listed<'m>(manifest: &'m Manifest, name: &str) -> Result<&'m FileEntry, SnapshotError> {
     manifest
         .file(name)
@@ -170,20 +185,13 @@ impl Snapshot {
             .collect::<Result<Vec<_>, _>>()?;
         let insurers = opener.open(INSURERS_FILE, FileKind::Insurers)?;
         let dictionary = opener.open(DICTIONARY_FILE, FileKind::Dictionary)?;
-        let revocations =
-            open_revocations(dir, listed(&manifest, REVOCATIONS_FILE)?, verification)?;
+        let crl = embedded_crl(dir, &manifest, verification)?;
         file_opened(opener.files);
         let hot = persons
             .iter()
             .zip(&keys)
             .map(|(persons, keys)| HotShard::new(persons, keys))
             .collect();
-        let crl_id = match &manifest.crl {
-            Some(meta) => meta.default_id(),
-            None => format!("{}/revoked.csv", manifest.id),
-        };
-        let crl = Crl::new(crl_id, manifest.crl.clone(), revocations)
-            .map_err(|e| SnapshotError::new(MANIFEST_FILE, format!("crl: {e}")))?;
         Ok(Snapshot {
             dir: dir.to_path_buf(),
             manifest,
@@ -195,6 +203,15 @@ impl Snapshot {
             insurers,
             crl: Arc::new(crl),
         })
+    }
+
+    /// The revocation list embedded in the snapshot at `dir`, read with
+    /// its checksum and without opening the rest (a restart that serves a
+    /// list another snapshot brought).
+    pub fn open_crl(dir: &Path) -> Result<Crl, SnapshotError> {
+        let manifest =
+            Manifest::read(dir).map_err(|problem| SnapshotError::new(MANIFEST_FILE, problem))?;
+        embedded_crl(dir, &manifest, Verification::Checksums)
     }
 
     /// The snapshot directory it was opened from.

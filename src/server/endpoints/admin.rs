@@ -98,6 +98,15 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
         "/admin/crl/rollback" => ("crl.rollback", rollback_crl(app).await),
         _ => ("snapshot.rollback", rollback(app).await),
     };
+    let result = match result {
+        Ok(mut report) => {
+            if let Some(failure) = app.record_state(action).await {
+                report["state_write_error"] = json!(failure);
+            }
+            Ok(report)
+        }
+        refused => refused,
+    };
     let detail = match &result {
         Ok(value) => value.clone(),
         Err(error) => json!({
@@ -262,6 +271,10 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         "crl_last_refusal": crl_history.last_refusal,
         "alarms": alarms(app, crl.as_deref()),
         "updates": updates_status(app),
+        "state": app.state.as_ref().map_or_else(
+            || json!({"file": null, "note": "no state directory: a restart serves the settings' snapshot (start with --journal or --state-dir)"}),
+            |state| state.status(),
+        ),
         "service_hours": config.service_hours.to_string(),
         "open_now": config.service_hours.is_open(now.minute_of_day),
         "institutions": match app.access.institution_count() {
@@ -298,7 +311,7 @@ fn updates_status(app: &App) -> serde_json::Value {
 }
 
 /// Conditions an operator must see: a live CRL past its nextUpdate, a
-/// journal that can no longer be written.
+/// journal that can no longer be written, a serving state not recorded.
 fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
     let journal = app
         .ingest
@@ -306,6 +319,13 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .and_then(|ingest| ingest.stats.notes.lock().ok()?.failure.clone())
         .map(|failure| {
             format!("the update journal failed ({failure}): updates are refused; fix the disk and restart the server")
+        });
+    let state = app
+        .state
+        .as_ref()
+        .and_then(|state| state.failure())
+        .map(|failure| {
+            format!("the serving state could not be recorded ({failure}): a restart would serve what the state file names, not what is live; fix the disk, then activate or roll back again")
         });
     crl.filter(|g| g.crl.is_stale(app.config.clock.utc()))
         .map(|g| {
@@ -320,5 +340,6 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         })
         .into_iter()
         .chain(journal)
+        .chain(state)
         .collect()
 }

@@ -15,6 +15,7 @@ use crate::crl::trust::{CaCertificate, Trust};
 use crate::crl::{store, Crl};
 use crate::model::clock::SharedClock;
 use crate::server::serving::slot::{ActivationError, Change, Slot};
+use crate::server::serving::state::{CrlFrom, RecordedCrl};
 use crate::snapshot::Snapshot;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -24,8 +25,8 @@ use std::time::{Instant, SystemTime};
 /// Where a CRL generation came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CrlSource {
-    /// Embedded in the snapshot with this id.
-    Snapshot(String),
+    /// Embedded in the snapshot with this id, opened from `dir`.
+    Snapshot { id: String, dir: PathBuf },
     /// A directory written by `shikaku crl build`.
     Directory(PathBuf),
     /// A DER or PEM CRL file imported at activation.
@@ -35,7 +36,7 @@ pub(crate) enum CrlSource {
 impl CrlSource {
     pub(crate) fn describe(&self) -> String {
         match self {
-            CrlSource::Snapshot(id) => format!("snapshot {id}"),
+            CrlSource::Snapshot { id, .. } => format!("snapshot {id}"),
             CrlSource::Directory(path) | CrlSource::File(path) => path.display().to_string(),
         }
     }
@@ -83,6 +84,15 @@ pub(crate) struct CrlActivation {
 /// The live CRL and the lists kept for rollback.
 pub(crate) type LiveCrl = Slot<CrlGeneration>;
 
+/// What a CRL about to go live is judged against.
+#[derive(Clone, Copy)]
+enum Gate {
+    /// The live list (not older, not too different), unless forced; and its age.
+    AgainstLive { force: bool },
+    /// Its age only.
+    OnItsOwn,
+}
+
 fn refused(message: String) -> ActivationError {
     ActivationError::Refused(message)
 }
@@ -99,6 +109,62 @@ impl Slot<CrlGeneration> {
         trust: &Trust,
         clock: &SharedClock,
     ) -> Result<CrlActivation, ActivationError> {
+        let gate = Gate::AgainstLive { force };
+        self.change_to(move |cas| load(&path, cas), gate, policy, trust, clock)
+            .await
+    }
+
+    /// Serves again the list recorded as live before a restart: read from
+    /// where it came from, refused unless it is still the recorded list
+    /// (by id). Judged on its own (its age), not against the list live now,
+    /// which is only the snapshot's, adopted a moment ago.
+    pub(crate) async fn restore(
+        &self,
+        recorded: RecordedCrl,
+        policy: &CrlPolicy,
+        trust: &Trust,
+        clock: &SharedClock,
+    ) -> Result<CrlActivation, ActivationError> {
+        let reload = move |cas: &[CaCertificate]| {
+            let path = recorded.path;
+            let (crl, source) = match recorded.from {
+                CrlFrom::Snapshot => {
+                    let crl = Snapshot::open_crl(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let id = crate::snapshot::Manifest::read(&path)
+                        .map_err(|problem| format!("{}: {problem}", path.display()))?
+                        .id;
+                    (Arc::new(crl), CrlSource::Snapshot { id, dir: path })
+                }
+                CrlFrom::Directory | CrlFrom::File => load(&path, cas)?,
+            };
+            if crl.id() != recorded.id {
+                return Err(format!(
+                    "{} now holds CRL {}, not the recorded {}",
+                    source.describe(),
+                    crl.id(),
+                    recorded.id
+                ));
+            }
+            Ok((crl, source))
+        };
+        self.change_to(reload, Gate::OnItsOwn, policy, trust, clock)
+            .await
+    }
+
+    /// Loads a CRL with `load` (given the CAs it must be signed by), judges
+    /// it as `gate` says, and swaps it in.
+    async fn change_to<L>(
+        &self,
+        load: L,
+        gate: Gate,
+        policy: &CrlPolicy,
+        trust: &Trust,
+        clock: &SharedClock,
+    ) -> Result<CrlActivation, ActivationError>
+    where
+        L: FnOnce(&[CaCertificate]) -> Result<(Arc<Crl>, CrlSource), String> + Send + 'static,
+    {
         let mut change = self.change().await;
         let started = Instant::now();
         let live = change.live();
@@ -113,9 +179,14 @@ impl Slot<CrlGeneration> {
         let (policy, now) = (policy.clone(), clock.utc());
         let live_for_task = live.clone();
         let prepared = tokio::task::spawn_blocking(move || {
-            let candidate = load(&path, &cas)?;
-            let live_crl = live_for_task.as_ref().map(|g| g.crl.as_ref());
-            let passed = judge(&candidate.0, live_crl, now, &policy, force)
+            let candidate = load(&cas)?;
+            let (compared, force) = match gate {
+                Gate::AgainstLive { force } => {
+                    (live_for_task.as_ref().map(|g| g.crl.as_ref()), force)
+                }
+                Gate::OnItsOwn => (None, false),
+            };
+            let passed = judge(&candidate.0, compared, now, &policy, force)
                 .map_err(|reasons| reasons.join("; "))?;
             Ok::<_, String>((candidate, passed))
         })
@@ -167,14 +238,17 @@ pub(crate) fn adopt_from_snapshot(
             (Some(new), Some(old)) => new.this_update_time() > old.this_update_time(),
             _ => false,
         };
-        if !matches!(live.source, CrlSource::Snapshot(_)) && !newer {
+        if !matches!(live.source, CrlSource::Snapshot { .. }) && !newer {
             return None;
         }
     }
     let generation = install(
         change,
         candidate.clone(),
-        CrlSource::Snapshot(snapshot.id().to_string()),
+        CrlSource::Snapshot {
+            id: snapshot.id().to_string(),
+            dir: snapshot.dir().to_path_buf(),
+        },
         Passed::default(),
         0.0,
         now,

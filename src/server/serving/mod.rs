@@ -9,3 +9,4 @@ pub(super) mod generation;
 pub(super) mod ingest;
 pub(super) mod live;
 pub(super) mod slot;
+pub(super) mod state;
