@@ -29,15 +29,24 @@ fn dataset() -> Dataset {
 }
 
 fn serve(built: &Built, journal: &Path) -> Server {
-    Server::ready(&[
+    serve_with(built, journal, &[])
+}
+
+fn serve_with(built: &Built, journal: &Path, extra: &[&str]) -> Server {
+    let mut args = vec![
         "--snapshot",
         built.out.to_str().unwrap(),
         "--journal",
         journal.to_str().unwrap(),
         "--service-hours",
         "off",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Server::ready(&args)
 }
+
+/// A checkpoint after every group commit (when none is being written).
+const CHECKPOINT_ALWAYS: [&str; 2] = ["--checkpoint-interval", "0s"];
 
 /// Posts NDJSON lines to `/admin/updates`; the result lines.
 fn send(server: &Server, lines: &[Value]) -> Vec<Value> {
@@ -369,7 +378,7 @@ fn sigkill_while_updates_stream_in_loses_no_acknowledged_record() {
     let journal = tempfile::tempdir().unwrap();
     let mut acknowledged = Vec::new();
     for (round, kill_after_ms) in [150u64, 420, 60, 300].into_iter().enumerate() {
-        let mut server = serve(&built, journal.path());
+        let mut server = serve_with(&built, journal.path(), &CHECKPOINT_ALWAYS);
         let admin = server.admin;
         let base = 1_000_000 * (round as u64 + 1);
         let streamer = std::thread::spawn(move || stream_links(admin, base, 20_000));
@@ -387,7 +396,12 @@ fn sigkill_while_updates_stream_in_loses_no_acknowledged_record() {
         "too few records were acknowledged before the kills ({}) for the test to mean anything",
         acknowledged.len()
     );
-    let server = serve(&built, journal.path());
+    let server = serve_with(&built, journal.path(), &CHECKPOINT_ALWAYS);
+    let install = get(server.admin, "/admin/status").json()["updates"]["last_install"].clone();
+    assert!(
+        install["resumed_from_checkpoint"].as_u64().is_some(),
+        "the restart did not start from a checkpoint: {install}"
+    );
     let started = Instant::now();
     let body: String = acknowledged
         .iter()
@@ -414,4 +428,95 @@ fn sigkill_while_updates_stream_in_loses_no_acknowledged_record() {
         );
     }
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_restart_resumes_from_the_checkpoint_and_a_damaged_one_is_never_trusted() {
+    let built = dataset().build();
+    let journal = tempfile::tempdir().unwrap();
+    let server = serve_with(&built, journal.path(), &CHECKPOINT_ALWAYS);
+    let sent = send(
+        &server,
+        &[
+            upsert("C1", "1", &branch(1), "2020-04-01"),
+            json!({"op": "link", "process_id": "C2", "serial": "0x77", "linkage_no": "2"}),
+            json!({"op": "renew", "process_id": "C3", "new_serial": "0x78", "old_serial": "0x11"}),
+        ],
+    );
+    assert_eq!(results(&sent), ["ok", "ok", "ok"]);
+    let last_lsn = sent[2]["lsn"].as_u64().unwrap();
+    let written =
+        || get(server.admin, "/admin/status").json()["updates"]["checkpoint"]["written"].clone();
+    let started = Instant::now();
+    while written()["through_lsn"].as_u64() != Some(last_lsn) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no checkpoint: {}",
+            written()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answers = |server: &Server| {
+        [
+            number(server, &online(1))["records"]
+                .as_array()
+                .map(Vec::len),
+            Some(card(server, "0x77")["verdict"].as_str().unwrap().len()),
+        ]
+    };
+    let before = (
+        answers(&server),
+        card(&server, "0x78")["verdict"].clone(),
+        card(&server, "0x11")["verdict"].clone(),
+    );
+    drop(server); // SIGKILL
+
+    let server = serve_with(&built, journal.path(), &CHECKPOINT_ALWAYS);
+    let install = get(server.admin, "/admin/status").json()["updates"]["last_install"].clone();
+    assert_eq!(install["resumed_from_checkpoint"], last_lsn, "{install}");
+    assert_eq!(install["replayed"], 0, "{install}");
+    let after = (
+        answers(&server),
+        card(&server, "0x78")["verdict"].clone(),
+        card(&server, "0x11")["verdict"].clone(),
+    );
+    assert_eq!(after, before);
+    assert_eq!(before.1, "valid");
+    assert_eq!(before.2, "not_linked");
+    // One more record after the checkpoint: replayed from the journal's tail.
+    let sent = send(
+        &server,
+        &[json!({"op": "link", "process_id": "C4", "serial": "0x79", "linkage_no": "1"})],
+    );
+    assert_eq!(results(&sent), ["ok"]);
+    drop(server);
+
+    // A flipped byte: ignored with a warning, every record replayed.
+    let path = journal.path().join("overlay.checkpoint");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let server = serve_with(&built, journal.path(), &CHECKPOINT_ALWAYS);
+    let install = get(server.admin, "/admin/status").json()["updates"]["last_install"].clone();
+    assert!(install["resumed_from_checkpoint"].is_null(), "{install}");
+    assert_eq!(install["replayed"], 4, "{install}");
+    assert!(
+        install["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("checksum mismatch"),
+        "{install}"
+    );
+    assert_eq!(answers(&server), before.0);
+    assert_eq!(card(&server, "0x79")["verdict"], "valid");
+
+    // A torn one (cut short) likewise.
+    drop(server);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+    let server = serve_with(&built, journal.path(), &CHECKPOINT_ALWAYS);
+    let install = get(server.admin, "/admin/status").json()["updates"]["last_install"].clone();
+    assert!(install["resumed_from_checkpoint"].is_null(), "{install}");
+    assert_eq!(card(&server, "0x79")["verdict"], "valid");
 }

@@ -123,6 +123,12 @@ pub struct Settings {
     /// start. The demo keeps its journal beside its snapshots.
     #[arg(long, env = "SHIKAKU_JOURNAL")]
     pub journal: Option<PathBuf>,
+    /// While updates arrive, the longest time between two checkpoints of
+    /// the overlay (one is also written every 250,000 journal records and
+    /// after every activation), so that a restart replays only the journal
+    /// after it [default: 5m].
+    #[arg(long, env = "SHIKAKU_CHECKPOINT_INTERVAL")]
+    pub checkpoint_interval: Option<String>,
     /// Directory of the serving state: which snapshot and CRL were last
     /// activated or rolled back to, served again after a restart instead of
     /// `snapshot` and `crl` [default: the journal directory; none without
@@ -180,7 +186,8 @@ impl Settings {
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
             max_verdict_drift_percent, retry_after, crl, user_ca, verify_certificate_signatures,
-            max_crl_change_percent, stale_crl, journal, state_dir, check_log, check_log_policy,
+            max_crl_change_percent, stale_crl, journal, checkpoint_interval, state_dir, check_log,
+            check_log_policy,
             check_log_queue, check_log_linger, check_log_retention_months, history_months,
             audit_log);
         self
@@ -194,6 +201,8 @@ pub struct ServeConfig {
     pub snapshot: Option<PathBuf>,
     /// The update journal directory (no updates without one).
     pub journal: Option<PathBuf>,
+    /// Longest time between two overlay checkpoints while updates arrive (`checkpoint_interval`, default 5 min).
+    pub checkpoint_interval: Duration,
     /// Where the serving state is kept (`state_dir`, default the journal directory).
     pub state_dir: Option<PathBuf>,
     /// Start from `snapshot` and `crl` even when a state was recorded
@@ -333,6 +342,11 @@ impl ServeConfig {
         }
         Ok(ServeConfig {
             snapshot: settings.snapshot,
+            checkpoint_interval: duration(
+                "checkpoint_interval",
+                settings.checkpoint_interval,
+                "5m",
+            )?,
             state_dir: settings.state_dir.or_else(|| settings.journal.clone()),
             reset_state: false,
             journal: settings.journal,

@@ -292,7 +292,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let live = Live::default();
     let ingest = match &config.journal {
         Some(dir) => Some(
-            serving::ingest::Ingest::start(dir, live.reader())
+            serving::ingest::Ingest::start(dir, live.reader(), config.checkpoint_interval)
                 .with_context(|| format!("journal {}", dir.display()))?,
         ),
         None => None,

@@ -61,6 +61,14 @@ impl JournalState {
         *last = (*last).max(seq);
     }
 
+    /// Each sender's last `seq` accepted.
+    pub fn senders(&self) -> std::collections::BTreeMap<String, u64> {
+        self.senders
+            .iter()
+            .map(|(s, seq)| (s.clone(), *seq))
+            .collect()
+    }
+
     /// Takes in a group once its records are durable.
     pub fn commit(&mut self, pending: Pending) {
         self.seen.extend(pending.seen);

@@ -7,12 +7,14 @@
 //!   before its result says `ok`, and reads it back after a crash;
 //! - [`overlay`] holds the applied changes in memory, and [`view`] merges
 //!   them over the live snapshot for every check;
-//! - [`replay`] rebuilds an overlay from the journal (restart, activation);
+//! - [`replay`] rebuilds an overlay from the journal (restart, activation),
+//!   from a [`checkpoint`] of it when there is one;
 //! - [`fold`] writes base snapshot + journal as the next snapshot
 //!   (`snapshot build --base --journal`);
 //! - the server's ingest task ties them together.
 
 pub mod acceptance;
+pub mod checkpoint;
 pub mod fold;
 pub mod generate;
 pub mod journal;

@@ -103,6 +103,33 @@ impl Overlay {
         self.applied += 1;
     }
 
+    /// An overlay holding these final states (a checkpoint read back):
+    /// the same as the overlay that was written, indexes included.
+    pub fn restore(
+        rows: Vec<(RowKey, Option<Arc<EligibilityRow>>)>,
+        serials: Vec<(Serial, Option<LinkageNo>)>,
+        insurers: Vec<InsurerRow>,
+        through_lsn: u64,
+        applied: u64,
+    ) -> Overlay {
+        let mut overlay = Overlay::default();
+        for (key, row) in rows {
+            overlay.unindex(&key);
+            if let Some(row) = &row {
+                overlay.index(key, row);
+            }
+            overlay.set_row(key, row);
+        }
+        overlay.serials = serials.into_iter().collect();
+        overlay.insurers = insurers
+            .into_iter()
+            .map(|insurer| (insurer.number.as_str().to_string(), Arc::new(insurer)))
+            .collect();
+        overlay.through_lsn = through_lsn;
+        overlay.applied = applied;
+        overlay
+    }
+
     fn set_row(&mut self, key: RowKey, state: Option<Arc<EligibilityRow>>) {
         let was_deleted = matches!(self.rows.get(&key), Some(None));
         let now_deleted = state.is_none();

@@ -3,6 +3,7 @@
 //! server does this at start and at every activation or rollback, the fold
 //! before it writes the next snapshot; both get the same overlay.
 
+use super::checkpoint::Restored;
 use super::journal::{self, Scan};
 use super::message::{self, Message};
 use super::overlay::Overlay;
@@ -34,6 +35,9 @@ pub struct Replayed {
     pub scan: Scan,
     /// The base's journal mark (`None`: a snapshot built from sources).
     pub base_mark: Option<u64>,
+    /// The LSN the checkpoint it started from covered (`None`: it started
+    /// from the base).
+    pub resumed_after: Option<u64>,
 }
 
 impl Replayed {
@@ -42,10 +46,15 @@ impl Replayed {
     /// lost); over a snapshot without one, warns which records are applied
     /// when the journal does not start at the first.
     pub fn continuity(&self) -> Result<Option<String>, String> {
-        let folded = self.base_mark.unwrap_or(0);
+        let folded = self.resumed_after.or(self.base_mark).unwrap_or(0);
         let Some(first) = self.first_lsn.filter(|&first| first > folded + 1) else {
             return Ok(None);
         };
+        if let Some(covered) = self.resumed_after {
+            return Err(format!(
+                "the overlay checkpoint covers journal records up to {covered}, but the journal's next record is {first}"
+            ));
+        }
         if self.base_mark.is_some() {
             return Err(format!(
                 "the snapshot contains journal records up to {folded}, but the journal's next record is {first}: records {} to {} are missing and would be lost; use a snapshot folded from a later journal",
@@ -63,11 +72,30 @@ impl Replayed {
 /// Replays the records of the journal in `dir` that `base` does not
 /// contain (those after its journal mark) into a new overlay over `base`.
 pub fn replay(dir: &Path, base: &Snapshot) -> anyhow::Result<Replayed> {
+    replay_over(dir, base, None)
+}
+
+/// Like [`replay`], starting from `checkpoint` (an overlay over `base`)
+/// when given: only the records after the LSN it covers are read.
+pub fn replay_over(
+    dir: &Path,
+    base: &Snapshot,
+    checkpoint: Option<Restored>,
+) -> anyhow::Result<Replayed> {
     let base_mark = base.manifest().journal.as_ref().map(|m| m.through_lsn);
-    let mark = base.manifest().journal.clone().unwrap_or_default();
+    let mut mark = base.manifest().journal.clone().unwrap_or_default();
+    let resumed_after = checkpoint.as_ref().map(|c| c.mark.through_lsn);
+    let overlay = match checkpoint {
+        Some(checkpoint) => {
+            mark.through_lsn = checkpoint.mark.through_lsn;
+            mark.senders = checkpoint.senders;
+            checkpoint.overlay
+        }
+        None => Overlay::default(),
+    };
     let mut state = State {
         base,
-        overlay: Overlay::default(),
+        overlay,
         senders: mark.senders.clone(),
         records: 0,
         first_lsn: None,
@@ -95,6 +123,7 @@ pub fn replay(dir: &Path, base: &Snapshot) -> anyhow::Result<Replayed> {
         digest: format!("{:032x}", state.digest.digest128()),
         scan,
         base_mark,
+        resumed_after,
     })
 }
 

@@ -306,6 +306,7 @@ fn updates_status(app: &App) -> serde_json::Value {
         "failed": notes.failure,
         "opened": notes.opened,
         "last_install": notes.last_install,
+        "checkpoint": stats.checkpoint.lock().map(|c| c.clone()).unwrap_or_default(),
         "overlay": overlay,
     })
 }

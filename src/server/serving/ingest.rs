@@ -12,18 +12,21 @@
 //! journal and making that generation live.
 
 use crate::engine::View;
+use crate::server::serving::checkpoints::{CheckpointNotes, Checkpoints};
 use crate::server::serving::generation::Generation;
 use crate::server::serving::slot::{SlotReader, Swapper};
 use crate::updates::acceptance::{Decision, JournalState, Pending};
+use crate::updates::checkpoint::{self, CheckpointMark, Restored};
 use crate::updates::journal::{process_id_hash, Journal, Record, Scan};
 use crate::updates::message::{self, BadMessage, Message};
 use crate::updates::overlay::Overlay;
+use crate::updates::replay::{replay, replay_over, Replayed};
 use anyhow::Context;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Longest update message line accepted, in bytes.
@@ -94,6 +97,8 @@ pub(crate) struct IngestStats {
     pub failed: AtomicBool,
     /// Why the journal stopped taking writes, or what the last install found.
     pub notes: Mutex<IngestNotes>,
+    /// The last overlay checkpoint.
+    pub checkpoint: Arc<Mutex<CheckpointNotes>>,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -108,6 +113,9 @@ pub(crate) struct IngestNotes {
 pub(crate) struct InstallReport {
     /// The snapshot's journal mark: records up to it are folded in.
     pub folded_through: u64,
+    /// The LSN covered by the overlay checkpoint the replay started from
+    /// (`None`: it replayed every record after the snapshot's mark).
+    pub resumed_from_checkpoint: Option<u64>,
     pub replayed: u64,
     pub replay_seconds: f64,
     pub segments_trimmed: usize,
@@ -141,7 +149,11 @@ pub(crate) struct Ingest {
 impl Ingest {
     /// Opens the journal in `dir` (cutting off a torn tail) and starts the
     /// writer thread, which reads the live generation through `live`.
-    pub(crate) fn start(dir: &Path, live: SlotReader<Generation>) -> anyhow::Result<Ingest> {
+    pub(crate) fn start(
+        dir: &Path,
+        live: SlotReader<Generation>,
+        checkpoint_interval: Duration,
+    ) -> anyhow::Result<Ingest> {
         let mut seen = HashSet::new();
         let (journal, scan) = Journal::open(dir, 0, |record: &Record<'_>| {
             seen.insert(record.id_hash);
@@ -165,6 +177,11 @@ impl Ingest {
             accepted: JournalState::new(seen),
             live,
             stats: stats.clone(),
+            checkpoints: Checkpoints::new(
+                dir.to_path_buf(),
+                checkpoint_interval,
+                stats.checkpoint.clone(),
+            ),
         };
         std::thread::Builder::new()
             .name("shikaku-ingest".into())
@@ -225,6 +242,7 @@ struct UpdateWriter {
     accepted: JournalState,
     live: SlotReader<Generation>,
     stats: Arc<IngestStats>,
+    checkpoints: Checkpoints,
 }
 
 impl UpdateWriter {
@@ -305,10 +323,11 @@ impl UpdateWriter {
                     let micros = started.elapsed().as_micros() as u64;
                     self.stats.fsync_micros.fetch_add(micros, Ordering::Relaxed);
                     self.stats.groups.fetch_add(1, Ordering::Relaxed);
+                    self.accepted.commit(pending);
                     if let (Some(generation), Some(overlay)) = (&live, overlay) {
                         generation.overlay.store(Arc::new(overlay));
+                        self.checkpoints.poll(generation, &self.accepted);
                     }
-                    self.accepted.commit(pending);
                 }
                 Err(error) => self.journal_failed(&error, &mut results),
             }
@@ -399,15 +418,18 @@ impl UpdateWriter {
                 .skip_to(folded + 1)
                 .map_err(|e| format!("journal: {e:#}"))?;
         }
-        let replayed = crate::updates::replay::replay(&self.dir, &generation.snapshot)
-            .map_err(|e| format!("{e:#}"))?;
-        let mut warnings: Vec<String> = replayed.continuity()?.into_iter().collect();
+        let mut warnings = Vec::new();
+        let replayed = self.replay_for(&generation, &mut warnings)?;
+        for warning in &warnings {
+            eprintln!("shikaku: updates: {warning}");
+        }
+        let resumed_from_checkpoint = replayed.resumed_after;
         for (sender, seq) in replayed.senders {
             self.accepted.applied_through(sender, seq);
         }
         let (overlay, replayed) = (replayed.overlay, replayed.records);
         generation.overlay.store(Arc::new(overlay));
-        let replaced = swapper.swap(generation);
+        let replaced = swapper.swap(generation.clone());
         if let Some(left) = &replaced {
             // Kept for rollback, which rebuilds its overlay from the journal:
             // this one is not needed (requests still holding it keep it until
@@ -425,8 +447,10 @@ impl UpdateWriter {
                 0
             }
         };
+        self.checkpoints.poll(&generation, &self.accepted);
         let report = InstallReport {
             folded_through: folded,
+            resumed_from_checkpoint,
             replayed,
             replay_seconds: started.elapsed().as_secs_f64(),
             segments_trimmed,
@@ -439,18 +463,97 @@ impl UpdateWriter {
     }
 }
 
+impl UpdateWriter {
+    /// The overlay of `generation` rebuilt from the journal: from the
+    /// overlay checkpoint when there is one of this snapshot that can be
+    /// trusted, else from every record after the snapshot's mark.
+    fn replay_for(
+        &mut self,
+        generation: &Generation,
+        warnings: &mut Vec<String>,
+    ) -> Result<Replayed, String> {
+        if let Some(checkpoint) = self.usable_checkpoint(generation, warnings) {
+            let mark = checkpoint.mark.clone();
+            let resumed = replay_over(&self.dir, &generation.snapshot, Some(checkpoint))
+                .map_err(|e| format!("{e:#}"))
+                .and_then(|replayed| replayed.continuity().map(|warning| (replayed, warning)));
+            match resumed {
+                Ok((replayed, warning)) => {
+                    warnings.extend(warning);
+                    self.checkpoints.covered(&mark);
+                    return Ok(replayed);
+                }
+                Err(reason) => warnings.push(format!(
+                    "the overlay checkpoint was not used ({reason}); the whole journal is replayed"
+                )),
+            }
+        }
+        let replayed = replay(&self.dir, &generation.snapshot).map_err(|e| format!("{e:#}"))?;
+        warnings.extend(replayed.continuity()?);
+        Ok(replayed)
+    }
+
+    /// The checkpoint on disk if it is of `generation`'s snapshot, whole,
+    /// and within the journal; a damaged one is reported in `warnings`.
+    fn usable_checkpoint(
+        &self,
+        generation: &Generation,
+        warnings: &mut Vec<String>,
+    ) -> Option<Restored> {
+        let of_this_snapshot = |mark: &CheckpointMark| {
+            mark.snapshot_id == generation.snapshot.id()
+                && mark.folded_through == generation.folded_through()
+        };
+        // The header alone first: after an activation the checkpoint on
+        // disk is of the snapshot before, and reading it whole would be
+        // wasted.
+        match checkpoint::read_mark(&self.dir) {
+            Ok(Some(mark)) if of_this_snapshot(&mark) => {}
+            Ok(_) => return None,
+            Err(reason) => {
+                warnings.push(ignored(&reason));
+                return None;
+            }
+        }
+        match checkpoint::read(&self.dir) {
+            Ok(None) => None,
+            Err(reason) => {
+                warnings.push(ignored(&reason));
+                None
+            }
+            Ok(Some(restored)) if restored.mark.through_lsn >= self.journal.next_lsn() => {
+                warnings.push(ignored(&format!(
+                    "it covers journal records up to {}, beyond the journal's last ({})",
+                    restored.mark.through_lsn,
+                    self.journal.next_lsn().saturating_sub(1)
+                )));
+                None
+            }
+            Ok(Some(restored)) => Some(restored),
+        }
+    }
+}
+
+fn ignored(reason: &str) -> String {
+    format!("the overlay checkpoint was ignored ({reason}); the whole journal is replayed")
+}
+
 /// Lowers the calling thread's scheduling priority (nice 10), so that a
 /// burst of updates takes the CPU the checks leave, not the other way
 /// round. Best effort: where the call is refused the thread keeps the
 /// default priority.
 fn yield_to_checks() {
+    if !set_thread_niceness(INGEST_NICE) {
+        eprintln!("shikaku: ingest: could not lower the writer's priority; it competes with checks as an equal");
+    }
+}
+
+/// Sets the calling thread's niceness; false when the kernel refused.
+pub(crate) fn set_thread_niceness(nice: libc::c_int) -> bool {
     // SAFETY: setpriority with PRIO_PROCESS and who = 0 changes only the
     // calling thread on Linux (threads are scheduled as processes); it
     // takes no pointers.
-    let refused = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, INGEST_NICE) } != 0;
-    if refused {
-        eprintln!("shikaku: ingest: could not lower the writer's priority; it competes with checks as an equal");
-    }
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) == 0 }
 }
 
 fn journal_unavailable(reason: &str) -> LineOutcome {

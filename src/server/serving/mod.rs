@@ -4,6 +4,7 @@
 //! installs generations.
 
 pub(super) mod activation;
+pub(super) mod checkpoints;
 pub(super) mod crl;
 pub(super) mod generation;
 pub(super) mod ingest;

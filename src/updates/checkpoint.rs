@@ -1,0 +1,548 @@
+//! Checkpoints of the overlay: the final states of every change applied
+//! over one snapshot, written now and then by the server beside its
+//! journal, so that a restart replays only the journal's tail instead of
+//! the whole day (5.29 million records on a July peak day).
+//!
+//! ```text
+//! file   := magic "SHKOVCP1"  version:u32le  header  entry*  End  trailer
+//! header := bincode(Header): the snapshot it applies over, the LSN it
+//!           covers, each sender's last seq
+//! entry  := bincode(Entry): a row as it now is, a deleted row's key, a
+//!           serial's link, an insurer
+//! trailer:= xxh3-128 of everything before it, 16 bytes little-endian
+//! ```
+//!
+//! It is written to a temporary file, synced and renamed over the last
+//! one, so a crash leaves the old checkpoint or the new one. It is read
+//! back only whole: every element is decoded under a size limit (a damaged
+//! length cannot make it allocate), and the result is used only once the
+//! trailer matches. A checkpoint that is torn, flipped, of another version,
+//! of another snapshot or beyond the journal's end is never trusted: the
+//! server replays the whole journal instead, with a warning.
+
+use super::message::RowKey;
+use super::overlay::Overlay;
+use crate::model::{
+    Date, EligibilityRow, InsurerNumber, LinkageNo, OnlineNumber, Serial, CODE_FIELD_COUNT,
+    DATE_FIELD_COUNT, TEXT_FIELD_COUNT,
+};
+use crate::source::insurers::InsurerRow;
+use crate::storage::sync_dir;
+use anyhow::Context;
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use xxhash_rust::xxh3::Xxh3;
+
+/// Name of the checkpoint inside the journal directory.
+pub const CHECKPOINT_FILE: &str = "overlay.checkpoint";
+
+const MAGIC: [u8; 8] = *b"SHKOVCP1";
+const VERSION: u32 = 1;
+/// Largest encoded element (a row is a few hundred bytes; a header holds
+/// every sender's name).
+const MAX_ELEMENT_BYTES: u64 = 16 << 20;
+
+/// What a checkpoint applies over and how far it reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMark {
+    /// Id of the snapshot the overlay is over.
+    pub snapshot_id: String,
+    /// That snapshot's journal mark (0: none).
+    pub folded_through: u64,
+    /// Every journal record up to this LSN is in the overlay.
+    pub through_lsn: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    mark: CheckpointMark,
+    /// Journal records applied over the snapshot.
+    applied: u64,
+    /// Each sender's last `seq` applied.
+    senders: BTreeMap<String, u64>,
+}
+
+/// One final state.
+#[derive(Serialize, Deserialize)]
+enum Entry {
+    Row {
+        linkage: u128,
+        text: String,
+        ends: [u16; TEXT_FIELD_COUNT],
+        dates: [Option<i32>; DATE_FIELD_COUNT],
+        codes: [u8; CODE_FIELD_COUNT],
+        seq: u32,
+    },
+    Deleted {
+        online: String,
+        seq: u32,
+    },
+    Serial {
+        serial: Vec<u8>,
+        linkage: Option<u128>,
+    },
+    Insurer {
+        number: String,
+        name: String,
+        address: String,
+        phone: String,
+        postal_code: String,
+        abolished: Option<i32>,
+    },
+    End,
+}
+
+/// A checkpoint read back.
+pub struct Restored {
+    /// What it applies over and how far it reaches.
+    pub mark: CheckpointMark,
+    /// The overlay as it was written.
+    pub overlay: Overlay,
+    /// Each sender's last `seq` applied.
+    pub senders: BTreeMap<String, u64>,
+}
+
+/// What a write produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct Written {
+    /// The last journal record it covers.
+    pub through_lsn: u64,
+    /// Size of the file.
+    pub bytes: u64,
+    /// Time to write and sync it.
+    pub seconds: f64,
+}
+
+fn element_options() -> impl Options + Copy {
+    bincode::DefaultOptions::new()
+        .with_fixint_encoding()
+        .with_limit(MAX_ELEMENT_BYTES)
+}
+
+/// The checkpoint file of the journal in `dir`.
+pub fn path_in(dir: &Path) -> PathBuf {
+    dir.join(CHECKPOINT_FILE)
+}
+
+/// Writes a checkpoint of `overlay` (over the snapshot of `mark`, with the
+/// senders' positions) into `dir`, replacing the last one.
+pub fn write(
+    dir: &Path,
+    mark: &CheckpointMark,
+    overlay: &Overlay,
+    senders: BTreeMap<String, u64>,
+) -> anyhow::Result<Written> {
+    let started = std::time::Instant::now();
+    let path = path_in(dir);
+    let temporary = path.with_extension("partial");
+    let file = std::fs::File::create(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    let mut out = Hashing::new(BufWriter::with_capacity(1 << 20, file));
+    let written = (|| -> anyhow::Result<u64> {
+        out.write_all(&MAGIC)?;
+        out.write_all(&VERSION.to_le_bytes())?;
+        let header = Header {
+            mark: mark.clone(),
+            applied: overlay.counts().records_applied,
+            senders,
+        };
+        let options = element_options();
+        options.serialize_into(&mut out, &header)?;
+        for (key, row) in overlay.row_states() {
+            let entry = match row {
+                Some(row) => row_entry(row),
+                None => Entry::Deleted {
+                    online: key.online.as_str().to_string(),
+                    seq: key.seq,
+                },
+            };
+            options.serialize_into(&mut out, &entry)?;
+        }
+        for (serial, linkage) in overlay.serial_states() {
+            let entry = Entry::Serial {
+                serial: serial.as_bytes().to_vec(),
+                linkage: linkage.map(|l| l.0),
+            };
+            options.serialize_into(&mut out, &entry)?;
+        }
+        for insurer in overlay.insurers() {
+            options.serialize_into(&mut out, &insurer_entry(insurer))?;
+        }
+        options.serialize_into(&mut out, &Entry::End)?;
+        let digest = out.hasher.digest128().to_le_bytes();
+        out.inner.write_all(&digest)?;
+        let file = out.inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(file.metadata()?.len())
+    })()
+    .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            temporary.display(),
+            path.display()
+        )
+    })?;
+    sync_dir(dir)?;
+    Ok(Written {
+        through_lsn: mark.through_lsn,
+        bytes: written,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn row_entry(row: &EligibilityRow) -> Entry {
+    let (text, ends) = row.text_parts();
+    Entry::Row {
+        linkage: row.linkage_no,
+        text: text.to_string(),
+        ends: *ends,
+        dates: row.dates,
+        codes: row.codes,
+        seq: row.qualification_seq,
+    }
+}
+
+fn insurer_entry(insurer: &InsurerRow) -> Entry {
+    Entry::Insurer {
+        number: insurer.number.as_str().to_string(),
+        name: insurer.name.clone(),
+        address: insurer.address.clone(),
+        phone: insurer.phone.clone(),
+        postal_code: insurer.postal_code.clone(),
+        abolished: insurer.abolished.map(Date::days),
+    }
+}
+
+/// Reads the checkpoint in `dir`. `Ok(None)` when there is none; an error
+/// says why the one there cannot be trusted.
+pub fn read(dir: &Path) -> Result<Option<Restored>, String> {
+    let path = path_in(dir);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: cannot open ({e})", path.display())),
+    };
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let body_len = len
+        .checked_sub(16)
+        .ok_or_else(|| format!("{}: {len} bytes, too short", path.display()))?;
+    let mut input = Hashing::new(BufReader::with_capacity(1 << 20, file).take(body_len));
+    let restored = decode(&mut input).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut trailer = [0u8; 16];
+    let mut file = input.inner.into_inner();
+    file.read_exact(&mut trailer)
+        .map_err(|e| format!("{}: no checksum at the end ({e})", path.display()))?;
+    if u128::from_le_bytes(trailer) != input.hasher.digest128() {
+        return Err(format!(
+            "{}: checksum mismatch over its {body_len} bytes (torn or damaged)",
+            path.display()
+        ));
+    }
+    Ok(Some(restored))
+}
+
+/// What the checkpoint in `dir` says it covers, read from its header only
+/// (nothing of it is verified yet); `Ok(None)` when there is none.
+pub fn read_mark(dir: &Path) -> Result<Option<CheckpointMark>, String> {
+    let path = path_in(dir);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: cannot open ({e})", path.display())),
+    };
+    decode_header(&mut BufReader::new(file))
+        .map(|header| Some(header.mark))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn decode_header(input: &mut impl Read) -> Result<Header, String> {
+    let mut magic = [0u8; 12];
+    input
+        .read_exact(&mut magic)
+        .map_err(|e| format!("no header ({e})"))?;
+    if magic[..8] != MAGIC {
+        return Err("not an overlay checkpoint".into());
+    }
+    let version = u32::from_le_bytes([magic[8], magic[9], magic[10], magic[11]]);
+    if version != VERSION {
+        return Err(format!("version {version}, this build reads {VERSION}"));
+    }
+    element_options()
+        .deserialize_from(&mut *input)
+        .map_err(|e| format!("header: {e}"))
+}
+
+fn decode(input: &mut impl Read) -> Result<Restored, String> {
+    let header = decode_header(&mut *input)?;
+    let options = element_options();
+    let mut parts = Parts::default();
+    loop {
+        let entry: Entry = options
+            .deserialize_from(&mut *input)
+            .map_err(|e| format!("entry {}: {e}", parts.count()))?;
+        if !parts.take(entry)? {
+            break;
+        }
+    }
+    let mut trailing = [0u8; 1];
+    if input.read(&mut trailing).map_err(|e| e.to_string())? != 0 {
+        return Err("bytes after the last entry".into());
+    }
+    Ok(Restored {
+        overlay: Overlay::restore(
+            parts.rows,
+            parts.serials,
+            parts.insurers,
+            header.mark.through_lsn,
+            header.applied,
+        ),
+        mark: header.mark,
+        senders: header.senders,
+    })
+}
+
+/// The entries decoded so far.
+#[derive(Default)]
+struct Parts {
+    rows: Vec<(RowKey, Option<Arc<EligibilityRow>>)>,
+    serials: Vec<(Serial, Option<LinkageNo>)>,
+    insurers: Vec<InsurerRow>,
+}
+
+impl Parts {
+    fn count(&self) -> usize {
+        self.rows.len() + self.serials.len() + self.insurers.len()
+    }
+
+    /// Takes one entry; `false` at the end.
+    fn take(&mut self, entry: Entry) -> Result<bool, String> {
+        match entry {
+            Entry::Row {
+                linkage,
+                text,
+                ends,
+                dates,
+                codes,
+                seq,
+            } => {
+                let row = EligibilityRow::from_concatenated(linkage, text, ends, dates, codes, seq)
+                    .ok_or_else(|| {
+                        format!(
+                            "entry {}: a row whose text fields do not add up",
+                            self.count()
+                        )
+                    })?;
+                let key = RowKey::of(&row).ok_or_else(|| {
+                    format!(
+                        "entry {}: a row without a valid online number",
+                        self.count()
+                    )
+                })?;
+                self.rows.push((key, Some(Arc::new(row))));
+            }
+            Entry::Deleted { online, seq } => {
+                let online = OnlineNumber::parse(&online)
+                    .map_err(|e| format!("entry {}: {e}", self.count()))?;
+                self.rows.push((RowKey { online, seq }, None));
+            }
+            Entry::Serial { serial, linkage } => {
+                let serial = Serial::from_be_bytes(&serial)
+                    .ok_or_else(|| format!("entry {}: not a serial", self.count()))?;
+                self.serials.push((serial, linkage.map(LinkageNo)));
+            }
+            Entry::Insurer {
+                number,
+                name,
+                address,
+                phone,
+                postal_code,
+                abolished,
+            } => {
+                let number = InsurerNumber::parse(&number)
+                    .map_err(|e| format!("entry {}: {e}", self.count()))?;
+                self.insurers.push(InsurerRow {
+                    number,
+                    name,
+                    address,
+                    phone,
+                    postal_code,
+                    abolished: abolished.map(Date::from_days),
+                });
+            }
+            Entry::End => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// A reader or writer that hashes what passes through it.
+struct Hashing<T> {
+    inner: T,
+    hasher: Xxh3,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Hashing<T> {
+        Hashing {
+            inner,
+            hasher: Xxh3::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TextField;
+
+    fn row(seq: u32, name: &str) -> EligibilityRow {
+        let mut fields = [""; TEXT_FIELD_COUNT];
+        fields[TextField::OnlineNumber as usize] = "061390180000000000000042";
+        fields[TextField::InsurerNumber as usize] = "06139018";
+        fields[TextField::Name as usize] = name;
+        let mut dates = [None; DATE_FIELD_COUNT];
+        dates[crate::model::DateField::Acquired as usize] = Some(20_000);
+        let codes = [crate::model::CODE_ABSENT; CODE_FIELD_COUNT];
+        EligibilityRow::new(7, fields, dates, codes, seq).unwrap()
+    }
+
+    fn overlay() -> Overlay {
+        let rows = [row(1, "山田 太郎"), row(2, "")]
+            .into_iter()
+            .map(|row| {
+                let key = RowKey::of(&row).unwrap();
+                (key, (key.seq == 1).then(|| Arc::new(row)))
+            })
+            .collect();
+        let serials = vec![
+            (
+                Serial::from_be_bytes(&[0xFF; 20]).unwrap(),
+                Some(LinkageNo(u128::MAX)),
+            ),
+            (Serial::from_be_bytes(&[1]).unwrap(), None),
+        ];
+        let insurers = vec![InsurerRow {
+            number: InsurerNumber::parse("06139018").unwrap(),
+            name: "健保".into(),
+            address: String::new(),
+            phone: "03".into(),
+            postal_code: String::new(),
+            abolished: Some(Date::from_days(20_000)),
+        }];
+        Overlay::restore(rows, serials, insurers, 42, 40)
+    }
+
+    fn mark() -> CheckpointMark {
+        CheckpointMark {
+            snapshot_id: "s.1".into(),
+            folded_through: 7,
+            through_lsn: 42,
+        }
+    }
+
+    fn senders() -> BTreeMap<String, u64> {
+        BTreeMap::from([("insurer-a".to_string(), 9)])
+    }
+
+    fn states(overlay: &Overlay) -> String {
+        let rows: Vec<_> = overlay
+            .row_states()
+            .map(|(k, r)| format!("{k:?}={r:?}"))
+            .collect();
+        let serials: Vec<_> = overlay.serial_states().map(|s| format!("{s:?}")).collect();
+        let insurers: Vec<_> = overlay.insurers().map(|i| format!("{i:?}")).collect();
+        format!("{rows:?} {serials:?} {insurers:?} {:?}", overlay.counts())
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_as_the_overlay_written() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(dir.path()).unwrap().is_none());
+        let written = write(dir.path(), &mark(), &overlay(), senders()).unwrap();
+        assert_eq!(written.through_lsn, 42);
+        assert_eq!(read_mark(dir.path()), Ok(Some(mark())));
+        let restored = read(dir.path()).unwrap().unwrap();
+        assert_eq!(restored.mark, mark());
+        assert_eq!(restored.senders, senders());
+        assert_eq!(states(&restored.overlay), states(&overlay()));
+        let face = crate::model::ids::face_index_key("06139018", "", "");
+        assert_eq!(restored.overlay.rows_by_face(&face).count(), 1);
+        assert_eq!(restored.overlay.rows_of_person(LinkageNo(7)).count(), 1);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [CHECKPOINT_FILE]);
+    }
+
+    #[test]
+    fn a_torn_or_flipped_checkpoint_is_refused_never_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &mark(), &overlay(), senders()).unwrap();
+        let path = path_in(dir.path());
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [
+            0,
+            5,
+            12,
+            40,
+            bytes.len() / 2,
+            bytes.len() - 17,
+            bytes.len() - 1,
+        ] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            let error = read(dir.path())
+                .err()
+                .unwrap_or_else(|| panic!("cut at {cut} was trusted"));
+            assert!(error.contains(CHECKPOINT_FILE), "{error}");
+        }
+        for at in (0..bytes.len()).step_by(7) {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x10;
+            std::fs::write(&path, &flipped).unwrap();
+            assert!(read(dir.path()).is_err(), "a flip at {at} was trusted");
+        }
+        let mut longer = bytes.clone();
+        longer.extend_from_slice(&[0; 8]);
+        std::fs::write(&path, &longer).unwrap();
+        assert!(read(dir.path()).is_err());
+    }
+
+    #[test]
+    fn a_huge_length_fails_without_allocating_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&VERSION.to_le_bytes());
+        // A header whose snapshot id claims 2^60 bytes.
+        bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        bytes.extend_from_slice(&[0; 64]);
+        std::fs::write(path_in(dir.path()), &bytes).unwrap();
+        let error = read(dir.path()).err().unwrap();
+        assert!(error.contains("header"), "{error}");
+    }
+}
