@@ -208,3 +208,92 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// Waits until the live snapshot's verification says `what`.
+fn wait_for_verification(server: &Server, what: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let status = status(server);
+        if status["live"]["verification"]
+            .as_str()
+            .unwrap()
+            .contains(what)
+        {
+            return status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "verification never said `{what}`: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_restart_trusts_the_earlier_verification_and_rechecks_in_the_background() {
+    let (a, b) = two_snapshots();
+    let state = tempfile::tempdir().unwrap();
+    let server = serve(&a, state.path(), &[]);
+    assert!(status(&server)["live"]["verification"]
+        .as_str()
+        .unwrap()
+        .starts_with("verified in full"));
+    activate(&server, &b);
+    kill(server);
+
+    let server = serve(&a, state.path(), &[]);
+    assert!(
+        server
+            .output()
+            .iter()
+            .any(|l| l.contains("verified before the restart")),
+        "{:?}",
+        server.output()
+    );
+    let status = wait_for_verification(&server, "then verified in full in the background");
+    assert_eq!(status["live"]["id"], "b");
+    assert_eq!(status["alarms"], json!([]));
+    stop(server);
+
+    // A data file damaged while the server was down (not its manifest):
+    // served on trust, caught by the recheck, alarmed, and the state no
+    // longer trusts it, so the next start verifies in full and refuses it.
+    let data = std::fs::read_dir(&b.out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("persons-")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&data).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&data, &bytes).unwrap();
+    let server = serve(&a, state.path(), &[]);
+    let status = wait_for_verification(&server, "FAILED");
+    let alarms = status["alarms"].to_string();
+    assert!(
+        alarms.contains("failed its verification") || alarms.contains("FAILED"),
+        "{alarms}"
+    );
+    assert!(alarms.contains("persons-"), "{alarms}");
+    let recorded: Value =
+        serde_json::from_slice(&std::fs::read(state.path().join("serving-state.json")).unwrap())
+            .unwrap();
+    assert!(
+        recorded["snapshot"].get("verified_manifest").is_none(),
+        "{recorded}"
+    );
+    stop(server);
+    let error = Server::fails_to_start(&[
+        "--snapshot",
+        a.out.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+    ]);
+    assert!(error.contains("persons-"), "{error}");
+}

@@ -37,12 +37,13 @@ use http::listener::{ConnectionLimits, Shutdown};
 use institutions::{Access, Registry};
 use metrics::Metrics;
 use serving::activation::ActivationPolicy;
+use serving::activation::Recheck;
 use serving::crl::LiveCrl;
 use serving::live::Live;
 use serving::slot::ActivationError;
 use serving::state::{Origin, RecordedCrl, RecordedSnapshot, ServingState, StateFile};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -88,21 +89,35 @@ impl App {
     /// no CRL activation or rollback comes between the two.
     async fn activate(
         &self,
-        path: std::path::PathBuf,
+        path: PathBuf,
         force: bool,
     ) -> Result<serving::activation::ActivationReport, ActivationError> {
+        self.go_live(LiveTarget::Activate { path, force }).await
+    }
+
+    /// Makes `target` the live snapshot as [`App::activate`] describes.
+    async fn go_live(
+        &self,
+        target: LiveTarget,
+    ) -> Result<serving::activation::ActivationReport, ActivationError> {
         let mut crl = self.crl.change().await;
-        let mut result = self
-            .live
-            .activate(
+        let (policy, trust, clock) = (&self.policy, &self.trust, &self.config.clock);
+        let ingest = self.ingest.as_ref();
+        let mut result = match target {
+            LiveTarget::Activate { path, force } => {
+                self.live
+                    .activate(path, force, policy, trust, clock, ingest)
+                    .await
+            }
+            LiveTarget::Resume {
                 path,
-                force,
-                &self.policy,
-                &self.trust,
-                &self.config.clock,
-                self.ingest.as_ref(),
-            )
-            .await;
+                verified_manifest,
+            } => {
+                self.live
+                    .resume(path, verified_manifest, policy, trust, clock, ingest)
+                    .await
+            }
+        };
         let counter = match result {
             Ok(_) => &self.metrics.swaps,
             Err(_) => &self.metrics.activation_failures,
@@ -190,9 +205,14 @@ impl App {
     /// What is live now, as the state file records it.
     fn serving_state(&self, cause: &str) -> Option<ServingState> {
         let live = self.live.current()?;
+        let failed = matches!(
+            *live.recheck.lock().unwrap_or_else(|e| e.into_inner()),
+            Recheck::Failed(_)
+        );
         let snapshot = RecordedSnapshot {
             id: live.snapshot.id().to_string(),
             path: serving::state::absolute(live.snapshot.dir()),
+            verified_manifest: (!failed).then(|| live.verified.manifest_digest.clone()),
         };
         let crl = self
             .crl
@@ -205,6 +225,18 @@ impl App {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Some(ServingState::new(cause, written_at, snapshot, crl))
     }
+}
+
+/// How a snapshot goes live.
+enum LiveTarget {
+    /// Verified in full and gated (an activation, a first start).
+    Activate { path: PathBuf, force: bool },
+    /// Trusted from its verification before a restart (see
+    /// [`serving::activation::prepare_trusted`]).
+    Resume {
+        path: PathBuf,
+        verified_manifest: String,
+    },
 }
 
 /// What the server loads at start.
@@ -457,9 +489,47 @@ async fn load_snapshot(app: &App, path: PathBuf) -> Result<(), String> {
     Ok(())
 }
 
+/// Serves the snapshot at `path` again on the strength of its verification
+/// before the restart, then reads its checksums again in the background;
+/// when its manifest has changed since, verifies it in full first instead.
+async fn resume_snapshot(
+    app: &Arc<App>,
+    path: &Path,
+    verified_manifest: &str,
+) -> Result<(), String> {
+    let target = LiveTarget::Resume {
+        path: path.to_path_buf(),
+        verified_manifest: verified_manifest.to_string(),
+    };
+    match app.go_live(target).await {
+        Ok(report) => {
+            println!(
+                "shikaku: serving snapshot {} again ({} persons; verified before the restart, opened in {:.2} s; its checksums are read again in the background)",
+                report.activated, report.verify.persons, report.seconds
+            );
+            if let Some(generation) = app.live.current() {
+                let app = app.clone();
+                serving::recheck::start(&generation, move || {
+                    if let Some(file) = &app.state {
+                        let _ = file.write(|| app.serving_state("recheck.failed"));
+                    }
+                });
+            }
+            Ok(())
+        }
+        Err(error) => {
+            println!(
+                "shikaku: {}; verifying it in full",
+                error.message().trim_start_matches("refused: ")
+            );
+            load_snapshot(app, path.to_path_buf()).await
+        }
+    }
+}
+
 /// Loads the snapshot and the CRL the state file recorded, each checked by
 /// id; anything missing or changed stops the start, never a fallback.
-async fn load_recorded(app: &App, recorded: ServingState) -> Result<(), String> {
+async fn load_recorded(app: &Arc<App>, recorded: ServingState) -> Result<(), String> {
     let file = app
         .state
         .as_ref()
@@ -486,9 +556,14 @@ async fn load_recorded(app: &App, recorded: ServingState) -> Result<(), String> 
             snapshot.id
         )));
     }
-    load_snapshot(app, snapshot.path.clone())
-        .await
-        .map_err(refuse)?;
+    match &snapshot.verified_manifest {
+        Some(digest) => resume_snapshot(app, &snapshot.path, digest)
+            .await
+            .map_err(refuse)?,
+        None => load_snapshot(app, snapshot.path.clone())
+            .await
+            .map_err(refuse)?,
+    }
     let Some(crl) = recorded.crl.clone() else {
         return Ok(());
     };

@@ -90,6 +90,16 @@ impl Manifest {
         serde_json::from_str(&text).map_err(|e| format!("not a shikaku manifest ({e})"))
     }
 
+    /// xxh3-128 of the manifest file in `dir`, 32 hex digits: it names
+    /// every data file's checksum, so an unchanged digest means a snapshot
+    /// verified once is still the one verified (given files never change in
+    /// place, see docs/operations.md).
+    pub fn digest(dir: &Path) -> Result<String, String> {
+        let bytes = std::fs::read(dir.join(MANIFEST_FILE))
+            .map_err(|e| format!("{MANIFEST_FILE}: cannot read ({e})"))?;
+        Ok(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)))
+    }
+
     /// The entry of the data file called `name`, if the snapshot has one.
     pub fn file(&self, name: &str) -> Option<&crate::storage::FileEntry> {
         self.files.iter().find(|f| f.name == name)

@@ -13,7 +13,7 @@
 
 use super::format::{ArchivedKeyShard, ArchivedPersonShard, ArchivedSlot, UNMATCHED};
 use super::lookup::{push_unmatched, unmatched_entries, Index};
-use super::manifest::{keys_file, person_file, MANIFEST_FILE};
+use super::manifest::{keys_file, person_file, Manifest, MANIFEST_FILE};
 use super::open::Snapshot;
 use super::view::PersonRef;
 use crate::crl::revocations::REVOCATIONS_FILE;
@@ -40,6 +40,8 @@ pub struct VerifyReport {
     pub serials: u64,
     /// Wall-clock seconds the verification took.
     pub seconds: f64,
+    /// The manifest verified against ([`Manifest::digest`]).
+    pub manifest_digest: String,
 }
 
 /// An order-independent digest of rows and links: their counts and the
@@ -198,6 +200,8 @@ fn verify_walking(
     progress: VerifyProgress<'_>,
 ) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
+    let manifest_digest =
+        Manifest::digest(dir).map_err(|problem| SnapshotError::new(MANIFEST_FILE, problem))?;
     let snapshot = Snapshot::open_reporting(dir, Verification::Checksums, progress.file_checked)?;
     let walk = walk_reporting(&snapshot, progress.shard_walked)?;
     let manifest = snapshot.manifest();
@@ -254,6 +258,7 @@ fn verify_walking(
         rows: walk.content.rows,
         serials,
         seconds: started.elapsed().as_secs_f64(),
+        manifest_digest,
     };
     Ok((snapshot, report))
 }

@@ -6,6 +6,7 @@ use crate::model::ErrorCode;
 use crate::server::http::body::read_body;
 use crate::server::http::response::{json, method_not_allowed, ApiError, Body};
 use crate::server::institutions::Credential;
+use crate::server::serving::activation::Recheck;
 use crate::server::serving::crl::CrlGeneration;
 use crate::server::serving::generation::Generation;
 use crate::server::serving::slot::ActivationError;
@@ -247,6 +248,7 @@ fn describe(generation: &Generation, now: chrono::DateTime<chrono::Utc>) -> serd
         "revoked": manifest.counts.revoked,
         "suspended": manifest.counts.suspended,
         "verify_seconds": generation.verified.seconds,
+        "verification": generation.recheck.lock().map(|r| r.describe()).unwrap_or_default(),
     })
 }
 
@@ -321,6 +323,16 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .map(|failure| {
             format!("the update journal failed ({failure}): updates are refused; fix the disk and restart the server")
         });
+    let recheck = app.live.current().and_then(|live| {
+        let recheck = live.recheck.lock().ok()?.clone();
+        matches!(recheck, Recheck::Failed(_)).then(|| {
+            format!(
+                "the live snapshot {} {}: activate a verified snapshot",
+                live.snapshot.id(),
+                recheck.describe()
+            )
+        })
+    });
     let state = app
         .state
         .as_ref()
@@ -342,5 +354,6 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .into_iter()
         .chain(journal)
         .chain(state)
+        .chain(recheck)
         .collect()
 }

@@ -1,6 +1,7 @@
 //! One snapshot as served: the snapshot, the overlay of the day's updates
 //! over it, and when and how it was activated.
 
+use crate::server::serving::activation::Recheck;
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
 use crate::updates::overlay::Overlay;
@@ -14,6 +15,9 @@ pub(crate) struct Generation {
     pub number: u64,
     pub activated_at: SystemTime,
     pub verified: VerifyReport,
+    /// Whether its checksums were read before it went live, or are being
+    /// read again after a restart trusted an earlier verification.
+    pub recheck: std::sync::Mutex<Recheck>,
     /// The changes applied over the snapshot; replaced by the ingest task
     /// after every committed group (a request loads it once).
     pub overlay: ArcSwap<Overlay>,

@@ -7,9 +7,13 @@
 use super::generation::Generation;
 use crate::crl::trust::Trust;
 use crate::model::clock::SharedClock;
-use crate::server::serving::activation::{prepare, ActivationPolicy, ActivationReport};
+use crate::server::serving::activation::{
+    prepare, prepare_trusted, ActivationPolicy, ActivationReport, Recheck,
+};
 use crate::server::serving::ingest::Ingest;
 use crate::server::serving::slot::{ActivationError, Slot};
+use crate::snapshot::verify::VerifyReport;
+use crate::snapshot::Snapshot;
 use crate::updates::overlay::Overlay;
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
@@ -17,6 +21,9 @@ use std::sync::Arc;
 
 /// The live snapshot generation and the ones kept for rollback.
 pub(crate) type Live = Slot<Generation>;
+
+/// A snapshot opened and gated, ready to go live.
+type Prepared = (Snapshot, VerifyReport, ActivationReport);
 
 impl Slot<Generation> {
     /// Verifies, gates and activates the snapshot at `path`; on any refusal
@@ -30,15 +37,51 @@ impl Slot<Generation> {
         clock: &SharedClock,
         ingest: Option<&Ingest>,
     ) -> Result<ActivationReport, ActivationError> {
+        let (policy, trust, today) = (policy.clone(), trust.clone(), clock.today());
+        let prepare =
+            move |live: Option<&Generation>| prepare(&path, live, force, &policy, &trust, today);
+        self.go_live(prepare, Recheck::Verified, clock, ingest)
+            .await
+    }
+
+    /// Serves again, after a restart, the snapshot at `path` that was
+    /// verified in full when it was activated and whose manifest still has
+    /// the digest `verified_manifest` (see [`prepare_trusted`]); its
+    /// checksums are to be read again in the background ([`Recheck::Running`]).
+    pub(crate) async fn resume(
+        &self,
+        path: PathBuf,
+        verified_manifest: String,
+        policy: &ActivationPolicy,
+        trust: &Arc<Trust>,
+        clock: &SharedClock,
+        ingest: Option<&Ingest>,
+    ) -> Result<ActivationReport, ActivationError> {
+        let (policy, trust, today) = (policy.clone(), trust.clone(), clock.today());
+        let prepare = move |_: Option<&Generation>| {
+            prepare_trusted(&path, &verified_manifest, &policy, &trust, today)
+        };
+        self.go_live(prepare, Recheck::Running, clock, ingest).await
+    }
+
+    /// Prepares a generation with `prepare` (off the runtime's workers,
+    /// given the live one) and makes it live.
+    async fn go_live<P>(
+        &self,
+        prepare: P,
+        recheck: Recheck,
+        clock: &SharedClock,
+        ingest: Option<&Ingest>,
+    ) -> Result<ActivationReport, ActivationError>
+    where
+        P: FnOnce(Option<&Generation>) -> Result<Prepared, ActivationError> + Send + 'static,
+    {
         let mut change = self.change().await;
         let live = change.live();
-        let (policy, trust) = (policy.clone(), trust.clone());
-        let (compared, today) = (live.clone(), clock.today());
-        let prepared = tokio::task::spawn_blocking(move || {
-            prepare(&path, compared.as_deref(), force, &policy, &trust, today)
-        })
-        .await
-        .map_err(|e| ActivationError::Failed(format!("activation task failed: {e}")));
+        let compared = live.clone();
+        let prepared = tokio::task::spawn_blocking(move || prepare(compared.as_deref()))
+            .await
+            .map_err(|e| ActivationError::Failed(format!("activation task failed: {e}")));
         let (snapshot, verified, mut report) = match prepared.and_then(|r| r) {
             Ok(prepared) => prepared,
             Err(refusal) => return Err(change.refuse(refusal)),
@@ -49,6 +92,7 @@ impl Slot<Generation> {
             number,
             activated_at: clock.system_time(),
             verified,
+            recheck: std::sync::Mutex::new(recheck),
             overlay: ArcSwap::from_pointee(Overlay::default()),
         });
         report.generation = number;

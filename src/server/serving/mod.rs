@@ -9,5 +9,6 @@ pub(super) mod crl;
 pub(super) mod generation;
 pub(super) mod ingest;
 pub(super) mod live;
+pub(super) mod recheck;
 pub(super) mod slot;
 pub(super) mod state;

@@ -47,6 +47,10 @@ pub(crate) struct RecordedSnapshot {
     pub id: String,
     /// Its directory, absolute.
     pub path: PathBuf,
+    /// The digest of the manifest it was verified in full against (see
+    /// `Manifest::digest`); `None` when its last verification failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_manifest: Option<String>,
 }
 
 /// The live CRL and where it was read from.
@@ -268,6 +272,7 @@ mod tests {
             RecordedSnapshot {
                 id: id.into(),
                 path: "/snapshots/a".into(),
+                verified_manifest: Some("00".repeat(16)),
             },
             Some(RecordedCrl::new(
                 "crl-1",
