@@ -41,11 +41,14 @@ pub enum ErrorCode {
     Refused,
     /// A fault of the server.
     Internal,
+    /// A file of the live snapshot changed under the server (truncated or
+    /// overwritten); nothing is answered from it until another is activated.
+    SnapshotDamaged,
 }
 
 impl ErrorCode {
     /// Every code, in the order of their pinned values.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::CertificateRejected,
         ErrorCode::Unauthorized,
@@ -59,6 +62,7 @@ impl ErrorCode {
         ErrorCode::OutsideServiceHours,
         ErrorCode::Refused,
         ErrorCode::Internal,
+        ErrorCode::SnapshotDamaged,
     ];
 
     /// The pinned on-disk value (never changes; see the module docs).
@@ -77,6 +81,7 @@ impl ErrorCode {
             ErrorCode::OutsideServiceHours => 10,
             ErrorCode::Refused => 11,
             ErrorCode::Internal => 12,
+            ErrorCode::SnapshotDamaged => 13,
         }
     }
 
@@ -101,6 +106,7 @@ impl ErrorCode {
             ErrorCode::OutsideServiceHours => "outside_service_hours",
             ErrorCode::Refused => "refused",
             ErrorCode::Internal => "internal",
+            ErrorCode::SnapshotDamaged => "snapshot_damaged",
         }
     }
 }
@@ -183,6 +189,7 @@ mod tests {
         ("outside_service_hours", [2, 10]),
         ("refused", [2, 11]),
         ("internal", [2, 12]),
+        ("snapshot_damaged", [2, 13]),
     ];
 
     fn every_outcome() -> Vec<Outcome> {

@@ -303,6 +303,9 @@ pub fn run(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Result<
 }
 
 async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Result<()> {
+    if !crate::storage::guard::install() {
+        eprintln!("shikaku: cannot install the SIGBUS handler: a snapshot file truncated under the server would end the process");
+    }
     let access = match &config.institutions {
         Some(path) => Access::Registry(
             Registry::load(path).with_context(|| format!("institutions {}", path.display()))?,

@@ -214,6 +214,23 @@ impl Snapshot {
         embedded_crl(dir, &manifest, Verification::Checksums)
     }
 
+    /// The name of a file of the snapshot that shrank under its mapping
+    /// since it was opened (see `storage::guard`), if one did: nothing read
+    /// from the snapshot can be trusted any more. One atomic load while no
+    /// fault was ever caught.
+    pub fn damaged_file(&self) -> Option<&str> {
+        if crate::storage::guard::caught() == 0 {
+            return None;
+        }
+        self.persons
+            .iter()
+            .map(Mapped::damaged)
+            .chain(self.keys.iter().map(Mapped::damaged))
+            .chain([self.dictionary.damaged(), self.insurers.damaged()])
+            .flatten()
+            .next()
+    }
+
     /// The snapshot directory it was opened from.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -6,6 +6,7 @@
 //! not cryptographic: it detects damage, not tampering) is compared when a
 //! directory is verified.
 
+use super::guard::Registration;
 use anyhow::Context;
 use memmap2::Mmap;
 use rkyv::rancor;
@@ -115,8 +116,18 @@ pub enum Verification {
 
 /// A read-only mapped archive whose root was validated when it was opened.
 pub struct Mapped<T: rkyv::Archive> {
-    map: Arc<Mmap>,
+    map: Arc<GuardedMap>,
     _archived: PhantomData<T>,
+}
+
+/// A mapping registered with the SIGBUS guard ([`super::guard`]). The
+/// registration is dropped first (fields drop in order), then the mapping
+/// is unmapped.
+struct GuardedMap {
+    guard: Registration,
+    /// The file's name, for messages.
+    name: String,
+    map: Mmap,
 }
 
 /// A slice of a [`Mapped`] archive, found once through its root and kept by
@@ -125,7 +136,7 @@ pub struct Mapped<T: rkyv::Archive> {
 /// more page (and TLB miss) per file touched, which a kept slice saves. The
 /// slice holds the mapping alive, so it can never dangle.
 pub struct MappedSlice<E> {
-    _map: Arc<Mmap>,
+    _map: Arc<GuardedMap>,
     start: *const E,
     len: usize,
 }
@@ -183,6 +194,9 @@ where
         // (builds write new directories, published whole; nothing rewrites a
         // finished one), so the mapping does not change under us.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| error(format!("cannot map ({e})")))?;
+        // Registered before anything reads it, so that a file truncated
+        // even during the checks below is caught (see `guard`).
+        let guard = Registration::new(map.as_ptr(), map.len());
         // 2 MiB pages for what is read from disk from now on (see
         // `drop_cached_pages`).
         #[cfg(target_os = "linux")]
@@ -190,6 +204,11 @@ where
         check_header(&map, kind).map_err(error)?;
         if verification == Verification::Checksums {
             let actual = checksum(&map);
+            if guard.damaged() {
+                return Err(error(
+                    "the file shrank while it was read (truncated or being overwritten)".into(),
+                ));
+            }
             if actual != entry.xxh3_128 {
                 return Err(error(format!(
                     "checksum {actual} does not match the manifest's {}: the file is damaged",
@@ -202,7 +221,11 @@ where
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Random);
         Ok(Mapped {
-            map: Arc::new(map),
+            map: Arc::new(GuardedMap {
+                guard,
+                name: name.to_string(),
+                map,
+            }),
             _archived: PhantomData,
         })
     }
@@ -222,17 +245,24 @@ where
     pub fn get(&self) -> &T::Archived {
         // SAFETY: the same immutable bytes passed `rkyv::access` (full
         // validation of the root) in `open`.
-        unsafe { rkyv::access_unchecked::<T::Archived>(&self.map[HEADER_LEN..]) }
+        unsafe { rkyv::access_unchecked::<T::Archived>(&self.map.map[HEADER_LEN..]) }
     }
 
     /// Size of the mapped file in bytes.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.map.len()
     }
 
     /// Whether the mapped file is empty (never, once opened).
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.map.is_empty()
+    }
+
+    /// The file's name if it shrank under the mapping since it was opened
+    /// (see [`super::guard`]): what is read from it can no longer be trusted.
+    #[inline]
+    pub fn damaged(&self) -> Option<&str> {
+        self.map.guard.damaged().then_some(self.map.name.as_str())
     }
 }
 

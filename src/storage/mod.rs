@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod frame;
+pub mod guard;
 pub mod publish;
 
 pub use archive::{checksum, FileEntry, FileError, FileKind, Mapped, MappedSlice, Verification};

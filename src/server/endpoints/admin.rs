@@ -323,6 +323,14 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .map(|failure| {
             format!("the update journal failed ({failure}): updates are refused; fix the disk and restart the server")
         });
+    let damaged = app.live.current().and_then(|live| {
+        live.snapshot.damaged_file().map(|file| {
+            format!(
+                "{file} of the live snapshot {} changed under the server (truncated or overwritten): checks answer 503 snapshot_damaged; activate another snapshot",
+                live.snapshot.id()
+            )
+        })
+    });
     let recheck = app.live.current().and_then(|live| {
         let recheck = live.recheck.lock().ok()?.clone();
         matches!(recheck, Recheck::Failed(_)).then(|| {
@@ -355,5 +363,6 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .chain(journal)
         .chain(state)
         .chain(recheck)
+        .chain(damaged)
         .collect()
 }

@@ -41,6 +41,9 @@ pub(crate) fn answer_from(
             )
         },
     )?;
+    if let Some(file) = view.snapshot.damaged_file() {
+        return Err(snapshot_damaged(view.snapshot, file));
+    }
     let reception = next_reception(now_micros);
     write_answer(
         out,
@@ -66,6 +69,19 @@ pub(crate) fn answer_from(
         update_lsn: view.overlay.through_lsn(),
         crl: crl.id().to_string(),
     })
+}
+
+/// The refusal of an answer read from a snapshot one of whose files
+/// changed under the server (logged once per fault).
+fn snapshot_damaged(snapshot: &crate::snapshot::Snapshot, file: &str) -> ApiError {
+    let message = format!(
+        "snapshot {}: {file} changed under the server (truncated or overwritten); nothing is answered from it until another snapshot is activated",
+        snapshot.id()
+    );
+    if crate::storage::guard::newly_caught() {
+        eprintln!("shikaku: ALARM: {message}");
+    }
+    ApiError::new(ErrorCode::SnapshotDamaged, message)
 }
 
 pub(crate) async fn single_check(

@@ -14,6 +14,11 @@ pub(crate) fn readiness(app: &App) -> Response<Body> {
         return ApiError::new(ErrorCode::Busy, "shutting down").response(app.config.retry_after);
     }
     match app.live.current() {
+        Some(generation) if generation.snapshot.damaged_file().is_some() => ApiError::new(
+            ErrorCode::SnapshotDamaged,
+            "a file of the live snapshot changed under the server; activate another snapshot",
+        )
+        .response(app.config.retry_after),
         Some(generation) => {
             let mut body = b"{\"status\":\"ready\",\"snapshot\":".to_vec();
             write_str(&mut body, generation.snapshot.id());

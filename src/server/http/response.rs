@@ -23,9 +23,10 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::Busy | ErrorCode::NoSnapshot | ErrorCode::OutsideServiceHours => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ErrorCode::Busy
+        | ErrorCode::NoSnapshot
+        | ErrorCode::OutsideServiceHours
+        | ErrorCode::SnapshotDamaged => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Refused => StatusCode::CONFLICT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
