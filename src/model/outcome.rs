@@ -166,7 +166,7 @@ mod tests {
     /// The bytes every outcome is stored as. Six months of check logs and
     /// the JPKI fee export depend on them: this list is only ever appended
     /// to.
-    const PINNED: [(&str, [u8; 2]); 22] = [
+    const PINNED: [(&str, [u8; 2]); 23] = [
         ("valid", [1, 0]),
         ("invalid", [1, 1]),
         ("invalid_newer_exists", [1, 2]),
