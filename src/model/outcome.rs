@@ -215,6 +215,6 @@ mod tests {
         }
         assert_eq!(Outcome::from_bytes([0, 0]), None);
         assert_eq!(Outcome::from_bytes([1, 200]), None);
-        assert_eq!(Outcome::from_bytes([2, 13]), None);
+        assert_eq!(Outcome::from_bytes([2, 14]), None);
     }
 }
