@@ -189,48 +189,60 @@ pub fn verify_reporting(
     verify_walking(dir, progress).map(|(_, report)| report)
 }
 
-/// Verifies `dir` and keeps it open: what the server activates is exactly
-/// what was verified.
-pub fn verify_open(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
-    verify_walking(dir, VerifyProgress::QUIET)
-}
-
-fn verify_walking(
-    dir: &Path,
-    progress: VerifyProgress<'_>,
-) -> Result<(Snapshot, VerifyReport), SnapshotError> {
+/// Checks every file of `dir` against its checksum, and the counts that
+/// need no walk (revocation sets, insurer master), and keeps it open: what
+/// the server activates is exactly what was verified. The walk is left
+/// out: a published snapshot passed the build's key check (the same walk,
+/// and more) before its manifest was written, and equal checksums prove
+/// its files are still those bytes. At national size the walk would add
+/// minutes to every activation for nothing (docs/performance.md).
+pub fn verify_checksums(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
     let manifest_digest =
         Manifest::digest(dir).map_err(|problem| SnapshotError::new(MANIFEST_FILE, problem))?;
-    let snapshot = Snapshot::open_reporting(dir, Verification::Checksums, progress.file_checked)?;
-    let walk = walk_reporting(&snapshot, progress.shard_walked)?;
-    let manifest = snapshot.manifest();
-    let counts = &manifest.counts;
-    let expect = |what: &str, found: u64, promised: u64| {
-        if found == promised {
-            Ok(())
-        } else {
-            Err(SnapshotError::new(
-                MANIFEST_FILE,
-                format!("{what}: the snapshot holds {found}, the manifest says {promised}"),
-            ))
+    let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
+    check_side_counts(&snapshot)?;
+    let report = VerifyReport::of_manifest(snapshot.manifest(), started, manifest_digest);
+    Ok((snapshot, report))
+}
+
+impl VerifyReport {
+    /// The report of a verification of the snapshot `manifest` describes,
+    /// begun at `started`, its counts as the manifest gives them (the
+    /// caller has checked them, or trusts them).
+    pub fn of_manifest(
+        manifest: &Manifest,
+        started: Instant,
+        manifest_digest: String,
+    ) -> VerifyReport {
+        VerifyReport {
+            id: manifest.id.clone(),
+            files: manifest.files.len(),
+            bytes: manifest.files.iter().map(|f| f.bytes).sum(),
+            persons: manifest.counts.persons,
+            rows: manifest.counts.rows,
+            serials: manifest.counts.serials,
+            seconds: started.elapsed().as_secs_f64(),
+            manifest_digest,
         }
-    };
-    let serials = walk.person_serials + walk.unmatched_serials;
-    expect("persons", walk.persons, counts.persons)?;
-    expect("rows", walk.content.rows, counts.rows)?;
-    expect(
-        "online-number keys",
-        walk.online_keys,
-        counts.online_numbers,
-    )?;
-    expect("card-face keys", walk.face_keys, counts.card_faces)?;
-    expect("serials", serials, counts.serials)?;
-    expect(
-        "serials without rows",
-        walk.unmatched_serials,
-        counts.serials_without_rows,
-    )?;
+    }
+}
+
+/// `found` is what the manifest promised, or an error saying both.
+fn expect(what: &str, found: u64, promised: u64) -> Result<(), SnapshotError> {
+    if found == promised {
+        Ok(())
+    } else {
+        Err(SnapshotError::new(
+            MANIFEST_FILE,
+            format!("{what}: the snapshot holds {found}, the manifest says {promised}"),
+        ))
+    }
+}
+
+/// The counts of the revocation sets and the insurer master.
+fn check_side_counts(snapshot: &Snapshot) -> Result<(), SnapshotError> {
+    let counts = &snapshot.manifest().counts;
     let revocations = snapshot.revocations();
     expect(
         "revoked serials",
@@ -249,17 +261,37 @@ fn verify_walking(
         "insurers",
         snapshot.insurer_master().numbers.len() as u64,
         counts.insurers,
+    )
+}
+
+fn verify_walking(
+    dir: &Path,
+    progress: VerifyProgress<'_>,
+) -> Result<(Snapshot, VerifyReport), SnapshotError> {
+    let started = Instant::now();
+    let manifest_digest =
+        Manifest::digest(dir).map_err(|problem| SnapshotError::new(MANIFEST_FILE, problem))?;
+    let snapshot = Snapshot::open_reporting(dir, Verification::Checksums, progress.file_checked)?;
+    let walk = walk_reporting(&snapshot, progress.shard_walked)?;
+    let manifest = snapshot.manifest();
+    let counts = &manifest.counts;
+    let serials = walk.person_serials + walk.unmatched_serials;
+    expect("persons", walk.persons, counts.persons)?;
+    expect("rows", walk.content.rows, counts.rows)?;
+    expect(
+        "online-number keys",
+        walk.online_keys,
+        counts.online_numbers,
     )?;
-    let report = VerifyReport {
-        id: manifest.id.clone(),
-        files: manifest.files.len(),
-        bytes: manifest.files.iter().map(|f| f.bytes).sum(),
-        persons: walk.persons,
-        rows: walk.content.rows,
-        serials,
-        seconds: started.elapsed().as_secs_f64(),
-        manifest_digest,
-    };
+    expect("card-face keys", walk.face_keys, counts.card_faces)?;
+    expect("serials", serials, counts.serials)?;
+    expect(
+        "serials without rows",
+        walk.unmatched_serials,
+        counts.serials_without_rows,
+    )?;
+    check_side_counts(&snapshot)?;
+    let report = VerifyReport::of_manifest(manifest, started, manifest_digest);
     Ok((snapshot, report))
 }
 

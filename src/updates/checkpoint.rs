@@ -470,12 +470,19 @@ mod tests {
     }
 
     fn states(overlay: &Overlay) -> String {
-        let rows: Vec<_> = overlay
-            .row_states()
-            .map(|(k, r)| format!("{k:?}={r:?}"))
-            .collect();
-        let serials: Vec<_> = overlay.serial_states().map(|s| format!("{s:?}")).collect();
-        let insurers: Vec<_> = overlay.insurers().map(|i| format!("{i:?}")).collect();
+        // The hash maps iterate in an order of their own: compare sorted.
+        let sorted = |mut items: Vec<String>| {
+            items.sort();
+            items
+        };
+        let rows = sorted(
+            overlay
+                .row_states()
+                .map(|(k, r)| format!("{k:?}={r:?}"))
+                .collect(),
+        );
+        let serials = sorted(overlay.serial_states().map(|s| format!("{s:?}")).collect());
+        let insurers = sorted(overlay.insurers().map(|i| format!("{i:?}")).collect());
         format!("{rows:?} {serials:?} {insurers:?} {:?}", overlay.counts())
     }
 

@@ -1,7 +1,9 @@
 //! Activation gates: what a snapshot must pass before it goes live
 //! (`ARCHITECTURE.md`, "Activation is gated"). Runs off the serving path.
 //!
-//! 1. Verification: checksums, structure and counts (`snapshot verify`).
+//! 1. Verification: every file's checksum, structure and the counts that
+//!    need no walk (`verify_checksums`; the walk of every key was the
+//!    build's key check, and `snapshot verify` repeats it on demand).
 //! 2. Against the live snapshot, unless forced: not the same or an older
 //!    build; row and person counts within `max_row_change_percent`; the same
 //!    verdict for sampled keys (taken from both snapshots) within
@@ -17,7 +19,7 @@ use crate::model::Verdict;
 use crate::server::request::parse_check;
 use crate::server::serving::generation::Generation;
 use crate::server::serving::slot::ActivationError;
-use crate::snapshot::verify::{verify_open, VerifyReport};
+use crate::snapshot::verify::{verify_checksums, VerifyReport};
 use crate::snapshot::{Manifest, Snapshot};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -87,7 +89,7 @@ pub(crate) fn prepare(
 ) -> Result<(Snapshot, VerifyReport, ActivationReport), ActivationError> {
     let started = Instant::now();
     let (snapshot, verified) =
-        verify_open(path).map_err(|e| refused(format!("{}: {e}", path.display()), live))?;
+        verify_checksums(path).map_err(|e| refused(format!("{}: {e}", path.display()), live))?;
     let mut report = ActivationReport::new(&snapshot, path, live, force, &verified);
     if let Some(live) = live {
         compare_with_live(&snapshot, live, force, policy, trust, today, &mut report)
@@ -121,17 +123,7 @@ pub(crate) fn prepare_trusted(
         )));
     }
     let snapshot = Snapshot::open(path).map_err(|e| refuse(e.to_string()))?;
-    let manifest = snapshot.manifest();
-    let verified = VerifyReport {
-        id: manifest.id.clone(),
-        files: manifest.files.len(),
-        bytes: manifest.files.iter().map(|f| f.bytes).sum(),
-        persons: manifest.counts.persons,
-        rows: manifest.counts.rows,
-        serials: manifest.counts.serials,
-        seconds: started.elapsed().as_secs_f64(),
-        manifest_digest: digest,
-    };
+    let verified = VerifyReport::of_manifest(snapshot.manifest(), started, digest);
     let mut report = ActivationReport::new(&snapshot, path, None, false, &verified);
     report.trusted = true;
     finish(

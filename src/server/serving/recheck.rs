@@ -12,7 +12,7 @@
 use super::activation::Recheck;
 use super::generation::Generation;
 use super::ingest::set_thread_niceness;
-use crate::snapshot::verify::verify_open;
+use crate::snapshot::verify::verify_checksums;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ pub(crate) fn start(generation: &Arc<Generation>, failed: impl FnOnce() + Send +
         .spawn(move || {
             let _ = set_thread_niceness(RECHECK_NICE);
             let started = Instant::now();
-            let outcome = match verify_open(&dir) {
+            let outcome = match verify_checksums(&dir) {
                 Ok((_, report)) if report.manifest_digest == expected => Recheck::Passed {
                     seconds: started.elapsed().as_secs_f64(),
                 },
