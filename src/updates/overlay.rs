@@ -104,7 +104,10 @@ impl Overlay {
     }
 
     /// An overlay holding these final states (a checkpoint read back):
-    /// the same as the overlay that was written, indexes included.
+    /// the same as the overlay that was written, indexes included. `rows`
+    /// has each key once. The three maps are built side by side; the
+    /// indexes are grouped in plain hash maps first, so that each of their
+    /// keys is inserted once (a restart after a peak day restores millions).
     pub fn restore(
         rows: Vec<(RowKey, Option<Arc<EligibilityRow>>)>,
         serials: Vec<(Serial, Option<LinkageNo>)>,
@@ -112,22 +115,32 @@ impl Overlay {
         through_lsn: u64,
         applied: u64,
     ) -> Overlay {
-        let mut overlay = Overlay::default();
-        for (key, row) in rows {
-            overlay.unindex(&key);
-            if let Some(row) = &row {
-                overlay.index(key, row);
-            }
-            overlay.set_row(key, row);
+        let present = || {
+            rows.iter()
+                .filter_map(|(key, row)| row.as_ref().map(|row| (*key, row)))
+        };
+        let (rows_map, (by_face, by_person)) = rayon::join(
+            || rows.iter().cloned().collect::<OrdMap<_, _>>(),
+            || {
+                rayon::join(
+                    || grouped(present().map(|(key, row)| (face_hash(row), key))),
+                    || grouped(present().map(|(key, row)| (row.linkage(), key))),
+                )
+            },
+        );
+        Overlay {
+            rows_deleted: rows.iter().filter(|(_, row)| row.is_none()).count() as u64,
+            rows: rows_map,
+            by_face,
+            by_person,
+            serials: serials.into_iter().collect(),
+            insurers: insurers
+                .into_iter()
+                .map(|insurer| (insurer.number.as_str().to_string(), Arc::new(insurer)))
+                .collect(),
+            through_lsn,
+            applied,
         }
-        overlay.serials = serials.into_iter().collect();
-        overlay.insurers = insurers
-            .into_iter()
-            .map(|insurer| (insurer.number.as_str().to_string(), Arc::new(insurer)))
-            .collect();
-        overlay.through_lsn = through_lsn;
-        overlay.applied = applied;
-        overlay
     }
 
     fn set_row(&mut self, key: RowKey, state: Option<Arc<EligibilityRow>>) {
@@ -269,6 +282,17 @@ fn face_hash(row: &EligibilityRow) -> u64 {
         row.text(TextField::CardSymbol),
         row.text(TextField::CardNumber),
     ))
+}
+
+/// An index from `(index key, row key)` pairs, each row key once.
+fn grouped<K: std::hash::Hash + Eq + Clone>(
+    pairs: impl Iterator<Item = (K, RowKey)>,
+) -> HashMap<K, Keys> {
+    let mut groups: std::collections::HashMap<K, Keys> = std::collections::HashMap::new();
+    for (at, key) in pairs {
+        groups.entry(at).or_default().push(key);
+    }
+    groups.into_iter().collect()
 }
 
 fn add_key(keys: &mut Keys, key: RowKey) {
