@@ -231,6 +231,19 @@ impl Snapshot {
             .next()
     }
 
+    /// Gives the pages of every file back to the kernel (see
+    /// [`Mapped::release_pages`]): for a generation swapped out.
+    pub fn release_pages(&self) {
+        for persons in &self.persons {
+            persons.release_pages();
+        }
+        for keys in &self.keys {
+            keys.release_pages();
+        }
+        self.dictionary.release_pages();
+        self.insurers.release_pages();
+    }
+
     /// The snapshot directory it was opened from.
     pub fn dir(&self) -> &Path {
         &self.dir

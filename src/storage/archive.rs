@@ -127,6 +127,8 @@ struct GuardedMap {
     guard: Registration,
     /// The file's name, for messages.
     name: String,
+    /// The file, to give its cached pages back ([`Mapped::release_pages`]).
+    path: std::path::PathBuf,
     map: Mmap,
 }
 
@@ -224,6 +226,7 @@ where
             map: Arc::new(GuardedMap {
                 guard,
                 name: name.to_string(),
+                path: dir.join(name),
                 map,
             }),
             _archived: PhantomData,
@@ -256,6 +259,28 @@ where
     /// Whether the mapped file is empty (never, once opened).
     pub fn is_empty(&self) -> bool {
         self.map.map.is_empty()
+    }
+
+    /// Gives the file's pages back: unmaps them from this process (a later
+    /// read faults them in again from the file) and asks the kernel to drop
+    /// them from its cache unless another mapping holds them. For a
+    /// generation swapped out and kept only for rollback: the machine then
+    /// needs no room for two resident national snapshots, and a rollback
+    /// reads the pages it needs from disk again.
+    pub fn release_pages(&self) {
+        // SAFETY: MADV_DONTNEED on a read-only file mapping drops
+        // page-table entries only; every later read finds the file's bytes
+        // again (or, past a truncation, the SIGBUS guard's zero pages), so
+        // no reference into the mapping ever sees memory change under it
+        // other than as the file changes.
+        let _ = unsafe {
+            self.map
+                .map
+                .unchecked_advise(memmap2::UncheckedAdvice::DontNeed)
+        };
+        if let Ok(file) = File::open(&self.map.path) {
+            drop_cached_pages(&file);
+        }
     }
 
     /// The file's name if it shrank under the mapping since it was opened
@@ -375,5 +400,38 @@ mod tests {
             let ends: Vec<u32> = ends.iter().map(|end| end.to_native()).collect();
             assert_eq!(ends, [3, 7]);
         }
+    }
+
+    #[test]
+    fn released_pages_read_back_the_same_and_a_truncated_file_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let value = TextDictionary {
+            text: vec![b'x'; 3 * 4096],
+            ends: vec![3 * 4096],
+        };
+        let entry =
+            write_archive(dir.path(), "d.rkyv", FileKind::Dictionary, &value, 1 << 16).unwrap();
+        let mapped = Mapped::<TextDictionary>::open(
+            dir.path(),
+            &entry,
+            FileKind::Dictionary,
+            Verification::Checksums,
+        )
+        .unwrap();
+        let text = mapped.slice(|dictionary| &dictionary.text);
+        mapped.release_pages();
+        assert!(text.iter().all(|&b| b == b'x'));
+        assert_eq!(mapped.damaged(), None);
+
+        super::super::guard::install();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("d.rkyv"))
+            .unwrap()
+            .set_len(HEADER_LEN as u64)
+            .unwrap();
+        // Past the new end: SIGBUS, caught; zeros are read instead.
+        assert!(text.iter().all(|&b| b == 0 || b == b'x'));
+        assert_eq!(mapped.damaged(), Some("d.rkyv"));
     }
 }

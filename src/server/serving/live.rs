@@ -118,6 +118,9 @@ impl Slot<Generation> {
             }
             None => change.swap(generation),
         };
+        if let Some(swapped_out) = &replaced {
+            release_in_background(swapped_out.clone());
+        }
         change.installed(replaced);
         Ok(report)
     }
@@ -144,4 +147,13 @@ impl Slot<Generation> {
             })
             .await
     }
+}
+
+/// Gives the pages of a generation just swapped out back to the kernel, on
+/// a thread of its own (tens of thousands of system calls at national
+/// size). Requests still answering from it fault in what they read.
+fn release_in_background(generation: Arc<Generation>) {
+    let _ = std::thread::Builder::new()
+        .name("shikaku-release".into())
+        .spawn(move || generation.snapshot.release_pages());
 }
