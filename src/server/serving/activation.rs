@@ -95,9 +95,9 @@ pub(crate) fn prepare(
         compare_with_live(&snapshot, live, force, policy, trust, today, &mut report)
             .map_err(|problem| refused(problem, Some(live)))?;
     }
-    finish(
-        snapshot, verified, report, started, policy, trust, today, live,
-    )
+    report.canaries_passed = canaries(&snapshot, policy, trust, today, live)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok((snapshot, verified, report))
 }
 
 /// Opens the snapshot at `path` that was verified in full when it was
@@ -126,29 +126,26 @@ pub(crate) fn prepare_trusted(
     let verified = VerifyReport::of_manifest(snapshot.manifest(), started, digest);
     let mut report = ActivationReport::new(&snapshot, path, None, false, &verified);
     report.trusted = true;
-    finish(
-        snapshot, verified, report, started, policy, trust, today, None,
-    )
+    report.canaries_passed = canaries(&snapshot, policy, trust, today, None)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok((snapshot, verified, report))
 }
 
-/// Runs the canaries and completes the report.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    snapshot: Snapshot,
-    verified: VerifyReport,
-    mut report: ActivationReport,
-    started: Instant,
+/// Runs the canary file, if there is one, against `snapshot`: how many
+/// passed, or the refusal.
+fn canaries(
+    snapshot: &Snapshot,
     policy: &ActivationPolicy,
     trust: &Trust,
     today: Date,
     live: Option<&Generation>,
-) -> Result<(Snapshot, VerifyReport, ActivationReport), ActivationError> {
-    if let Some(canaries) = &policy.canaries {
-        report.canaries_passed =
-            run_canaries(&snapshot, canaries, trust, today).map_err(|p| refused(p, live))?;
+) -> Result<usize, ActivationError> {
+    match &policy.canaries {
+        Some(canaries) => {
+            run_canaries(snapshot, canaries, trust, today).map_err(|p| refused(p, live))
+        }
+        None => Ok(0),
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok((snapshot, verified, report))
 }
 
 impl ActivationReport {
