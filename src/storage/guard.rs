@@ -30,14 +30,13 @@ struct Slot {
     damaged: AtomicBool,
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
-const FREE: Slot = Slot {
-    start: AtomicUsize::new(0),
-    len: AtomicUsize::new(0),
-    damaged: AtomicBool::new(false),
-};
-
-static REGISTERED: [Slot; SLOTS] = [FREE; SLOTS];
+static REGISTERED: [Slot; SLOTS] = [const {
+    Slot {
+        start: AtomicUsize::new(0),
+        len: AtomicUsize::new(0),
+        damaged: AtomicBool::new(false),
+    }
+}; SLOTS];
 /// Faults caught since start: a reader checks [`damaged`] only when this
 /// is not zero.
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
