@@ -692,3 +692,27 @@ fn a_restart_serves_the_crl_last_activated_or_rolled_back_to() {
     assert_eq!(crl_id(&server), embedded);
     assert_eq!(verdict_of(&server, "0x55"), "cert_suspended");
 }
+
+#[test]
+fn a_crl_directory_changed_after_its_activation_changes_nothing_served() {
+    let fixture = Fixture::new();
+    let server = fixture.serve(&[]);
+    let today_dir = fixture.today_dir();
+    let reply = activate_crl(&server, &today_dir, false);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
+    // The sets were read into memory at activation: truncating or removing
+    // the directory's file afterwards is not seen by checks.
+    let file = today_dir.join("revocations.rkyv");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    assert_eq!(verdict_of(&server, "0x11"), "cert_suspended");
+    assert_eq!(verdict_of(&server, "0x44"), "cert_revoked");
+    std::fs::remove_dir_all(&today_dir).unwrap();
+    assert_eq!(verdict_of(&server, "0x55"), "valid");
+    assert_eq!(get(server.public, "/readyz").status, 200);
+}
