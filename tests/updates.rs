@@ -483,6 +483,13 @@ fn a_restart_resumes_from_the_checkpoint_and_a_damaged_one_is_never_trusted() {
     assert_eq!(after, before);
     assert_eq!(before.1, "valid");
     assert_eq!(before.2, "not_linked");
+    // The process ids came from the checkpoint: a message sent again is
+    // still a duplicate.
+    let again = send(
+        &server,
+        &[json!({"op": "link", "process_id": "C2", "serial": "0x77", "linkage_no": "2"})],
+    );
+    assert_eq!(results(&again), ["duplicate"]);
     // One more record after the checkpoint: replayed from the journal's tail.
     let sent = send(
         &server,

@@ -61,6 +61,11 @@ impl JournalState {
         *last = (*last).max(seq);
     }
 
+    /// The hashed process id of every record accepted (for a checkpoint).
+    pub fn seen_ids(&self) -> Vec<u128> {
+        self.seen.iter().copied().collect()
+    }
+
     /// Each sender's last `seq` accepted.
     pub fn senders(&self) -> std::collections::BTreeMap<String, u64> {
         self.senders

@@ -4,9 +4,15 @@
 //! the whole day (5.29 million records on a July peak day).
 //!
 //! ```text
-//! file   := magic "SHKOVCP1"  version:u32le  header  entry*  End  trailer
+//! file   := magic "SHKOVCP1"  version:u32le  header  ids  ids_sum
+//!           entry*  End  trailer
 //! header := bincode(Header): the snapshot it applies over, the LSN it
 //!           covers, each sender's last seq
+//! ids    := count:u64le  (process-id hash:u128le){count}: every record's
+//!           up to that LSN, so that a restart need not read the journal
+//!           for them
+//! ids_sum:= xxh3-128 of everything before it (the ids can be trusted
+//!           without reading the rest)
 //! entry  := bincode(Entry): a row as it now is, a deleted row's key, a
 //!           serial's link, an insurer
 //! trailer:= xxh3-128 of everything before it, 16 bytes little-endian
@@ -41,7 +47,11 @@ use xxhash_rust::xxh3::Xxh3;
 pub const CHECKPOINT_FILE: &str = "overlay.checkpoint";
 
 const MAGIC: [u8; 8] = *b"SHKOVCP1";
-const VERSION: u32 = 1;
+/// 2: the process ids of the journal records it covers.
+const VERSION: u32 = 2;
+/// Process ids read per step (a damaged count fails at the end of the
+/// file, not in an allocation).
+const IDS_PER_READ: usize = 1 << 16;
 /// Largest encoded element (a row is a few hundred bytes; a header holds
 /// every sender's name).
 const MAX_ELEMENT_BYTES: u64 = 16 << 20;
@@ -135,6 +145,7 @@ pub fn write(
     mark: &CheckpointMark,
     overlay: &Overlay,
     senders: BTreeMap<String, u64>,
+    ids: &[u128],
 ) -> anyhow::Result<Written> {
     let started = std::time::Instant::now();
     let path = path_in(dir);
@@ -152,6 +163,12 @@ pub fn write(
         };
         let options = element_options();
         options.serialize_into(&mut out, &header)?;
+        out.write_all(&(ids.len() as u64).to_le_bytes())?;
+        for id in ids {
+            out.write_all(&id.to_le_bytes())?;
+        }
+        let ids_sum = out.hasher.digest128().to_le_bytes();
+        out.write_all(&ids_sum)?;
         for (key, row) in overlay.row_states() {
             let entry = match row {
                 Some(row) => row_entry(row),
@@ -246,18 +263,72 @@ pub fn read(dir: &Path) -> Result<Option<Restored>, String> {
     Ok(Some(restored))
 }
 
+/// Opens the checkpoint in `dir`; `Ok(None)` when there is none.
+fn open(dir: &Path) -> Result<Option<(PathBuf, std::fs::File)>, String> {
+    let path = path_in(dir);
+    match std::fs::File::open(&path) {
+        Ok(file) => Ok(Some((path, file))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: cannot open ({e})", path.display())),
+    }
+}
+
 /// What the checkpoint in `dir` says it covers, read from its header only
 /// (nothing of it is verified yet); `Ok(None)` when there is none.
 pub fn read_mark(dir: &Path) -> Result<Option<CheckpointMark>, String> {
-    let path = path_in(dir);
-    let file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: cannot open ({e})", path.display())),
+    let Some((path, file)) = open(dir)? else {
+        return Ok(None);
     };
     decode_header(&mut BufReader::new(file))
         .map(|header| Some(header.mark))
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The process ids of the journal records the checkpoint in `dir` covers,
+/// with the LSN it covers, read and checked without its entries;
+/// `Ok(None)` when there is none.
+pub fn read_ids(dir: &Path) -> Result<Option<(u64, Vec<u128>)>, String> {
+    let Some((path, file)) = open(dir)? else {
+        return Ok(None);
+    };
+    let mut input = Hashing::new(BufReader::with_capacity(1 << 20, file));
+    let (header, ids) =
+        decode_prefix(&mut input).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some((header.mark.through_lsn, ids)))
+}
+
+/// The header and the process ids, checked against the sum after them.
+fn decode_prefix<R: Read>(input: &mut Hashing<R>) -> Result<(Header, Vec<u128>), String> {
+    let header = decode_header(&mut *input)?;
+    let mut count = [0u8; 8];
+    input
+        .read_exact(&mut count)
+        .map_err(|e| format!("process ids: {e}"))?;
+    let count = u64::from_le_bytes(count);
+    let mut ids = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(IDS_PER_READ));
+    let mut chunk = vec![0u8; 16 * IDS_PER_READ];
+    let mut left = count;
+    while left > 0 {
+        let take = left.min(IDS_PER_READ as u64) as usize;
+        input
+            .read_exact(&mut chunk[..16 * take])
+            .map_err(|e| format!("process ids: {count} promised ({e})"))?;
+        ids.extend(
+            chunk[..16 * take]
+                .chunks_exact(16)
+                .map(|id| u128::from_le_bytes(id.try_into().unwrap_or_default())),
+        );
+        left -= take as u64;
+    }
+    let expected = input.hasher.digest128();
+    let mut sum = [0u8; 16];
+    input
+        .read_exact(&mut sum)
+        .map_err(|e| format!("process ids: no checksum ({e})"))?;
+    if u128::from_le_bytes(sum) != expected {
+        return Err("process ids: checksum mismatch (torn or damaged)".into());
+    }
+    Ok((header, ids))
 }
 
 fn decode_header(input: &mut impl Read) -> Result<Header, String> {
@@ -277,8 +348,8 @@ fn decode_header(input: &mut impl Read) -> Result<Header, String> {
         .map_err(|e| format!("header: {e}"))
 }
 
-fn decode(input: &mut impl Read) -> Result<Restored, String> {
-    let header = decode_header(&mut *input)?;
+fn decode<R: Read>(input: &mut Hashing<R>) -> Result<Restored, String> {
+    let (header, _ids) = decode_prefix(input)?;
     let options = element_options();
     let mut parts = Parts::default();
     loop {
@@ -465,6 +536,10 @@ mod tests {
         }
     }
 
+    fn ids() -> Vec<u128> {
+        vec![1, u128::MAX, 42]
+    }
+
     fn senders() -> BTreeMap<String, u64> {
         BTreeMap::from([("insurer-a".to_string(), 9)])
     }
@@ -490,9 +565,10 @@ mod tests {
     fn a_checkpoint_reads_back_as_the_overlay_written() {
         let dir = tempfile::tempdir().unwrap();
         assert!(read(dir.path()).unwrap().is_none());
-        let written = write(dir.path(), &mark(), &overlay(), senders()).unwrap();
+        let written = write(dir.path(), &mark(), &overlay(), senders(), &ids()).unwrap();
         assert_eq!(written.through_lsn, 42);
         assert_eq!(read_mark(dir.path()), Ok(Some(mark())));
+        assert_eq!(read_ids(dir.path()), Ok(Some((42, ids()))));
         let restored = read(dir.path()).unwrap().unwrap();
         assert_eq!(restored.mark, mark());
         assert_eq!(restored.senders, senders());
@@ -510,7 +586,7 @@ mod tests {
     #[test]
     fn a_torn_or_flipped_checkpoint_is_refused_never_trusted() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &mark(), &overlay(), senders()).unwrap();
+        write(dir.path(), &mark(), &overlay(), senders(), &ids()).unwrap();
         let path = path_in(dir.path());
         let bytes = std::fs::read(&path).unwrap();
         for cut in [
@@ -538,6 +614,42 @@ mod tests {
         longer.extend_from_slice(&[0; 8]);
         std::fs::write(&path, &longer).unwrap();
         assert!(read(dir.path()).is_err());
+    }
+
+    #[test]
+    fn damaged_process_ids_are_refused_and_damaged_entries_do_not_spoil_them() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &mark(), &overlay(), senders(), &ids()).unwrap();
+        let path = path_in(dir.path());
+        let bytes = std::fs::read(&path).unwrap();
+        let header_len = 12 + bincode_len();
+        let ids_end = header_len + 8 + 16 * ids().len() + 16;
+        for at in (0..ids_end).step_by(3) {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0x04;
+            std::fs::write(&path, &flipped).unwrap();
+            assert!(read_ids(dir.path()).is_err(), "a flip at {at} was trusted");
+        }
+        let mut flipped = bytes.clone();
+        flipped[ids_end + 2] ^= 0x04;
+        std::fs::write(&path, &flipped).unwrap();
+        assert_eq!(read_ids(dir.path()), Ok(Some((42, ids()))));
+        assert!(read(dir.path()).is_err());
+        // A count of 2^60 ids ends at the end of the file, not in an allocation.
+        let mut huge = bytes[..header_len].to_vec();
+        huge.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        std::fs::write(&path, &huge).unwrap();
+        assert!(read_ids(dir.path()).unwrap_err().contains("process ids"));
+    }
+
+    /// Length of the encoded header of [`mark`] and [`senders`].
+    fn bincode_len() -> usize {
+        let header = Header {
+            mark: mark(),
+            applied: 40,
+            senders: senders(),
+        };
+        element_options().serialized_size(&header).unwrap() as usize
     }
 
     #[test]

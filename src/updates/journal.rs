@@ -96,9 +96,23 @@ impl Journal {
         min_next_lsn: u64,
         visit: impl FnMut(&Record<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<(Journal, Scan)> {
+        Journal::open_after(dir, min_next_lsn, 0, visit)
+    }
+
+    /// Like [`Journal::open`], without reading the segments that hold only
+    /// records up to `known_through` (what a checkpoint already covers;
+    /// `visit` still sees records up to it in the first segment read, and
+    /// a damaged segment that is skipped is found when it is next read, by
+    /// a replay from an older mark or by the fold).
+    pub fn open_after(
+        dir: &Path,
+        min_next_lsn: u64,
+        known_through: u64,
+        visit: impl FnMut(&Record<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(Journal, Scan)> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the journal directory {}", dir.display()))?;
-        let (scan, tail) = scan(dir, 0, visit)?;
+        let (scan, tail) = scan(dir, known_through, visit)?;
         let next_from_disk = scan.last_lsn.map_or(0, |lsn| lsn + 1);
         let next_lsn = next_from_disk.max(min_next_lsn).max(1);
         let (file, segment_len) = match tail {

@@ -97,13 +97,14 @@ impl Checkpoints {
             folded_through: generation.folded_through(),
             through_lsn: through,
         };
-        let (dir, senders, notes) = (self.dir.clone(), accepted.senders(), self.notes.clone());
+        let (dir, notes) = (self.dir.clone(), self.notes.clone());
+        let (senders, ids) = (accepted.senders(), accepted.seen_ids());
         let spawned = std::thread::Builder::new()
             .name("shikaku-checkpoint".into())
             .spawn(move || {
                 // Best effort: a checkpoint takes the CPU checks and updates leave.
                 let _ = set_thread_niceness(CHECKPOINT_NICE);
-                let written = checkpoint::write(&dir, &mark, &overlay, senders);
+                let written = checkpoint::write(&dir, &mark, &overlay, senders, &ids);
                 let mut notes = notes.lock().unwrap_or_else(|e| e.into_inner());
                 match written {
                     Ok(written) => {

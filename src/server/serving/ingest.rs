@@ -154,11 +154,7 @@ impl Ingest {
         live: SlotReader<Generation>,
         checkpoint_interval: Duration,
     ) -> anyhow::Result<Ingest> {
-        let mut seen = HashSet::new();
-        let (journal, scan) = Journal::open(dir, 0, |record: &Record<'_>| {
-            seen.insert(record.id_hash);
-            Ok(())
-        })?;
+        let (journal, scan, seen) = open_journal(dir)?;
         if scan.torn_bytes > 0 {
             println!(
                 "shikaku: journal: cut off {} bytes of an unfinished last record (never acknowledged)",
@@ -233,6 +229,39 @@ impl Ingest {
             .await
             .map_err(|_| "the ingest task has stopped".to_string())?
     }
+}
+
+/// Opens the journal in `dir` with the process id of every record in it:
+/// those the overlay checkpoint covers from the checkpoint, the rest from
+/// the segments after it (a July day's journal is gigabytes; reading it
+/// whole took seconds of every restart). Without a checkpoint whose ids
+/// can be trusted, or when the journal ends before what it covers, every
+/// segment is read.
+fn open_journal(dir: &Path) -> anyhow::Result<(Journal, Scan, HashSet<u128>)> {
+    let known = match checkpoint::read_ids(dir) {
+        Ok(known) => known,
+        Err(reason) => {
+            eprintln!("shikaku: journal: the overlay checkpoint's process ids were not used ({reason}); every segment is read");
+            None
+        }
+    };
+    let (through, ids) = known.unwrap_or_default();
+    let mut seen: HashSet<u128> = ids.into_iter().collect();
+    let (journal, scan) = Journal::open_after(dir, 0, through, |record: &Record<'_>| {
+        if record.lsn > through {
+            seen.insert(record.id_hash);
+        }
+        Ok(())
+    })?;
+    if through > 0 && journal.next_lsn() <= through {
+        eprintln!("shikaku: journal: it ends before the LSN {through} the overlay checkpoint covers; every segment is read for its process ids");
+        seen.clear();
+        crate::updates::journal::read_after(dir, 0, |record| {
+            seen.insert(record.id_hash);
+            Ok(())
+        })?;
+    }
+    Ok((journal, scan, seen))
 }
 
 struct UpdateWriter {
