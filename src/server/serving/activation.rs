@@ -105,7 +105,7 @@ pub(crate) fn prepare(
 /// manifest (which holds every file's checksum) is unchanged: the
 /// structure is checked (constant time per file) and the canaries run;
 /// the checksums are read again in the background once it serves (see
-/// [`Recheck`]). For a national snapshot that is seconds instead of
+/// [`super::recheck::Recheck`]). For a national snapshot that is seconds instead of
 /// minutes of 503s after a crash.
 pub(crate) fn prepare_trusted(
     path: &Path,
@@ -172,32 +172,6 @@ impl ActivationReport {
             seconds: 0.0,
             crl_adopted: None,
             updates: None,
-        }
-    }
-}
-
-/// Whether a live snapshot's checksums have been read since it was opened.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Recheck {
-    /// Verified in full before it went live.
-    Verified,
-    /// Opened on the strength of an earlier verification (a restart); the
-    /// checksums are being read again.
-    Running,
-    /// Read again in the background after a restart; all matched.
-    Passed { seconds: f64 },
-    /// Read again after a restart; this did not match.
-    Failed(String),
-}
-
-impl Recheck {
-    /// For status.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Recheck::Verified => "verified in full before it went live".into(),
-            Recheck::Running => "trusted from its verification before the restart; its checksums are being read again in the background".into(),
-            Recheck::Passed { seconds } => format!("trusted at the restart, then verified in full in the background ({seconds:.1} s)"),
-            Recheck::Failed(problem) => format!("FAILED its verification in the background after the restart: {problem}"),
         }
     }
 }

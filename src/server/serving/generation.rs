@@ -1,7 +1,7 @@
 //! One snapshot as served: the snapshot, the overlay of the day's updates
 //! over it, and when and how it was activated.
 
-use crate::server::serving::activation::Recheck;
+use crate::server::serving::recheck::Recheck;
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
 use crate::updates::overlay::Overlay;

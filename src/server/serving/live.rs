@@ -8,9 +8,10 @@ use super::generation::Generation;
 use crate::crl::trust::Trust;
 use crate::model::clock::SharedClock;
 use crate::server::serving::activation::{
-    prepare, prepare_trusted, ActivationPolicy, ActivationReport, Recheck,
+    prepare, prepare_trusted, ActivationPolicy, ActivationReport,
 };
 use crate::server::serving::ingest::Ingest;
+use crate::server::serving::recheck::Recheck;
 use crate::server::serving::slot::{ActivationError, Slot};
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;

@@ -9,12 +9,37 @@
 //! is only referred to weakly: a snapshot swapped out meanwhile is not kept
 //! mapped for the recheck's sake.
 
-use super::activation::Recheck;
 use super::generation::Generation;
 use super::ingest::set_thread_niceness;
 use crate::snapshot::verify::verify_checksums;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
+
+/// Whether a live snapshot's checksums have been read since it was opened.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Recheck {
+    /// Verified in full before it went live.
+    Verified,
+    /// Opened on the strength of an earlier verification (a restart); the
+    /// checksums are being read again.
+    Running,
+    /// Read again in the background after a restart; all matched.
+    Passed { seconds: f64 },
+    /// Read again after a restart; this did not match.
+    Failed(String),
+}
+
+impl Recheck {
+    /// For status.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Recheck::Verified => "verified in full before it went live".into(),
+            Recheck::Running => "trusted from its verification before the restart; its checksums are being read again in the background".into(),
+            Recheck::Passed { seconds } => format!("trusted at the restart, then verified in full in the background ({seconds:.1} s)"),
+            Recheck::Failed(problem) => format!("FAILED its verification in the background after the restart: {problem}"),
+        }
+    }
+}
 
 /// Scheduling niceness of the recheck (checks and updates first).
 const RECHECK_NICE: libc::c_int = 15;
