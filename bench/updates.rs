@@ -1,5 +1,6 @@
 //! Intraday updates in the serving path: parsing a message line, applying
-//! it to the overlay, and what the overlay costs a check.
+//! it to the overlay, what the overlay costs a check, and writing and
+//! reading back a checkpoint of it (what a restart costs per record).
 //!
 //! Data: `shikaku gen` of `SHIKAKU_BENCH_PERSONS` persons (default 200,000)
 //! built once under `target/bench-data/updates/`, and synthetic messages
@@ -7,8 +8,8 @@
 //! quarter of its rows — more than a July mass-renewal day changes of a
 //! national snapshot.
 //!
-//! Run: `cargo bench --bench updates` (ingest with fsync, replay and fold
-//! are measured end to end: see docs/performance.md).
+//! Run: `cargo bench --bench updates` (ingest with fsync, replay, fold and
+//! restart are measured end to end: see docs/performance.md).
 // criterion_group! defines a public function that cannot carry a doc comment.
 #![allow(missing_docs)]
 
@@ -20,9 +21,12 @@ use shikaku::model::Date;
 use shikaku::snapshot::write::{build, BuildOptions};
 use shikaku::snapshot::Snapshot;
 use shikaku::source::Encoding;
+use shikaku::updates::checkpoint::{self, CheckpointMark};
 use shikaku::updates::generate::{generate, GenerateOptions};
+use shikaku::updates::journal::process_id_hash;
 use shikaku::updates::message;
 use shikaku::updates::overlay::Overlay;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 fn persons() -> u64 {
@@ -107,6 +111,27 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.bench_function("clone_overlay", |b| b.iter(|| black_box(overlay.clone())));
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mark = CheckpointMark {
+        snapshot_id: snapshot.id().to_string(),
+        folded_through: 0,
+        through_lsn: messages.len() as u64,
+    };
+    let ids: Vec<u128> = messages
+        .iter()
+        .map(|m| process_id_hash(&m.process_id))
+        .collect();
+    let write = || {
+        checkpoint::write(dir.path(), &mark, &overlay, BTreeMap::new(), &ids)
+            .expect("write the checkpoint")
+    };
+    let records = messages.len();
+    group.bench_function(format!("checkpoint_write/overlay_of_{records}"), |b| {
+        b.iter(|| black_box(write().bytes))
+    });
+    group.bench_function(format!("checkpoint_read/overlay_of_{records}"), |b| {
+        b.iter(|| black_box(checkpoint::read(dir.path()).expect("read it").is_some()))
+    });
     let queries = sample_queries(&snapshot, 2048);
     for (name, over) in [("bare", Overlay::default()), ("overlay", overlay.clone())] {
         let view = View::new(&snapshot, &over);
