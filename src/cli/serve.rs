@@ -45,6 +45,8 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     };
     let mut settings = args.settings.clone().or(file);
     let demo = settings.snapshot.is_none() && !settings.wait_for_activation.unwrap_or(false);
+    // A state kept where the operator asked for it is honoured, demo or not.
+    let state_asked_for = settings.journal.is_some() || settings.state_dir.is_some();
     let mut examples = Vec::new();
     if demo {
         let date = JapanTime::now().date;
@@ -63,9 +65,9 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
         }
     }
     let mut config = ServeConfig::from_settings(settings, demo).map_err(|e| anyhow!(e))?;
-    // The demo serves the day's demo snapshot, whatever an earlier day's
-    // demo activated.
-    config.reset_state = args.reset_state || demo;
+    // The demo on its own serves the day's demo snapshot, whatever an
+    // earlier day's demo activated.
+    config.reset_state = args.reset_state || (demo && !state_asked_for);
     let registry = config.institutions.is_some();
     let service_hours = config.service_hours;
     server::run(config, |bound: Bound| {

@@ -206,7 +206,8 @@ pub struct ServeConfig {
     /// Where the serving state is kept (`state_dir`, default the journal directory).
     pub state_dir: Option<PathBuf>,
     /// Start from `snapshot` and `crl` even when a state was recorded
-    /// (`--reset-state`, a flag of `serve` only; always for the demo).
+    /// (`--reset-state`, a flag of `serve` only; also for the demo unless
+    /// it was given a `journal` or `state_dir`).
     pub reset_state: bool,
     /// The check log (none: checks are not logged).
     pub check_log: Option<LogConfig>,
