@@ -114,3 +114,48 @@ fn a_truncated_snapshot_file_is_refused_not_fatal_and_an_activation_recovers() {
     let status = get(server.admin, "/admin/status").json();
     assert_eq!(status["alarms"], json!([]), "{status}");
 }
+
+#[test]
+fn a_snapshot_file_overwritten_in_place_is_noticed_and_refused() {
+    let a = dataset().build_as("a");
+    let b = dataset().build_as("b");
+    let server = Server::ready(&[
+        "--snapshot",
+        a.out.to_str().unwrap(),
+        "--service-hours",
+        "off",
+    ]);
+    assert_eq!(number(&server, 5).json()["verdict"], "valid");
+    // The same length, other bytes: no fault, the mapping just shows them.
+    let persons = data_file(&a, "persons-");
+    let len = std::fs::metadata(&persons).unwrap().len() as usize;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&persons)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &vec![0x5a; len]).unwrap();
+    drop(file);
+    let started = std::time::Instant::now();
+    let refused = loop {
+        let reply = number(&server, 5);
+        if reply.status == 503 {
+            break reply;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the write was not noticed: {}",
+            reply.body
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    assert_eq!(refused.code(), "snapshot_damaged", "{}", refused.body);
+    assert!(refused.body.contains("persons-"), "{}", refused.body);
+    assert_eq!(get(server.public, "/readyz").status, 503);
+    let reply = post(
+        server.admin,
+        "/admin/snapshot/activate",
+        &json!({"path": b.out, "force": true}).to_string(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(number(&server, 5).json()["verdict"], "valid");
+}

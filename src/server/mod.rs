@@ -267,6 +267,9 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     if !crate::storage::guard::install() {
         eprintln!("shikaku: cannot install the SIGBUS handler: a snapshot file truncated under the server would end the process");
     }
+    if !crate::storage::watch::install() {
+        eprintln!("shikaku: cannot watch the snapshot files (inotify): a file overwritten in place under the server is noticed only by the next verification");
+    }
     let access = match &config.institutions {
         Some(path) => Access::Registry(
             Registry::load(path).with_context(|| format!("institutions {}", path.display()))?,

@@ -146,7 +146,7 @@ impl Snapshot {
         let shard = hash.shard(self.shard_count());
         probe(self.index_slots(Index::Serial, shard), hash).find_map(|target| {
             if target & UNMATCHED != 0 {
-                let unmatched = &self.key_shard(shard)?.unmatched;
+                let unmatched = self.unmatched(shard)?;
                 let (linked, linkage) = unmatched_at(unmatched, target & !UNMATCHED)?;
                 return (linked == bytes).then_some(SerialLink {
                     linkage,
@@ -170,9 +170,7 @@ impl Snapshot {
     /// the checks read a whole snapshot this way, a shard per worker).
     pub fn persons_of_shard(&self, shard: u32) -> impl Iterator<Item = PersonRef<'_>> + '_ {
         let first = self.first_person_of(shard);
-        let count = self
-            .person_shard(shard)
-            .map_or(0, |s| s.block_ends.len() as u32);
+        let count = self.persons_in_shard(shard);
         (first..first.saturating_add(count)).filter_map(|number| self.person(number))
     }
 
@@ -184,8 +182,8 @@ impl Snapshot {
             person.serials().map(move |serial| (serial, linkage))
         });
         let unmatched = (0..self.shard_count())
-            .filter_map(|shard| self.key_shard(shard))
-            .flat_map(|shard| unmatched_entries(&shard.unmatched))
+            .filter_map(|shard| self.unmatched(shard))
+            .flat_map(unmatched_entries)
             .filter_map(|(_, bytes, linkage)| Some((Serial::from_be_bytes(bytes)?, linkage)));
         linked.chain(unmatched)
     }

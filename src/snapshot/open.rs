@@ -33,6 +33,8 @@ struct HotShard {
     block_ends: MappedSlice<rkyv::Archived<u32>>,
     /// The key shard's indexes, in [`Index`] order.
     indexes: [MappedSlice<ArchivedSlot>; 4],
+    /// The key shard's serials linked to a linkage number without rows.
+    unmatched: MappedSlice<u8>,
 }
 
 impl HotShard {
@@ -44,8 +46,29 @@ impl HotShard {
             blocks: persons.slice(|shard| &shard.blocks),
             block_ends: persons.slice(|shard| &shard.block_ends),
             indexes: Index::ALL.map(|index| keys.slice(|shard| index.slots(shard))),
+            unmatched: keys.slice(|shard| &shard.unmatched),
         }
     }
+}
+
+/// The text dictionary's vectors, kept at open like [`HotShard`]'s.
+pub(crate) struct HotDictionary {
+    /// The entries, concatenated in id order.
+    pub text: MappedSlice<u8>,
+    /// End of each entry in `text`.
+    pub ends: MappedSlice<rkyv::Archived<u32>>,
+}
+
+/// The insurer master's vectors, kept at open like [`HotShard`]'s.
+pub(crate) struct HotInsurers {
+    /// Insurer numbers, sorted (see `InsurerMaster`).
+    pub numbers: MappedSlice<[u8; 8]>,
+    /// Per insurer: end offsets of name, address, phone, postal code.
+    pub text_ends: MappedSlice<[rkyv::Archived<u64>; 4]>,
+    /// Per insurer: abolition date (`NO_DATE` = none).
+    pub abolished: MappedSlice<rkyv::Archived<i32>>,
+    /// The text of every insurer, one after another.
+    pub text: MappedSlice<u8>,
 }
 
 /// The blocks of a person shard and where each ends.
@@ -58,6 +81,13 @@ pub(crate) struct ShardBlocks<'s> {
 }
 
 /// An open snapshot.
+///
+/// Everything the serving path reads is reached through slices kept when
+/// it was opened (`hot`, `hot_dictionary`, `hot_insurers`), never through
+/// an archive root read again: a file overwritten in place under the
+/// server (which `storage::watch` notices only after the fact) can then
+/// give wrong bytes, which the bounds-checked readers and the damage check
+/// refuse, but never a pointer outside its mapping.
 pub struct Snapshot {
     dir: PathBuf,
     manifest: Manifest,
@@ -67,6 +97,8 @@ pub struct Snapshot {
     keys: Vec<Mapped<super::format::KeyShard>>,
     /// What lookups read of each shard, kept at open.
     hot: Vec<HotShard>,
+    hot_dictionary: HotDictionary,
+    hot_insurers: HotInsurers,
     dictionary: Mapped<super::format::TextDictionary>,
     insurers: Mapped<super::format::InsurerMaster>,
     /// The revocation list embedded in the snapshot.
@@ -192,6 +224,16 @@ impl Snapshot {
             .zip(&keys)
             .map(|(persons, keys)| HotShard::new(persons, keys))
             .collect();
+        let hot_dictionary = HotDictionary {
+            text: dictionary.slice(|d: &ArchivedTextDictionary| &d.text),
+            ends: dictionary.slice(|d: &ArchivedTextDictionary| &d.ends),
+        };
+        let hot_insurers = HotInsurers {
+            numbers: insurers.slice(|m: &ArchivedInsurerMaster| &m.numbers),
+            text_ends: insurers.slice(|m: &ArchivedInsurerMaster| &m.text_ends),
+            abolished: insurers.slice(|m: &ArchivedInsurerMaster| &m.abolished),
+            text: insurers.slice(|m: &ArchivedInsurerMaster| &m.text),
+        };
         Ok(Snapshot {
             dir: dir.to_path_buf(),
             manifest,
@@ -199,6 +241,8 @@ impl Snapshot {
             first_person,
             keys,
             hot,
+            hot_dictionary,
+            hot_insurers,
             dictionary,
             insurers,
             crl: Arc::new(crl),
@@ -306,14 +350,27 @@ impl Snapshot {
         self.keys.get(shard as usize).map(Mapped::get)
     }
 
-    /// The archived text dictionary.
-    pub fn dictionary(&self) -> &ArchivedTextDictionary {
-        self.dictionary.get()
+    /// The text dictionary, as rows are decoded with it.
+    pub(crate) fn dictionary(&self) -> &HotDictionary {
+        &self.hot_dictionary
     }
 
-    /// The archived insurer master.
-    pub fn insurer_master(&self) -> &ArchivedInsurerMaster {
-        self.insurers.get()
+    /// The insurer master's vectors.
+    pub(crate) fn insurer_master(&self) -> &HotInsurers {
+        &self.hot_insurers
+    }
+
+    /// Serials of key shard `shard` linked to a linkage number without
+    /// rows (see `KeyShard::unmatched`).
+    pub(crate) fn unmatched(&self, shard: u32) -> Option<&[u8]> {
+        self.hot.get(shard as usize).map(|hot| &*hot.unmatched)
+    }
+
+    /// Persons in person shard `shard`.
+    pub(crate) fn persons_in_shard(&self, shard: u32) -> u32 {
+        self.hot
+            .get(shard as usize)
+            .map_or(0, |hot| hot.block_ends.len() as u32)
     }
 
     /// The revoked and suspended serials of the embedded revocation list.

@@ -8,8 +8,7 @@
 use super::codec::block::Block;
 use super::codec::dictionary::{span, PieceTexts};
 use super::codec::reader::RowReader;
-use super::format::ArchivedTextDictionary;
-use super::open::ShardBlocks;
+use super::open::{HotDictionary, ShardBlocks};
 use crate::model::{
     CodeField, Date, DateField, EligibilityRow, LinkageNo, Serial, TextField, Validity,
     TEXT_FIELD_COUNT,
@@ -17,7 +16,7 @@ use crate::model::{
 
 /// The snapshot's text dictionary, as row decoding reads it.
 #[derive(Clone, Copy)]
-pub(crate) struct StoredDictionary<'s>(pub(crate) &'s ArchivedTextDictionary);
+pub(crate) struct StoredDictionary<'s>(pub(crate) &'s HotDictionary);
 
 impl PieceTexts for StoredDictionary<'_> {
     #[inline]
@@ -50,7 +49,7 @@ impl<'s> PersonRef<'s> {
     /// Person `local` of `shard`, numbered `number` in the snapshot.
     pub(crate) fn new(
         shard: ShardBlocks<'s>,
-        dictionary: &'s ArchivedTextDictionary,
+        dictionary: &'s HotDictionary,
         local: u32,
         number: u32,
     ) -> Option<PersonRef<'s>> {

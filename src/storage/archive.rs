@@ -198,7 +198,7 @@ where
         let map = unsafe { Mmap::map(&file) }.map_err(|e| error(format!("cannot map ({e})")))?;
         // Registered before anything reads it, so that a file truncated
         // even during the checks below is caught (see `guard`).
-        let guard = Registration::new(map.as_ptr(), map.len());
+        let guard = Registration::new(map.as_ptr(), map.len(), &dir.join(name));
         // 2 MiB pages for what is read from disk from now on (see
         // `drop_cached_pages`).
         #[cfg(target_os = "linux")]

@@ -37,8 +37,8 @@ static REGISTERED: [Slot; SLOTS] = [const {
         damaged: AtomicBool::new(false),
     }
 }; SLOTS];
-/// Faults caught since start: a reader checks [`damaged`] only when this
-/// is not zero.
+/// Faults caught (and writes noticed) since start: a reader checks a
+/// mapping's damage only when this is not zero.
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
 static INSTALL: Once = Once::new();
 
@@ -47,13 +47,16 @@ static INSTALL: Once = Once::new();
 #[derive(Debug)]
 pub struct Registration {
     slot: Option<usize>,
+    /// The inotify watch on the file, once the server watches (see
+    /// [`super::watch`]).
+    watch: Option<super::watch::Watch>,
 }
 
 impl Registration {
-    /// Registers the mapping of `len` bytes at `start`. When every slot is
-    /// taken the mapping is simply not guarded (a SIGBUS in it then ends
-    /// the process, as without this module).
-    pub fn new(start: *const u8, len: usize) -> Registration {
+    /// Registers the mapping of `len` bytes at `start` of the file at
+    /// `path`. When every slot is taken the mapping is simply not guarded
+    /// (a SIGBUS in it then ends the process, as without this module).
+    pub fn new(start: *const u8, len: usize, path: &std::path::Path) -> Registration {
         let slot = REGISTERED.iter().position(|slot| {
             slot.start
                 .compare_exchange(0, RESERVED, Ordering::AcqRel, Ordering::Relaxed)
@@ -65,7 +68,8 @@ impl Registration {
             slot.len.store(len, Ordering::Relaxed);
             slot.start.store(start as usize, Ordering::Release);
         }
-        Registration { slot }
+        let watch = slot.and_then(|index| super::watch::add(path, index));
+        Registration { slot, watch }
     }
 
     /// True once a SIGBUS was caught in this mapping: it no longer holds
@@ -81,6 +85,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // The watch first, so that no event marks the slot once it is free.
+        drop(self.watch.take());
         if let Some(index) = self.slot {
             let slot = &REGISTERED[index];
             slot.start.store(RESERVED, Ordering::Release);
@@ -91,7 +97,14 @@ impl Drop for Registration {
     }
 }
 
-/// Faults caught since start.
+/// Marks the mapping in `slot` damaged: its file was written to under it
+/// (see [`super::watch`]).
+pub(super) fn mark_damaged(slot: usize) {
+    REGISTERED[slot].damaged.store(true, Ordering::Release);
+    CAUGHT.fetch_add(1, Ordering::AcqRel);
+}
+
+/// Faults caught since start (and writes noticed, see [`super::watch`]).
 #[inline]
 pub fn caught() -> u64 {
     CAUGHT.load(Ordering::Relaxed)

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod frame;
 pub mod guard;
 pub mod publish;
+pub mod watch;
 
 pub use archive::{checksum, FileEntry, FileError, FileKind, Mapped, MappedSlice, Verification};
 pub use publish::{sync_dir, write_json, PartialDir};
