@@ -40,8 +40,8 @@ fn data_file(built: &Built, prefix: &str) -> PathBuf {
         .unwrap()
 }
 
-#[test]
-fn a_truncated_snapshot_file_is_refused_not_fatal_and_an_activation_recovers() {
+/// Snapshot `a` served, and `b` (the same data) to activate afterwards.
+fn serving_a_with_b_at_hand() -> (Built, Built, Server) {
     let a = dataset().build_as("a");
     let b = dataset().build_as("b");
     let server = Server::ready(&[
@@ -50,6 +50,12 @@ fn a_truncated_snapshot_file_is_refused_not_fatal_and_an_activation_recovers() {
         "--service-hours",
         "off",
     ]);
+    (a, b, server)
+}
+
+#[test]
+fn a_truncated_snapshot_file_is_refused_not_fatal_and_an_activation_recovers() {
+    let (a, b, server) = serving_a_with_b_at_hand();
     for n in 1..=300 {
         assert_eq!(number(&server, n).json()["verdict"], "valid");
     }
@@ -117,14 +123,7 @@ fn a_truncated_snapshot_file_is_refused_not_fatal_and_an_activation_recovers() {
 
 #[test]
 fn a_snapshot_file_overwritten_in_place_is_noticed_and_refused() {
-    let a = dataset().build_as("a");
-    let b = dataset().build_as("b");
-    let server = Server::ready(&[
-        "--snapshot",
-        a.out.to_str().unwrap(),
-        "--service-hours",
-        "off",
-    ]);
+    let (a, b, server) = serving_a_with_b_at_hand();
     assert_eq!(number(&server, 5).json()["verdict"], "valid");
     // The same length, other bytes: no fault, the mapping just shows them.
     let persons = data_file(&a, "persons-");

@@ -17,13 +17,12 @@ use super::record::{CheckRecord, LoggedKey};
 use crate::model::InstitutionCode;
 use crate::model::{ErrorCode, Outcome};
 use crate::storage::frame::{u32_at, u64_at};
-use crate::storage::sync_dir;
+use crate::storage::replace_file;
 use anyhow::Context;
 use memmap2::Mmap;
 use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 use xxhash_rust::xxh3::{xxh3_64, Xxh3};
 
@@ -96,16 +95,7 @@ impl OpenIndex {
         bytes.extend_from_slice(&(entries.len() as u32).to_le_bytes());
         bytes.extend_from_slice(&body);
         bytes.extend_from_slice(&xxh3_64(&body).to_le_bytes());
-        let temporary = path.with_extension("idx.tmp");
-        let written = File::create(&temporary)
-            .and_then(|mut file| file.write_all(&bytes).and_then(|()| file.sync_all()));
-        written.with_context(|| format!("cannot write {}", temporary.display()))?;
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot rename {}", temporary.display()))?;
-        if let Some(dir) = path.parent() {
-            sync_dir(dir)?;
-        }
-        Ok(())
+        replace_file(path, &bytes)
     }
 
     /// Index entries (distinct hash and batch pairs) so far.

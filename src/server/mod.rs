@@ -39,7 +39,7 @@ use institutions::{Access, Registry};
 use metrics::Metrics;
 use serving::activation::ActivationPolicy;
 use serving::crl::LiveCrl;
-use serving::live::Live;
+use serving::live::{Live, LiveTarget};
 use serving::recheck::Recheck;
 use serving::slot::ActivationError;
 use serving::state::{RecordedCrl, RecordedSnapshot, ServingState, StateFile};
@@ -85,7 +85,7 @@ impl App {
         }
     }
 
-    /// Activates the snapshot at `path` (see [`Live::activate`]), adopts
+    /// Activates the snapshot at `path` (see [`Live::make_live`]), adopts
     /// its CRL when that is due (see [`serving::crl::adopt_from_snapshot`]), and
     /// counts the swap or the refusal. The CRL slot is held throughout, so
     /// no CRL activation or rollback comes between the two.
@@ -105,21 +105,10 @@ impl App {
         let mut crl = self.crl.change().await;
         let (policy, trust, clock) = (&self.policy, &self.trust, &self.config.clock);
         let ingest = self.ingest.as_ref();
-        let mut result = match target {
-            LiveTarget::Activate { path, force } => {
-                self.live
-                    .activate(path, force, policy, trust, clock, ingest)
-                    .await
-            }
-            LiveTarget::Resume {
-                path,
-                verified_manifest,
-            } => {
-                self.live
-                    .resume(path, verified_manifest, policy, trust, clock, ingest)
-                    .await
-            }
-        };
+        let mut result = self
+            .live
+            .make_live(target, policy, trust, clock, ingest)
+            .await;
         let counter = match result {
             Ok(_) => &self.metrics.swaps,
             Err(_) => &self.metrics.activation_failures,
@@ -227,18 +216,6 @@ impl App {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         Some(ServingState::new(cause, written_at, snapshot, crl))
     }
-}
-
-/// How a snapshot goes live.
-pub(crate) enum LiveTarget {
-    /// Verified in full and gated (an activation, a first start).
-    Activate { path: PathBuf, force: bool },
-    /// Trusted from its verification before a restart (see
-    /// [`serving::activation::prepare_trusted`]).
-    Resume {
-        path: PathBuf,
-        verified_manifest: String,
-    },
 }
 
 /// The addresses actually bound (a port of 0 in the settings picks a free one).

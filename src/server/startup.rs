@@ -4,8 +4,9 @@
 //! state written once it serves (see `serving::state`).
 
 use super::serving;
+use super::serving::live::LiveTarget;
 use super::serving::state::{Origin, ServingState, StateFile};
-use super::{App, LiveTarget, ServeConfig};
+use super::{App, ServeConfig};
 use crate::snapshot::Manifest;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -11,4 +11,4 @@ pub mod publish;
 pub mod watch;
 
 pub use archive::{checksum, FileEntry, FileError, FileKind, Mapped, MappedSlice, Verification};
-pub use publish::{sync_dir, write_json, PartialDir};
+pub use publish::{partial_path, publish_file, replace_file, sync_dir, write_json, PartialDir};

@@ -85,6 +85,32 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old
+/// file or the new one, never a torn one: written to its partial path,
+/// synced, then [`publish_file`].
+pub fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let temporary = partial_path(path);
+    let mut file = std::fs::File::create(&temporary)
+        .with_context(|| format!("cannot create {}", temporary.display()))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    publish_file(&temporary, path)
+}
+
+/// Renames `temporary` (written and synced) over `path` and makes the
+/// rename durable.
+pub fn publish_file(temporary: &Path, path: &Path) -> anyhow::Result<()> {
+    std::fs::rename(temporary, path).with_context(|| {
+        format!(
+            "cannot rename {} to {}",
+            temporary.display(),
+            path.display()
+        )
+    })?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
 /// Makes the entries of `dir` (files created, renamed or removed in it)
 /// durable.
 pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {

@@ -33,7 +33,7 @@ use crate::model::{
     DATE_FIELD_COUNT, TEXT_FIELD_COUNT,
 };
 use crate::source::insurers::InsurerRow;
-use crate::storage::sync_dir;
+use crate::storage::{partial_path, publish_file};
 use anyhow::Context;
 use bincode::Options;
 use serde::{Deserialize, Serialize};
@@ -149,7 +149,7 @@ pub fn write(
 ) -> anyhow::Result<Written> {
     let started = std::time::Instant::now();
     let path = path_in(dir);
-    let temporary = path.with_extension("partial");
+    let temporary = partial_path(&path);
     let file = std::fs::File::create(&temporary)
         .with_context(|| format!("cannot create {}", temporary.display()))?;
     let mut out = Hashing::new(BufWriter::with_capacity(1 << 20, file));
@@ -197,14 +197,7 @@ pub fn write(
         Ok(file.metadata()?.len())
     })()
     .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, &path).with_context(|| {
-        format!(
-            "cannot rename {} to {}",
-            temporary.display(),
-            path.display()
-        )
-    })?;
-    sync_dir(dir)?;
+    publish_file(&temporary, &path)?;
     Ok(Written {
         through_lsn: mark.through_lsn,
         bytes: written,

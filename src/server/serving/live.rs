@@ -23,46 +23,52 @@ use std::sync::Arc;
 /// The live snapshot generation and the ones kept for rollback.
 pub(crate) type Live = Slot<Generation>;
 
+/// How a snapshot goes live.
+pub(crate) enum LiveTarget {
+    /// Verified and gated (an activation, a first start).
+    Activate { path: PathBuf, force: bool },
+    /// Trusted from its verification before a restart.
+    Resume {
+        path: PathBuf,
+        verified_manifest: String,
+    },
+}
+
 /// A snapshot opened and gated, ready to go live.
 type Prepared = (Snapshot, VerifyReport, ActivationReport);
 
 impl Slot<Generation> {
-    /// Verifies, gates and activates the snapshot at `path`; on any refusal
-    /// the live generation is untouched and the error says why.
-    pub(crate) async fn activate(
+    /// Makes `target` live: verified and gated, or reopened on the strength
+    /// of its verification before a restart (see [`prepare_trusted`]; its
+    /// checksums are then to be read again, [`Recheck::Running`]). On any
+    /// refusal the live generation is untouched and the error says why.
+    pub(crate) async fn make_live(
         &self,
-        path: PathBuf,
-        force: bool,
+        target: LiveTarget,
         policy: &ActivationPolicy,
         trust: &Arc<Trust>,
         clock: &SharedClock,
         ingest: Option<&Ingest>,
     ) -> Result<ActivationReport, ActivationError> {
         let (policy, trust, today) = (policy.clone(), trust.clone(), clock.today());
-        let prepare =
-            move |live: Option<&Generation>| prepare(&path, live, force, &policy, &trust, today);
-        self.go_live(prepare, Recheck::Verified, clock, ingest)
-            .await
-    }
-
-    /// Serves again, after a restart, the snapshot at `path` that was
-    /// verified in full when it was activated and whose manifest still has
-    /// the digest `verified_manifest` (see [`prepare_trusted`]); its
-    /// checksums are to be read again in the background ([`Recheck::Running`]).
-    pub(crate) async fn resume(
-        &self,
-        path: PathBuf,
-        verified_manifest: String,
-        policy: &ActivationPolicy,
-        trust: &Arc<Trust>,
-        clock: &SharedClock,
-        ingest: Option<&Ingest>,
-    ) -> Result<ActivationReport, ActivationError> {
-        let (policy, trust, today) = (policy.clone(), trust.clone(), clock.today());
-        let prepare = move |_: Option<&Generation>| {
-            prepare_trusted(&path, &verified_manifest, &policy, &trust, today)
-        };
-        self.go_live(prepare, Recheck::Running, clock, ingest).await
+        match target {
+            LiveTarget::Activate { path, force } => {
+                let prepare = move |live: Option<&Generation>| {
+                    prepare(&path, live, force, &policy, &trust, today)
+                };
+                self.go_live(prepare, Recheck::Verified, clock, ingest)
+                    .await
+            }
+            LiveTarget::Resume {
+                path,
+                verified_manifest,
+            } => {
+                let prepare = move |_: Option<&Generation>| {
+                    prepare_trusted(&path, &verified_manifest, &policy, &trust, today)
+                };
+                self.go_live(prepare, Recheck::Running, clock, ingest).await
+            }
+        }
     }
 
     /// Prepares a generation with `prepare` (off the runtime's workers,

@@ -13,10 +13,9 @@
 //! first ones, when there is no file yet; `--reset-state` goes back to them.
 
 use super::crl::CrlSource;
-use crate::storage::sync_dir;
+use crate::storage::replace_file;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -191,7 +190,7 @@ impl StateFile {
         let Some(state) = current() else {
             return Ok(());
         };
-        let result = replace_file(&self.path, &state).map_err(|e| format!("{e:#}"));
+        let result = replace_state(&self.path, &state).map_err(|e| format!("{e:#}"));
         match &result {
             Ok(()) => {
                 *last = LastWrite {
@@ -241,24 +240,10 @@ impl ServingState {
 }
 
 /// Writes `state` to `path` through a temporary file and a rename.
-fn replace_file(path: &Path, state: &ServingState) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+fn replace_state(path: &Path, state: &ServingState) -> anyhow::Result<()> {
     let mut text = serde_json::to_vec_pretty(state).context("cannot encode the state")?;
     text.push(b'\n');
-    let temporary = path.with_extension("json.partial");
-    let mut file = std::fs::File::create(&temporary)
-        .with_context(|| format!("cannot create {}", temporary.display()))?;
-    file.write_all(&text)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path).with_context(|| {
-        format!(
-            "cannot rename {} to {}",
-            temporary.display(),
-            path.display()
-        )
-    })?;
-    sync_dir(dir)
+    replace_file(path, &text)
 }
 
 #[cfg(test)]
