@@ -114,6 +114,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mark = CheckpointMark {
         snapshot_id: snapshot.id().to_string(),
+        snapshot_content: snapshot.manifest().content_digest(),
         folded_through: 0,
         through_lsn: messages.len() as u64,
     };
@@ -130,7 +131,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(write().bytes))
     });
     group.bench_function(format!("checkpoint_read/overlay_of_{records}"), |b| {
-        b.iter(|| black_box(checkpoint::read(dir.path()).expect("read it").is_some()))
+        b.iter(|| {
+            black_box(
+                checkpoint::read(dir.path(), &snapshot)
+                    .expect("read it")
+                    .is_some(),
+            )
+        })
     });
     let queries = sample_queries(&snapshot, 2048);
     for (name, over) in [("bare", Overlay::default()), ("overlay", overlay.clone())] {

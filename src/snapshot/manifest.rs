@@ -100,6 +100,18 @@ impl Manifest {
         Ok(format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes)))
     }
 
+    /// xxh3-128 of the data files' names and checksums: two snapshots with
+    /// the same digest hold the same bytes, whatever their ids say.
+    pub fn content_digest(&self) -> String {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for file in &self.files {
+            for part in [file.name.as_bytes(), b"\0", file.xxh3_128.as_bytes(), b"\n"] {
+                hasher.update(part);
+            }
+        }
+        format!("{:032x}", hasher.digest128())
+    }
+
     /// The entry of the data file called `name`, if the snapshot has one.
     pub fn file(&self, name: &str) -> Option<&crate::storage::FileEntry> {
         self.files.iter().find(|f| f.name == name)

@@ -13,8 +13,9 @@
 //!           for them
 //! ids_sum:= xxh3-128 of everything before it (the ids can be trusted
 //!           without reading the rest)
-//! entry  := bincode(Entry): a row as it now is, a deleted row's key, a
-//!           serial's link, an insurer
+//! entry  := bincode(Entry): a row as the overlay keeps it (its difference
+//!           from a row of the snapshot), a deleted row's key, a serial's
+//!           link, an insurer
 //! trailer:= xxh3-128 of everything before it, 16 bytes little-endian
 //! ```
 //!
@@ -27,11 +28,9 @@
 //! server replays the whole journal instead, with a warning.
 
 use super::message::RowKey;
-use super::overlay::Overlay;
-use crate::model::{
-    Date, EligibilityRow, InsurerNumber, LinkageNo, OnlineNumber, Serial, CODE_FIELD_COUNT,
-    DATE_FIELD_COUNT, TEXT_FIELD_COUNT,
-};
+use super::overlay::{EncodedState, Overlay, RestoredRow};
+use crate::model::{Date, InsurerNumber, LinkageNo, OnlineNumber, Serial};
+use crate::snapshot::Snapshot;
 use crate::source::insurers::InsurerRow;
 use crate::storage::{partial_path, publish_file};
 use anyhow::Context;
@@ -40,15 +39,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Name of the checkpoint inside the journal directory.
 pub const CHECKPOINT_FILE: &str = "overlay.checkpoint";
 
 const MAGIC: [u8; 8] = *b"SHKOVCP1";
-/// 2: the process ids of the journal records it covers.
-const VERSION: u32 = 2;
+/// 2: the process ids of the journal records it covers. 3: rows as the
+/// overlay keeps them, relative to the snapshot named by its id and content.
+const VERSION: u32 = 3;
 /// Process ids read per step (a damaged count fails at the end of the
 /// file, not in an allocation).
 const IDS_PER_READ: usize = 1 << 16;
@@ -61,6 +60,10 @@ const MAX_ELEMENT_BYTES: u64 = 16 << 20;
 pub struct CheckpointMark {
     /// Id of the snapshot the overlay is over.
     pub snapshot_id: String,
+    /// That snapshot's [`content digest`](crate::snapshot::manifest::Manifest::content_digest):
+    /// rows are kept relative to its rows, so a snapshot rebuilt under the
+    /// same id is another one.
+    pub snapshot_content: String,
     /// That snapshot's journal mark (0: none).
     pub folded_through: u64,
     /// Every journal record up to this LSN is in the overlay.
@@ -80,12 +83,7 @@ struct Header {
 #[derive(Serialize, Deserialize)]
 enum Entry {
     Row {
-        linkage: u128,
-        text: String,
-        ends: [u16; TEXT_FIELD_COUNT],
-        dates: [Option<i32>; DATE_FIELD_COUNT],
-        codes: [u8; CODE_FIELD_COUNT],
-        seq: u32,
+        payload: Vec<u8>,
     },
     Deleted {
         online: String,
@@ -169,16 +167,18 @@ pub fn write(
         }
         let ids_sum = out.hasher.digest128().to_le_bytes();
         out.write_all(&ids_sum)?;
-        for (key, row) in overlay.row_states() {
-            let entry = match row {
-                Some(row) => row_entry(row),
-                None => Entry::Deleted {
+        overlay.for_each_encoded_row(|state| {
+            let entry = match state {
+                EncodedState::Row(payload) => Entry::Row {
+                    payload: payload.to_vec(),
+                },
+                EncodedState::Deleted(key) => Entry::Deleted {
                     online: key.online.as_str().to_string(),
                     seq: key.seq,
                 },
             };
-            options.serialize_into(&mut out, &entry)?;
-        }
+            options.serialize_into(&mut out, &entry)
+        })?;
         for (serial, linkage) in overlay.serial_states() {
             let entry = Entry::Serial {
                 serial: serial.as_bytes().to_vec(),
@@ -205,18 +205,6 @@ pub fn write(
     })
 }
 
-fn row_entry(row: &EligibilityRow) -> Entry {
-    let (text, ends) = row.text_parts();
-    Entry::Row {
-        linkage: row.linkage_no,
-        text: text.to_string(),
-        ends: *ends,
-        dates: row.dates,
-        codes: row.codes,
-        seq: row.qualification_seq,
-    }
-}
-
 fn insurer_entry(insurer: &InsurerRow) -> Entry {
     Entry::Insurer {
         number: insurer.number.as_str().to_string(),
@@ -228,9 +216,10 @@ fn insurer_entry(insurer: &InsurerRow) -> Entry {
     }
 }
 
-/// Reads the checkpoint in `dir`. `Ok(None)` when there is none; an error
-/// says why the one there cannot be trusted.
-pub fn read(dir: &Path) -> Result<Option<Restored>, String> {
+/// Reads the checkpoint in `dir` as an overlay over `base` (the snapshot
+/// its mark names). `Ok(None)` when there is none; an error says why the
+/// one there cannot be trusted.
+pub fn read(dir: &Path, base: &Snapshot) -> Result<Option<Restored>, String> {
     let path = path_in(dir);
     let file = match std::fs::File::open(&path) {
         Ok(file) => file,
@@ -242,7 +231,7 @@ pub fn read(dir: &Path) -> Result<Option<Restored>, String> {
         .checked_sub(16)
         .ok_or_else(|| format!("{}: {len} bytes, too short", path.display()))?;
     let mut input = Hashing::new(BufReader::with_capacity(1 << 20, file).take(body_len));
-    let restored = decode(&mut input).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (header, parts) = decode(&mut input).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut trailer = [0u8; 16];
     let mut file = input.inner.into_inner();
     file.read_exact(&mut trailer)
@@ -253,7 +242,20 @@ pub fn read(dir: &Path) -> Result<Option<Restored>, String> {
             path.display()
         ));
     }
-    Ok(Some(restored))
+    let overlay = Overlay::restore(
+        base,
+        &parts.rows,
+        parts.serials,
+        parts.insurers,
+        header.mark.through_lsn,
+        header.applied,
+    )
+    .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(Some(Restored {
+        overlay,
+        mark: header.mark,
+        senders: header.senders,
+    }))
 }
 
 /// Opens the checkpoint in `dir`; `Ok(None)` when there is none.
@@ -341,7 +343,7 @@ fn decode_header(input: &mut impl Read) -> Result<Header, String> {
         .map_err(|e| format!("header: {e}"))
 }
 
-fn decode<R: Read>(input: &mut Hashing<R>) -> Result<Restored, String> {
+fn decode<R: Read>(input: &mut Hashing<R>) -> Result<(Header, Parts), String> {
     let (header, _ids) = decode_prefix(input)?;
     let options = element_options();
     let mut parts = Parts::default();
@@ -357,23 +359,13 @@ fn decode<R: Read>(input: &mut Hashing<R>) -> Result<Restored, String> {
     if input.read(&mut trailing).map_err(|e| e.to_string())? != 0 {
         return Err("bytes after the last entry".into());
     }
-    Ok(Restored {
-        overlay: Overlay::restore(
-            parts.rows,
-            parts.serials,
-            parts.insurers,
-            header.mark.through_lsn,
-            header.applied,
-        ),
-        mark: header.mark,
-        senders: header.senders,
-    })
+    Ok((header, parts))
 }
 
 /// The entries decoded so far.
 #[derive(Default)]
 struct Parts {
-    rows: Vec<(RowKey, Option<Arc<EligibilityRow>>)>,
+    rows: Vec<RestoredRow>,
     serials: Vec<(Serial, Option<LinkageNo>)>,
     insurers: Vec<InsurerRow>,
 }
@@ -386,33 +378,11 @@ impl Parts {
     /// Takes one entry; `false` at the end.
     fn take(&mut self, entry: Entry) -> Result<bool, String> {
         match entry {
-            Entry::Row {
-                linkage,
-                text,
-                ends,
-                dates,
-                codes,
-                seq,
-            } => {
-                let row = EligibilityRow::from_concatenated(linkage, text, ends, dates, codes, seq)
-                    .ok_or_else(|| {
-                        format!(
-                            "entry {}: a row whose text fields do not add up",
-                            self.count()
-                        )
-                    })?;
-                let key = RowKey::of(&row).ok_or_else(|| {
-                    format!(
-                        "entry {}: a row without a valid online number",
-                        self.count()
-                    )
-                })?;
-                self.rows.push((key, Some(Arc::new(row))));
-            }
+            Entry::Row { payload } => self.rows.push(RestoredRow::Row(payload)),
             Entry::Deleted { online, seq } => {
                 let online = OnlineNumber::parse(&online)
                     .map_err(|e| format!("entry {}: {e}", self.count()))?;
-                self.rows.push((RowKey { online, seq }, None));
+                self.rows.push(RestoredRow::Deleted(RowKey { online, seq }));
             }
             Entry::Serial { serial, linkage } => {
                 let serial = Serial::from_be_bytes(&serial)
@@ -482,50 +452,55 @@ impl<R: Read> Read for Hashing<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TextField;
+    use crate::model::{EligibilityRow, TextField};
+    use crate::updates::message::Change;
+    use crate::updates::testing::generated_snapshot;
+    use std::sync::Arc;
 
-    fn row(seq: u32, name: &str) -> EligibilityRow {
-        let mut fields = [""; TEXT_FIELD_COUNT];
-        fields[TextField::OnlineNumber as usize] = "061390180000000000000042";
-        fields[TextField::InsurerNumber as usize] = "06139018";
-        fields[TextField::Name as usize] = name;
-        let mut dates = [None; DATE_FIELD_COUNT];
-        dates[crate::model::DateField::Acquired as usize] = Some(20_000);
-        let codes = [crate::model::CODE_ABSENT; CODE_FIELD_COUNT];
-        EligibilityRow::new(7, fields, dates, codes, seq).unwrap()
-    }
-
-    fn overlay() -> Overlay {
-        let rows = [row(1, "山田 太郎"), row(2, "")]
-            .into_iter()
-            .map(|row| {
-                let key = RowKey::of(&row).unwrap();
-                (key, (key.seq == 1).then(|| Arc::new(row)))
-            })
-            .collect();
-        let serials = vec![
-            (
-                Serial::from_be_bytes(&[0xFF; 20]).unwrap(),
-                Some(LinkageNo(u128::MAX)),
-            ),
-            (Serial::from_be_bytes(&[1]).unwrap(), None),
-        ];
-        let insurers = vec![InsurerRow {
+    /// An overlay over `base` with a changed row, a deleted row, a linked
+    /// and a retired serial, and an insurer.
+    fn overlay(base: &Snapshot) -> Overlay {
+        let mut overlay = Overlay::default();
+        let stored = |number| base.person(number).unwrap().rows().next().unwrap().to_row();
+        let row = stored(0);
+        let mut texts = TextField::ALL.map(|field| row.text(field));
+        texts[TextField::Name as usize] = "山田 太郎";
+        let changed =
+            EligibilityRow::new(7, texts, row.dates, row.codes, row.qualification_seq).unwrap();
+        let deleted = RowKey::of(&stored(1)).unwrap();
+        let insurer = InsurerRow {
             number: InsurerNumber::parse("06139018").unwrap(),
             name: "健保".into(),
             address: String::new(),
             phone: "03".into(),
             postal_code: String::new(),
             abolished: Some(Date::from_days(20_000)),
-        }];
-        Overlay::restore(rows, serials, insurers, 42, 40)
+        };
+        let changes = [
+            Change::Upsert(Arc::new(changed)),
+            Change::Delete(deleted),
+            Change::Link {
+                serial: Serial::from_be_bytes(&[0xFF; 20]).unwrap(),
+                linkage: LinkageNo(u128::MAX),
+            },
+            Change::Renew {
+                new_serial: Serial::from_be_bytes(&[2]).unwrap(),
+                old_serial: Serial::from_be_bytes(&[1]).unwrap(),
+            },
+            Change::Insurer(Arc::new(insurer)),
+        ];
+        for (lsn, change) in changes.iter().enumerate() {
+            overlay.apply(lsn as u64 + 1, change, base);
+        }
+        overlay
     }
 
     fn mark() -> CheckpointMark {
         CheckpointMark {
             snapshot_id: "s.1".into(),
+            snapshot_content: "0123".into(),
             folded_through: 7,
-            through_lsn: 42,
+            through_lsn: 5,
         }
     }
 
@@ -537,7 +512,7 @@ mod tests {
         BTreeMap::from([("insurer-a".to_string(), 9)])
     }
 
-    fn states(overlay: &Overlay) -> String {
+    fn states(overlay: &Overlay, base: &Snapshot) -> String {
         // The hash maps iterate in an order of their own: compare sorted.
         let sorted = |mut items: Vec<String>| {
             items.sort();
@@ -545,7 +520,7 @@ mod tests {
         };
         let rows = sorted(
             overlay
-                .row_states()
+                .row_states(base)
                 .map(|(k, r)| format!("{k:?}={r:?}"))
                 .collect(),
         );
@@ -556,30 +531,43 @@ mod tests {
 
     #[test]
     fn a_checkpoint_reads_back_as_the_overlay_written() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(read(dir.path()).unwrap().is_none());
-        let written = write(dir.path(), &mark(), &overlay(), senders(), &ids()).unwrap();
-        assert_eq!(written.through_lsn, 42);
+        let (dir, base) = generated_snapshot(20, 2);
+        assert!(read(dir.path(), &base).unwrap().is_none());
+        let overlay = overlay(&base);
+        let written = write(dir.path(), &mark(), &overlay, senders(), &ids()).unwrap();
+        assert_eq!(written.through_lsn, 5);
         assert_eq!(read_mark(dir.path()), Ok(Some(mark())));
-        assert_eq!(read_ids(dir.path()), Ok(Some((42, ids()))));
-        let restored = read(dir.path()).unwrap().unwrap();
+        assert_eq!(read_ids(dir.path()), Ok(Some((5, ids()))));
+        let restored = read(dir.path(), &base).unwrap().unwrap();
         assert_eq!(restored.mark, mark());
         assert_eq!(restored.senders, senders());
-        assert_eq!(states(&restored.overlay), states(&overlay()));
-        let face = crate::model::ids::face_index_key("06139018", "", "");
-        assert_eq!(restored.overlay.rows_by_face(&face).count(), 1);
-        assert_eq!(restored.overlay.rows_of_person(LinkageNo(7)).count(), 1);
+        assert_eq!(states(&restored.overlay, &base), states(&overlay, &base));
+        let row = base.person(0).unwrap().rows().next().unwrap().to_row();
+        let face = crate::model::ids::face_index_key(
+            row.text(TextField::InsurerNumber),
+            row.text(TextField::CardSymbol),
+            row.text(TextField::CardNumber),
+        );
+        assert_eq!(restored.overlay.rows_by_face(&face, &base).len(), 1);
+        assert_eq!(
+            restored.overlay.rows_of_person(LinkageNo(7), &base).len(),
+            1
+        );
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
+            .filter(|name| {
+                name.to_str()
+                    .is_some_and(|name| name.ends_with("checkpoint"))
+            })
             .collect();
         assert_eq!(names, [CHECKPOINT_FILE]);
     }
 
     #[test]
     fn a_torn_or_flipped_checkpoint_is_refused_never_trusted() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &mark(), &overlay(), senders(), &ids()).unwrap();
+        let (dir, base) = generated_snapshot(20, 2);
+        write(dir.path(), &mark(), &overlay(&base), senders(), &ids()).unwrap();
         let path = path_in(dir.path());
         let bytes = std::fs::read(&path).unwrap();
         for cut in [
@@ -592,7 +580,7 @@ mod tests {
             bytes.len() - 1,
         ] {
             std::fs::write(&path, &bytes[..cut]).unwrap();
-            let error = read(dir.path())
+            let error = read(dir.path(), &base)
                 .err()
                 .unwrap_or_else(|| panic!("cut at {cut} was trusted"));
             assert!(error.contains(CHECKPOINT_FILE), "{error}");
@@ -601,18 +589,21 @@ mod tests {
             let mut flipped = bytes.clone();
             flipped[at] ^= 0x10;
             std::fs::write(&path, &flipped).unwrap();
-            assert!(read(dir.path()).is_err(), "a flip at {at} was trusted");
+            assert!(
+                read(dir.path(), &base).is_err(),
+                "a flip at {at} was trusted"
+            );
         }
         let mut longer = bytes.clone();
         longer.extend_from_slice(&[0; 8]);
         std::fs::write(&path, &longer).unwrap();
-        assert!(read(dir.path()).is_err());
+        assert!(read(dir.path(), &base).is_err());
     }
 
     #[test]
     fn damaged_process_ids_are_refused_and_damaged_entries_do_not_spoil_them() {
-        let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), &mark(), &overlay(), senders(), &ids()).unwrap();
+        let (dir, base) = generated_snapshot(20, 2);
+        write(dir.path(), &mark(), &overlay(&base), senders(), &ids()).unwrap();
         let path = path_in(dir.path());
         let bytes = std::fs::read(&path).unwrap();
         let header_len = 12 + bincode_len();
@@ -626,8 +617,8 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[ids_end + 2] ^= 0x04;
         std::fs::write(&path, &flipped).unwrap();
-        assert_eq!(read_ids(dir.path()), Ok(Some((42, ids()))));
-        assert!(read(dir.path()).is_err());
+        assert_eq!(read_ids(dir.path()), Ok(Some((5, ids()))));
+        assert!(read(dir.path(), &base).is_err());
         // A count of 2^60 ids ends at the end of the file, not in an allocation.
         let mut huge = bytes[..header_len].to_vec();
         huge.extend_from_slice(&(1u64 << 60).to_le_bytes());
@@ -647,14 +638,14 @@ mod tests {
 
     #[test]
     fn a_huge_length_fails_without_allocating_it() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, base) = generated_snapshot(20, 2);
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&VERSION.to_le_bytes());
         // A header whose snapshot id claims 2^60 bytes.
         bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
         bytes.extend_from_slice(&[0; 64]);
         std::fs::write(path_in(dir.path()), &bytes).unwrap();
-        let error = read(dir.path()).err().unwrap();
+        let error = read(dir.path(), &base).err().unwrap();
         assert!(error.contains("header"), "{error}");
     }
 }

@@ -109,8 +109,8 @@ impl BaseContent for Replayed {
                 rows.finish().map(drop)
             })?;
         let mut rows = into.rows();
-        for row in overlay.row_states().filter_map(|(_, row)| row) {
-            rows.push(row)?;
+        for row in overlay.row_states(base).filter_map(|(_, row)| row) {
+            rows.push(&row)?;
         }
         rows.finish()?;
         // Links: the base's unless the overlay says otherwise, then the overlay's.

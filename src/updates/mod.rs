@@ -21,4 +21,6 @@ pub mod journal;
 pub mod message;
 pub mod overlay;
 pub mod replay;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod view;

@@ -14,21 +14,21 @@ use crate::model::{
 };
 use crate::snapshot::{InsurerRef, RowRef, Snapshot};
 use crate::updates::message::RowKey;
-use crate::updates::overlay::Overlay;
+use crate::updates::overlay::{Overlay, OverlayRow};
 use smallvec::SmallVec;
 
 /// A qualification row as served: from the snapshot or from the overlay.
 ///
-/// A stored row is decoded into the record itself: records live only while
-/// a check is answered, a few at a time inline in [`Records`], so keeping
-/// the larger variant unboxed saves an allocation per row.
+/// Rows are decoded into the record itself: records live only while a
+/// check is answered, a few at a time inline in [`Records`], so keeping
+/// the larger variants unboxed saves an allocation per row.
 #[derive(Clone, Debug)]
 #[allow(clippy::large_enum_variant)]
 pub enum Record<'s> {
     /// A row of the snapshot the overlay has not changed.
     Stored(RowRef<'s>),
     /// A row registered or replaced by an update.
-    Updated(&'s EligibilityRow),
+    Updated(OverlayRow),
 }
 
 /// Records matched by one key; inline for the common case of a few.
@@ -39,7 +39,7 @@ impl Record<'_> {
     pub fn row(&self) -> &EligibilityRow {
         match self {
             Record::Stored(row) => row.row(),
-            Record::Updated(row) => row,
+            Record::Updated(updated) => &updated.row,
         }
     }
 
@@ -88,7 +88,7 @@ impl Record<'_> {
     pub fn is(&self, other: &Record<'_>) -> bool {
         match (self, other) {
             (Record::Stored(a), Record::Stored(b)) => a.loc() == b.loc(),
-            (Record::Updated(a), Record::Updated(b)) => std::ptr::eq(*a, *b),
+            (Record::Updated(a), Record::Updated(b)) => a.at == b.at,
             _ => false,
         }
     }
@@ -131,14 +131,14 @@ impl<'s> View<'s> {
     fn merge(
         &self,
         stored: impl IntoIterator<Item = RowRef<'s>>,
-        updated: impl Iterator<Item = &'s EligibilityRow>,
+        updated: impl IntoIterator<Item = OverlayRow>,
     ) -> Records<'s> {
         let mut records: Records<'s> = stored
             .into_iter()
             .filter(|row| self.serves(row))
             .map(Record::Stored)
             .collect();
-        records.extend(updated.map(Record::Updated));
+        records.extend(updated.into_iter().map(Record::Updated));
         records
     }
 
@@ -146,7 +146,7 @@ impl<'s> View<'s> {
     pub fn rows_by_online_number(&self, number: &OnlineNumber) -> Records<'s> {
         self.merge(
             self.snapshot.rows_by_online_number(number),
-            self.overlay.rows_by_online_number(number),
+            self.overlay.rows_by_online_number(number, self.snapshot),
         )
     }
 
@@ -158,7 +158,8 @@ impl<'s> View<'s> {
         number: &str,
     ) -> Records<'s> {
         let face = face_index_key(insurer_number, symbol, number);
-        let updated = self.overlay.rows_by_face(&face).filter(move |row| {
+        let mut updated = self.overlay.rows_by_face(&face, self.snapshot);
+        updated.retain(|OverlayRow { row, .. }| {
             row.text(TextField::InsurerNumber) == insurer_number
                 && row.text(TextField::CardSymbol) == symbol
                 && row.text(TextField::CardNumber) == number
@@ -177,8 +178,8 @@ impl<'s> View<'s> {
             .person_by_linkage(linkage)
             .into_iter()
             .flat_map(|person| person.rows());
-        let mut updated = self.overlay.rows_of_person(linkage).peekable();
-        let merging = updated.peek().is_some();
+        let updated = self.overlay.rows_of_person(linkage, self.snapshot);
+        let merging = !updated.is_empty();
         let mut records = self.merge(stored, updated);
         if merging {
             records.sort_by(|a, b| newest_first(a.order(), b.order()));

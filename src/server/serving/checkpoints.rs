@@ -94,6 +94,7 @@ impl Checkpoints {
         }
         let mark = CheckpointMark {
             snapshot_id: id.to_string(),
+            snapshot_content: generation.snapshot.manifest().content_digest(),
             folded_through: generation.folded_through(),
             through_lsn: through,
         };

@@ -531,6 +531,7 @@ impl UpdateWriter {
     ) -> Option<Restored> {
         let of_this_snapshot = |mark: &CheckpointMark| {
             mark.snapshot_id == generation.snapshot.id()
+                && mark.snapshot_content == generation.snapshot.manifest().content_digest()
                 && mark.folded_through == generation.folded_through()
         };
         // The header alone first: after an activation the checkpoint on
@@ -544,7 +545,7 @@ impl UpdateWriter {
                 return None;
             }
         }
-        match checkpoint::read(&self.dir) {
+        match checkpoint::read(&self.dir, &generation.snapshot) {
             Ok(None) => None,
             Err(reason) => {
                 warnings.push(ignored(&reason));
