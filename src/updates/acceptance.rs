@@ -13,6 +13,7 @@ use super::journal::process_id_hash;
 use super::message::{Change, Message};
 use super::view::View;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// What a message gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +35,11 @@ pub enum Decision {
 /// What the journal on disk has accepted.
 #[derive(Debug, Default)]
 pub struct JournalState {
+    /// Process ids read back from a checkpoint at start, sorted: kept as
+    /// they came (a restart after a peak day would otherwise spend a
+    /// second or more inserting millions of them into a set).
+    known: Arc<[u128]>,
+    /// Process ids of the records after those.
     seen: HashSet<u128>,
     senders: HashMap<String, u64>,
 }
@@ -46,12 +52,22 @@ pub struct Pending {
 }
 
 impl JournalState {
-    /// The state of a journal holding the process ids hashed in `seen`.
-    pub fn new(seen: HashSet<u128>) -> JournalState {
+    /// The state of a journal holding the process ids hashed in `known`
+    /// (sorted here if they are not) and in `seen`.
+    pub fn new(mut known: Vec<u128>, seen: HashSet<u128>) -> JournalState {
+        if !known.is_sorted() {
+            known.sort_unstable();
+        }
         JournalState {
+            known: known.into(),
             seen,
             senders: HashMap::new(),
         }
+    }
+
+    /// True when a record with this hashed process id was accepted.
+    fn holds(&self, id: u128) -> bool {
+        self.seen.contains(&id) || self.known.binary_search(&id).is_ok()
     }
 
     /// Raises `sender`'s last applied `seq` to at least `seq` (a snapshot's
@@ -61,9 +77,13 @@ impl JournalState {
         *last = (*last).max(seq);
     }
 
-    /// The hashed process id of every record accepted (for a checkpoint).
+    /// The hashed process id of every record accepted (for a checkpoint),
+    /// in no particular order.
     pub fn seen_ids(&self) -> Vec<u128> {
-        self.seen.iter().copied().collect()
+        let mut ids = Vec::with_capacity(self.known.len() + self.seen.len());
+        ids.extend_from_slice(&self.known);
+        ids.extend(self.seen.iter().copied());
+        ids
     }
 
     /// Each sender's last `seq` accepted.
@@ -83,7 +103,7 @@ impl JournalState {
     /// The duplicate and sequence checks for `message`, after `pending`.
     pub fn order(&self, pending: &Pending, message: &Message) -> Result<(), Decision> {
         let id = process_id_hash(&message.process_id);
-        if self.seen.contains(&id) || pending.seen.contains(&id) {
+        if self.holds(id) || pending.seen.contains(&id) {
             return Err(Decision::Duplicate);
         }
         let (Some(sender), Some(seq)) = (&message.sender, message.seq) else {

@@ -99,12 +99,14 @@ impl Checkpoints {
             through_lsn: through,
         };
         let (dir, notes) = (self.dir.clone(), self.notes.clone());
-        let (senders, ids) = (accepted.senders(), accepted.seen_ids());
+        let (senders, mut ids) = (accepted.senders(), accepted.seen_ids());
         let spawned = std::thread::Builder::new()
             .name("shikaku-checkpoint".into())
             .spawn(move || {
                 // Best effort: a checkpoint takes the CPU checks and updates leave.
                 let _ = set_thread_niceness(CHECKPOINT_NICE);
+                // Sorted, a restart keeps them as read instead of building a set.
+                ids.sort_unstable();
                 let written = checkpoint::write(&dir, &mark, &overlay, senders, &ids);
                 let mut notes = notes.lock().unwrap_or_else(|e| e.into_inner());
                 match written {

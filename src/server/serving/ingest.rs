@@ -154,7 +154,7 @@ impl Ingest {
         live: SlotReader<Generation>,
         checkpoint_interval: Duration,
     ) -> anyhow::Result<Ingest> {
-        let (journal, scan, seen) = open_journal(dir)?;
+        let (journal, scan, known, seen) = open_journal(dir)?;
         if scan.torn_bytes > 0 {
             println!(
                 "shikaku: journal: cut off {} bytes of an unfinished last record (never acknowledged)",
@@ -170,7 +170,7 @@ impl Ingest {
         let writer = UpdateWriter {
             journal,
             dir: dir.to_path_buf(),
-            accepted: JournalState::new(seen),
+            accepted: JournalState::new(known, seen),
             live,
             stats: stats.clone(),
             checkpoints: Checkpoints::new(
@@ -236,8 +236,8 @@ impl Ingest {
 /// the segments after it (a July day's journal is gigabytes; reading it
 /// whole took seconds of every restart). Without a checkpoint whose ids
 /// can be trusted, or when the journal ends before what it covers, every
-/// segment is read.
-fn open_journal(dir: &Path) -> anyhow::Result<(Journal, Scan, HashSet<u128>)> {
+/// segment is read. Returns the checkpoint's ids (sorted) and the others.
+fn open_journal(dir: &Path) -> anyhow::Result<(Journal, Scan, Vec<u128>, HashSet<u128>)> {
     let known = match checkpoint::read_ids(dir) {
         Ok(known) => known,
         Err(reason) => {
@@ -245,8 +245,8 @@ fn open_journal(dir: &Path) -> anyhow::Result<(Journal, Scan, HashSet<u128>)> {
             None
         }
     };
-    let (through, ids) = known.unwrap_or_default();
-    let mut seen: HashSet<u128> = ids.into_iter().collect();
+    let (through, mut known) = known.unwrap_or_default();
+    let mut seen = HashSet::new();
     let (journal, scan) = Journal::open_after(dir, 0, through, |record: &Record<'_>| {
         if record.lsn > through {
             seen.insert(record.id_hash);
@@ -255,13 +255,13 @@ fn open_journal(dir: &Path) -> anyhow::Result<(Journal, Scan, HashSet<u128>)> {
     })?;
     if through > 0 && journal.next_lsn() <= through {
         eprintln!("shikaku: journal: it ends before the LSN {through} the overlay checkpoint covers; every segment is read for its process ids");
-        seen.clear();
+        (known, seen) = (Vec::new(), HashSet::new());
         crate::updates::journal::read_after(dir, 0, |record| {
             seen.insert(record.id_hash);
             Ok(())
         })?;
     }
-    Ok((journal, scan, seen))
+    Ok((journal, scan, known, seen))
 }
 
 struct UpdateWriter {

@@ -175,52 +175,33 @@ impl Table {
 
     /// The newest record of the key hashed to `hash` (`is_key` tells
     /// whether a record holds the key).
-    pub(super) fn get(&self, hash: u64, mut is_key: impl FnMut(Pos) -> bool) -> Option<Pos> {
-        self.probe(hash, |slot| {
-            let pos = slot & POS_MASK;
-            (slot >> POS_BITS == hash >> POS_BITS && is_key(pos)).then_some(pos)
-        })
-        .and_then(|(_, found)| found)
+    pub(super) fn get(&self, hash: u64, is_key: impl FnMut(Pos) -> bool) -> Option<Pos> {
+        self.find(hash, is_key).1
     }
 
-    /// Points the key hashed to `hash` at `pos` (the writer only) and
-    /// returns the record it pointed at before (`None`: a new key).
-    pub(super) fn set(
-        &self,
-        hash: u64,
-        pos: Pos,
-        mut is_key: impl FnMut(Pos) -> bool,
-    ) -> Option<Pos> {
-        let (index, before) = self
-            .probe(hash, |slot| {
-                let old = slot & POS_MASK;
-                (slot >> POS_BITS == hash >> POS_BITS && is_key(old)).then_some(old)
-            })
-            .expect("a table below its load limit has a free slot");
-        self.slots[index].store((hash >> POS_BITS) << POS_BITS | pos, Ordering::Release);
-        before
-    }
-
-    /// The slot holding a key (`found` says which), or the empty slot
-    /// where it would go: `(index, found)`. `None` only when every slot is
-    /// taken, which the load limit rules out.
-    fn probe<T>(
-        &self,
-        hash: u64,
-        mut found: impl FnMut(u64) -> Option<T>,
-    ) -> Option<(usize, Option<T>)> {
+    /// The slot of the key hashed to `hash` and the record it points at,
+    /// or the free slot where the key would go and `None`. The table must
+    /// be below its load limit ([`Table::is_full_with`]), so that a free
+    /// slot exists.
+    pub(super) fn find(&self, hash: u64, mut is_key: impl FnMut(Pos) -> bool) -> (usize, Option<Pos>) {
         let mut index = hash & self.mask;
-        for _ in 0..self.slots.len() {
+        loop {
             let slot = self.slots[index as usize].load(Ordering::Acquire);
             if slot == 0 {
-                return Some((index as usize, None));
+                return (index as usize, None);
             }
-            if let Some(value) = found(slot) {
-                return Some((index as usize, Some(value)));
+            let pos = slot & POS_MASK;
+            if slot >> POS_BITS == hash >> POS_BITS && is_key(pos) {
+                return (index as usize, Some(pos));
             }
             index = (index + 1) & self.mask;
         }
-        None
+    }
+
+    /// Points slot `index` (from [`Table::find`] for `hash`) at `pos`: the
+    /// writer only, after the record at `pos` is written whole.
+    pub(super) fn store(&self, index: usize, hash: u64, pos: Pos) {
+        self.slots[index].store((hash >> POS_BITS) << POS_BITS | pos, Ordering::Release);
     }
 
     /// Every position the table points at.
@@ -271,8 +252,9 @@ mod tests {
         // Keys whose hashes collide in the index and the fingerprint.
         let key_of = |pos: Pos| pos % 10;
         for pos in 1..=50u64 {
-            let before = table.set(7, pos, |old| key_of(old) == key_of(pos));
+            let (slot, before) = table.find(7, |old| key_of(old) == key_of(pos));
             assert_eq!(before, (pos > 10).then(|| pos - 10));
+            table.store(slot, 7, pos);
         }
         for key in 0..10 {
             let newest = table.get(7, |pos| key_of(pos) == key);

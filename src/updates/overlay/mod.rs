@@ -104,7 +104,7 @@ impl Overlay {
     /// comes once; an error names the row state that does not read.
     pub fn restore(
         base: &Snapshot,
-        rows: &[RestoredRow],
+        rows: &[RestoredRow<'_>],
         serials: Vec<(Serial, Option<LinkageNo>)>,
         insurers: Vec<InsurerRow>,
         through_lsn: u64,
@@ -241,9 +241,9 @@ impl Overlay {
 }
 
 /// A row state read back from a checkpoint.
-pub enum RestoredRow {
+pub enum RestoredRow<'a> {
     /// A row, as the overlay keeps it.
-    Row(Vec<u8>),
+    Row(&'a [u8]),
     /// A deleted row.
     Deleted(RowKey),
 }
@@ -425,16 +425,23 @@ mod tests {
     }
 
     fn restored(overlay: &Overlay, base: &Snapshot) -> Overlay {
-        let mut rows = Vec::new();
+        let mut states: Vec<(Vec<u8>, Option<RowKey>)> = Vec::new();
         overlay
             .for_each_encoded_row(|state| -> Result<(), ()> {
-                rows.push(match state {
-                    EncodedState::Row(payload) => RestoredRow::Row(payload.to_vec()),
-                    EncodedState::Deleted(key) => RestoredRow::Deleted(key),
+                states.push(match state {
+                    EncodedState::Row(payload) => (payload.to_vec(), None),
+                    EncodedState::Deleted(key) => (Vec::new(), Some(key)),
                 });
                 Ok(())
             })
             .unwrap();
+        let rows: Vec<RestoredRow<'_>> = states
+            .iter()
+            .map(|(payload, deleted)| match deleted {
+                Some(key) => RestoredRow::Deleted(*key),
+                None => RestoredRow::Row(payload),
+            })
+            .collect();
         Overlay::restore(base, &rows, Vec::new(), Vec::new(), 0, 0).unwrap()
     }
 

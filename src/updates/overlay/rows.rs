@@ -167,30 +167,30 @@ impl RowLog {
         row_keys: Option<(u64, LinkageNo)>,
         payload: &[u8],
     ) {
-        let before = self.state(key).map(|stored| stored.kind);
         let packed = pack_online(&key.online);
         let mut hashes = vec![(ONLINE, online_hash(&packed))];
         if let Some((face, linkage)) = row_keys {
             hashes.push((FACE, face));
             hashes.push((PERSON, person_hash(linkage)));
         }
-        let mut links = [0; 3];
+        let mut probes = [(0, None); 3];
         for &(chain, hash) in &hashes {
-            let head =
-                self.tables[chain].get(hash, |pos| self.holds_key(chain, pos, key, row_keys));
-            if head.is_none() {
-                self.make_room(chain);
-            }
-            links[chain] = head.unwrap_or(0);
+            self.make_room(chain);
+            probes[chain] =
+                self.tables[chain].find(hash, |pos| self.holds_key(chain, pos, key, row_keys));
         }
+        let before = self
+            .chain(ONLINE, probes[ONLINE].1)
+            .find(|stored| seq_of(&stored.payload) == Some(key.seq))
+            .map(|stored| stored.kind);
         let link_words = hashes.len();
         let mut words = Vec::with_capacity(link_words + payload.len().div_ceil(8));
         words.push(header(
             link_words + payload.len().div_ceil(8),
             kind,
-            links[ONLINE],
+            probes[ONLINE].1.unwrap_or(0),
         ));
-        words.extend(links[1..link_words].iter().copied());
+        words.extend(probes[1..link_words].iter().map(|(_, head)| head.unwrap_or(0)));
         words.extend(payload.chunks(8).map(|chunk| {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
@@ -199,10 +199,9 @@ impl RowLog {
         debug_assert!(words.len() <= MAX_RECORD_WORDS);
         let at = self.arena.push(&words);
         for &(chain, hash) in &hashes {
-            let new_key = self.tables[chain]
-                .set(hash, at, |pos| self.holds_key(chain, pos, key, row_keys))
-                .is_none();
-            self.keys[chain] += usize::from(new_key);
+            let (slot, head) = probes[chain];
+            self.tables[chain].store(slot, hash, at);
+            self.keys[chain] += usize::from(head.is_none());
         }
         self.end = self.arena.end();
         match before {
@@ -238,7 +237,8 @@ impl RowLog {
         }
     }
 
-    /// Grows a table before it takes one more key beyond its load limit.
+    /// Grows a table before one more key would take it beyond its load
+    /// limit.
     fn make_room(&mut self, chain: usize) {
         if !self.tables[chain].is_full_with(self.keys[chain] + 1) {
             return;
@@ -246,7 +246,8 @@ impl RowLog {
         let grown = Table::with_room(self.keys[chain] * 2 + 1);
         for pos in self.tables[chain].heads() {
             if let Some(hash) = self.read(pos).and_then(|stored| chain_hash(chain, &stored)) {
-                grown.set(hash, pos, |_| false);
+                let (slot, _) = grown.find(hash, |_| false);
+                grown.store(slot, hash, pos);
             }
         }
         self.tables[chain] = Arc::new(grown);
