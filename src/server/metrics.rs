@@ -545,6 +545,12 @@ fn render_updates(out: &mut String, updates: &UpdateFacts) {
         );
         gauge(
             out,
+            "shikaku_overlay_row_bytes",
+            "Memory the live overlay's row records and their tables hold.",
+            overlay.row_bytes as f64,
+        );
+        gauge(
+            out,
             "shikaku_overlay_through_lsn",
             "The last journal record applied to the live overlay.",
             overlay.through_lsn as f64,

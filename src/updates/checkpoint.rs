@@ -457,6 +457,7 @@ mod tests {
     use super::*;
     use crate::model::{EligibilityRow, TextField};
     use crate::updates::message::Change;
+    use crate::updates::overlay::OverlayCounts;
     use crate::updates::testing::generated_snapshot;
     use std::sync::Arc;
 
@@ -529,7 +530,11 @@ mod tests {
         );
         let serials = sorted(overlay.serial_states().map(|s| format!("{s:?}")).collect());
         let insurers = sorted(overlay.insurers().map(|i| format!("{i:?}")).collect());
-        format!("{rows:?} {serials:?} {insurers:?} {:?}", overlay.counts())
+        let counts = OverlayCounts {
+            row_bytes: 0,
+            ..overlay.counts()
+        };
+        format!("{rows:?} {serials:?} {insurers:?} {counts:?}")
     }
 
     #[test]

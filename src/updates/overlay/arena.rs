@@ -183,7 +183,11 @@ impl Table {
     /// or the free slot where the key would go and `None`. The table must
     /// be below its load limit ([`Table::is_full_with`]), so that a free
     /// slot exists.
-    pub(super) fn find(&self, hash: u64, mut is_key: impl FnMut(Pos) -> bool) -> (usize, Option<Pos>) {
+    pub(super) fn find(
+        &self,
+        hash: u64,
+        mut is_key: impl FnMut(Pos) -> bool,
+    ) -> (usize, Option<Pos>) {
         let mut index = hash & self.mask;
         loop {
             let slot = self.slots[index as usize].load(Ordering::Acquire);

@@ -190,7 +190,11 @@ impl RowLog {
             kind,
             probes[ONLINE].1.unwrap_or(0),
         ));
-        words.extend(probes[1..link_words].iter().map(|(_, head)| head.unwrap_or(0)));
+        words.extend(
+            probes[1..link_words]
+                .iter()
+                .map(|(_, head)| head.unwrap_or(0)),
+        );
         words.extend(payload.chunks(8).map(|chunk| {
             let mut word = [0u8; 8];
             word[..chunk.len()].copy_from_slice(chunk);
