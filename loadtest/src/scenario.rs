@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The scenarios shipped in `loadtest/scenarios/`.
-pub const SHIPPED: [(&str, &str); 5] = [
+pub const SHIPPED: [(&str, &str); 6] = [
     ("peak-1000", include_str!("../scenarios/peak-1000.toml")),
     ("growth-1500", include_str!("../scenarios/growth-1500.toml")),
     ("spike", include_str!("../scenarios/spike.toml")),
@@ -23,6 +23,10 @@ pub const SHIPPED: [(&str, &str); 5] = [
         include_str!("../scenarios/swap-under-load.toml"),
     ),
     ("soak", include_str!("../scenarios/soak.toml")),
+    (
+        "national-swap",
+        include_str!("../scenarios/national-swap.toml"),
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
