@@ -73,7 +73,7 @@ struct NullServerArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// peak-1000, growth-1500, spike, swap-under-load, soak, or a file.
+    /// peak-1000, growth-1500, spike, swap-under-load, soak, national-swap, or a file.
     scenario: String,
     /// Base URL of the API [scenario: target.url].
     #[arg(long)]
