@@ -528,3 +528,56 @@ fn a_restart_resumes_from_the_checkpoint_and_a_damaged_one_is_never_trusted() {
     assert!(install["resumed_from_checkpoint"].is_null(), "{install}");
     assert_eq!(card(&server, "0x79")["verdict"], "valid");
 }
+
+#[test]
+fn a_rollback_resumes_from_the_overlay_its_generation_kept() {
+    let built = dataset().build();
+    let next = dataset().build_as("test.2");
+    // Forced: the drift gate would count the updates as drift.
+    let journal = tempfile::tempdir().unwrap();
+    let server = serve(&built, journal.path());
+    let sent = send(
+        &server,
+        &[
+            json!({"op": "link", "process_id": "R1", "serial": "0x77", "linkage_no": "2"}),
+            json!({"op": "renew", "process_id": "R2", "new_serial": "0x78", "old_serial": "0x11"}),
+        ],
+    );
+    assert_eq!(results(&sent), ["ok", "ok"]);
+    let swap_lsn = sent[1]["lsn"].as_u64().unwrap();
+    let activated = post(
+        server.admin,
+        "/admin/snapshot/activate",
+        &json!({"path": next.out, "force": true}).to_string(),
+    );
+    assert_eq!(activated.status, 200, "{}", activated.body);
+    let install = |server: &Server| {
+        get(server.admin, "/admin/status").json()["updates"]["last_install"].clone()
+    };
+    // The new generation had no overlay to keep: it replayed the journal.
+    assert!(install(&server)["resumed_from_kept_overlay"].is_null());
+    assert_eq!(install(&server)["replayed"], 2);
+    let later = send(
+        &server,
+        &[json!({"op": "link", "process_id": "R3", "serial": "0x79", "linkage_no": "1"})],
+    );
+    assert_eq!(results(&later), ["ok"]);
+
+    let rolled_back = post(server.admin, "/admin/snapshot/rollback", "");
+    assert_eq!(rolled_back.status, 200, "{}", rolled_back.body);
+    let install = install(&server);
+    assert_eq!(install["resumed_from_kept_overlay"], swap_lsn, "{install}");
+    assert_eq!(install["replayed"], 1, "{install}");
+    assert_eq!(
+        card(&server, "0x77")["verdict"],
+        "invalid",
+        "person 2 lost the row"
+    );
+    assert_eq!(card(&server, "0x78")["verdict"], "valid");
+    assert_eq!(card(&server, "0x11")["verdict"], "not_linked");
+    assert_eq!(card(&server, "0x79")["verdict"], "valid");
+    assert_eq!(
+        get(server.admin, "/admin/status").json()["live"]["id"],
+        "test.1"
+    );
+}
