@@ -301,7 +301,8 @@ fn a_torn_last_record_is_cut_off_at_restart_and_a_damaged_one_stops_the_start() 
     torn.extend_from_slice(&whole[16..60]);
     std::fs::write(&segment, &torn).unwrap();
     let server = serve(&built, journal.path());
-    assert_eq!(number(&server, &online(6))["verdict"], "valid");
+    let six = number(&server, &online(6));
+    assert_eq!(six["verdict"], "valid", "{six}");
     assert_eq!(number(&server, &online(7))["verdict"], "valid");
     let status = get(server.admin, "/admin/status").json();
     assert_eq!(status["updates"]["opened"]["torn_bytes"], 44, "{status}");

@@ -1,12 +1,13 @@
 //! Replaying a journal: the records after a snapshot's journal mark,
-//! parsed in parallel batches and applied in LSN order to an overlay. The
+//! parsed (and their rows encoded against the snapshot) in parallel
+//! batches and applied in LSN order to an overlay. The
 //! server does this at start and at every activation or rollback, the fold
 //! before it writes the next snapshot; both get the same overlay.
 
 use super::checkpoint::Restored;
 use super::journal::{self, Scan};
 use super::message::{self, Message};
-use super::overlay::Overlay;
+use super::overlay::{EncodedRow, Overlay};
 use crate::snapshot::Snapshot;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -140,21 +141,25 @@ struct State<'b> {
 
 impl State<'_> {
     fn apply_batch(&mut self) -> anyhow::Result<()> {
-        let parsed: Vec<Result<Message, String>> = self
+        let base = self.base;
+        let parsed: Vec<Result<(Message, Option<EncodedRow>), String>> = self
             .batch
             .par_iter()
             .map(|(lsn, payload)| {
-                message::parse(payload).map_err(|refused| {
+                let message = message::parse(payload).map_err(|refused| {
                     format!(
                         "journal record {lsn} does not read as a message ({})",
                         refused.message
                     )
-                })
+                })?;
+                let encoded = Overlay::encode(&message.change, base);
+                Ok((message, encoded))
             })
             .collect();
-        for ((lsn, payload), message) in self.batch.drain(..).zip(parsed) {
-            let message = message.map_err(anyhow::Error::msg)?;
-            self.overlay.apply(lsn, &message.change, self.base);
+        for ((lsn, payload), parsed) in self.batch.drain(..).zip(parsed) {
+            let (message, encoded) = parsed.map_err(anyhow::Error::msg)?;
+            self.overlay
+                .apply_encoded(lsn, &message.change, encoded, self.base);
             if let (Some(sender), Some(seq)) = (message.sender, message.seq) {
                 self.senders.insert(sender, seq);
             }

@@ -73,10 +73,36 @@ impl Overlay {
     /// overlay (rows are kept as their difference from its rows, and a
     /// renewal takes over the person the old serial resolves to).
     pub fn apply(&mut self, lsn: u64, change: &Change, base: &Snapshot) {
+        self.apply_encoded(lsn, change, Overlay::encode(change, base), base);
+    }
+
+    /// The part of applying `change` that reads only `base`: an upsert's
+    /// row encoded against the snapshot's rows. Replays do this for a
+    /// batch in parallel (after a cold start each encoding waits on the
+    /// snapshot's pages), then [`Overlay::apply_encoded`] in order.
+    pub fn encode(change: &Change, base: &Snapshot) -> Option<EncodedRow> {
         match change {
             Change::Upsert(row) => {
-                if let Some(key) = RowKey::of(row) {
-                    self.rows.upsert(key, row, face_hash(row), base);
+                RowKey::of(row).map(|key| EncodedRow(rows::encode(key, row, face_hash(row), base)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Applies journal record `lsn` with its row already encoded by
+    /// [`Overlay::encode`] (encoded here when it is not).
+    pub fn apply_encoded(
+        &mut self,
+        lsn: u64,
+        change: &Change,
+        encoded: Option<EncodedRow>,
+        base: &Snapshot,
+    ) {
+        match change {
+            Change::Upsert(_) => {
+                if let Some(EncodedRow(encoded)) = encoded.or_else(|| Overlay::encode(change, base))
+                {
+                    self.rows.upsert(&encoded);
                 }
             }
             Change::Delete(key) => self.rows.delete(key),
@@ -237,6 +263,9 @@ impl Overlay {
         }
     }
 }
+
+/// An upsert's row encoded against the snapshot ([`Overlay::encode`]).
+pub struct EncodedRow(rows::Encoded);
 
 /// A row state read back from a checkpoint.
 pub enum RestoredRow<'a> {

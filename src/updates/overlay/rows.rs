@@ -78,6 +78,26 @@ impl Stored {
     }
 }
 
+/// A row encoded as the overlay keeps it, not yet appended.
+pub(super) struct Encoded {
+    head: RowHead,
+    payload: Vec<u8>,
+}
+
+/// The row at `key` (whose card face hashes to `face`) as its difference
+/// from the closest row of `base`. It reads only the snapshot, so a
+/// replay encodes a whole batch in parallel before appending in order.
+pub(super) fn encode(key: RowKey, row: &EligibilityRow, face: u64, base: &Snapshot) -> Encoded {
+    let head = RowHead {
+        key,
+        face,
+        linkage: row.linkage(),
+    };
+    let mut payload = Vec::new();
+    encode_row(row, &head, base, &mut payload);
+    Encoded { head, payload }
+}
+
 /// A row state as a checkpoint holds it.
 pub enum EncodedState<'a> {
     /// A row: its payload ([`super::encoding`]).
@@ -121,18 +141,10 @@ impl RowLog {
         self.arena.bytes() + self.tables.iter().map(|t| t.bytes()).sum::<u64>()
     }
 
-    /// Registers or replaces the row at `key`, kept as its difference from
-    /// the closest row of `base`.
-    pub(super) fn upsert(&mut self, key: RowKey, row: &EligibilityRow, face: u64, base: &Snapshot) {
+    /// Registers or replaces a row encoded by [`encode`].
+    pub(super) fn upsert(&mut self, encoded: &Encoded) {
         self.own();
-        let head = RowHead {
-            key,
-            face,
-            linkage: row.linkage(),
-        };
-        let mut payload = Vec::new();
-        encode_row(row, &head, base, &mut payload);
-        self.append_row(&head, &payload);
+        self.append_row(&encoded.head, &encoded.payload);
     }
 
     /// Deletes the row at `key`.
