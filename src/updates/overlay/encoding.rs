@@ -90,7 +90,7 @@ pub(super) fn encode_row(row: &EligibilityRow, head: &RowHead, base: &Snapshot, 
     put_varint(&mut best, 0);
     diff(row, None, &mut best);
     let mut trial = Vec::new();
-    for candidate in candidates(head, base).take(MAX_CANDIDATES) {
+    for candidate in candidates(head, base).iter().take(MAX_CANDIDATES) {
         trial.clear();
         let loc = candidate.loc();
         put_varint(&mut trial, u128::from(loc.person) + 1);
@@ -103,13 +103,24 @@ pub(super) fn encode_row(row: &EligibilityRow, head: &RowHead, base: &Snapshot, 
     out.extend_from_slice(&best);
 }
 
-/// Rows of `base` a row is likely close to: its own former state, then
-/// the person's other rows.
-fn candidates<'s>(head: &RowHead, base: &'s Snapshot) -> impl Iterator<Item = RowRef<'s>> + 's {
-    let person = base.person_by_linkage(head.linkage);
-    base.rows_by_online_number(&head.key.online)
+/// Rows of `base` a row is likely close to: the rows under its online
+/// number (its own former state, or its subscription's other rows), else,
+/// for a new subscription, the person's rows. The person is looked up
+/// only then: each lookup is a random read of the snapshot, and after a
+/// cold start a replay waits on every one.
+fn candidates<'s>(head: &RowHead, base: &'s Snapshot) -> Vec<RowRef<'s>> {
+    let mut rows: Vec<RowRef<'s>> = base
+        .rows_by_online_number(&head.key.online)
         .into_iter()
-        .chain(person.into_iter().flat_map(|person| person.rows()))
+        .collect();
+    if rows.is_empty() {
+        rows.extend(
+            base.person_by_linkage(head.linkage)
+                .into_iter()
+                .flat_map(|person| person.rows()),
+        );
+    }
+    rows
 }
 
 fn diff(row: &EligibilityRow, from: Option<&EligibilityRow>, out: &mut Vec<u8>) {
