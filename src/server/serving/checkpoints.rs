@@ -92,12 +92,7 @@ impl Checkpoints {
         if !due {
             return;
         }
-        let mark = CheckpointMark {
-            snapshot_id: id.to_string(),
-            snapshot_content: generation.snapshot.manifest().content_digest(),
-            folded_through: generation.folded_through(),
-            through_lsn: through,
-        };
+        let mark = generation.checkpoint_mark(through);
         let (dir, notes) = (self.dir.clone(), self.notes.clone());
         let (senders, mut ids) = (accepted.senders(), accepted.seen_ids());
         let spawned = std::thread::Builder::new()

@@ -4,6 +4,7 @@
 use crate::server::serving::recheck::Recheck;
 use crate::snapshot::verify::VerifyReport;
 use crate::snapshot::Snapshot;
+use crate::updates::checkpoint::CheckpointMark;
 use crate::updates::overlay::Overlay;
 use arc_swap::ArcSwap;
 use std::time::SystemTime;
@@ -31,6 +32,16 @@ impl Generation {
             .journal
             .as_ref()
             .map_or(0, |mark| mark.through_lsn)
+    }
+
+    /// What a checkpoint of its overlay up to `through_lsn` says it covers.
+    pub(crate) fn checkpoint_mark(&self, through_lsn: u64) -> CheckpointMark {
+        CheckpointMark {
+            snapshot_id: self.snapshot.id().to_string(),
+            snapshot_content: self.snapshot.manifest().content_digest(),
+            folded_through: self.folded_through(),
+            through_lsn,
+        }
     }
 
     /// Seconds since the snapshot was built (from its manifest), if known.

@@ -532,12 +532,7 @@ impl UpdateWriter {
             return None;
         }
         Some(Restored {
-            mark: CheckpointMark {
-                snapshot_id: generation.snapshot.id().to_string(),
-                snapshot_content: generation.snapshot.manifest().content_digest(),
-                folded_through: generation.folded_through(),
-                through_lsn: through,
-            },
+            mark: generation.checkpoint_mark(through),
             overlay: Overlay::clone(&kept),
             senders: Default::default(),
         })
@@ -579,11 +574,8 @@ impl UpdateWriter {
         generation: &Generation,
         warnings: &mut Vec<String>,
     ) -> Option<Restored> {
-        let of_this_snapshot = |mark: &CheckpointMark| {
-            mark.snapshot_id == generation.snapshot.id()
-                && mark.snapshot_content == generation.snapshot.manifest().content_digest()
-                && mark.folded_through == generation.folded_through()
-        };
+        let of_this_snapshot =
+            |mark: &CheckpointMark| *mark == generation.checkpoint_mark(mark.through_lsn);
         // The header alone first: after an activation the checkpoint on
         // disk is of the snapshot before, and reading it whole would be
         // wasted.

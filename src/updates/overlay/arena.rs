@@ -173,16 +173,11 @@ impl Table {
         keys * 4 > self.slots.len() * 3
     }
 
-    /// The newest record of the key hashed to `hash` (`is_key` tells
-    /// whether a record holds the key).
-    pub(super) fn get(&self, hash: u64, is_key: impl FnMut(Pos) -> bool) -> Option<Pos> {
-        self.find(hash, is_key).1
-    }
-
-    /// The slot of the key hashed to `hash` and the record it points at,
-    /// or the free slot where the key would go and `None`. The table must
-    /// be below its load limit ([`Table::is_full_with`]), so that a free
-    /// slot exists.
+    /// The slot of the key hashed to `hash` (`is_key` tells whether a
+    /// record holds the key) and the newest record it points at, or the
+    /// free slot where the key would go and `None`. The table must be
+    /// below its load limit ([`Table::is_full_with`]), so that a free slot
+    /// exists.
     pub(super) fn find(
         &self,
         hash: u64,
@@ -261,7 +256,7 @@ mod tests {
             table.store(slot, 7, pos);
         }
         for key in 0..10 {
-            let newest = table.get(7, |pos| key_of(pos) == key);
+            let (_, newest) = table.find(7, |pos| key_of(pos) == key);
             assert_eq!(newest.map(key_of), Some(key));
             assert!(newest.unwrap() > 40);
         }

@@ -17,7 +17,7 @@
 use super::arena::{header, header_kind, header_rest, Arena, Pos, Table, MAX_RECORD_WORDS};
 use super::encoding::{
     check_row, decode_head, decode_key, decode_row, encode_deleted, encode_row, has_online,
-    pack_online, seq_of, PackedOnline, RowHead,
+    pack_online, seq_of, PackedOnline, RowHead, PACKED_ONLINE,
 };
 use crate::model::{EligibilityRow, LinkageNo};
 use crate::snapshot::Snapshot;
@@ -75,6 +75,65 @@ struct Stored {
 impl Stored {
     fn is_row(&self) -> bool {
         self.kind == ROW
+    }
+
+    /// The online number its key leads with, packed.
+    fn online(&self) -> Option<PackedOnline> {
+        PackedOnline::try_from(self.payload.get(..PACKED_ONLINE)?).ok()
+    }
+
+    /// The head of a row record (`None` for a deletion).
+    fn head(&self) -> Option<RowHead> {
+        if !self.is_row() {
+            return None;
+        }
+        decode_head(&self.payload).map(|(head, _)| head)
+    }
+}
+
+/// A key of one of the three tables, and so of one chain of records.
+#[derive(Clone, Copy)]
+enum ChainKey {
+    Online(PackedOnline),
+    Face(u64),
+    Person(LinkageNo),
+}
+
+impl ChainKey {
+    /// The key `stored` is found by on `chain`.
+    fn of(chain: usize, stored: &Stored) -> Option<ChainKey> {
+        match chain {
+            ONLINE => stored.online().map(ChainKey::Online),
+            FACE => stored.head().map(|head| ChainKey::Face(head.face)),
+            _ => stored.head().map(|head| ChainKey::Person(head.linkage)),
+        }
+    }
+
+    /// Which table and which link of a record.
+    fn chain(&self) -> usize {
+        match self {
+            ChainKey::Online(_) => ONLINE,
+            ChainKey::Face(_) => FACE,
+            ChainKey::Person(_) => PERSON,
+        }
+    }
+
+    fn hash(&self) -> u64 {
+        match self {
+            ChainKey::Online(packed) => xxh3_64(packed),
+            // Already a hash of the card face.
+            ChainKey::Face(face) => *face,
+            ChainKey::Person(linkage) => xxh3_64(&linkage.0.to_le_bytes()),
+        }
+    }
+
+    /// True when `stored` is on this key's chain.
+    fn holds(&self, stored: &Stored) -> bool {
+        match self {
+            ChainKey::Online(packed) => has_online(&stored.payload, packed),
+            ChainKey::Face(face) => stored.head().is_some_and(|head| head.face == *face),
+            ChainKey::Person(linkage) => stored.head().is_some_and(|head| head.linkage == *linkage),
+        }
     }
 }
 
@@ -179,23 +238,22 @@ impl RowLog {
         row_keys: Option<(u64, LinkageNo)>,
         payload: &[u8],
     ) {
-        let packed = pack_online(&key.online);
-        let mut hashes = vec![(ONLINE, online_hash(&packed))];
+        let mut keys: SmallVec<[ChainKey; 3]> =
+            SmallVec::from_elem(ChainKey::Online(pack_online(&key.online)), 1);
         if let Some((face, linkage)) = row_keys {
-            hashes.push((FACE, face));
-            hashes.push((PERSON, person_hash(linkage)));
+            keys.extend([ChainKey::Face(face), ChainKey::Person(linkage)]);
         }
         let mut probes = [(0, None); 3];
-        for &(chain, hash) in &hashes {
+        for chain_key in &keys {
+            let chain = chain_key.chain();
             self.make_room(chain);
-            probes[chain] =
-                self.tables[chain].find(hash, |pos| self.holds_key(chain, pos, key, row_keys));
+            probes[chain] = self.find(chain_key);
         }
         let before = self
             .chain(ONLINE, probes[ONLINE].1)
             .find(|stored| seq_of(&stored.payload) == Some(key.seq))
             .map(|stored| stored.kind);
-        let link_words = hashes.len();
+        let link_words = keys.len();
         let mut words = Vec::with_capacity(link_words + payload.len().div_ceil(8));
         words.push(header(
             link_words + payload.len().div_ceil(8),
@@ -214,9 +272,10 @@ impl RowLog {
         }));
         debug_assert!(words.len() <= MAX_RECORD_WORDS);
         let at = self.arena.push(&words);
-        for &(chain, hash) in &hashes {
+        for chain_key in &keys {
+            let chain = chain_key.chain();
             let (slot, head) = probes[chain];
-            self.tables[chain].store(slot, hash, at);
+            self.tables[chain].store(slot, chain_key.hash(), at);
             self.keys[chain] += usize::from(head.is_none());
         }
         self.end = self.arena.end();
@@ -231,26 +290,12 @@ impl RowLog {
         }
     }
 
-    /// True when the record at `pos` is of the same key as the record
-    /// being appended, on `chain`.
-    fn holds_key(
-        &self,
-        chain: usize,
-        pos: Pos,
-        key: &RowKey,
-        row_keys: Option<(u64, LinkageNo)>,
-    ) -> bool {
-        let Some(stored) = self.read(pos) else {
-            return false;
-        };
-        match (chain, row_keys) {
-            (ONLINE, _) => has_online(&stored.payload, &pack_online(&key.online)),
-            (FACE, Some((face, _))) => head_of(&stored).is_some_and(|head| head.face == face),
-            (PERSON, Some((_, linkage))) => {
-                head_of(&stored).is_some_and(|head| head.linkage == linkage)
-            }
-            _ => false,
-        }
+    /// The slot of `key` in its table and the newest record it points at
+    /// (see [`Table::find`]).
+    fn find(&self, key: &ChainKey) -> (usize, Option<Pos>) {
+        self.tables[key.chain()].find(key.hash(), |pos| {
+            self.read(pos).is_some_and(|stored| key.holds(&stored))
+        })
     }
 
     /// Grows a table before one more key would take it beyond its load
@@ -261,9 +306,12 @@ impl RowLog {
         }
         let grown = Table::with_room(self.keys[chain] * 2 + 1);
         for pos in self.tables[chain].heads() {
-            if let Some(hash) = self.read(pos).and_then(|stored| chain_hash(chain, &stored)) {
-                let (slot, _) = grown.find(hash, |_| false);
-                grown.store(slot, hash, pos);
+            if let Some(key) = self
+                .read(pos)
+                .and_then(|stored| ChainKey::of(chain, &stored))
+            {
+                let (slot, _) = grown.find(key.hash(), |_| false);
+                grown.store(slot, key.hash(), pos);
             }
         }
         self.tables[chain] = Arc::new(grown);
@@ -330,34 +378,28 @@ impl RowLog {
         })
     }
 
-    /// The records with this online number, newest first.
-    fn online_chain(&self, packed: &PackedOnline) -> impl Iterator<Item = Stored> + '_ {
-        let head = self.tables[ONLINE].get(online_hash(packed), |pos| {
-            self.read(pos)
-                .is_some_and(|stored| has_online(&stored.payload, packed))
-        });
-        self.chain(ONLINE, head)
+    /// The records of `key`'s chain in this version, newest first.
+    fn records_of(&self, key: &ChainKey) -> impl Iterator<Item = Stored> + '_ {
+        self.chain(key.chain(), self.find(key).1)
+    }
+
+    /// The latest state of the row with this online number and 資格通番.
+    fn latest(&self, online: PackedOnline, seq: u32) -> Option<Stored> {
+        self.records_of(&ChainKey::Online(online))
+            .find(|stored| seq_of(&stored.payload) == Some(seq))
     }
 
     /// The latest state of `key` in this version.
     fn state(&self, key: &RowKey) -> Option<Stored> {
-        self.online_chain(&pack_online(&key.online))
-            .find(|stored| seq_of(&stored.payload) == Some(key.seq))
+        self.latest(pack_online(&key.online), key.seq)
     }
 
     /// True when `stored` is the latest state of its key in this version.
     fn is_latest(&self, stored: &Stored) -> bool {
-        let (Some(packed), Some(seq)) = (
-            stored.payload.get(..super::encoding::PACKED_ONLINE),
-            seq_of(&stored.payload),
-        ) else {
+        let (Some(online), Some(seq)) = (stored.online(), seq_of(&stored.payload)) else {
             return false;
         };
-        let Ok(packed) = PackedOnline::try_from(packed) else {
-            return false;
-        };
-        self.online_chain(&packed)
-            .find(|other| seq_of(&other.payload) == Some(seq))
+        self.latest(online, seq)
             .is_some_and(|latest| latest.at == stored.at)
     }
 
@@ -383,7 +425,7 @@ impl RowLog {
         if self.is_empty() {
             return rows;
         }
-        for stored in self.online_chain(&pack_online(online)) {
+        for stored in self.records_of(&ChainKey::Online(pack_online(online))) {
             let Some(seq) = seq_of(&stored.payload) else {
                 continue;
             };
@@ -401,31 +443,20 @@ impl RowLog {
     /// Rows now under the card face hashed to `face` (or another face with
     /// the same hash, which the caller filters out).
     pub(super) fn rows_by_face(&self, face: u64, base: &Snapshot) -> OverlayRows {
-        self.latest_on(FACE, face, |head| head.face == face, base)
+        self.latest_on(&ChainKey::Face(face), base)
     }
 
     /// Rows a person now has from the overlay.
     pub(super) fn rows_of_person(&self, linkage: LinkageNo, base: &Snapshot) -> OverlayRows {
-        let hash = person_hash(linkage);
-        self.latest_on(PERSON, hash, |head| head.linkage == linkage, base)
+        self.latest_on(&ChainKey::Person(linkage), base)
     }
 
-    fn latest_on(
-        &self,
-        chain: usize,
-        hash: u64,
-        is_key: impl Fn(&RowHead) -> bool,
-        base: &Snapshot,
-    ) -> OverlayRows {
+    /// The rows on `key`'s chain that are their key's latest state.
+    fn latest_on(&self, key: &ChainKey, base: &Snapshot) -> OverlayRows {
         if self.present == 0 {
             return OverlayRows::new();
         }
-        let head = self.tables[chain].get(hash, |pos| {
-            self.read(pos)
-                .and_then(|stored| head_of(&stored))
-                .is_some_and(|head| is_key(&head))
-        });
-        self.chain(chain, head)
+        self.records_of(key)
             .filter(|stored| self.is_latest(stored))
             .filter_map(|stored| decoded(&stored, base))
             .collect()
@@ -476,31 +507,4 @@ fn decoded(stored: &Stored, base: &Snapshot) -> Option<OverlayRow> {
         at: stored.at,
         row: decode_row(&stored.payload, base)?,
     })
-}
-
-fn head_of(stored: &Stored) -> Option<RowHead> {
-    stored
-        .is_row()
-        .then(|| decode_head(&stored.payload).map(|(head, _)| head))
-        .flatten()
-}
-
-/// The hash a record is found by on `chain`.
-fn chain_hash(chain: usize, stored: &Stored) -> Option<u64> {
-    match chain {
-        ONLINE => {
-            let packed = stored.payload.get(..super::encoding::PACKED_ONLINE)?;
-            Some(online_hash(&PackedOnline::try_from(packed).ok()?))
-        }
-        FACE => head_of(stored).map(|head| head.face),
-        _ => head_of(stored).map(|head| person_hash(head.linkage)),
-    }
-}
-
-fn online_hash(packed: &PackedOnline) -> u64 {
-    xxh3_64(packed)
-}
-
-fn person_hash(linkage: LinkageNo) -> u64 {
-    xxh3_64(&linkage.0.to_le_bytes())
 }
