@@ -391,7 +391,10 @@ fn no_snapshot_until_activation_then_swap_and_rollback() {
     assert_eq!(before.code(), "no_snapshot");
     assert_eq!(before.header("retry-after"), Some("1"));
     assert_eq!(get(server.public, "/readyz").status, 503);
-    assert_eq!(activate(&server, &first.out, false).status, 200);
+    let report = activate(&server, &first.out, false);
+    assert_eq!(report.status, 200);
+    // Nothing was live: the checksum pass left it all in memory.
+    assert_eq!(report.json()["warmed_bytes"], 0);
     assert_eq!(
         post(server.public, "/v1/check/card", &card("0x11")).json()["snapshot"],
         "day.1"
@@ -399,6 +402,7 @@ fn no_snapshot_until_activation_then_swap_and_rollback() {
     let report = activate(&server, &second.out, true);
     assert_eq!(report.status, 200, "{}", report.body);
     assert_eq!(report.json()["previous"], "day.1");
+    assert!(report.json()["warmed_bytes"].is_u64(), "{}", report.body);
     assert_eq!(
         post(server.public, "/v1/check/card", &card("0x11")).json()["snapshot"],
         "day.2"

@@ -133,7 +133,42 @@ fn a_flipped_byte_fails_verify_naming_the_file() {
     flip_byte(&out.join("persons-0001.rkyv"), 100);
     let error = verify(&out).unwrap_err().to_string();
     assert!(error.starts_with("persons-0001.rkyv: checksum"), "{error}");
-    assert!(Snapshot::open_with(&out, Verification::Checksums).is_err());
+    for verification in [Verification::Checksums, Verification::ChecksumsUncached] {
+        let error = Snapshot::open_with(&out, verification).err().unwrap();
+        assert!(
+            error.to_string().starts_with("persons-0001.rkyv: checksum"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn an_uncached_open_answers_the_same_and_warms_within_its_budget() {
+    let (_dir, out) = built_copy();
+    let cached = Snapshot::open_with(&out, Verification::Checksums).unwrap();
+    let uncached = Snapshot::open_with(&out, Verification::ChecksumsUncached).unwrap();
+    for n in [1, 7, 9, 1003, 40] {
+        assert_eq!(
+            ask(&cached, &online_query(n)),
+            ask(&uncached, &online_query(n))
+        );
+    }
+    let size = |name: &str| std::fs::metadata(out.join(name)).unwrap().len();
+    let keys = size("keys-0000.rkyv") + size("keys-0001.rkyv");
+    assert_eq!(uncached.warm_indexes(0), 0);
+    assert_eq!(uncached.warm_indexes(keys), keys);
+    let indexes = uncached.warm_indexes(u64::MAX);
+    let small_files = size("dictionary.rkyv") + size("insurers.rkyv");
+    assert!(indexes > keys + small_files, "{indexes}");
+    let all: u64 = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rkyv"))
+        .filter(|path| !path.ends_with("revocations.rkyv"))
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .sum();
+    assert_eq!(uncached.warm(|| true), indexes + all - keys - small_files);
+    assert_eq!(uncached.warm(|| false), indexes);
 }
 
 #[test]

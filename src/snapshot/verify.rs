@@ -196,11 +196,14 @@ pub fn verify_reporting(
 /// and more) before its manifest was written, and equal checksums prove
 /// its files are still those bytes. At national size the walk would add
 /// minutes to every activation for nothing (docs/performance.md).
-pub fn verify_checksums(dir: &Path) -> Result<(Snapshot, VerifyReport), SnapshotError> {
+pub fn verify_checksums(
+    dir: &Path,
+    verification: Verification,
+) -> Result<(Snapshot, VerifyReport), SnapshotError> {
     let started = Instant::now();
     let manifest_digest =
         Manifest::digest(dir).map_err(|problem| SnapshotError::new(MANIFEST_FILE, problem))?;
-    let snapshot = Snapshot::open_with(dir, Verification::Checksums)?;
+    let snapshot = Snapshot::open_with(dir, verification)?;
     check_side_counts(&snapshot)?;
     let report = VerifyReport::of_manifest(snapshot.manifest(), started, manifest_digest);
     Ok((snapshot, report))

@@ -110,9 +110,20 @@ impl FileError {
 pub enum Verification {
     /// Manifest, sizes, headers and archive roots: constant time per file.
     Structure,
-    /// Also every file's checksum: reads every byte once.
+    /// Also every file's checksum, read through the mapping so that the
+    /// pages stay cached in 2 MiB folios (see `drop_cached_pages`): for a
+    /// snapshot about to serve alone (a first start, `snapshot verify`).
     Checksums,
+    /// Also every file's checksum, read past the page cache (each chunk's
+    /// pages dropped behind the read), the mapping left to fault 4 KiB at a
+    /// time until [`Mapped::warm`]: for a snapshot verified beside a live
+    /// one that fills the memory (an activation), so that verifying it does
+    /// not push the live snapshot's pages out.
+    ChecksumsUncached,
 }
+
+/// Bytes read at a time by the uncached checksum pass and by a warm-up.
+const CHUNK: usize = 8 << 20;
 
 /// A read-only mapped archive whose root was validated when it was opened.
 pub struct Mapped<T: rkyv::Archive> {
@@ -138,7 +149,7 @@ struct GuardedMap {
 /// more page (and TLB miss) per file touched, which a kept slice saves. The
 /// slice holds the mapping alive, so it can never dangle.
 pub struct MappedSlice<E> {
-    _map: Arc<GuardedMap>,
+    map: Arc<GuardedMap>,
     start: *const E,
     len: usize,
 }
@@ -155,7 +166,7 @@ impl<E> std::ops::Deref for MappedSlice<E> {
     #[inline]
     fn deref(&self) -> &[E] {
         // SAFETY: `start..start + len` was a slice of the map when it was
-        // taken, and `_map` keeps that read-only map alive and unmoved.
+        // taken, and `map` keeps that read-only map alive and unmoved.
         unsafe { std::slice::from_raw_parts(self.start, self.len) }
     }
 }
@@ -189,8 +200,12 @@ where
         if size < HEADER_LEN as u64 {
             return Err(error("too short to be a shikaku snapshot file".into()));
         }
-        if verification == Verification::Checksums {
-            drop_cached_pages(&file);
+        match verification {
+            Verification::Checksums => drop_cached_pages(&file),
+            Verification::ChecksumsUncached => {
+                check_checksum(uncached_checksum(&file, size), entry).map_err(error)?
+            }
+            Verification::Structure => {}
         }
         // SAFETY: data files are immutable once their manifest is written
         // (builds write new directories, published whole; nothing rewrites a
@@ -200,23 +215,19 @@ where
         // even during the checks below is caught (see `guard`).
         let guard = Registration::new(map.as_ptr(), map.len(), &dir.join(name));
         // 2 MiB pages for what is read from disk from now on (see
-        // `drop_cached_pages`).
+        // `drop_cached_pages`); an uncached mapping gets them when warmed.
         #[cfg(target_os = "linux")]
-        let _ = map.advise(memmap2::Advice::HugePage);
+        if verification != Verification::ChecksumsUncached {
+            let _ = map.advise(memmap2::Advice::HugePage);
+        }
         check_header(&map, kind).map_err(error)?;
         if verification == Verification::Checksums {
             let actual = checksum(&map);
-            if guard.damaged() {
-                return Err(error(
-                    "the file shrank while it was read (truncated or being overwritten)".into(),
-                ));
-            }
-            if actual != entry.xxh3_128 {
-                return Err(error(format!(
-                    "checksum {actual} does not match the manifest's {}: the file is damaged",
-                    entry.xxh3_128
-                )));
-            }
+            let actual = match guard.damaged() {
+                true => Err(SHRANK.to_string()),
+                false => Ok(actual),
+            };
+            check_checksum(actual, entry).map_err(error)?;
         }
         rkyv::access::<T::Archived, rancor::Error>(&map[HEADER_LEN..])
             .map_err(|e| error(format!("archive structure is invalid ({e})")))?;
@@ -237,7 +248,7 @@ where
     pub fn slice<E>(&self, pick: impl FnOnce(&T::Archived) -> &[E]) -> MappedSlice<E> {
         let slice = pick(self.get());
         MappedSlice {
-            _map: Arc::clone(&self.map),
+            map: Arc::clone(&self.map),
             start: slice.as_ptr(),
             len: slice.len(),
         }
@@ -283,11 +294,99 @@ where
         }
     }
 
+    /// Reads the whole file into memory in 2 MiB pages (advising the
+    /// mapping `MADV_HUGEPAGE` first), so that lookups find it resident.
+    /// Returns the bytes read.
+    pub fn warm(&self) -> u64 {
+        self.map.warm(0, self.map.map.len())
+    }
+
     /// The file's name if it shrank under the mapping since it was opened
     /// (see [`super::guard`]): what is read from it can no longer be trusted.
     #[inline]
     pub fn damaged(&self) -> Option<&str> {
         self.map.guard.damaged().then_some(self.map.name.as_str())
+    }
+}
+
+impl GuardedMap {
+    /// Populates `len` bytes from `offset` in 2 MiB folios, a chunk at a
+    /// time; stops early if the file shrank (the kernel refuses to
+    /// populate past its end). Returns the bytes populated.
+    fn warm(&self, offset: usize, len: usize) -> u64 {
+        #[cfg(target_os = "linux")]
+        {
+            let end = (offset + len).min(self.map.len());
+            let _ = self.map.advise(memmap2::Advice::HugePage);
+            let mut done = 0;
+            for start in (offset..end).step_by(CHUNK) {
+                let n = CHUNK.min(end - start);
+                if self
+                    .map
+                    .advise_range(memmap2::Advice::PopulateRead, start, n)
+                    .is_err()
+                {
+                    break;
+                }
+                done += n as u64;
+            }
+            done
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (offset, len);
+            0
+        }
+    }
+}
+
+impl<E> MappedSlice<E> {
+    /// Reads the slice's pages into memory as [`Mapped::warm`] does the
+    /// whole file. Returns the bytes read.
+    pub fn warm(&self) -> u64 {
+        let offset = self.start as usize - self.map.map.as_ptr() as usize;
+        self.map.warm(offset, std::mem::size_of_val::<[E]>(self))
+    }
+}
+
+const SHRANK: &str = "the file shrank while it was read (truncated or being overwritten)";
+
+/// `actual` (a checksum, or why it could not be read) against the
+/// manifest's, as the message an open refuses with.
+fn check_checksum(actual: Result<String, String>, entry: &FileEntry) -> Result<(), String> {
+    let actual = actual?;
+    if actual != entry.xxh3_128 {
+        return Err(format!(
+            "checksum {actual} does not match the manifest's {}: the file is damaged",
+            entry.xxh3_128
+        ));
+    }
+    Ok(())
+}
+
+/// [`checksum`] of the whole file read with `read`, each chunk's cached
+/// pages dropped behind the read (see [`Verification::ChecksumsUncached`]).
+/// Expects `size` bytes; fewer means the file shrank while it was read.
+fn uncached_checksum(file: &File, size: u64) -> Result<String, String> {
+    use std::io::Read;
+    let mut hasher = Xxh3::new();
+    let mut buffer = vec![0u8; CHUNK];
+    let mut reader = file;
+    let mut read = 0u64;
+    loop {
+        let n = reader
+            .read(&mut buffer)
+            .map_err(|e| format!("cannot read ({e})"))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        drop_cached_range(file, read, n as u64);
+        read += n as u64;
+    }
+    match read == size {
+        true => Ok(format!("{:032x}", hasher.digest128())),
+        false => Err(SHRANK.to_string()),
     }
 }
 
@@ -302,15 +401,21 @@ where
 /// disk once, which a pass over every byte of a snapshot larger than the
 /// free memory does anyway. Pages another mapping holds are kept.
 fn drop_cached_pages(file: &File) {
+    drop_cached_range(file, 0, 0);
+}
+
+/// [`drop_cached_pages`] for `len` bytes from `offset` (0: to the end).
+fn drop_cached_range(file: &File, offset: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
+        let (offset, len) = (offset as libc::off_t, len as libc::off_t);
         // SAFETY: plain advice on an open descriptor; no memory is passed.
         // A failure only leaves the pages cached as they were.
-        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED) };
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = file;
+    let _ = (file, offset, len);
 }
 
 fn check_header(bytes: &[u8], kind: FileKind) -> Result<(), String> {
@@ -385,7 +490,11 @@ mod tests {
             ends: vec![3, 7],
         };
         let entry = write_archive(dir.path(), "d.rkyv", FileKind::Dictionary, &value, 64).unwrap();
-        for verification in [Verification::Structure, Verification::Checksums] {
+        for verification in [
+            Verification::Structure,
+            Verification::Checksums,
+            Verification::ChecksumsUncached,
+        ] {
             let mapped = Mapped::<TextDictionary>::open(
                 dir.path(),
                 &entry,
@@ -395,6 +504,8 @@ mod tests {
             .unwrap();
             let text = mapped.slice(|dictionary| &dictionary.text);
             let ends = mapped.slice(|dictionary| &dictionary.ends);
+            assert_eq!(mapped.warm(), entry.bytes);
+            assert_eq!(text.warm(), 7);
             drop(mapped);
             assert_eq!(&*text, b"shikaku");
             let ends: Vec<u32> = ends.iter().map(|end| end.to_native()).collect();

@@ -103,6 +103,7 @@ impl Slot<Generation> {
             overlay: ArcSwap::from_pointee(Overlay::default()),
         });
         report.generation = number;
+        let generation_live = generation.clone();
         let replaced = match ingest {
             Some(ingest) => {
                 // Keep the journal records every generation kept for rollback still needs.
@@ -126,7 +127,7 @@ impl Slot<Generation> {
             None => change.swap(generation),
         };
         if let Some(swapped_out) = &replaced {
-            release_in_background(swapped_out.clone());
+            settle_in_background(swapped_out.clone(), generation_live, self);
         }
         change.installed(replaced);
         Ok(report)
@@ -141,7 +142,7 @@ impl Slot<Generation> {
     ) -> Result<(Arc<Generation>, Arc<Generation>), ActivationError> {
         let mut change = self.change().await;
         let swapper = change.swapper();
-        change
+        let (live, left) = change
             .roll_back("snapshot", |previous| async move {
                 match ingest {
                     Some(ingest) => ingest
@@ -152,15 +153,30 @@ impl Slot<Generation> {
                     None => Ok(swapper.swap(previous)),
                 }
             })
-            .await
+            .await?;
+        settle_in_background(left.clone(), live.clone(), self);
+        Ok((live, left))
     }
 }
 
-/// Gives the pages of a generation just swapped out back to the kernel, on
-/// a thread of its own (tens of thousands of system calls at national
-/// size). Requests still answering from it fault in what they read.
-fn release_in_background(generation: Arc<Generation>) {
+/// After a swap, on a thread of its own: gives the pages of the generation
+/// swapped out back to the kernel (tens of thousands of system calls at
+/// national size; requests still answering from it fault in what they
+/// read), then reads the one now live into memory ([`Snapshot::warm`]),
+/// so that the checks' page faults end within seconds instead of trickling
+/// on for minutes, one 2 MiB page each. The warm-up stops if `live` is
+/// swapped out meanwhile.
+fn settle_in_background(swapped_out: Arc<Generation>, live: Arc<Generation>, slot: &Live) {
+    let reader = slot.reader();
     let _ = std::thread::Builder::new()
-        .name("shikaku-release".into())
-        .spawn(move || generation.snapshot.release_pages());
+        .name("shikaku-settle".into())
+        .spawn(move || {
+            swapped_out.snapshot.release_pages();
+            drop(swapped_out);
+            let still_live = || {
+                let current = reader.current();
+                current.is_some_and(|current| Arc::ptr_eq(&current, &live))
+            };
+            live.snapshot.warm(still_live);
+        });
 }

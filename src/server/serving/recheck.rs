@@ -12,6 +12,7 @@
 use super::generation::Generation;
 use super::ingest::set_thread_niceness;
 use crate::snapshot::verify::verify_checksums;
+use crate::snapshot::Verification;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -57,7 +58,7 @@ pub(crate) fn start(generation: &Arc<Generation>, failed: impl FnOnce() + Send +
         .spawn(move || {
             let _ = set_thread_niceness(RECHECK_NICE);
             let started = Instant::now();
-            let outcome = match verify_checksums(&dir) {
+            let outcome = match verify_checksums(&dir, Verification::Checksums) {
                 Ok((_, report)) if report.manifest_digest == expected => Recheck::Passed {
                     seconds: started.elapsed().as_secs_f64(),
                 },
