@@ -1,6 +1,7 @@
 //! Replaying a journal: the records after a snapshot's journal mark,
-//! parsed (and their rows encoded against the snapshot) in parallel
-//! batches and applied in LSN order to an overlay. The
+//! parsed (and their rows encoded against the snapshot, unless they are the
+//! tail after a checkpoint) in parallel batches and applied in LSN order to
+//! an overlay. The
 //! server does this at start and at every activation or rollback, the fold
 //! before it writes the next snapshot; both get the same overlay.
 
@@ -86,6 +87,8 @@ pub fn replay_over(
     let base_mark = base.manifest().journal.as_ref().map(|m| m.through_lsn);
     let mut mark = base.manifest().journal.clone().unwrap_or_default();
     let resumed_after = checkpoint.as_ref().map(|c| c.mark.through_lsn);
+    // A tail after a checkpoint keeps its rows whole (see `Overlay::encode`).
+    let whole_rows = checkpoint.is_some();
     let overlay = match checkpoint {
         Some(checkpoint) => {
             mark.through_lsn = checkpoint.mark.through_lsn;
@@ -103,6 +106,7 @@ pub fn replay_over(
         bytes: 0,
         digest: Xxh3::new(),
         batch: Vec::with_capacity(BATCH_RECORDS),
+        whole_rows,
     };
     let scan = journal::read_after(dir, mark.through_lsn, |record| {
         if record.lsn <= mark.through_lsn {
@@ -137,11 +141,14 @@ struct State<'b> {
     bytes: u64,
     digest: Xxh3,
     batch: Vec<(u64, Vec<u8>)>,
+    /// Rows kept whole, not encoded against the base (a tail after a
+    /// checkpoint: see [`Overlay::encode`]).
+    whole_rows: bool,
 }
 
 impl State<'_> {
     fn apply_batch(&mut self) -> anyhow::Result<()> {
-        let base = self.base;
+        let closest_in = (!self.whole_rows).then_some(self.base);
         let parsed: Vec<Result<(Message, Option<EncodedRow>), String>> = self
             .batch
             .par_iter()
@@ -152,7 +159,7 @@ impl State<'_> {
                         refused.message
                     )
                 })?;
-                let encoded = Overlay::encode(&message.change, base);
+                let encoded = Overlay::encode(&message.change, closest_in);
                 Ok((message, encoded))
             })
             .collect();

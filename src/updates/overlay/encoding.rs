@@ -80,9 +80,15 @@ fn encode_key(key: &RowKey, out: &mut Vec<u8>) {
 }
 
 /// Appends the payload of `row` (whose head is `head`): the difference
-/// from the closest row `base` holds under its online number or its
-/// person, or from an empty row when that is shorter.
-pub(super) fn encode_row(row: &EligibilityRow, head: &RowHead, base: &Snapshot, out: &mut Vec<u8>) {
+/// from the closest row `closest_in` holds under its online number or its
+/// person, or from an empty row when that is shorter (or no snapshot is
+/// given: see [`super::Overlay::encode`]).
+pub(super) fn encode_row(
+    row: &EligibilityRow,
+    head: &RowHead,
+    closest_in: Option<&Snapshot>,
+    out: &mut Vec<u8>,
+) {
     encode_key(&head.key, out);
     out.extend_from_slice(&head.face.to_le_bytes());
     put_varint(out, head.linkage.0);
@@ -90,7 +96,8 @@ pub(super) fn encode_row(row: &EligibilityRow, head: &RowHead, base: &Snapshot, 
     put_varint(&mut best, 0);
     diff(row, None, &mut best);
     let mut trial = Vec::new();
-    for candidate in candidates(head, base).iter().take(MAX_CANDIDATES) {
+    let candidates = closest_in.map_or_else(Vec::new, |base| candidates(head, base));
+    for candidate in candidates.iter().take(MAX_CANDIDATES) {
         trial.clear();
         let loc = candidate.loc();
         put_varint(&mut trial, u128::from(loc.person) + 1);

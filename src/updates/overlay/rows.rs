@@ -144,16 +144,22 @@ pub(super) struct Encoded {
 }
 
 /// The row at `key` (whose card face hashes to `face`) as its difference
-/// from the closest row of `base`. It reads only the snapshot, so a
-/// replay encodes a whole batch in parallel before appending in order.
-pub(super) fn encode(key: RowKey, row: &EligibilityRow, face: u64, base: &Snapshot) -> Encoded {
+/// from the closest row of `closest_in`, if given. It reads only the
+/// snapshot, so a replay encodes a whole batch in parallel before
+/// appending in order.
+pub(super) fn encode(
+    key: RowKey,
+    row: &EligibilityRow,
+    face: u64,
+    closest_in: Option<&Snapshot>,
+) -> Encoded {
     let head = RowHead {
         key,
         face,
         linkage: row.linkage(),
     };
     let mut payload = Vec::new();
-    encode_row(row, &head, base, &mut payload);
+    encode_row(row, &head, closest_in, &mut payload);
     Encoded { head, payload }
 }
 
