@@ -435,21 +435,27 @@ fn actions(out: &mut String, s: &Summary) {
     if s.actions.is_empty() {
         out.push_str("<p class=\"muted\">No actions.</p>\n");
     } else {
-        out.push_str(
+        w!(
+            out,
             "<table>\n<tr><th>at</th><th>action</th><th>status</th><th>result</th><th>took</th>\
+             <th>response p99 during</th><th>response p99 in the {} s after</th>\
              <th>detail</th></tr>\n",
+            crate::summary::AFTER_ACTION_SECONDS
         );
         for a in &s.actions {
             w!(
                 out,
                 "<tr{}><td class=\"n\">{} s</td><td>{}</td><td class=\"n\">{}</td>{}\
-                 <td class=\"n\">{}</td><td class=\"wrap\"><code>{}</code></td></tr>\n",
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"wrap\"><code>{}</code></td></tr>\n",
                 fail_class(a.ok),
                 fmt_num(a.at_seconds),
                 esc(&a.action),
                 a.status,
                 pass_cell(a.ok),
                 format_us(a.took_ms as f64 * 1e3),
+                format_us(a.during.response.p99 as f64),
+                format_us(a.after.response.p99 as f64),
                 esc(&a.detail)
             );
         }
@@ -1265,6 +1271,15 @@ mod tests {
                 ok: true,
                 detail: "{\"status\":\"ok\"}".into(),
                 took_ms: 420,
+                during: Latency {
+                    response: Percentiles {
+                        count: 420,
+                        p99: 3_900,
+                        ..Percentiles::default()
+                    },
+                    service: Percentiles::default(),
+                },
+                after: Latency::default(),
             }],
             thresholds: vec![
                 ThresholdResult {
@@ -1353,6 +1368,8 @@ mod tests {
         assert!(html.contains("<td class=\"n\">3.30 ms</td>"));
         // Warm-up: the ten first intervals, shaded as one span.
         assert_eq!(html.matches("<title>warm-up 0–10 s</title>").count(), 3);
+        // The action's latency while it ran, in its row.
+        assert!(html.contains("<td class=\"n\">420 ms</td><td class=\"n\">3.90 ms</td>"));
         // The action marker, on every time chart.
         assert_eq!(html.matches(">activate snapshots/next</text>").count(), 3);
         // 60 points for each of the six latency and three rate series.

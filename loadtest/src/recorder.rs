@@ -10,7 +10,10 @@
 //! the totals.
 
 use crate::answers::Read;
-use crate::summary::{CheckCounts, ErrorCounts, Interval, Mismatch, Percentiles, RequestCounts};
+use crate::summary::{
+    CheckCounts, ErrorCounts, Interval, Latency, Mismatch, Percentiles, RequestCounts,
+    AFTER_ACTION_SECONDS,
+};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -98,6 +101,37 @@ impl Window {
     }
 }
 
+/// Response and service-time histograms of one set of requests.
+struct Histograms {
+    response: Histogram<u64>,
+    service: Histogram<u64>,
+}
+
+impl Histograms {
+    fn new() -> Histograms {
+        Histograms {
+            response: new_histogram(),
+            service: new_histogram(),
+        }
+    }
+
+    fn latency(&self) -> Latency {
+        Latency {
+            response: percentiles(&self.response),
+            service: percentiles(&self.service),
+        }
+    }
+}
+
+/// The requests answered while an admin action was in progress, and in
+/// the seconds after its answer.
+struct ActionWindow {
+    during: Histograms,
+    after: Histograms,
+    /// When the action was answered (`None` while in progress).
+    answered: Option<Instant>,
+}
+
 /// Totals over the measured run (after warm-up).
 pub struct Totals {
     pub response: Histogram<u64>,
@@ -116,6 +150,7 @@ pub struct Recorder {
     window: Window,
     pub totals: Totals,
     pub intervals: Vec<Interval>,
+    actions: Vec<ActionWindow>,
 }
 
 fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
@@ -150,6 +185,46 @@ impl Recorder {
                 snapshots: BTreeMap::new(),
             },
             intervals: Vec::new(),
+            actions: Vec::new(),
+        }
+    }
+
+    /// An admin action was sent: the requests answered from now until
+    /// [`Recorder::action_answered`] (and for a while after) are kept
+    /// apart. Returns the action's number for the two calls below.
+    pub fn action_started(&mut self) -> usize {
+        self.actions.push(ActionWindow {
+            during: Histograms::new(),
+            after: Histograms::new(),
+            answered: None,
+        });
+        self.actions.len() - 1
+    }
+
+    /// Action `number` was answered at `now`.
+    pub fn action_answered(&mut self, number: usize, now: Instant) {
+        if let Some(window) = self.actions.get_mut(number) {
+            window.answered = Some(now);
+        }
+    }
+
+    /// Latencies during action `number` and after it.
+    pub fn action_latency(&self, number: usize) -> (Latency, Latency) {
+        self.actions.get(number).map_or_else(Default::default, |window| {
+            (window.during.latency(), window.after.latency())
+        })
+    }
+
+    fn record_in_actions(&mut self, done: Instant, response: u64, service: u64) {
+        let after = Duration::from_secs(AFTER_ACTION_SECONDS);
+        for window in &mut self.actions {
+            let histograms = match window.answered {
+                None => &mut window.during,
+                Some(answered) if done <= answered + after => &mut window.after,
+                Some(_) => continue,
+            };
+            histograms.response.saturating_record(response);
+            histograms.service.saturating_record(service);
         }
     }
 
@@ -179,6 +254,7 @@ impl Recorder {
         let late = lag > self.late_threshold;
         let response = micros(timing.done.saturating_duration_since(timing.scheduled));
         let service = micros(timing.done.saturating_duration_since(timing.sent));
+        self.record_in_actions(timing.done, response, service);
         let window = &mut self.window;
         window.completed += 1;
         window.late += late as u64;
@@ -430,6 +506,33 @@ mod tests {
         );
         assert!(recorder.intervals[0].warmup && !recorder.intervals[1].warmup);
         assert_eq!(recorder.intervals[0].completed, 1);
+    }
+
+    #[test]
+    fn requests_answered_during_and_after_an_action_are_kept_apart() {
+        let start = Instant::now();
+        let mut recorder = Recorder::new(start, Duration::ZERO, Duration::from_secs(1));
+        let answer = |recorder: &mut Recorder, at_ms: u64, took_ms: u64| {
+            let sent = start + Duration::from_millis(at_ms);
+            recorder.completed(&Timing {
+                scheduled: sent,
+                sent,
+                done: sent + Duration::from_millis(took_ms),
+            });
+        };
+        answer(&mut recorder, 0, 1);
+        let number = recorder.action_started();
+        answer(&mut recorder, 10, 7);
+        answer(&mut recorder, 20, 9);
+        recorder.action_answered(number, start + Duration::from_millis(100));
+        answer(&mut recorder, 200, 2);
+        answer(&mut recorder, 1000 * AFTER_ACTION_SECONDS + 200, 1);
+        let (during, after) = recorder.action_latency(number);
+        assert_eq!(during.response.count, 2);
+        assert_eq!(during.service.max / 1000, 9);
+        assert_eq!(after.response.count, 1);
+        assert_eq!(after.response.max / 1000, 2);
+        assert_eq!(recorder.totals.response.len(), 5);
     }
 
     #[test]

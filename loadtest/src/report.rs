@@ -162,6 +162,14 @@ pub fn print_summary(summary: &Summary, out: &mut impl Write) -> std::io::Result
                 format!(" FAILED: {}", action.detail)
             }
         )?;
+        for (when, latency) in [("during", &action.during), ("after", &action.after)] {
+            let (r, s) = (&latency.response, &latency.service);
+            writeln!(
+                out,
+                "            {when:<6} {} requests: response p50 {} p99 {} max {} µs; service p99 {} µs",
+                r.count, r.p50, r.p99, r.max, s.p99
+            )?;
+        }
     }
     for example in summary.errors.examples.iter().take(5) {
         writeln!(out, "  error     {example}")?;

@@ -225,6 +225,17 @@ async fn run_async(
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
     recorder.totals.requests.scheduled = shared.gauges.scheduled.load(Relaxed);
+    let mut results: Vec<ActionResult> = results
+        .into_iter()
+        .map(|(number, result)| {
+            let (during, after) = recorder.action_latency(number);
+            ActionResult {
+                during,
+                after,
+                ..result
+            }
+        })
+        .collect();
     if elapsed > closed_to {
         let gauges = interval_gauges(&shared.gauges, profile, closed_to, elapsed);
         recorder.close_interval(closed_to, elapsed, gauges);
@@ -613,18 +624,24 @@ fn show_progress(
     }
 }
 
+/// Takes each action at its time; each task answers with the action's
+/// number in the recorder (see [`crate::recorder::Recorder::action_started`]).
 fn spawn_actions(
     shared: &Arc<Shared>,
     start: Instant,
     actions: Vec<TimedAction>,
-) -> Vec<tokio::task::JoinHandle<ActionResult>> {
+) -> Vec<tokio::task::JoinHandle<(usize, ActionResult)>> {
     actions
         .into_iter()
         .map(|timed| {
-            let admin = shared.settings.admin.clone();
+            let shared = shared.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until((start + timed.at).into()).await;
-                take_action(admin.as_ref(), &timed, start).await
+                let recorder = || shared.recorder.lock().unwrap_or_else(|e| e.into_inner());
+                let number = recorder().action_started();
+                let result = take_action(shared.settings.admin.as_ref(), &timed, start).await;
+                recorder().action_answered(number, Instant::now());
+                (number, result)
             })
         })
         .collect()
@@ -663,5 +680,6 @@ async fn take_action(
         ok: status == 200,
         detail,
         took_ms: began.elapsed().as_millis() as u64,
+        ..ActionResult::default()
     }
 }

@@ -234,6 +234,24 @@ pub struct ActionResult {
     /// The admin API's answer, or why it could not be reached.
     pub detail: String,
     pub took_ms: u64,
+    /// Requests answered while the action was in progress (by completion
+    /// time): what an activation costs the checks running beside it.
+    #[serde(default)]
+    pub during: Latency,
+    /// Requests answered in the [`AFTER_ACTION_SECONDS`] after its answer
+    /// (a swapped-in snapshot's first seconds).
+    #[serde(default)]
+    pub after: Latency,
+}
+
+/// Seconds after an action whose requests [`ActionResult::after`] covers.
+pub const AFTER_ACTION_SECONDS: u64 = 30;
+
+/// Response and service time of a set of requests.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub response: Percentiles,
+    pub service: Percentiles,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
