@@ -210,9 +210,11 @@ impl Recorder {
 
     /// Latencies during action `number` and after it.
     pub fn action_latency(&self, number: usize) -> (Latency, Latency) {
-        self.actions.get(number).map_or_else(Default::default, |window| {
-            (window.during.latency(), window.after.latency())
-        })
+        self.actions
+            .get(number)
+            .map_or_else(Default::default, |window| {
+                (window.during.latency(), window.after.latency())
+            })
     }
 
     fn record_in_actions(&mut self, done: Instant, response: u64, service: u64) {

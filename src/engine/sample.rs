@@ -9,12 +9,16 @@ use crate::snapshot::Snapshot;
 /// Up to `per_shard` persons from every person shard, evenly spread: the
 /// first serial of each and its newest row. Each row gives two queries: its
 /// online number with the birth date, and its card face without branch or
-/// birth date.
+/// birth date. Only the persons sampled are read (an activation samples a
+/// national snapshot that is not in memory yet: reading every person of it
+/// to pick a few would read the whole snapshot from disk).
 pub fn sample_queries(snapshot: &Snapshot, per_shard: usize) -> Vec<Query> {
     let mut queries = Vec::new();
     for shard in 0..snapshot.shard_count() {
-        let persons: Vec<_> = snapshot.persons_of_shard(shard).collect();
-        for person in spread(persons.len(), per_shard).map(|i| persons[i]) {
+        let first = snapshot.first_person_of(shard);
+        let count = snapshot.persons_in_shard(shard) as usize;
+        let sampled = spread(count, per_shard).map(|i| first.saturating_add(i as u32));
+        for person in sampled.filter_map(|number| snapshot.person(number)) {
             if let Some(serial) = person.serials().next() {
                 queries.push(Query::Card { serial });
             }

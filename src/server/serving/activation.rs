@@ -14,7 +14,7 @@
 //! gates fault in 4 KiB at a time, so that a snapshot as large as the
 //! memory can be checked without pushing the live one's pages out (checks
 //! would wait on the disk for them); once it passed, the parts every lookup
-//! reads are warmed into the memory left free (see
+//! reads are warmed into the memory the live one leaves (see
 //! [`Snapshot::warm_indexes`]), the rest after the swap.
 
 use crate::crl::trust::Trust;
@@ -71,6 +71,8 @@ pub(crate) struct ActivationReport {
     /// Bytes of the new snapshot read into memory before the swap (see
     /// [`Snapshot::warm_indexes`]; 0 for a first start, which reads it all).
     pub warmed_bytes: u64,
+    /// Seconds that took.
+    pub warm_seconds: f64,
     /// The journal records replayed over the new snapshot (with a journal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updates: Option<crate::server::serving::ingest::InstallReport>,
@@ -118,8 +120,9 @@ pub(crate) fn prepare(
         // The gates' 4 KiB pages go first: a 2 MiB page cannot be read
         // where one of them is cached.
         snapshot.release_pages();
-        let reserve = WARM_RESERVE + live.overlay.load().counts().row_bytes;
-        report.warmed_bytes = snapshot.warm_indexes(free_memory().saturating_sub(reserve));
+        let warming = Instant::now();
+        report.warmed_bytes = warm_beside(&snapshot, live);
+        report.warm_seconds = warming.elapsed().as_secs_f64();
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok((snapshot, verified, report))
@@ -197,6 +200,7 @@ impl ActivationReport {
             seconds: 0.0,
             crl_adopted: None,
             warmed_bytes: 0,
+            warm_seconds: 0.0,
             updates: None,
         }
     }
@@ -252,12 +256,27 @@ fn compare_with_live(
     Ok(())
 }
 
-/// Memory no process and no cache holds (`MemFree`), 0 if unknown.
-fn free_memory() -> u64 {
+/// Reads `snapshot`'s indexes into the memory `live` leaves (see
+/// [`Snapshot::warm_indexes`]) before it replaces `live`: an activation,
+/// or a rollback to a generation that gave its pages back. The budget is
+/// what the kernel could make available (free memory and caches it can
+/// drop) less the live snapshot, a reserve and what rebuilding the overlay
+/// may take: pages of other files (a journal, an update file just sent)
+/// may be pushed out, the live snapshot's should not. Returns the bytes
+/// read.
+pub(crate) fn warm_beside(snapshot: &Snapshot, live: &Generation) -> u64 {
+    let live_files: u64 = live.snapshot.manifest().files.iter().map(|f| f.bytes).sum();
+    let reserve = WARM_RESERVE + live.overlay.load().counts().row_bytes;
+    snapshot.warm_indexes(available_memory().saturating_sub(live_files + reserve))
+}
+
+/// Memory the kernel could make available without swapping
+/// (`MemAvailable`: free memory and the caches it can drop), 0 if unknown.
+fn available_memory() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     meminfo
         .lines()
-        .find_map(|line| line.strip_prefix("MemFree:"))
+        .find_map(|line| line.strip_prefix("MemAvailable:"))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)

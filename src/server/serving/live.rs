@@ -8,7 +8,7 @@ use super::generation::Generation;
 use crate::crl::trust::Trust;
 use crate::model::clock::SharedClock;
 use crate::server::serving::activation::{
-    prepare, prepare_trusted, ActivationPolicy, ActivationReport,
+    prepare, prepare_trusted, warm_beside, ActivationPolicy, ActivationReport,
 };
 use crate::server::serving::ingest::Ingest;
 use crate::server::serving::recheck::Recheck;
@@ -133,7 +133,9 @@ impl Slot<Generation> {
         Ok(report)
     }
 
-    /// Makes the previous generation live again; the one left is unloaded.
+    /// Makes the previous generation live again, after reading its indexes
+    /// back into memory (a second or a few at national size); the one left
+    /// is unloaded.
     /// With a journal, the overlay is rebuilt: changes since it was live
     /// apply to it too. Returns (now live, left).
     pub(crate) async fn rollback(
@@ -141,6 +143,13 @@ impl Slot<Generation> {
         ingest: Option<&Ingest>,
     ) -> Result<(Arc<Generation>, Arc<Generation>), ActivationError> {
         let mut change = self.change().await;
+        if let (Some(live), Some(previous)) = (change.live(), change.kept().last().cloned()) {
+            // Its pages were given back when it was swapped out: its
+            // indexes first, so that checks after the swap do not each
+            // wait on three or four pages from disk.
+            let _ =
+                tokio::task::spawn_blocking(move || warm_beside(&previous.snapshot, &live)).await;
+        }
         let swapper = change.swapper();
         let (live, left) = change
             .roll_back("snapshot", |previous| async move {
@@ -171,12 +180,19 @@ fn settle_in_background(swapped_out: Arc<Generation>, live: Arc<Generation>, slo
     let _ = std::thread::Builder::new()
         .name("shikaku-settle".into())
         .spawn(move || {
+            let started = std::time::Instant::now();
             swapped_out.snapshot.release_pages();
+            let released = started.elapsed().as_secs_f64();
+            let (old, new) = (swapped_out.number, live.number);
             drop(swapped_out);
             let still_live = || {
                 let current = reader.current();
                 current.is_some_and(|current| Arc::ptr_eq(&current, &live))
             };
-            live.snapshot.warm(still_live);
+            let bytes = live.snapshot.warm(still_live);
+            println!(
+                "shikaku: generation {old}'s pages given back in {released:.1} s; generation {new} read into memory ({bytes} bytes) in {:.1} s",
+                started.elapsed().as_secs_f64() - released
+            );
         });
 }
