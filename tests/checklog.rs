@@ -466,6 +466,30 @@ fn admin_actions_are_audited_with_who() {
     );
     assert_eq!(lines.last().unwrap()["detail"]["status"], "refused");
     stop(server);
+    // The chain holds, and editing one line breaks it at the next.
+    let path = log.join("audit.log");
+    let verify = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shikaku"))
+            .args(["audit", "verify", path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let intact = verify();
+    assert!(intact.status.success(), "{intact:?}");
+    let edited = audit.replacen("\"sato\"", "\"kato\"", 1);
+    std::fs::write(&path, edited).unwrap();
+    let broken = verify();
+    assert!(!broken.status.success());
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    let sato_line = summary
+        .iter()
+        .position(|(actor, _)| *actor == "sato")
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("the chain breaks at line {}", sato_line + 1)),
+        "{stderr}"
+    );
 }
 
 #[test]

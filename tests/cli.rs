@@ -174,6 +174,7 @@ fn every_command_has_help() {
         vec!["snapshot", "inspect", "--help"],
         vec!["check", "--help"],
         vec!["demo", "--help"],
+        vec!["audit", "verify", "--help"],
     ] {
         let out = success(&args);
         assert!(out.contains("Usage:"), "{args:?}: {out}");

@@ -2,6 +2,7 @@
 //! the library, and prints a human summary (or JSON where a program reads
 //! it); failures end with a one-line reason and a non-zero exit.
 
+mod audit;
 mod check;
 mod crl;
 mod demo;
@@ -52,6 +53,9 @@ enum Command {
     /// CSV reports from the check log: fee exports and statistics.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// The audit log of admin actions: check its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs the command line; the error's first line is the one-line reason.
@@ -67,5 +71,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Updates(command) => updates::run(command),
         Command::Report(command) => report::run(command),
         Command::History(command) => history::run(command),
+        Command::Audit(command) => audit::run(command),
     }
 }
