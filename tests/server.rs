@@ -730,3 +730,39 @@ fn settings_come_from_a_file_and_flags_win() {
     let stderr = Server::fails_to_start(&["--config", bad.to_str().unwrap()]);
     assert!(stderr.contains("max_inflight"), "{stderr}");
 }
+
+#[test]
+fn an_institution_over_its_budget_gets_429_and_others_are_unaffected() {
+    let built = dataset().build();
+    let server = serve(&built, &["--throttle-rate", "0.5", "--throttle-burst", "3"]);
+    for _ in 0..3 {
+        assert_eq!(
+            post(server.public, "/v1/check/card", &card("0x11")).status,
+            200
+        );
+    }
+    let refused = post(server.public, "/v1/check/card", &card("0x11"));
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.code(), "throttled");
+    assert_eq!(refused.header("retry-after"), Some("2"));
+    // A bulk request's lines take from the budget too: refused line by line.
+    let line = json!({"kind": "card", "institution": INSTITUTION, "serial": "0x11"});
+    let bulk = post(server.public, "/v1/check/bulk", &format!("{line}\n"));
+    assert!(bulk.body.contains("throttled"), "{}", bulk.body);
+    // Another institution has a budget of its own.
+    let other = json!({"institution": OTHER_INSTITUTION, "serial": "0x11"}).to_string();
+    assert_eq!(post(server.public, "/v1/check/card", &other).status, 200);
+    let metrics = get(server.public, "/metrics").body;
+    assert!(
+        metrics.contains("shikaku_throttled_total{class=\"medical\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("shikaku_check_errors_total{endpoint=\"card\",code=\"throttled\"} 1"));
+    // Logged once for the minute, not once per refusal.
+    let logged = server
+        .output()
+        .iter()
+        .filter(|line| line.contains("over its budget"))
+        .count();
+    assert_eq!(logged, 1);
+}

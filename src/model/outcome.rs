@@ -44,11 +44,13 @@ pub enum ErrorCode {
     /// A file of the live snapshot changed under the server (truncated or
     /// overwritten); nothing is answered from it until another is activated.
     SnapshotDamaged,
+    /// The institution sent more checks than its budget allows (429).
+    Throttled,
 }
 
 impl ErrorCode {
     /// Every code, in the order of their pinned values.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::BadRequest,
         ErrorCode::CertificateRejected,
         ErrorCode::Unauthorized,
@@ -63,6 +65,7 @@ impl ErrorCode {
         ErrorCode::Refused,
         ErrorCode::Internal,
         ErrorCode::SnapshotDamaged,
+        ErrorCode::Throttled,
     ];
 
     /// The pinned on-disk value (never changes; see the module docs).
@@ -82,6 +85,7 @@ impl ErrorCode {
             ErrorCode::Refused => 11,
             ErrorCode::Internal => 12,
             ErrorCode::SnapshotDamaged => 13,
+            ErrorCode::Throttled => 14,
         }
     }
 
@@ -107,6 +111,7 @@ impl ErrorCode {
             ErrorCode::Refused => "refused",
             ErrorCode::Internal => "internal",
             ErrorCode::SnapshotDamaged => "snapshot_damaged",
+            ErrorCode::Throttled => "throttled",
         }
     }
 }
@@ -166,7 +171,7 @@ mod tests {
     /// The bytes every outcome is stored as. Six months of check logs and
     /// the JPKI fee export depend on them: this list is only ever appended
     /// to.
-    const PINNED: [(&str, [u8; 2]); 23] = [
+    const PINNED: [(&str, [u8; 2]); 24] = [
         ("valid", [1, 0]),
         ("invalid", [1, 1]),
         ("invalid_newer_exists", [1, 2]),
@@ -190,6 +195,7 @@ mod tests {
         ("refused", [2, 11]),
         ("internal", [2, 12]),
         ("snapshot_damaged", [2, 13]),
+        ("throttled", [2, 14]),
     ];
 
     fn every_outcome() -> Vec<Outcome> {
@@ -215,6 +221,6 @@ mod tests {
         }
         assert_eq!(Outcome::from_bytes([0, 0]), None);
         assert_eq!(Outcome::from_bytes([1, 200]), None);
-        assert_eq!(Outcome::from_bytes([2, 14]), None);
+        assert_eq!(Outcome::from_bytes([2, 15]), None);
     }
 }

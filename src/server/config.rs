@@ -55,6 +55,14 @@ pub struct Settings {
     /// Requests in progress beyond which new ones get 503 busy [default: 512].
     #[arg(long, env = "SHIKAKU_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
+    /// Checks per second each institution may send on average; beyond its
+    /// budget a check gets 429 throttled [default: none, no limit].
+    #[arg(long, env = "SHIKAKU_THROTTLE_RATE")]
+    pub throttle_rate: Option<f64>,
+    /// Checks an institution may send at once before `throttle_rate` applies
+    /// [default: 10 seconds' worth of the rate, at least 1].
+    #[arg(long, env = "SHIKAKU_THROTTLE_BURST")]
+    pub throttle_burst: Option<f64>,
     /// Open client connections beyond which new ones wait in the kernel's
     /// accept queue [default: 8192].
     #[arg(long, env = "SHIKAKU_MAX_CONNECTIONS")]
@@ -182,7 +190,7 @@ impl Settings {
     pub fn or(mut self, lower: Settings) -> Settings {
         fill_from!(self, lower;
             snapshot, wait_for_activation, listen, admin_listen, admin_token, institutions,
-            service_hours, max_in_flight, max_connections, max_body_bytes, max_bulk_line_bytes,
+            service_hours, max_in_flight, throttle_rate, throttle_burst, max_connections, max_body_bytes, max_bulk_line_bytes,
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
             max_verdict_drift_percent, retry_after, crl, user_ca, verify_certificate_signatures,
@@ -192,6 +200,16 @@ impl Settings {
             audit_log);
         self
     }
+}
+
+/// The budget of checks of every institution (`throttle_rate`,
+/// `throttle_burst`): `rate` per second on average, at most `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    /// Checks per second, on average.
+    pub rate: f64,
+    /// Checks at once: what a bucket holds when full.
+    pub burst: f64,
 }
 
 /// The settings the server runs with, every default applied and checked.
@@ -225,6 +243,8 @@ pub struct ServeConfig {
     pub service_hours: ServiceHours,
     /// Checks in progress beyond which new ones get 503 `busy` (`max_in_flight`, default 512).
     pub max_in_flight: usize,
+    /// Each institution's budget of checks (`throttle_rate`, `throttle_burst`); `None`: no limit.
+    pub throttle: Option<Budget>,
     /// Open connections per listener beyond which new ones wait in the accept queue (`max_connections`, default 8192).
     pub max_connections: usize,
     /// Largest single-check body in bytes, 413 beyond (`max_body_bytes`, default 65536).
@@ -268,6 +288,20 @@ impl ServeConfig {
     /// Applies defaults and checks every value; the error names the setting.
     /// `demo` changes one default: service hours are off for the demo data.
     pub fn from_settings(settings: Settings, demo: bool) -> Result<ServeConfig, String> {
+        let budget = |rate: Option<f64>, burst: Option<f64>| match (rate, burst) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err("throttle_burst: needs throttle_rate too".to_string()),
+            (Some(rate), _) if !(rate > 0.0 && rate.is_finite()) => Err(format!(
+                "throttle_rate: {rate} is not a positive number of checks per second"
+            )),
+            (Some(_), Some(burst)) if !(burst >= 1.0 && burst.is_finite()) => Err(format!(
+                "throttle_burst: {burst} is not a number of checks of at least 1"
+            )),
+            (Some(rate), burst) => Ok(Some(Budget {
+                rate,
+                burst: burst.unwrap_or((rate * 10.0).max(1.0)),
+            })),
+        };
         let duration = |name: &str, value: Option<String>, default: &str| {
             let text = value.unwrap_or_else(|| default.to_string());
             humantime::parse_duration(&text)
@@ -363,6 +397,7 @@ impl ServeConfig {
             institutions: settings.institutions,
             service_hours,
             max_in_flight: positive("max_in_flight", settings.max_in_flight, 512)?,
+            throttle: budget(settings.throttle_rate, settings.throttle_burst)?,
             max_connections: positive("max_connections", settings.max_connections, 8192)?,
             max_body_bytes: positive("max_body_bytes", settings.max_body_bytes, 64 * 1024)?,
             max_bulk_line_bytes: positive(

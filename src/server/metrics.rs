@@ -61,7 +61,7 @@ impl Endpoint {
 }
 
 /// HTTP statuses the server answers with, in metric order.
-const STATUSES: [u16; 10] = [200, 400, 401, 403, 404, 405, 408, 413, 500, 503];
+const STATUSES: [u16; 11] = [200, 400, 401, 403, 404, 405, 408, 413, 429, 500, 503];
 
 /// Upper bounds of the latency buckets, in microseconds.
 const BUCKETS_MICROS: [u64; 17] = [
@@ -103,6 +103,45 @@ pub(super) struct Metrics {
     pub crl_activation_failures: AtomicU64,
     /// Audit-log writes that failed (the action itself went ahead).
     pub audit_failures: AtomicU64,
+    /// Checks refused over their institution's budget, by institution class.
+    throttled: [AtomicU64; InstitutionClass::ALL.len()],
+}
+
+/// What kind of institution a code is (its third digit: 医科 1, 歯科 3,
+/// 薬局 4), for counting without a label per institution.
+#[derive(Clone, Copy)]
+pub(super) enum InstitutionClass {
+    Medical,
+    Dental,
+    Pharmacy,
+    Other,
+}
+
+impl InstitutionClass {
+    const ALL: [InstitutionClass; 4] = [
+        InstitutionClass::Medical,
+        InstitutionClass::Dental,
+        InstitutionClass::Pharmacy,
+        InstitutionClass::Other,
+    ];
+
+    pub(super) fn of(code: &crate::model::InstitutionCode) -> InstitutionClass {
+        match code.as_str().as_bytes().get(2) {
+            Some(b'1') => InstitutionClass::Medical,
+            Some(b'3') => InstitutionClass::Dental,
+            Some(b'4') => InstitutionClass::Pharmacy,
+            _ => InstitutionClass::Other,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            InstitutionClass::Medical => "medical",
+            InstitutionClass::Dental => "dental",
+            InstitutionClass::Pharmacy => "pharmacy",
+            InstitutionClass::Other => "other",
+        }
+    }
 }
 
 /// Facts about the live snapshot and CRL, for the gauges.
@@ -141,6 +180,11 @@ pub(super) struct CrlFacts<'a> {
 }
 
 impl Metrics {
+    /// A check refused over the budget of an institution of `class`.
+    pub(super) fn throttled(&self, class: InstitutionClass) {
+        self.throttled[class as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(super) fn request(&self, endpoint: Endpoint, status: u16) {
         let column = STATUSES
             .iter()
@@ -332,6 +376,18 @@ impl Metrics {
         }
         if let Some(log) = &snapshot.check_log {
             render_check_log(&mut out, log);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP shikaku_throttled_total Checks refused with 429 over their institution's budget, by institution class.\n# TYPE shikaku_throttled_total counter"
+        );
+        for class in InstitutionClass::ALL {
+            let _ = writeln!(
+                out,
+                "shikaku_throttled_total{{class=\"{}\"}} {}",
+                class.as_str(),
+                load(&self.throttled[class as usize])
+            );
         }
         counter(
             &mut out,

@@ -69,6 +69,8 @@ pub struct App {
     access: Access,
     metrics: Metrics,
     admission: http::admission::Admission,
+    /// Each institution's budget of checks (with a `throttle_rate`).
+    throttle: Option<http::throttle::Throttle>,
     policy: ActivationPolicy,
     started: Instant,
     shutdown: Shutdown,
@@ -298,6 +300,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     });
     let app = Arc::new(App {
         admission: http::admission::Admission::new(config.max_in_flight),
+        throttle: config.throttle.map(http::throttle::Throttle::new),
         policy: ActivationPolicy {
             max_row_change_percent: config.max_row_change_percent,
             max_verdict_drift_percent: config.max_verdict_drift_percent,

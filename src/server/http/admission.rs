@@ -8,6 +8,7 @@ use crate::engine::rules::Rules;
 use crate::model::{ErrorCode, InstitutionCode, JapanTime};
 use crate::server::http::response::ApiError;
 use crate::server::institutions::{Credential, Denied};
+use crate::server::metrics::InstitutionClass;
 use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
@@ -130,7 +131,7 @@ pub(crate) fn rules(app: &App, now: JapanTime) -> Rules {
 }
 
 /// Refuses a credential that may not check (or search the history) for
-/// `institution`.
+/// `institution`, and a check over the institution's budget.
 pub(crate) fn authorize(
     app: &App,
     institution: &InstitutionCode,
@@ -147,5 +148,35 @@ pub(crate) fn authorize(
                 ErrorCode::Forbidden,
                 format!("institution: the token presented may not check for {institution}"),
             ),
-        })
+        })?;
+    within_budget(app, institution)
+}
+
+/// Takes one check from `institution`'s budget (with a `throttle_rate`):
+/// 429 `throttled` with the seconds until the next is allowed when it has
+/// none left. The first refusal of a minute is logged.
+fn within_budget(app: &App, institution: &InstitutionCode) -> Result<(), ApiError> {
+    let Some(throttle) = &app.throttle else {
+        return Ok(());
+    };
+    let over = match throttle.take(*institution) {
+        Ok(()) => return Ok(()),
+        Err(over) => over,
+    };
+    app.metrics.throttled(InstitutionClass::of(institution));
+    if over.log {
+        eprintln!(
+            "shikaku: institution {institution} is over its budget of checks; refused with 429 (logged once a minute)"
+        );
+    }
+    Err(ApiError {
+        retry_after: Some(over.retry_after),
+        ..ApiError::new(
+            ErrorCode::Throttled,
+            format!(
+                "institution {institution} sent more checks than its budget allows; retry after {} s",
+                over.retry_after
+            ),
+        )
+    })
 }

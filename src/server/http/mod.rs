@@ -8,3 +8,4 @@ pub(super) mod listener;
 pub(super) mod ndjson;
 pub(super) mod response;
 pub(super) mod router;
+pub(super) mod throttle;

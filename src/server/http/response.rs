@@ -28,6 +28,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::OutsideServiceHours
         | ErrorCode::SnapshotDamaged => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Refused => StatusCode::CONFLICT,
+        ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -91,7 +92,7 @@ impl ApiError {
         out.extend_from_slice(b"}}");
     }
 
-    /// The whole HTTP response, with `Retry-After` on 503 and
+    /// The whole HTTP response, with `Retry-After` on 503 and 429 and
     /// `WWW-Authenticate` on 401.
     pub(crate) fn response(&self, retry_after: u32) -> Response<Body> {
         let mut body = Vec::with_capacity(128 + self.message.len());
@@ -100,7 +101,7 @@ impl ApiError {
         let mut response = json(status_of(self.code), body);
         let headers = response.headers_mut();
         match status_of(self.code) {
-            StatusCode::SERVICE_UNAVAILABLE => {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
                 let mut seconds = Vec::new();
                 write_u32(&mut seconds, self.retry_after.unwrap_or(retry_after));
                 if let Ok(value) = HeaderValue::from_bytes(&seconds) {
