@@ -212,6 +212,28 @@ pub struct Budget {
     pub burst: f64,
 }
 
+impl Budget {
+    /// The budget `throttle_rate` and `throttle_burst` give (`None`: no
+    /// limit), or what is wrong with them. The burst defaults to ten
+    /// seconds' worth of the rate, at least 1.
+    pub fn of(rate: Option<f64>, burst: Option<f64>) -> Result<Option<Budget>, String> {
+        match (rate, burst) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err("throttle_burst: needs throttle_rate too".to_string()),
+            (Some(rate), _) if !(rate > 0.0 && rate.is_finite()) => Err(format!(
+                "throttle_rate: {rate} is not a positive number of checks per second"
+            )),
+            (Some(_), Some(burst)) if !(burst >= 1.0 && burst.is_finite()) => Err(format!(
+                "throttle_burst: {burst} is not a number of checks of at least 1"
+            )),
+            (Some(rate), burst) => Ok(Some(Budget {
+                rate,
+                burst: burst.unwrap_or((rate * 10.0).max(1.0)),
+            })),
+        }
+    }
+}
+
 /// The settings the server runs with, every default applied and checked.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
@@ -288,20 +310,6 @@ impl ServeConfig {
     /// Applies defaults and checks every value; the error names the setting.
     /// `demo` changes one default: service hours are off for the demo data.
     pub fn from_settings(settings: Settings, demo: bool) -> Result<ServeConfig, String> {
-        let budget = |rate: Option<f64>, burst: Option<f64>| match (rate, burst) {
-            (None, None) => Ok(None),
-            (None, Some(_)) => Err("throttle_burst: needs throttle_rate too".to_string()),
-            (Some(rate), _) if !(rate > 0.0 && rate.is_finite()) => Err(format!(
-                "throttle_rate: {rate} is not a positive number of checks per second"
-            )),
-            (Some(_), Some(burst)) if !(burst >= 1.0 && burst.is_finite()) => Err(format!(
-                "throttle_burst: {burst} is not a number of checks of at least 1"
-            )),
-            (Some(rate), burst) => Ok(Some(Budget {
-                rate,
-                burst: burst.unwrap_or((rate * 10.0).max(1.0)),
-            })),
-        };
         let duration = |name: &str, value: Option<String>, default: &str| {
             let text = value.unwrap_or_else(|| default.to_string());
             humantime::parse_duration(&text)
@@ -397,7 +405,7 @@ impl ServeConfig {
             institutions: settings.institutions,
             service_hours,
             max_in_flight: positive("max_in_flight", settings.max_in_flight, 512)?,
-            throttle: budget(settings.throttle_rate, settings.throttle_burst)?,
+            throttle: Budget::of(settings.throttle_rate, settings.throttle_burst)?,
             max_connections: positive("max_connections", settings.max_connections, 8192)?,
             max_body_bytes: positive("max_body_bytes", settings.max_body_bytes, 64 * 1024)?,
             max_bulk_line_bytes: positive(

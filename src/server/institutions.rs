@@ -9,6 +9,7 @@
 //! constant time.
 
 use crate::model::InstitutionCode;
+use crate::server::config::Budget;
 use crate::source::csv_input::{CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
@@ -115,6 +116,14 @@ impl Access {
         }
     }
 
+    /// The institutions whose registry line gives a budget of their own.
+    pub(super) fn budgets(&self) -> HashMap<InstitutionCode, Budget> {
+        match self {
+            Access::Open => HashMap::new(),
+            Access::Registry(registry) => registry.budgets.clone(),
+        }
+    }
+
     pub(super) fn institution_count(&self) -> Option<usize> {
         match self {
             Access::Open => None,
@@ -130,12 +139,16 @@ pub(super) struct Registry {
     /// columns are required but not kept).
     by_code: HashMap<InstitutionCode, TokenHash>,
     by_token: HashMap<TokenHash, InstitutionCode>,
+    /// Budgets of checks given on an institution's line (optional columns
+    /// `throttle_rate`, `throttle_burst`), instead of the settings'.
+    budgets: HashMap<InstitutionCode, Budget>,
 }
 
 impl Registry {
     /// Reads `institutions.csv` (`institution_code,name,prefecture,token`,
-    /// UTF-8). Any bad line fails the whole load, naming file, line and field:
-    /// a half-loaded registry would lock institutions out.
+    /// optionally `throttle_rate,throttle_burst`; UTF-8). Any bad line fails
+    /// the whole load, naming file, line and field: a half-loaded registry
+    /// would lock institutions out.
     pub(super) fn load(path: &Path) -> anyhow::Result<Registry> {
         let mut source = CsvSource::open(path, Encoding::Utf8)?;
         source.require_columns(&["institution_code", "name", "prefecture", "token"])?;
@@ -152,11 +165,23 @@ impl Registry {
                         "token: shorter than {MIN_TOKEN_BYTES} bytes; issue a longer random token"
                     )));
                 }
-                Ok((code, TokenHash::of(token), row.line))
+                let number = |column: &str| match row.get(column).trim() {
+                    "" => Ok(None),
+                    text => text
+                        .parse::<f64>()
+                        .map(Some)
+                        .map_err(|_| row.bad(format!("{column}: `{text}` is not a number"))),
+                };
+                let budget = Budget::of(number("throttle_rate")?, number("throttle_burst")?)
+                    .map_err(|problem| row.bad(problem))?;
+                Ok((code, TokenHash::of(token), budget, row.line))
             },
-            |(code, token, line)| {
+            |(code, token, budget, line)| {
                 if let Err(problem) = registry.insert(code, token) {
                     problems.push((line, format!("{}:{line}: {problem}", path.display())));
+                }
+                if let Some(budget) = budget {
+                    registry.budgets.insert(code, budget);
                 }
             },
             &mut |bad| bad_rows.push((bad.line, bad.to_string())),
@@ -286,5 +311,50 @@ mod tests {
         }
         let missing = registry("institution_code,name\n").unwrap_err().to_string();
         assert!(missing.contains("prefecture"), "{missing}");
+    }
+
+    const THROTTLED: &str = "institution_code,name,prefecture,token,throttle_rate,throttle_burst\n";
+
+    #[test]
+    fn a_registry_line_may_give_its_institution_a_budget() {
+        let body = "1312345678,A,東京都,aaaaaaaaaaaaaaaaaaaa,5,50\n2712345678,B,大阪府,bbbbbbbbbbbbbbbbbbbb,,\n4112345678,C,京都府,cccccccccccccccccccc,0.5,\n";
+        let access = Access::Registry(registry(&format!("{THROTTLED}{body}")).unwrap());
+        let budgets = access.budgets();
+        let code = |text| InstitutionCode::parse(text).unwrap();
+        assert_eq!(budgets.len(), 2);
+        assert_eq!(
+            budgets[&code("1312345678")],
+            Budget {
+                rate: 5.0,
+                burst: 50.0
+            }
+        );
+        assert_eq!(
+            budgets[&code("4112345678")],
+            Budget {
+                rate: 0.5,
+                burst: 5.0
+            }
+        );
+        let cases = [
+            (
+                "1312345678,A,東京都,aaaaaaaaaaaaaaaaaaaa,fast,\n",
+                ":2: throttle_rate: `fast`",
+            ),
+            (
+                "1312345678,A,東京都,aaaaaaaaaaaaaaaaaaaa,-1,\n",
+                ":2: throttle_rate: -1",
+            ),
+            (
+                "1312345678,A,東京都,aaaaaaaaaaaaaaaaaaaa,,10\n",
+                ":2: throttle_burst: needs",
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = registry(&format!("{THROTTLED}{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error} lacks {expected}");
+        }
     }
 }

@@ -300,7 +300,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     });
     let app = Arc::new(App {
         admission: http::admission::Admission::new(config.max_in_flight),
-        throttle: config.throttle.map(http::throttle::Throttle::new),
+        throttle: http::throttle::Throttle::new(config.throttle, access.budgets()),
         policy: ActivationPolicy {
             max_row_change_percent: config.max_row_change_percent,
             max_verdict_drift_percent: config.max_verdict_drift_percent,

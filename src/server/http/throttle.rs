@@ -3,7 +3,8 @@
 //! mistake) cannot take the capacity 240,000 other institutions share.
 //!
 //! Each check takes one token; a bucket holds at most `burst` tokens and
-//! refills at `rate` per second. A check with no token left is refused
+//! refills at `rate` per second (the settings' `throttle_rate` and
+//! `throttle_burst`, or the institution's own from its registry line). A check with no token left is refused
 //! with 429 `throttled` and a `Retry-After` of the seconds until a token is
 //! back. Buckets live in a sharded concurrent map (`dashmap`): checks of
 //! different institutions almost never touch the same shard's lock, and
@@ -13,6 +14,7 @@
 use crate::model::InstitutionCode;
 use crate::server::config::Budget;
 use dashmap::DashMap;
+use std::collections::HashMap;
 use std::time::Instant;
 
 /// One institution's bucket.
@@ -26,7 +28,10 @@ struct Bucket {
 
 /// The buckets of every institution that has checked.
 pub(crate) struct Throttle {
-    budget: Budget,
+    /// Every institution's budget, unless `own` gives one (`None`: no limit).
+    budget: Option<Budget>,
+    /// Budgets of their own (from the institution registry).
+    own: HashMap<InstitutionCode, Budget>,
     buckets: DashMap<InstitutionCode, Bucket>,
     started: Instant,
 }
@@ -40,12 +45,18 @@ pub(crate) struct OverBudget {
 }
 
 impl Throttle {
-    pub(crate) fn new(budget: Budget) -> Throttle {
-        Throttle {
+    /// Budgets for every institution (`budget`) and for some (`own`);
+    /// `None` when there is none at all.
+    pub(crate) fn new(
+        budget: Option<Budget>,
+        own: HashMap<InstitutionCode, Budget>,
+    ) -> Option<Throttle> {
+        (budget.is_some() || !own.is_empty()).then(|| Throttle {
             budget,
+            own,
             buckets: DashMap::new(),
             started: Instant::now(),
-        }
+        })
     }
 
     /// Takes a token for one check of `institution` now.
@@ -55,7 +66,10 @@ impl Throttle {
 
     /// [`Throttle::take`] at `now`, microseconds since the throttle started.
     fn take_at(&self, institution: InstitutionCode, now: u64) -> Result<(), OverBudget> {
-        let Budget { rate, burst } = self.budget;
+        let Some(Budget { rate, burst }) = self.own.get(&institution).copied().or(self.budget)
+        else {
+            return Ok(());
+        };
         let mut bucket = self.buckets.entry(institution).or_insert(Bucket {
             tokens: burst,
             counted_at: now,
@@ -89,10 +103,11 @@ mod tests {
 
     #[test]
     fn a_burst_then_the_rate_and_other_institutions_untouched() {
-        let throttle = Throttle::new(Budget {
+        let budget = Budget {
             rate: 2.0,
             burst: 3.0,
-        });
+        };
+        let throttle = Throttle::new(Some(budget), HashMap::new()).unwrap();
         let (a, b) = (code("1312345678"), code("1398765432"));
         for _ in 0..3 {
             assert_eq!(throttle.take_at(a, 0), Ok(()));
@@ -121,12 +136,22 @@ mod tests {
     }
 
     #[test]
+    fn no_budget_at_all_makes_no_throttle() {
+        assert!(Throttle::new(None, HashMap::new()).is_none());
+    }
+
+    #[test]
     fn a_slow_rate_asks_to_wait_long_enough() {
-        let throttle = Throttle::new(Budget {
+        let slow = Budget {
             rate: 0.1,
             burst: 1.0,
-        });
+        };
         let a = code("1312345678");
+        // A budget of its own, and no limit for the others.
+        let throttle = Throttle::new(None, HashMap::from([(a, slow)])).unwrap();
+        for _ in 0..100 {
+            assert_eq!(throttle.take_at(code("1398765432"), 0), Ok(()));
+        }
         assert_eq!(throttle.take_at(a, 0), Ok(()));
         assert_eq!(throttle.take_at(a, 0).unwrap_err().retry_after, 10);
         assert_eq!(throttle.take_at(a, 5_000_000).unwrap_err().retry_after, 5);
