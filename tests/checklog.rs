@@ -532,3 +532,72 @@ fn after_sigkill_every_check_written_out_is_kept_and_searchable() {
     let (entries, _) = logged(&log);
     assert_eq!(entries.len(), 300);
 }
+
+#[test]
+fn operators_act_within_their_role_and_the_audit_log_names_them() {
+    let built = dataset().build();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("checks");
+    let sha256 = |token: &str| -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let operators = dir.path().join("operators.csv");
+    std::fs::write(
+        &operators,
+        format!(
+            "name,role,token_sha256\nsuzuki,viewer,{}\ntanaka,operator,{}\n",
+            sha256("viewer-token-0123456789"),
+            sha256("operator-token-0123456789")
+        ),
+    )
+    .unwrap();
+    let server = serve(&built, &log, &["--operators", operators.to_str().unwrap()]);
+    let bearer = |token: &str| format!("Bearer {token}");
+    let viewer = bearer("viewer-token-0123456789");
+    let operator = bearer("operator-token-0123456789");
+    let status = |auth: &[(&str, &str)]| request(server.admin, "GET", "/admin/status", auth, b"");
+    assert_eq!(status(&[]).status, 401);
+    assert_eq!(
+        status(&[("Authorization", "Bearer not-a-token")]).status,
+        401
+    );
+    assert_eq!(status(&[("Authorization", &viewer)]).status, 200);
+    let activate = format!(r#"{{"path":"{}","force":true}}"#, built.out.display());
+    let as_viewer = request(
+        server.admin,
+        "POST",
+        "/admin/snapshot/activate",
+        &[("Authorization", &viewer)],
+        activate.as_bytes(),
+    );
+    assert_eq!(as_viewer.status, 403, "{}", as_viewer.body);
+    assert!(
+        as_viewer.body.contains("suzuki has the viewer role"),
+        "{}",
+        as_viewer.body
+    );
+    let as_operator = request(
+        server.admin,
+        "POST",
+        "/admin/snapshot/activate",
+        &[("Authorization", &operator), ("X-Operator", "someone-else")],
+        activate.as_bytes(),
+    );
+    assert_eq!(as_operator.status, 200, "{}", as_operator.body);
+    stop(server);
+    let audit = std::fs::read_to_string(log.join("audit.log")).unwrap();
+    let last: Value = serde_json::from_str(audit.lines().last().unwrap()).unwrap();
+    assert_eq!(last["actor"], "tanaka");
+    assert_eq!(last["action"], "snapshot.activate");
+    // A shared admin token and operator accounts do not go together.
+    let both = Server::fails_to_start(&[
+        "--snapshot",
+        built.out.to_str().unwrap(),
+        "--operators",
+        operators.to_str().unwrap(),
+        "--admin-token",
+        "shared-token-0123456789",
+    ]);
+    assert!(both.contains("operators or admin_token"), "{both}");
+}

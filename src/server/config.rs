@@ -43,6 +43,11 @@ pub struct Settings {
     /// admin listener's network is the only protection).
     #[arg(long, env = "SHIKAKU_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Operator accounts of the admin API (operators.csv:
+    /// name,role,token_sha256; roles viewer, operator, admin), instead of
+    /// one shared admin_token.
+    #[arg(long, env = "SHIKAKU_OPERATORS")]
+    pub operators: Option<PathBuf>,
     /// Registry of institutions allowed to check (institutions.csv:
     /// institution_code,name,prefecture,token). Without one, any well-formed
     /// institution code is accepted and no token is asked for.
@@ -189,7 +194,7 @@ impl Settings {
     /// These settings, with any that are unset taken from `lower`.
     pub fn or(mut self, lower: Settings) -> Settings {
         fill_from!(self, lower;
-            snapshot, wait_for_activation, listen, admin_listen, admin_token, institutions,
+            snapshot, wait_for_activation, listen, admin_listen, admin_token, operators, institutions,
             service_hours, max_in_flight, throttle_rate, throttle_burst, max_connections, max_body_bytes, max_bulk_line_bytes,
             header_read_timeout, idle_timeout, shutdown_deadline, max_past_days,
             require_birth_date, workers, canaries, max_row_change_percent,
@@ -259,6 +264,8 @@ pub struct ServeConfig {
     pub admin_listen: SocketAddr,
     /// Bearer token the admin API requires (`admin_token`); `None`, also when set empty, asks for none.
     pub admin_token: Option<String>,
+    /// Operator accounts of the admin API (`operators`); exclusive with `admin_token`.
+    pub operators: Option<PathBuf>,
     /// Institution registry CSV (`institutions`); `None` is open mode: any well-formed code, no token.
     pub institutions: Option<PathBuf>,
     /// When checks are answered (`service_hours`, default 08:00-21:00 Japan time; always in demo mode).
@@ -401,7 +408,13 @@ impl ServeConfig {
             admin_listen: settings
                 .admin_listen
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
-            admin_token: settings.admin_token.filter(|t| !t.is_empty()),
+            admin_token: settings.admin_token.clone().filter(|t| !t.is_empty()),
+            operators: match (&settings.operators, settings.admin_token.as_deref()) {
+                (Some(_), Some(token)) if !token.is_empty() => {
+                    return Err("operators: give operators or admin_token, not both (operators replace the shared token)".into())
+                }
+                (operators, _) => operators.clone(),
+            },
             institutions: settings.institutions,
             service_hours,
             max_in_flight: positive("max_in_flight", settings.max_in_flight, 512)?,

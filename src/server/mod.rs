@@ -22,6 +22,7 @@ pub mod hours;
 mod http;
 mod institutions;
 mod metrics;
+mod operators;
 mod request;
 mod serving;
 mod startup;
@@ -67,6 +68,8 @@ pub struct App {
     crl: LiveCrl,
     trust: Arc<Trust>,
     access: Access,
+    /// Operator accounts of the admin API (with an `operators` setting).
+    operators: Option<operators::Operators>,
     metrics: Metrics,
     admission: http::admission::Admission,
     /// Each institution's budget of checks (with a `throttle_rate`).
@@ -255,6 +258,13 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         ),
         None => Access::Open,
     };
+    let operators = match &config.operators {
+        Some(path) => Some(
+            operators::Operators::load(path)
+                .with_context(|| format!("operators {}", path.display()))?,
+        ),
+        None => None,
+    };
     let bind = |address: SocketAddr, what: &'static str| async move {
         TcpListener::bind(address)
             .await
@@ -301,6 +311,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let app = Arc::new(App {
         admission: http::admission::Admission::new(config.max_in_flight),
         throttle: http::throttle::Throttle::new(config.throttle, access.budgets()),
+        operators,
         policy: ActivationPolicy {
             max_row_change_percent: config.max_row_change_percent,
             max_verdict_drift_percent: config.max_verdict_drift_percent,

@@ -1,11 +1,15 @@
 //! The administrative API, on its own listener (loopback by default):
-//! status, snapshot activation and rollback, CRL activation and rollback. With `admin_token` set, every
-//! request must present it as a bearer token.
+//! status, snapshot activation and rollback, CRL activation and rollback.
+//! With operator accounts (`operators`), every request presents its
+//! operator's token, the operator's role must allow the endpoint, and the
+//! audit log names the operator; with `admin_token` instead, every request
+//! presents that one token.
 
 use crate::model::ErrorCode;
 use crate::server::http::body::read_body;
 use crate::server::http::response::{json, method_not_allowed, ApiError, Body};
 use crate::server::institutions::Credential;
+use crate::server::operators::{Operator, Role};
 use crate::server::serving::crl::CrlGeneration;
 use crate::server::serving::generation::Generation;
 use crate::server::serving::recheck::Recheck;
@@ -47,20 +51,37 @@ pub(crate) async fn handle(
     app: Arc<App>,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let result = match authorize(&app, &request) {
+    let result = match authenticate(&app, &request) {
         Err(error) => Err(error),
-        Ok(()) => route(&app, request).await,
+        Ok(operator) => route(&app, request, operator).await,
     };
     Ok(result.unwrap_or_else(|error| error.response(app.config.retry_after)))
 }
 
-fn authorize(app: &App, request: &Request<Incoming>) -> Result<(), ApiError> {
-    let Some(expected) = &app.config.admin_token else {
-        return Ok(());
-    };
+/// Who is asking: with operator accounts, the operator whose token was
+/// presented (401 without one); with a shared admin token, nobody in
+/// particular once it was presented; with neither, nobody.
+fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operator>, ApiError> {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    if let Some(operators) = &app.operators {
+        let token = header
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        return match token.and_then(|token| operators.find(token)) {
+            Some(operator) => Ok(Some(operator.clone())),
+            None => Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "Authorization: the admin API needs `Authorization: Bearer <your operator token>`",
+            )),
+        };
+    }
+    let Some(expected) = &app.config.admin_token else {
+        return Ok(None);
+    };
     if Credential::from_authorization(header).is_bearer(expected) {
-        return Ok(());
+        return Ok(None);
     }
     Err(ApiError::new(
         ErrorCode::Unauthorized,
@@ -68,7 +89,20 @@ fn authorize(app: &App, request: &Request<Incoming>) -> Result<(), ApiError> {
     ))
 }
 
-async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+/// The role an admin endpoint needs: reading status is for viewers,
+/// changing what is served for operators.
+fn required_role(path: &str) -> Role {
+    match path {
+        "/admin/status" => Role::Viewer,
+        _ => Role::Operator,
+    }
+}
+
+async fn route(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    operator: Option<Operator>,
+) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
     let expected = match path.as_str() {
@@ -88,7 +122,22 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     if method != expected {
         return Ok(method_not_allowed(&path, &expected));
     }
-    let actor = operator(request.headers());
+    let needed = required_role(&path);
+    let actor = match &operator {
+        Some(operator) if operator.role < needed => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "operator {} has the {} role; {method} {path} needs the {} role",
+                    operator.name,
+                    operator.role.as_str(),
+                    needed.as_str()
+                ),
+            ))
+        }
+        Some(operator) => operator.name.clone(),
+        None => named_in_header(request.headers()),
+    };
     let (action, result) = match path.as_str() {
         "/admin/status" => return Ok(ok(status(app).await)),
         "/admin/updates" => {
@@ -120,9 +169,10 @@ async fn route(app: &Arc<App>, request: Request<Incoming>) -> Result<Response<Bo
     result.map(ok)
 }
 
-/// Who asks: the `X-Operator` header (free text, e.g. a login name), or
-/// `unnamed` (the audit log then records only that the admin API was used).
-fn operator(headers: &hyper::HeaderMap) -> String {
+/// Who asks, without operator accounts: the `X-Operator` header (free
+/// text, e.g. a login name), or `unnamed` (the audit log then records only
+/// that the admin API was used).
+fn named_in_header(headers: &hyper::HeaderMap) -> String {
     headers
         .get("x-operator")
         .and_then(|v| v.to_str().ok())

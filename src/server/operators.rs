@@ -1,0 +1,173 @@
+//! Who may operate: the operators file (`operators.csv`) and the role each
+//! admin endpoint needs.
+//!
+//! Operators have accounts instead of sharing one admin token: each line
+//! names an operator, a role and the SHA-256 of the operator's token (the
+//! file never holds a token). A request presents its token as a bearer
+//! token; the server hashes it and finds the operator, whose name the
+//! audit log then records. Roles are ordered, each including the ones
+//! before it: `viewer` (status), `operator` (activations, rollbacks, CRLs,
+//! updates), `admin` (everything, including what later reloads settings).
+
+use crate::source::csv_input::{CsvSource, Encoding};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// What an operator may do; each role includes the ones before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    fn parse(text: &str) -> Option<Role> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// An operator who presented a registered token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Operator {
+    pub name: String,
+    pub role: Role,
+}
+
+/// The operators, by the SHA-256 of their token.
+#[derive(Debug, Default)]
+pub(crate) struct Operators {
+    by_token: HashMap<[u8; 32], Operator>,
+}
+
+impl Operators {
+    /// Reads `operators.csv` (`name,role,token_sha256`, UTF-8): the role
+    /// one of `viewer`, `operator`, `admin`, the hash 64 hex digits (e.g.
+    /// `printf %s "$TOKEN" | sha256sum`). Any bad line fails the load,
+    /// naming file, line and field.
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Operators> {
+        let mut source = CsvSource::open(path, Encoding::Utf8)?;
+        source.require_columns(&["name", "role", "token_sha256"])?;
+        let mut operators = Operators::default();
+        let mut problems = Vec::new();
+        let mut bad_rows = Vec::new();
+        source.for_each_row(
+            |row| {
+                let name = row.get("name").trim();
+                if name.is_empty() || name.chars().any(char::is_control) {
+                    return Err(row.bad("name: required, without control characters".into()));
+                }
+                let role = Role::parse(row.get("role").trim())
+                    .ok_or_else(|| row.bad("role: one of viewer, operator, admin".into()))?;
+                let hash = hex_hash(row.get("token_sha256").trim()).ok_or_else(|| {
+                    row.bad(
+                        "token_sha256: 64 hex digits, the SHA-256 of the operator's token".into(),
+                    )
+                })?;
+                let operator = Operator {
+                    name: name.to_string(),
+                    role,
+                };
+                Ok((hash, operator, row.line))
+            },
+            |(hash, operator, line)| {
+                if operators.by_token.insert(hash, operator).is_some() {
+                    problems.push((
+                        line,
+                        format!(
+                            "{}:{line}: token_sha256: the same token is given to two operators",
+                            path.display()
+                        ),
+                    ));
+                }
+            },
+            &mut |bad| bad_rows.push((bad.line, bad.to_string())),
+        );
+        problems.extend(bad_rows);
+        problems.sort();
+        if let Some((_, first)) = problems.first() {
+            anyhow::bail!("{first}");
+        }
+        Ok(operators)
+    }
+
+    /// The operator whose token is `token`, if any.
+    pub(crate) fn find(&self, token: &str) -> Option<&Operator> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest.as_ref());
+        self.by_token.get(&hash)
+    }
+}
+
+fn hex_hash(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn operators(text: &str) -> anyhow::Result<Operators> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Operators::load(file.path())
+    }
+
+    // SHA-256("abc"), FIPS 180-2 appendix B.1.
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[test]
+    fn a_token_finds_its_operator_and_role() {
+        let loaded = operators(&format!("name,role,token_sha256\nsato,viewer,{ABC}\n")).unwrap();
+        assert_eq!(
+            loaded.find("abc"),
+            Some(&Operator {
+                name: "sato".into(),
+                role: Role::Viewer
+            })
+        );
+        assert_eq!(loaded.find("abd"), None);
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+    }
+
+    #[test]
+    fn bad_lines_name_the_line_and_field() {
+        let cases = [
+            (format!("sato,root,{ABC}\n"), ":2: role"),
+            ("sato,viewer,abc\n".to_string(), ":2: token_sha256"),
+            (format!(",viewer,{ABC}\n"), ":2: name"),
+            (
+                format!("sato,viewer,{ABC}\nsuzuki,admin,{ABC}\n"),
+                ":3: token_sha256",
+            ),
+        ];
+        for (body, expected) in cases {
+            let error = operators(&format!("name,role,token_sha256\n{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{error} lacks {expected}");
+        }
+    }
+}
