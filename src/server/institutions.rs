@@ -32,6 +32,11 @@ impl TokenHash {
         TokenHash(hash)
     }
 
+    /// The hash's bytes (to find an operator by, see `server::operators`).
+    pub(super) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Equality in time that does not depend on where the hashes differ.
     fn same_as(&self, other: &TokenHash) -> bool {
         self.0.ct_eq(&other.0).into()

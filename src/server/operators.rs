@@ -104,12 +104,9 @@ impl Operators {
         Ok(operators)
     }
 
-    /// The operator whose token is `token`, if any.
-    pub(crate) fn find(&self, token: &str) -> Option<&Operator> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(digest.as_ref());
-        self.by_token.get(&hash)
+    /// The operator whose token hashes to `token_sha256`, if any.
+    pub(crate) fn find(&self, token_sha256: &[u8; 32]) -> Option<&Operator> {
+        self.by_token.get(token_sha256)
     }
 }
 
@@ -135,20 +132,26 @@ mod tests {
         Operators::load(file.path())
     }
 
+    fn sha256_hex(token: &str) -> String {
+        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     // SHA-256("abc"), FIPS 180-2 appendix B.1.
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     #[test]
     fn a_token_finds_its_operator_and_role() {
         let loaded = operators(&format!("name,role,token_sha256\nsato,viewer,{ABC}\n")).unwrap();
+        let hash = |token: &str| hex_hash(&sha256_hex(token)).unwrap();
         assert_eq!(
-            loaded.find("abc"),
+            loaded.find(&hash("abc")),
             Some(&Operator {
                 name: "sato".into(),
                 role: Role::Viewer
             })
         );
-        assert_eq!(loaded.find("abd"), None);
+        assert_eq!(loaded.find(&hash("abd")), None);
         assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
     }
 

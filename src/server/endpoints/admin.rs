@@ -63,13 +63,13 @@ pub(crate) async fn handle(
 /// particular once it was presented; with neither, nobody.
 fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operator>, ApiError> {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    let credential = Credential::from_authorization(header);
     if let Some(operators) = &app.operators {
-        let token = header
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
-        return match token.and_then(|token| operators.find(token)) {
+        let found = match credential {
+            Credential::Bearer(hash) => operators.find(hash.bytes()),
+            Credential::None => None,
+        };
+        return match found {
             Some(operator) => Ok(Some(operator.clone())),
             None => Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -80,7 +80,7 @@ fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operato
     let Some(expected) = &app.config.admin_token else {
         return Ok(None);
     };
-    if Credential::from_authorization(header).is_bearer(expected) {
+    if credential.is_bearer(expected) {
         return Ok(None);
     }
     Err(ApiError::new(
