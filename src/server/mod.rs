@@ -47,7 +47,7 @@ use serving::state::{RecordedCrl, RecordedSnapshot, ServingState, StateFile};
 use startup::{load_at_start, StartPlan};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::net::TcpListener;
@@ -68,6 +68,10 @@ pub struct App {
     crl: LiveCrl,
     trust: Arc<Trust>,
     access: Access,
+    /// True until what the start loads (the snapshot, then the CRL the
+    /// settings or the serving state name) is all live: checks wait for
+    /// it, so none is answered with the snapshot's own CRL in between.
+    starting: AtomicBool,
     /// Operator accounts of the admin API (with an `operators` setting).
     operators: Option<operators::Operators>,
     metrics: Metrics,
@@ -331,6 +335,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         access,
         metrics: Metrics::default(),
         started: Instant::now(),
+        starting: AtomicBool::new(!matches!(plan, StartPlan::Nothing)),
         shutdown: Shutdown::default(),
     });
     let startup_failure = Arc::new(Mutex::new(None));

@@ -69,6 +69,8 @@ pub(super) async fn load_at_start(
     };
     match loaded {
         Ok(()) => {
+            app.starting
+                .store(false, std::sync::atomic::Ordering::Release);
             app.record_state("start").await;
         }
         Err(reason) => {

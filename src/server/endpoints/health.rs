@@ -13,6 +13,9 @@ pub(crate) fn readiness(app: &App) -> Response<Body> {
     if app.shutdown.has_begun() {
         return ApiError::new(ErrorCode::Busy, "shutting down").response(app.config.retry_after);
     }
+    if app.starting.load(std::sync::atomic::Ordering::Acquire) {
+        return no_snapshot().response(app.config.retry_after);
+    }
     match app.live.current() {
         Some(generation) if generation.snapshot.damaged_file().is_some() => ApiError::new(
             ErrorCode::SnapshotDamaged,

@@ -88,7 +88,7 @@ pub(crate) fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admit
             )
         });
     }
-    if app.live.borrow().is_none() {
+    if app.live.borrow().is_none() || app.starting.load(Ordering::Acquire) {
         return Err(no_snapshot());
     }
     let credential = credential(app, request)?;
