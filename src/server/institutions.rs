@@ -10,7 +10,7 @@
 
 use crate::model::InstitutionCode;
 use crate::server::config::Budget;
-use crate::source::csv_input::{CsvSource, Encoding};
+use crate::source::csv_input::{refuse_bad_lines, CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
 use subtle::ConstantTimeEq;
@@ -192,16 +192,7 @@ impl Registry {
             &mut |bad| bad_rows.push((bad.line, bad.to_string())),
         );
         problems.extend(bad_rows);
-        problems.sort();
-        if let Some((_, first)) = problems.first() {
-            anyhow::bail!(
-                "{first}{}",
-                match problems.len() {
-                    1 => String::new(),
-                    n => format!(" (and {} more bad lines)", n - 1),
-                }
-            );
-        }
+        refuse_bad_lines(problems)?;
         Ok(registry)
     }
 

@@ -9,7 +9,7 @@
 //! before it: `viewer` (status), `operator` (activations, rollbacks, CRLs,
 //! updates), `admin` (everything, including what later reloads settings).
 
-use crate::source::csv_input::{CsvSource, Encoding};
+use crate::source::csv_input::{refuse_bad_lines, CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -97,10 +97,7 @@ impl Operators {
             &mut |bad| bad_rows.push((bad.line, bad.to_string())),
         );
         problems.extend(bad_rows);
-        problems.sort();
-        if let Some((_, first)) = problems.first() {
-            anyhow::bail!("{first}");
-        }
+        refuse_bad_lines(problems)?;
         Ok(operators)
     }
 

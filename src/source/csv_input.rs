@@ -211,6 +211,18 @@ impl<R: Read> Read for NamedErrors<R> {
     }
 }
 
+/// For a file loaded whole or not at all (a registry): `Ok` when
+/// `problems` (line, message) is empty, else an error with the first by
+/// line and how many more there are.
+pub fn refuse_bad_lines(mut problems: Vec<(u64, String)>) -> anyhow::Result<()> {
+    problems.sort();
+    match problems.as_slice() {
+        [] => Ok(()),
+        [(_, first)] => anyhow::bail!("{first}"),
+        [(_, first), rest @ ..] => anyhow::bail!("{first} (and {} more bad lines)", rest.len()),
+    }
+}
+
 impl CsvSource {
     /// Opens `path` (decompressed if its name ends in `.gz` or `.zst`),
     /// decodes it with `encoding` and reads the header row.
