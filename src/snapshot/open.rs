@@ -299,25 +299,22 @@ impl Snapshot {
     /// right after the swap waits for at most one page of blocks from disk
     /// instead of three or four.
     pub fn warm_indexes(&self, budget: u64) -> u64 {
-        type Part<'s> = (u64, Box<dyn Fn() -> u64 + 's>);
-        fn file<'s>(bytes: usize, warm: Box<dyn Fn() -> u64 + 's>) -> Part<'s> {
-            (bytes as u64, warm)
-        }
-        let keys = self
-            .keys
-            .iter()
-            .map(|keys| file(keys.len(), Box::new(|| keys.warm())));
+        // (bytes, how to read them), in the order they are read.
+        type Part<'s> = (usize, Box<dyn Fn() -> u64 + 's>);
+        let keys =
+            (self.keys.iter()).map(|keys| -> Part<'_> { (keys.len(), Box::new(|| keys.warm())) });
         let small: [Part<'_>; 2] = [
-            file(self.dictionary.len(), Box::new(|| self.dictionary.warm())),
-            file(self.insurers.len(), Box::new(|| self.insurers.warm())),
+            (self.dictionary.len(), Box::new(|| self.dictionary.warm())),
+            (self.insurers.len(), Box::new(|| self.insurers.warm())),
         ];
-        let block_ends = self.hot.iter().map(|hot| {
-            let bytes = std::mem::size_of_val::<[_]>(&hot.block_ends);
-            file(bytes, Box::new(|| hot.block_ends.warm()))
+        let block_ends = self.hot.iter().map(|hot| -> Part<'_> {
+            let ends = &hot.block_ends;
+            (std::mem::size_of_val::<[_]>(ends), Box::new(|| ends.warm()))
         });
         let mut left = budget;
         let mut read = 0;
         for (bytes, warm) in keys.chain(small).chain(block_ends) {
+            let bytes = bytes as u64;
             if bytes > left {
                 break;
             }
