@@ -11,6 +11,7 @@ mod history;
 mod report;
 mod serve;
 mod snapshot;
+mod tls;
 mod updates;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,9 @@ enum Command {
     /// The audit log of admin actions: check its hash chain.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Test material for mutual TLS: CA, server and client certificates, CRL.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 /// Runs the command line; the error's first line is the one-line reason.
@@ -72,5 +76,6 @@ pub fn run() -> anyhow::Result<()> {
         Command::Report(command) => report::run(command),
         Command::History(command) => history::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Tls(command) => tls::run(command),
     }
 }

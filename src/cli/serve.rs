@@ -70,16 +70,37 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<()> {
     config.reset_state = args.reset_state || (demo && !state_asked_for);
     let registry = config.institutions.is_some();
     let service_hours = config.service_hours;
+    let schemes = Schemes {
+        public: scheme(config.tls.is_some()),
+        admin: scheme(config.admin_tls.is_some()),
+    };
     server::run(config, |bound: Bound| {
         println!(
-            "shikaku: API on http://{}  admin on http://{}  service hours: {service_hours}",
-            bound.public, bound.admin
+            "shikaku: API on {}://{}  admin on {}://{}  service hours: {service_hours}",
+            schemes.public, bound.public, schemes.admin, bound.admin
         );
-        print_examples(bound, &examples, registry);
+        if schemes.public == "http" {
+            print_examples(bound, &examples, registry);
+        }
     })
 }
 
-/// One `curl` per verdict the demo data holds.
+/// The URL scheme of each listener.
+struct Schemes {
+    public: &'static str,
+    admin: &'static str,
+}
+
+fn scheme(tls: bool) -> &'static str {
+    if tls {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// One `curl` per verdict the demo data holds (plain HTTP only: over TLS
+/// each needs the client's certificate and key).
 fn print_examples(bound: Bound, examples: &[(&'static str, Query)], registry: bool) {
     if examples.is_empty() {
         return;

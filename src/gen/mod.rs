@@ -58,6 +58,7 @@ mod person;
 pub mod pki;
 mod rows;
 mod tables;
+pub mod tls;
 
 pub use addresses::AddressBook;
 

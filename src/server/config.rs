@@ -8,6 +8,8 @@ use crate::checklog::{Backpressure, LogConfig};
 use crate::crl::gate::{CrlPolicy, StaleCrl};
 use crate::model::clock::{system_clock, SharedClock};
 use crate::server::hours::ServiceHours;
+use crate::server::tls::peer::IdentityAttribute;
+use crate::server::tls::{ClientAuth, TlsFiles};
 use clap::Args;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -174,6 +176,48 @@ pub struct Settings {
     /// audit.log in the check-log directory; none without either].
     #[arg(long, env = "SHIKAKU_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
+    /// The public listener's certificate chain (PEM): with `tls_key`, the
+    /// public listener speaks HTTPS only.
+    #[arg(long, env = "SHIKAKU_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert` (PEM).
+    #[arg(long, env = "SHIKAKU_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The institution CA bundle (PEM) client certificates must chain to.
+    #[arg(long, env = "SHIKAKU_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// The institution CA's CRL (DER or PEM), enforced at the handshake and
+    /// on every request; without one an alarm is raised.
+    #[arg(long, env = "SHIKAKU_CLIENT_CRL")]
+    pub client_crl: Option<PathBuf>,
+    /// `required` (no certificate, no connection), `optional` (a client
+    /// without one authenticates by token) or `off` [default: required with
+    /// a client_ca, off without].
+    #[arg(long, env = "SHIKAKU_CLIENT_AUTH")]
+    pub client_auth: Option<String>,
+    /// Where a client certificate carries the 10-digit institution code:
+    /// `cn`, `serial_number`, or `fingerprint` (only fingerprints pinned
+    /// in institutions.csv identify) [default: cn].
+    #[arg(long, env = "SHIKAKU_CLIENT_IDENTITY")]
+    pub client_identity: Option<String>,
+    /// Ask for the institution's bearer token as well as its certificate
+    /// (certificate plus account) [default: false].
+    #[arg(long, env = "SHIKAKU_REQUIRE_TOKEN_WITH_CERTIFICATE", num_args = 0..=1, default_missing_value = "true")]
+    pub require_token_with_certificate: Option<bool>,
+    /// The admin listener's certificate chain (PEM): with
+    /// `admin_tls_key`, the admin listener speaks HTTPS only.
+    #[arg(long, env = "SHIKAKU_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// The private key of `admin_tls_cert` (PEM).
+    #[arg(long, env = "SHIKAKU_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// The operator CA bundle (PEM): operators may then authenticate with
+    /// a client certificate whose fingerprint operators.csv pins.
+    #[arg(long, env = "SHIKAKU_OPERATOR_CA")]
+    pub operator_ca: Option<PathBuf>,
+    /// The operator CA's CRL (DER or PEM).
+    #[arg(long, env = "SHIKAKU_OPERATOR_CRL")]
+    pub operator_crl: Option<PathBuf>,
 }
 
 /// Fills each setting of `$ours` that is `None` from `$theirs`.
@@ -202,7 +246,9 @@ impl Settings {
             max_crl_change_percent, stale_crl, journal, checkpoint_interval, state_dir, check_log,
             check_log_policy,
             check_log_queue, check_log_linger, check_log_retention_months, history_months,
-            audit_log);
+            audit_log, tls_cert, tls_key, client_ca, client_crl, client_auth, client_identity,
+            require_token_with_certificate, admin_tls_cert, admin_tls_key, operator_ca,
+            operator_crl);
         self
     }
 }
@@ -308,6 +354,14 @@ pub struct ServeConfig {
     pub verify_certificate_signatures: bool,
     /// CRL activation gate: `max_crl_change_percent` (default 5, held as a fraction) and `stale_crl` (default `alarm`).
     pub crl_policy: CrlPolicy,
+    /// TLS of the public listener (`tls_cert`, `tls_key`, `client_ca`,
+    /// `client_crl`, `client_auth`, `client_identity`); `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
+    /// Ask for the bearer token as well as the certificate (`require_token_with_certificate`).
+    pub require_token_with_certificate: bool,
+    /// TLS of the admin listener (`admin_tls_cert`, `admin_tls_key`,
+    /// `operator_ca`, `operator_crl`); `None`: plain HTTP.
+    pub admin_tls: Option<TlsFiles>,
     /// What "now" is: service hours, default dates, gates, the logs. The
     /// system clock unless a test sets another.
     pub clock: SharedClock,
@@ -332,6 +386,22 @@ impl ServeConfig {
             }
             other => Ok(other.unwrap_or(default)),
         };
+        let stale = match settings.stale_crl.as_deref() {
+            Some(text) => StaleCrl::parse(text).map_err(|e| format!("stale_crl: {e}"))?,
+            None => StaleCrl::Alarm,
+        };
+        let tls = public_tls(&settings, stale)?;
+        let admin_tls = admin_tls(&settings, stale)?;
+        let require_token_with_certificate =
+            settings.require_token_with_certificate.unwrap_or(false);
+        if require_token_with_certificate
+            && (settings.institutions.is_none()
+                || tls
+                    .as_ref()
+                    .is_none_or(|t| t.client_auth == ClientAuth::Off))
+        {
+            return Err("require_token_with_certificate: needs institutions (the tokens) and a client_ca (the certificates)".into());
+        }
         let service_hours = match settings.service_hours {
             Some(text) => ServiceHours::parse(&text).map_err(|e| format!("service_hours: {e}"))?,
             None if demo => ServiceHours::Always,
@@ -391,6 +461,9 @@ impl ServeConfig {
             }
         }
         Ok(ServeConfig {
+            tls,
+            admin_tls,
+            require_token_with_certificate,
             snapshot: settings.snapshot,
             checkpoint_interval: duration(
                 "checkpoint_interval",
@@ -457,14 +530,108 @@ impl ServeConfig {
                     settings.max_crl_change_percent,
                     5.0,
                 )? / 100.0,
-                stale: match settings.stale_crl.as_deref() {
-                    Some(text) => StaleCrl::parse(text).map_err(|e| format!("stale_crl: {e}"))?,
-                    None => StaleCrl::Alarm,
-                },
+                stale,
             },
             clock: system_clock(),
         })
     }
+}
+
+/// The public listener's TLS files, checked for what belongs together.
+fn public_tls(settings: &Settings, stale: StaleCrl) -> Result<Option<TlsFiles>, String> {
+    let client_auth = match (settings.client_auth.as_deref(), &settings.client_ca) {
+        (Some(text), _) => ClientAuth::parse(text).map_err(|e| format!("client_auth: {e}"))?,
+        (None, Some(_)) => ClientAuth::Required,
+        (None, None) => ClientAuth::Off,
+    };
+    let identity = match settings.client_identity.as_deref() {
+        Some(text) => {
+            IdentityAttribute::parse(text).map_err(|e| format!("client_identity: {e}"))?
+        }
+        None => IdentityAttribute::CommonName,
+    };
+    tls_files(
+        [
+            ("tls_cert", &settings.tls_cert),
+            ("tls_key", &settings.tls_key),
+        ],
+        [
+            ("client_ca", &settings.client_ca),
+            ("client_crl", &settings.client_crl),
+        ],
+        client_auth,
+        identity,
+        stale,
+    )
+}
+
+/// The admin listener's TLS files: operators' certificates are optional
+/// (an operator may present a token instead) and identified by fingerprint.
+fn admin_tls(settings: &Settings, stale: StaleCrl) -> Result<Option<TlsFiles>, String> {
+    let client_auth = match settings.operator_ca {
+        Some(_) => ClientAuth::Optional,
+        None => ClientAuth::Off,
+    };
+    if settings.operator_ca.is_some() && settings.operators.is_none() {
+        return Err(
+            "operator_ca: needs operators (operators.csv pins each operator's certificate)".into(),
+        );
+    }
+    tls_files(
+        [
+            ("admin_tls_cert", &settings.admin_tls_cert),
+            ("admin_tls_key", &settings.admin_tls_key),
+        ],
+        [
+            ("operator_ca", &settings.operator_ca),
+            ("operator_crl", &settings.operator_crl),
+        ],
+        client_auth,
+        IdentityAttribute::Fingerprint,
+        stale,
+    )
+}
+
+/// One listener's TLS files: the certificate and key go together, a CA
+/// needs them, a CRL needs the CA, and asking for client certificates
+/// needs the CA.
+fn tls_files(
+    [(cert_name, cert), (key_name, key)]: [(&str, &Option<PathBuf>); 2],
+    [(ca_name, ca), (crl_name, crl)]: [(&str, &Option<PathBuf>); 2],
+    client_auth: ClientAuth,
+    identity: IdentityAttribute,
+    stale: StaleCrl,
+) -> Result<Option<TlsFiles>, String> {
+    let (cert, key) = match (cert, key) {
+        (Some(cert), Some(key)) => (cert.clone(), key.clone()),
+        (Some(_), None) => return Err(format!("{cert_name}: needs {key_name} too")),
+        (None, Some(_)) => return Err(format!("{key_name}: needs {cert_name} too")),
+        (None, None) if ca.is_some() => {
+            return Err(format!(
+                "{ca_name}: client certificates need TLS: give {cert_name} and {key_name}"
+            ))
+        }
+        (None, None) => return Ok(None),
+    };
+    if crl.is_some() && ca.is_none() {
+        return Err(format!(
+            "{crl_name}: needs {ca_name}, the CA that signed it"
+        ));
+    }
+    if client_auth != ClientAuth::Off && ca.is_none() {
+        return Err(format!(
+            "client_auth: asking for client certificates needs {ca_name}"
+        ));
+    }
+    Ok(Some(TlsFiles {
+        cert,
+        key,
+        client_ca: ca.clone(),
+        client_crl: crl.clone(),
+        client_auth,
+        identity,
+        stale,
+    }))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 use crate::model::InstitutionCode;
 use crate::server::config::Budget;
+use crate::server::tls::peer::parse_sha256;
 use crate::source::csv_input::{refuse_bad_lines, CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,31 +44,45 @@ impl TokenHash {
     }
 }
 
-/// What a request presented to prove who it is.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Credential {
-    None,
-    Bearer(TokenHash),
+/// What a request presented to prove who it is: a bearer token, the
+/// verified client certificate of its connection, or both.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Credential {
+    pub token: Option<TokenHash>,
+    pub certificate: Option<CertificateId>,
+}
+
+/// A verified client certificate, as the registry identifies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct CertificateId {
+    /// SHA-256 of the certificate (what `certificate_sha256` pins).
+    pub fingerprint: [u8; 32],
+    /// The institution code the configured subject attribute carries.
+    pub institution: Option<InstitutionCode>,
 }
 
 impl Credential {
     /// Reads the `Authorization` header value; anything but `Bearer <token>`
-    /// presents no credential.
+    /// presents no token.
     pub(super) fn from_authorization(header: Option<&[u8]>) -> Credential {
         let Some(value) = header.and_then(|v| std::str::from_utf8(v).ok()) else {
-            return Credential::None;
+            return Credential::default();
         };
-        match value.split_once(' ') {
+        let token = match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                Credential::Bearer(TokenHash::of(token.trim()))
+                Some(TokenHash::of(token.trim()))
             }
-            _ => Credential::None,
+            _ => None,
+        };
+        Credential {
+            token,
+            certificate: None,
         }
     }
 
-    /// Whether this is the bearer token `secret` (the admin token).
+    /// Whether the token is `secret` (the admin token).
     pub(super) fn is_bearer(&self, secret: &str) -> bool {
-        matches!(self, Credential::Bearer(hash) if hash.same_as(&TokenHash::of(secret)))
+        matches!(&self.token, Some(hash) if hash.same_as(&TokenHash::of(secret)))
     }
 }
 
@@ -76,48 +91,91 @@ impl Credential {
 pub(super) enum Denied {
     /// No usable credential: 401.
     Unauthenticated,
-    /// A credential, but not one for that institution: 403.
+    /// A token, but not one for that institution: 403.
     Forbidden,
+    /// A certificate of another institution than the one named: 403.
+    CertificateOf(InstitutionCode),
+    /// A certificate that identifies no registered institution: 403.
+    CertificateUnregistered,
+    /// A certificate without the institution's token, which is required: 401.
+    TokenRequired,
+    /// A token without a certificate, which is required with it: 401.
+    CertificateRequired,
 }
 
 /// The access policy of the public API.
 #[derive(Debug)]
 pub(super) enum Access {
-    /// No registry configured: any well-formed institution code may check.
+    /// No registry configured: any well-formed institution code may check
+    /// (a client certificate still binds its connection to its own code).
     Open,
     Registry(Registry),
 }
 
 impl Access {
-    /// Whether `credential` may check on behalf of `institution`.
+    /// Whether `credential` may check on behalf of `institution`. A
+    /// certificate decides who is asking; a token alone is the other way.
     pub(super) fn authorize(
         &self,
         institution: &InstitutionCode,
         credential: Credential,
     ) -> Result<(), Denied> {
+        if let Some(certificate) = credential.certificate {
+            return self.authorize_certificate(institution, &certificate, credential.token);
+        }
         let Access::Registry(registry) = self else {
             return Ok(());
         };
-        let Credential::Bearer(presented) = credential else {
+        let Some(presented) = credential.token else {
             return Err(Denied::Unauthenticated);
         };
+        if registry.require_token_with_certificate {
+            return Err(Denied::CertificateRequired);
+        }
         match registry.by_code.get(institution) {
-            Some(token) if token.same_as(&presented) => Ok(()),
+            Some(entry) if entry.token.is_some_and(|t| t.same_as(&presented)) => Ok(()),
             // A token of another institution, or an unknown institution.
-            Some(_) | None if registry.by_token.contains_key(&presented) => Err(Denied::Forbidden),
+            _ if registry.by_token.contains_key(&presented) => Err(Denied::Forbidden),
             _ => Err(Denied::Unauthenticated),
         }
     }
 
-    /// Whether `credential` could authorize anything at all: false (401
-    /// before the body is read) for a missing or unregistered token.
-    pub(super) fn may_present(&self, credential: Credential) -> bool {
-        match (self, credential) {
-            (Access::Open, _) => true,
-            (Access::Registry(_), Credential::None) => false,
-            (Access::Registry(registry), Credential::Bearer(hash)) => {
-                registry.by_token.contains_key(&hash)
+    fn authorize_certificate(
+        &self,
+        institution: &InstitutionCode,
+        certificate: &CertificateId,
+        token: Option<TokenHash>,
+    ) -> Result<(), Denied> {
+        let holder = match self {
+            Access::Open => certificate.institution,
+            Access::Registry(registry) => registry.holder_of(certificate),
+        }
+        .ok_or(Denied::CertificateUnregistered)?;
+        if holder != *institution {
+            return Err(Denied::CertificateOf(holder));
+        }
+        match self {
+            Access::Registry(registry) if registry.require_token_with_certificate => {
+                let expected = registry.by_code.get(&holder).and_then(|e| e.token);
+                match (expected, token) {
+                    (Some(expected), Some(presented)) if expected.same_as(&presented) => Ok(()),
+                    _ => Err(Denied::TokenRequired),
+                }
             }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `credential` could authorize anything at all: false (401
+    /// before the body is read) for no credential or an unregistered token.
+    pub(super) fn may_present(&self, credential: Credential) -> bool {
+        if credential.certificate.is_some() {
+            return true;
+        }
+        match (self, credential.token) {
+            (Access::Open, _) => true,
+            (Access::Registry(_), None) => false,
+            (Access::Registry(registry), Some(hash)) => registry.by_token.contains_key(&hash),
         }
     }
 
@@ -137,39 +195,78 @@ impl Access {
     }
 }
 
-/// The registered institutions, by code and by token hash.
+/// One institution's registry line, as kept.
+#[derive(Debug, Default)]
+struct Entry {
+    /// The token's hash; `None` when the institution authenticates by
+    /// certificate only.
+    token: Option<TokenHash>,
+    /// The one certificate that may act for it, when pinned.
+    pinned: Option<[u8; 32]>,
+}
+
+/// The registered institutions, by code, by token hash and by pinned
+/// certificate.
 #[derive(Debug, Default)]
 pub(super) struct Registry {
-    /// Each institution's token hash (the file's `name` and `prefecture`
-    /// columns are required but not kept).
-    by_code: HashMap<InstitutionCode, TokenHash>,
+    /// Each institution's token and pinned certificate (the file's `name`
+    /// and `prefecture` columns are required but not kept).
+    by_code: HashMap<InstitutionCode, Entry>,
     by_token: HashMap<TokenHash, InstitutionCode>,
+    by_certificate: HashMap<[u8; 32], InstitutionCode>,
     /// Budgets of checks given on an institution's line (optional columns
     /// `throttle_rate`, `throttle_burst`), instead of the settings'.
     budgets: HashMap<InstitutionCode, Budget>,
+    /// A certificate must come with its institution's token, and a token
+    /// with a certificate (`require_token_with_certificate`).
+    require_token_with_certificate: bool,
+}
+
+/// One registry line, read.
+struct Line {
+    code: InstitutionCode,
+    entry: Entry,
+    budget: Option<Budget>,
+    line: u64,
 }
 
 impl Registry {
     /// Reads `institutions.csv` (`institution_code,name,prefecture,token`,
-    /// optionally `throttle_rate,throttle_burst`; UTF-8). Any bad line fails
-    /// the whole load, naming file, line and field: a half-loaded registry
-    /// would lock institutions out.
-    pub(super) fn load(path: &Path) -> anyhow::Result<Registry> {
+    /// optionally `throttle_rate,throttle_burst` and `certificate_sha256`;
+    /// UTF-8). An empty token means the institution authenticates by
+    /// certificate only. Any bad line fails the whole load, naming file,
+    /// line and field: a half-loaded registry would lock institutions out.
+    pub(super) fn load(
+        path: &Path,
+        require_token_with_certificate: bool,
+    ) -> anyhow::Result<Registry> {
         let mut source = CsvSource::open(path, Encoding::Utf8)?;
         source.require_columns(&["institution_code", "name", "prefecture", "token"])?;
-        let mut registry = Registry::default();
+        let mut registry = Registry {
+            require_token_with_certificate,
+            ..Registry::default()
+        };
         let mut problems = Vec::new();
         let mut bad_rows = Vec::new();
         source.for_each_row(
             |row| {
                 let code = InstitutionCode::parse(row.get("institution_code"))
                     .map_err(|e| row.bad(format!("institution_code: {e}")))?;
-                let token = row.get("token").trim();
-                if token.len() < MIN_TOKEN_BYTES {
-                    return Err(row.bad(format!(
-                        "token: shorter than {MIN_TOKEN_BYTES} bytes; issue a longer random token"
-                    )));
-                }
+                let token = match row.get("token").trim() {
+                    "" => None,
+                    short if short.len() < MIN_TOKEN_BYTES => {
+                        return Err(row.bad(format!(
+                            "token: shorter than {MIN_TOKEN_BYTES} bytes; issue a longer random token (or leave it empty to authenticate by certificate only)"
+                        )))
+                    }
+                    token => Some(TokenHash::of(token)),
+                };
+                let pinned = match row.get("certificate_sha256").trim() {
+                    "" => None,
+                    text => Some(parse_sha256(text).ok_or_else(|| {
+                        row.bad("certificate_sha256: 64 hex digits (colons allowed), the SHA-256 of the institution's certificate".into())
+                    })?),
+                };
                 let number = |column: &str| match row.get(column).trim() {
                     "" => Ok(None),
                     text => text
@@ -179,14 +276,20 @@ impl Registry {
                 };
                 let budget = Budget::of(number("throttle_rate")?, number("throttle_burst")?)
                     .map_err(|problem| row.bad(problem))?;
-                Ok((code, TokenHash::of(token), budget, row.line))
+                Ok(Line {
+                    code,
+                    entry: Entry { token, pinned },
+                    budget,
+                    line: row.line,
+                })
             },
-            |(code, token, budget, line)| {
-                if let Err(problem) = registry.insert(code, token) {
-                    problems.push((line, format!("{}:{line}: {problem}", path.display())));
-                }
-                if let Some(budget) = budget {
+            |line| {
+                let (code, number) = (line.code, line.line);
+                if let Some(budget) = line.budget {
                     registry.budgets.insert(code, budget);
+                }
+                if let Err(problem) = registry.insert(code, line.entry) {
+                    problems.push((number, format!("{}:{number}: {problem}", path.display())));
                 }
             },
             &mut |bad| bad_rows.push((bad.line, bad.to_string())),
@@ -196,16 +299,38 @@ impl Registry {
         Ok(registry)
     }
 
-    fn insert(&mut self, code: InstitutionCode, token: TokenHash) -> Result<(), String> {
+    fn insert(&mut self, code: InstitutionCode, entry: Entry) -> Result<(), String> {
         if self.by_code.contains_key(&code) {
             return Err(format!("institution_code: {code} is listed twice"));
         }
-        if self.by_token.contains_key(&token) {
-            return Err("token: the same token is given to two institutions".into());
+        if let Some(token) = entry.token {
+            if self.by_token.insert(token, code).is_some() {
+                return Err("token: the same token is given to two institutions".into());
+            }
         }
-        self.by_token.insert(token, code);
-        self.by_code.insert(code, token);
+        if let Some(pinned) = entry.pinned {
+            if self.by_certificate.insert(pinned, code).is_some() {
+                return Err(
+                    "certificate_sha256: the same certificate is pinned for two institutions"
+                        .into(),
+                );
+            }
+        }
+        self.by_code.insert(code, entry);
         Ok(())
+    }
+
+    /// The institution a certificate acts for: the one that pins it, else
+    /// the registered one its subject names, unless that one pins another.
+    fn holder_of(&self, certificate: &CertificateId) -> Option<InstitutionCode> {
+        if let Some(code) = self.by_certificate.get(&certificate.fingerprint) {
+            return Some(*code);
+        }
+        let code = certificate.institution?;
+        match self.by_code.get(&code) {
+            Some(entry) if entry.pinned.is_none() => Some(code),
+            _ => None,
+        }
     }
 }
 
@@ -238,7 +363,7 @@ mod tests {
     fn registry(text: &str) -> anyhow::Result<Registry> {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(text.as_bytes()).unwrap();
-        Registry::load(file.path())
+        Registry::load(file.path(), false)
     }
 
     const HEADER: &str = "institution_code,name,prefecture,token\n";
@@ -279,10 +404,13 @@ mod tests {
             Err(Denied::Unauthenticated)
         );
         assert_eq!(
-            access.authorize(&a, Credential::None),
+            access.authorize(&a, Credential::default()),
             Err(Denied::Unauthenticated)
         );
-        assert_eq!(Access::Open.authorize(&unknown, Credential::None), Ok(()));
+        assert_eq!(
+            Access::Open.authorize(&unknown, Credential::default()),
+            Ok(())
+        );
     }
 
     #[test]

@@ -154,6 +154,16 @@ pub(super) struct SnapshotFacts<'a> {
     pub crl: Option<CrlFacts<'a>>,
     pub updates: Option<UpdateFacts<'a>>,
     pub check_log: Option<CheckLogFacts<'a>>,
+    /// Each listener that speaks TLS.
+    pub tls: Vec<TlsFacts<'a>>,
+}
+
+/// One listener's TLS, for the counters and the alarm gauge.
+pub(super) struct TlsFacts<'a> {
+    pub listener: &'static str,
+    pub counters: &'a crate::server::tls::TlsCounters,
+    /// Alarms raised (no client CRL, a client CRL past its nextUpdate).
+    pub alarms: usize,
 }
 
 /// The check log's writer and queue, for the counters and gauges.
@@ -377,6 +387,7 @@ impl Metrics {
         if let Some(log) = &snapshot.check_log {
             render_check_log(&mut out, log);
         }
+        render_tls(&mut out, &snapshot.tls);
         let _ = writeln!(
             out,
             "# HELP shikaku_throttled_total Checks refused with 429 over their institution's budget, by institution class.\n# TYPE shikaku_throttled_total counter"
@@ -414,6 +425,63 @@ impl Metrics {
             load(&self.crl_activation_failures),
         );
         out
+    }
+}
+
+fn render_tls(out: &mut String, listeners: &[TlsFacts]) {
+    if listeners.is_empty() {
+        return;
+    }
+    let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    family(
+        out,
+        "shikaku_tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed, by listener and kind (full or resumed).",
+    );
+    for facts in listeners {
+        for (kind, value) in [
+            ("full", load(&facts.counters.full)),
+            ("resumed", load(&facts.counters.resumed)),
+        ] {
+            let _ = writeln!(
+                out,
+                "shikaku_tls_handshakes_total{{listener=\"{}\",kind=\"{kind}\"}} {value}",
+                facts.listener
+            );
+        }
+    }
+    type Value = fn(&TlsFacts) -> f64;
+    let families: [(&str, &str, &str, Value); 3] = [
+        (
+            "shikaku_tls_handshake_failures_total",
+            "counter",
+            "TLS handshakes that failed or timed out (no, unknown, revoked or expired client certificate among them).",
+            |f| f.counters.failed.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "shikaku_tls_refused_requests_total",
+            "counter",
+            "Requests refused because their connection's client certificate was revoked or expired since its handshake.",
+            |f| f.counters.refused_requests.load(Ordering::Relaxed) as f64,
+        ),
+        (
+            "shikaku_tls_alarms",
+            "gauge",
+            "TLS alarms raised now: client certificates asked for with no CRL, or a CRL past its nextUpdate.",
+            |f| f.alarms as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        family(out, name, kind, help);
+        for facts in listeners {
+            let _ = writeln!(
+                out,
+                "{name}{{listener=\"{}\"}} {}",
+                facts.listener,
+                value(facts)
+            );
+        }
     }
 }
 

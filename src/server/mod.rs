@@ -26,6 +26,7 @@ mod operators;
 mod request;
 mod serving;
 mod startup;
+pub mod tls;
 
 pub use config::{ServeConfig, Settings};
 pub use request::check_request;
@@ -35,6 +36,7 @@ use crate::checklog::{CheckLog, LogConfig};
 use crate::crl::trust::Trust;
 use crate::model::clock::SharedClock;
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use http::listener::{ConnectionLimits, Shutdown};
 use institutions::{Access, Registry};
 use metrics::Metrics;
@@ -67,7 +69,12 @@ pub struct App {
     state: Option<StateFile>,
     crl: LiveCrl,
     trust: Arc<Trust>,
-    access: Access,
+    /// Who may check: swapped whole when `institutions.csv` is reloaded.
+    access: ArcSwap<Access>,
+    /// TLS of the public listener (with `tls_cert`).
+    public_tls: Option<Arc<tls::TlsEndpoint>>,
+    /// TLS of the admin listener (with `admin_tls_cert`).
+    admin_tls: Option<Arc<tls::TlsEndpoint>>,
     /// True until what the start loads (the snapshot, then the CRL the
     /// settings or the serving state name) is all live: checks wait for
     /// it, so none is answered with the snapshot's own CRL in between.
@@ -76,8 +83,8 @@ pub struct App {
     operators: Option<operators::Operators>,
     metrics: Metrics,
     admission: http::admission::Admission,
-    /// Each institution's budget of checks (with a `throttle_rate`).
-    throttle: Option<http::throttle::Throttle>,
+    /// Each institution's budget of checks (`throttle_rate`, or the registry's).
+    throttle: http::throttle::Throttle,
     policy: ActivationPolicy,
     started: Instant,
     shutdown: Shutdown,
@@ -91,6 +98,59 @@ impl App {
         if let Err(error) = log.record(actor, action, detail) {
             eprintln!("shikaku: {error:#}");
             self.metrics.audit_failures.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Reads `institutions.csv` again and, when every line is good, checks
+    /// are authorized by it from the next request on (budgets included);
+    /// otherwise the registry in service stays and the reason is returned.
+    fn reload_institutions(&self) -> Result<serde_json::Value, String> {
+        let Some(path) = &self.config.institutions else {
+            return Err(
+                "no institutions setting: the API is open to every institution code".into(),
+            );
+        };
+        let registry = Registry::load(path, self.config.require_token_with_certificate)
+            .map_err(|e| format!("institutions {}: {e:#}", path.display()))?;
+        let access = Access::Registry(registry);
+        self.throttle.set_own(access.budgets());
+        let count = access.institution_count();
+        self.access.store(Arc::new(access));
+        Ok(serde_json::json!({ "institutions": count }))
+    }
+
+    /// Reads the TLS files of both listeners again (see
+    /// [`tls::TlsEndpoint::reload`]); each listener changes only when all
+    /// of its files are good.
+    fn reload_tls(&self) -> Result<serde_json::Value, String> {
+        let mut loaded = serde_json::Map::new();
+        let mut problems = Vec::new();
+        for (name, endpoint) in [("public", &self.public_tls), ("admin", &self.admin_tls)] {
+            if let Some(endpoint) = endpoint {
+                match endpoint.reload() {
+                    Ok(description) => {
+                        loaded.insert(name.into(), description);
+                    }
+                    Err(problem) => problems.push(format!("{name} listener: {problem}")),
+                }
+            }
+        }
+        if loaded.is_empty() && problems.is_empty() {
+            return Err("no TLS is configured (tls_cert, admin_tls_cert)".into());
+        }
+        match problems.is_empty() {
+            true => Ok(serde_json::Value::Object(loaded)),
+            false => Err(format!(
+                "{}; the configuration in service stays{}",
+                problems.join("; "),
+                match loaded.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        " (reloaded: {})",
+                        loaded.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                }
+            )),
         }
     }
 
@@ -258,10 +318,22 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     }
     let access = match &config.institutions {
         Some(path) => Access::Registry(
-            Registry::load(path).with_context(|| format!("institutions {}", path.display()))?,
+            Registry::load(path, config.require_token_with_certificate)
+                .with_context(|| format!("institutions {}", path.display()))?,
         ),
         None => Access::Open,
     };
+    let load_tls = |files: &Option<tls::TlsFiles>| -> anyhow::Result<_> {
+        let Some(files) = files else { return Ok(None) };
+        let endpoint = tls::TlsEndpoint::load(files.clone(), config.clock.clone())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        for alarm in endpoint.alarms() {
+            eprintln!("shikaku: ALARM: {alarm}");
+        }
+        Ok(Some(Arc::new(endpoint)))
+    };
+    let public_tls = load_tls(&config.tls)?;
+    let admin_tls = load_tls(&config.admin_tls)?;
     let operators = match &config.operators {
         Some(path) => Some(
             operators::Operators::load(path)
@@ -315,6 +387,8 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let app = Arc::new(App {
         admission: http::admission::Admission::new(config.max_in_flight),
         throttle: http::throttle::Throttle::new(config.throttle, access.budgets()),
+        public_tls: public_tls.clone(),
+        admin_tls: admin_tls.clone(),
         operators,
         policy: ActivationPolicy {
             max_row_change_percent: config.max_row_change_percent,
@@ -332,7 +406,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         audit_log,
         state,
         crl: LiveCrl::default(),
-        access,
+        access: ArcSwap::from_pointee(access),
         metrics: Metrics::default(),
         started: Instant::now(),
         starting: AtomicBool::new(!matches!(plan, StartPlan::Nothing)),
@@ -343,6 +417,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
         tokio::spawn(load_at_start(app.clone(), plan, startup_failure.clone()));
     }
     tokio::spawn(stop_on_signal(app.shutdown.clone()));
+    tokio::spawn(reload_on_hangup(app.clone()));
     let limits = ConnectionLimits {
         max_connections: app.config.max_connections,
         header_read_timeout: app.config.header_read_timeout,
@@ -353,6 +428,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let admin_app = app.clone();
     let public_loop = http::listener::serve(
         public,
+        public_tls,
         move |request| http::router::handle(public_app.clone(), request),
         limits.clone(),
         app.shutdown.clone(),
@@ -361,6 +437,7 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     );
     let admin_loop = http::listener::serve(
         admin,
+        admin_tls,
         move |request| endpoints::admin::handle(admin_app.clone(), request),
         limits,
         app.shutdown.clone(),
@@ -397,6 +474,45 @@ fn start_check_log(config: &LogConfig, clock: &SharedClock) -> anyhow::Result<Ch
         eprintln!("shikaku: check log: {damage}");
     }
     Ok(log)
+}
+
+/// On SIGHUP, reloads the institution registry and the TLS files, as
+/// `POST /admin/institutions/reload` and `POST /admin/tls/reload` do; what
+/// cannot be reloaded is reported and keeps serving as it was.
+async fn reload_on_hangup(app: Arc<App>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        let reloading = app.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let registry = reloading
+                .config
+                .institutions
+                .is_some()
+                .then(|| reloading.reload_institutions());
+            let tls = (reloading.public_tls.is_some() || reloading.admin_tls.is_some())
+                .then(|| reloading.reload_tls());
+            (registry, tls)
+        })
+        .await;
+        let Ok((registry, tls)) = outcome else {
+            continue;
+        };
+        for (action, result) in [("institutions.reload", registry), ("tls.reload", tls)] {
+            let Some(result) = result else { continue };
+            match &result {
+                Ok(_) => println!("shikaku: SIGHUP: {action}: done"),
+                Err(problem) => eprintln!("shikaku: SIGHUP: {action}: refused: {problem}"),
+            }
+            let detail = match result {
+                Ok(loaded) => serde_json::json!({ "outcome": "ok", "loaded": loaded }),
+                Err(problem) => serde_json::json!({ "outcome": "refused", "error": problem }),
+            };
+            app.audit("SIGHUP", action, detail);
+        }
+    }
 }
 
 /// Begins a graceful shutdown on SIGTERM or Ctrl-C (SIGINT).

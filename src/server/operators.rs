@@ -9,6 +9,7 @@
 //! before it: `viewer` (status), `operator` (activations, rollbacks, CRLs,
 //! updates), `admin` (everything, including what later reloads settings).
 
+use crate::server::tls::peer::parse_sha256;
 use crate::source::csv_input::{refuse_bad_lines, CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
@@ -47,17 +48,28 @@ pub(crate) struct Operator {
     pub role: Role,
 }
 
-/// The operators, by the SHA-256 of their token.
+/// The operators, by the SHA-256 of their token and of their certificate.
 #[derive(Debug, Default)]
 pub(crate) struct Operators {
     by_token: HashMap<[u8; 32], Operator>,
+    by_certificate: HashMap<[u8; 32], Operator>,
+}
+
+/// One operator's line, read: the account and its credentials.
+struct Line {
+    operator: Operator,
+    token: Option<[u8; 32]>,
+    certificate: Option<[u8; 32]>,
+    line: u64,
 }
 
 impl Operators {
-    /// Reads `operators.csv` (`name,role,token_sha256`, UTF-8): the role
-    /// one of `viewer`, `operator`, `admin`, the hash 64 hex digits (e.g.
-    /// `printf %s "$TOKEN" | sha256sum`). Any bad line fails the load,
-    /// naming file, line and field.
+    /// Reads `operators.csv` (`name,role,token_sha256`, optionally
+    /// `certificate_sha256`; UTF-8): the role one of `viewer`, `operator`,
+    /// `admin`; the token's SHA-256 (e.g. `printf %s "$TOKEN" | sha256sum`)
+    /// and/or the SHA-256 of the operator's client certificate from the
+    /// operator CA (`openssl x509 -noout -fingerprint -sha256`), each 64
+    /// hex digits. Any bad line fails the load, naming file, line and field.
     pub(crate) fn load(path: &Path) -> anyhow::Result<Operators> {
         let mut source = CsvSource::open(path, Encoding::Utf8)?;
         source.require_columns(&["name", "role", "token_sha256"])?;
@@ -72,26 +84,34 @@ impl Operators {
                 }
                 let role = Role::parse(row.get("role").trim())
                     .ok_or_else(|| row.bad("role: one of viewer, operator, admin".into()))?;
-                let hash = hex_hash(row.get("token_sha256").trim()).ok_or_else(|| {
-                    row.bad(
-                        "token_sha256: 64 hex digits, the SHA-256 of the operator's token".into(),
-                    )
-                })?;
+                let hash = |column: &str, of: &str| match row.get(column).trim() {
+                    "" => Ok(None),
+                    text => parse_sha256(text).map(Some).ok_or_else(|| {
+                        row.bad(format!("{column}: 64 hex digits, the SHA-256 of the operator's {of}"))
+                    }),
+                };
+                let token = hash("token_sha256", "token")?;
+                let certificate = hash("certificate_sha256", "client certificate")?;
+                if token.is_none() && certificate.is_none() {
+                    return Err(row.bad(
+                        "token_sha256: give the operator a token or a certificate (certificate_sha256)".into(),
+                    ));
+                }
                 let operator = Operator {
                     name: name.to_string(),
                     role,
                 };
-                Ok((hash, operator, row.line))
+                Ok(Line {
+                    operator,
+                    token,
+                    certificate,
+                    line: row.line,
+                })
             },
-            |(hash, operator, line)| {
-                if operators.by_token.insert(hash, operator).is_some() {
-                    problems.push((
-                        line,
-                        format!(
-                            "{}:{line}: token_sha256: the same token is given to two operators",
-                            path.display()
-                        ),
-                    ));
+            |line| {
+                if let Err(problem) = operators.insert(line.operator, line.token, line.certificate) {
+                    let number = line.line;
+                    problems.push((number, format!("{}:{number}: {problem}", path.display())));
                 }
             },
             &mut |bad| bad_rows.push((bad.line, bad.to_string())),
@@ -101,21 +121,38 @@ impl Operators {
         Ok(operators)
     }
 
+    fn insert(
+        &mut self,
+        operator: Operator,
+        token: Option<[u8; 32]>,
+        certificate: Option<[u8; 32]>,
+    ) -> Result<(), String> {
+        if token.is_some_and(|t| self.by_token.contains_key(&t)) {
+            return Err("token_sha256: the same token is given to two operators".into());
+        }
+        if certificate.is_some_and(|c| self.by_certificate.contains_key(&c)) {
+            return Err(
+                "certificate_sha256: the same certificate is given to two operators".into(),
+            );
+        }
+        if let Some(token) = token {
+            self.by_token.insert(token, operator.clone());
+        }
+        if let Some(certificate) = certificate {
+            self.by_certificate.insert(certificate, operator);
+        }
+        Ok(())
+    }
+
     /// The operator whose token hashes to `token_sha256`, if any.
     pub(crate) fn find(&self, token_sha256: &[u8; 32]) -> Option<&Operator> {
         self.by_token.get(token_sha256)
     }
-}
 
-fn hex_hash(text: &str) -> Option<[u8; 32]> {
-    if text.len() != 64 {
-        return None;
+    /// The operator whose client certificate has SHA-256 `fingerprint`.
+    pub(crate) fn find_certificate(&self, fingerprint: &[u8; 32]) -> Option<&Operator> {
+        self.by_certificate.get(fingerprint)
     }
-    let mut hash = [0u8; 32];
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(hash)
 }
 
 #[cfg(test)]
@@ -140,7 +177,7 @@ mod tests {
     #[test]
     fn a_token_finds_its_operator_and_role() {
         let loaded = operators(&format!("name,role,token_sha256\nsato,viewer,{ABC}\n")).unwrap();
-        let hash = |token: &str| hex_hash(&sha256_hex(token)).unwrap();
+        let hash = |token: &str| parse_sha256(&sha256_hex(token)).unwrap();
         assert_eq!(
             loaded.find(&hash("abc")),
             Some(&Operator {

@@ -144,16 +144,17 @@ pub(crate) fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
     (all, started.elapsed())
 }
 
-/// `API on http://A  admin on http://B` → (A, B).
+/// `API on http://A  admin on http://B` (or https) → (A, B).
 fn parse_banner(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let rest = line.split("API on http://").nth(1)?;
-    let (public, rest) = rest.split_once(' ')?;
-    let admin = rest
-        .split("admin on http://")
-        .nth(1)?
-        .split_whitespace()
-        .next()?;
-    Some((public.parse().ok()?, admin.parse().ok()?))
+    let address = |text: &str| {
+        let rest = text
+            .strip_prefix("s://")
+            .or_else(|| text.strip_prefix("://"))?;
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    let public = address(line.split("API on http").nth(1)?)?;
+    let admin = address(line.split("admin on http").nth(1)?)?;
+    Some((public, admin))
 }
 
 /// An HTTP answer.

@@ -14,6 +14,7 @@ use crate::server::serving::crl::CrlGeneration;
 use crate::server::serving::generation::Generation;
 use crate::server::serving::recheck::Recheck;
 use crate::server::serving::slot::ActivationError;
+use crate::server::tls::peer::PeerCertificate;
 use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
@@ -64,11 +65,22 @@ pub(crate) async fn handle(
 fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operator>, ApiError> {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
     let credential = Credential::from_authorization(header);
+    let peer = request.extensions().get::<Arc<PeerCertificate>>();
+    if let (Some(peer), Some(tls)) = (peer, &app.admin_tls) {
+        tls.check_peer(peer).map_err(|refusal| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                format!("client certificate: {refusal}"),
+            )
+        })?;
+    }
     if let Some(operators) = &app.operators {
-        let found = match credential {
-            Credential::Bearer(hash) => operators.find(hash.bytes()),
-            Credential::None => None,
-        };
+        let by_certificate = peer.and_then(|peer| operators.find_certificate(&peer.fingerprint));
+        let found = by_certificate.or_else(|| {
+            credential
+                .token
+                .and_then(|hash| operators.find(hash.bytes()))
+        });
         return match found {
             Some(operator) => Ok(Some(operator.clone())),
             None => Err(ApiError::new(
@@ -90,10 +102,12 @@ fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operato
 }
 
 /// The role an admin endpoint needs: reading status is for viewers,
-/// changing what is served for operators.
+/// changing what is served for operators, reloading credentials and
+/// certificates for admins.
 fn required_role(path: &str) -> Role {
     match path {
         "/admin/status" => Role::Viewer,
+        "/admin/tls/reload" | "/admin/institutions/reload" => Role::Admin,
         _ => Role::Operator,
     }
 }
@@ -111,7 +125,9 @@ async fn route(
         | "/admin/snapshot/rollback"
         | "/admin/crl/activate"
         | "/admin/crl/rollback"
-        | "/admin/updates" => Method::POST,
+        | "/admin/updates"
+        | "/admin/tls/reload"
+        | "/admin/institutions/reload" => Method::POST,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::NotFound,
@@ -146,9 +162,15 @@ async fn route(
         "/admin/snapshot/activate" => ("snapshot.activate", activate_snapshot(app, request).await),
         "/admin/crl/activate" => ("crl.activate", activate_crl(app, request).await),
         "/admin/crl/rollback" => ("crl.rollback", rollback_crl(app).await),
+        "/admin/tls/reload" => ("tls.reload", reload(app, App::reload_tls).await),
+        "/admin/institutions/reload" => (
+            "institutions.reload",
+            reload(app, App::reload_institutions).await,
+        ),
         _ => ("snapshot.rollback", rollback(app).await),
     };
     let result = match result {
+        Ok(report) if action.ends_with(".reload") => Ok(report),
         Ok(mut report) => {
             if let Some(failure) = app.record_state(action).await {
                 report["state_write_error"] = json!(failure);
@@ -167,6 +189,23 @@ async fn route(
     };
     app.audit(&actor, action, detail);
     result.map(ok)
+}
+
+/// Runs a reload off the async threads (it reads files and checks
+/// signatures): 409 `refused` with the reason when the files are bad and
+/// what was in service stays.
+async fn reload(
+    app: &Arc<App>,
+    reload: fn(&App) -> Result<serde_json::Value, String>,
+) -> Result<serde_json::Value, ApiError> {
+    let app = app.clone();
+    let loaded = tokio::task::spawn_blocking(move || reload(&app))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, format!("the reload failed: {e}")))?;
+    match loaded {
+        Ok(loaded) => Ok(json!({ "status": "reloaded", "loaded": loaded })),
+        Err(problem) => Err(ApiError::new(ErrorCode::Refused, problem)),
+    }
 }
 
 /// Who asks, without operator accounts: the `X-Operator` header (free
@@ -329,10 +368,11 @@ async fn status(app: &Arc<App>) -> serde_json::Value {
         ),
         "service_hours": config.service_hours.to_string(),
         "open_now": config.service_hours.is_open(now.minute_of_day),
-        "institutions": match app.access.institution_count() {
+        "institutions": match app.access.load().institution_count() {
             Some(n) => json!(n),
             None => json!("open: any institution code is accepted"),
         },
+        "tls": tls_status(app),
         "in_flight": app.admission.in_flight(),
         "max_in_flight": config.max_in_flight,
         "open_connections": app.metrics.connections().load(Ordering::Relaxed),
@@ -414,5 +454,27 @@ fn alarms(app: &App, crl: Option<&CrlGeneration>) -> Vec<String> {
         .chain(state)
         .chain(recheck)
         .chain(damaged)
+        .chain(tls_alarms(app))
         .collect()
+}
+
+/// The TLS alarms of both listeners, each named.
+fn tls_alarms(app: &App) -> Vec<String> {
+    [("public", &app.public_tls), ("admin", &app.admin_tls)]
+        .into_iter()
+        .filter_map(|(name, tls)| Some((name, tls.as_ref()?)))
+        .flat_map(|(name, tls)| {
+            tls.alarms()
+                .into_iter()
+                .map(move |alarm| format!("{name} listener TLS: {alarm}"))
+        })
+        .collect()
+}
+
+/// What each listener's TLS has loaded (`null` for plain HTTP).
+fn tls_status(app: &App) -> serde_json::Value {
+    json!({
+        "public": app.public_tls.as_ref().map(|tls| tls.describe()),
+        "admin": app.admin_tls.as_ref().map(|tls| tls.describe()),
+    })
 }

@@ -4,7 +4,7 @@ use crate::engine::json::write_str;
 use crate::model::ErrorCode;
 use crate::server::http::admission::no_snapshot;
 use crate::server::http::response::{json, with_type, ApiError, Body};
-use crate::server::metrics::{CheckLogFacts, CrlFacts, SnapshotFacts, UpdateFacts};
+use crate::server::metrics::{CheckLogFacts, CrlFacts, SnapshotFacts, TlsFacts, UpdateFacts};
 use crate::server::App;
 use hyper::{Response, StatusCode};
 use std::time::UNIX_EPOCH;
@@ -63,6 +63,17 @@ pub(crate) fn metrics(app: &App) -> Response<Body> {
             queued: log.queued(),
             capacity: log.config.queue,
         }),
+        tls: [("public", &app.public_tls), ("admin", &app.admin_tls)]
+            .into_iter()
+            .filter_map(|(listener, tls)| {
+                let tls = tls.as_ref()?;
+                Some(TlsFacts {
+                    listener,
+                    counters: &tls.counters,
+                    alarms: tls.alarms().len(),
+                })
+            })
+            .collect(),
     };
     with_type(
         StatusCode::OK,

@@ -7,8 +7,9 @@
 use crate::engine::rules::Rules;
 use crate::model::{ErrorCode, InstitutionCode, JapanTime};
 use crate::server::http::response::ApiError;
-use crate::server::institutions::{Credential, Denied};
+use crate::server::institutions::{CertificateId, Credential, Denied};
 use crate::server::metrics::InstitutionClass;
+use crate::server::tls::peer::PeerCertificate;
 use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
@@ -99,12 +100,27 @@ pub(crate) fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admit
     })
 }
 
-/// The request's credential, refused (401, before the body is read) when
-/// it could authorize nothing at all.
+/// The request's credential (its token, and its connection's client
+/// certificate judged again now), refused (401, before the body is read)
+/// when it could authorize nothing at all.
 pub(crate) fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
-    let credential =
+    let mut credential =
         Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
-    if app.access.may_present(credential) {
+    if let Some(peer) = request.extensions().get::<Arc<PeerCertificate>>() {
+        if let Some(tls) = &app.public_tls {
+            tls.check_peer(peer).map_err(|refusal| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    format!("client certificate: {refusal}"),
+                )
+            })?;
+        }
+        credential.certificate = Some(CertificateId {
+            fingerprint: peer.fingerprint,
+            institution: peer.institution,
+        });
+    }
+    if app.access.load().may_present(credential) {
         Ok(credential)
     } else {
         Err(ApiError::new(
@@ -138,6 +154,7 @@ pub(crate) fn authorize(
     credential: Credential,
 ) -> Result<(), ApiError> {
     app.access
+        .load()
         .authorize(institution, credential)
         .map_err(|denied| match denied {
             Denied::Unauthenticated => ApiError::new(
@@ -148,6 +165,22 @@ pub(crate) fn authorize(
                 ErrorCode::Forbidden,
                 format!("institution: the token presented may not check for {institution}"),
             ),
+            Denied::CertificateOf(holder) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("institution: the client certificate is institution {holder}'s; it may not check for {institution}"),
+            ),
+            Denied::CertificateUnregistered => ApiError::new(
+                ErrorCode::Forbidden,
+                "client certificate: it identifies no registered institution (no institution code in its subject, or one whose registry line pins another certificate)",
+            ),
+            Denied::TokenRequired => ApiError::new(
+                ErrorCode::Unauthorized,
+                "Authorization: send your institution's token as well as its certificate (`Authorization: Bearer <token>`)",
+            ),
+            Denied::CertificateRequired => ApiError::new(
+                ErrorCode::Unauthorized,
+                "client certificate: this service asks for your institution's certificate as well as its token",
+            ),
         })?;
     within_budget(app, institution)
 }
@@ -156,10 +189,7 @@ pub(crate) fn authorize(
 /// 429 `throttled` with the seconds until the next is allowed when it has
 /// none left. The first refusal of a minute is logged.
 fn within_budget(app: &App, institution: &InstitutionCode) -> Result<(), ApiError> {
-    let Some(throttle) = &app.throttle else {
-        return Ok(());
-    };
-    let over = match throttle.take(*institution) {
+    let over = match app.throttle.take(*institution) {
         Ok(()) => return Ok(()),
         Err(over) => over,
     };

@@ -3,6 +3,9 @@
 //! shutdown (stop accepting, let requests in progress finish, close idle
 //! connections, give up at the deadline).
 //!
+//! With TLS, the handshake comes first, bounded by the header read
+//! timeout, and the client certificate it verified rides on each request.
+//!
 //! hyper's own header timeout does not cover the wait between requests on a
 //! keep-alive connection, so each connection's socket records when it last
 //! moved a byte and the connection task closes it gracefully once it has
@@ -26,6 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::server::http::response::Body;
+use crate::server::tls::peer::PeerCertificate;
+use crate::server::tls::TlsEndpoint;
 
 /// How connections are treated.
 #[derive(Clone, Debug)]
@@ -64,10 +69,14 @@ impl Shutdown {
 }
 
 /// Accepts connections on `listener` until shutdown, serving each with
-/// `handler`; returns once every connection has closed or `deadline` has
-/// passed since shutdown began. `open` counts the connections open.
+/// `handler` (over TLS with `tls`, each request then carrying its
+/// connection's client certificate, if any, as an
+/// `Arc<PeerCertificate>` extension); returns once every connection has
+/// closed or `deadline` has passed since shutdown began. `open` counts the
+/// connections open.
 pub(crate) async fn serve<H, F>(
     listener: TcpListener,
+    tls: Option<Arc<TlsEndpoint>>,
     handler: H,
     limits: ConnectionLimits,
     shutdown: Shutdown,
@@ -102,9 +111,24 @@ pub(crate) async fn serve<H, F>(
         let limits = limits.clone();
         let stop = shutdown.subscribe();
         let open = open.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             open.fetch_add(1, Ordering::Relaxed);
-            serve_connection(stream, handler, &limits, stop).await;
+            let activity = Arc::new(Activity::new());
+            let tracked = Tracked {
+                inner: stream,
+                activity: activity.clone(),
+            };
+            match tls {
+                None => serve_connection(tracked, None, activity, handler, &limits, stop).await,
+                Some(tls) => {
+                    if let Some((stream, peer)) =
+                        tls.accept(tracked, limits.header_read_timeout).await
+                    {
+                        serve_connection(stream, peer, activity, handler, &limits, stop).await;
+                    }
+                }
+            }
             open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
@@ -115,25 +139,29 @@ pub(crate) async fn serve<H, F>(
     let _ = tokio::time::timeout(deadline, slots.acquire_many(all)).await;
 }
 
-async fn serve_connection<H, F>(
-    stream: TcpStream,
+async fn serve_connection<S, H, F>(
+    stream: S,
+    peer: Option<Arc<PeerCertificate>>,
+    activity: Arc<Activity>,
     handler: H,
     limits: &ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Response<Body>, Infallible>> + Send + 'static,
 {
-    let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        activity: activity.clone(),
+    let service = service_fn(move |mut request: Request<Incoming>| {
+        if let Some(peer) = &peer {
+            request.extensions_mut().insert(peer.clone());
+        }
+        handler(request)
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
-        .serve_connection(io, service_fn(handler));
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let mut closing = false;
     let idle = limits.idle_timeout;

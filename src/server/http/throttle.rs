@@ -13,8 +13,10 @@
 
 use crate::model::InstitutionCode;
 use crate::server::config::Budget;
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// One institution's bucket.
@@ -30,8 +32,9 @@ struct Bucket {
 pub(crate) struct Throttle {
     /// Every institution's budget, unless `own` gives one (`None`: no limit).
     budget: Option<Budget>,
-    /// Budgets of their own (from the institution registry).
-    own: HashMap<InstitutionCode, Budget>,
+    /// Budgets of their own (from the institution registry, replaced
+    /// when it is reloaded).
+    own: ArcSwap<HashMap<InstitutionCode, Budget>>,
     buckets: DashMap<InstitutionCode, Bucket>,
     started: Instant,
 }
@@ -45,18 +48,20 @@ pub(crate) struct OverBudget {
 }
 
 impl Throttle {
-    /// Budgets for every institution (`budget`) and for some (`own`);
-    /// `None` when there is none at all.
-    pub(crate) fn new(
-        budget: Option<Budget>,
-        own: HashMap<InstitutionCode, Budget>,
-    ) -> Option<Throttle> {
-        (budget.is_some() || !own.is_empty()).then(|| Throttle {
+    /// Budgets for every institution (`budget`) and for some (`own`).
+    pub(crate) fn new(budget: Option<Budget>, own: HashMap<InstitutionCode, Budget>) -> Throttle {
+        Throttle {
             budget,
-            own,
+            own: ArcSwap::from_pointee(own),
             buckets: DashMap::new(),
             started: Instant::now(),
-        })
+        }
+    }
+
+    /// Replaces the institutions' own budgets (a reloaded registry); a
+    /// bucket keeps its tokens and refills at its new rate from now on.
+    pub(crate) fn set_own(&self, own: HashMap<InstitutionCode, Budget>) {
+        self.own.store(Arc::new(own));
     }
 
     /// Takes a token for one check of `institution` now.
@@ -66,8 +71,8 @@ impl Throttle {
 
     /// [`Throttle::take`] at `now`, microseconds since the throttle started.
     fn take_at(&self, institution: InstitutionCode, now: u64) -> Result<(), OverBudget> {
-        let Some(Budget { rate, burst }) = self.own.get(&institution).copied().or(self.budget)
-        else {
+        let own = self.own.load();
+        let Some(Budget { rate, burst }) = own.get(&institution).copied().or(self.budget) else {
             return Ok(());
         };
         let mut bucket = self.buckets.entry(institution).or_insert(Bucket {
@@ -107,7 +112,7 @@ mod tests {
             rate: 2.0,
             burst: 3.0,
         };
-        let throttle = Throttle::new(Some(budget), HashMap::new()).unwrap();
+        let throttle = Throttle::new(Some(budget), HashMap::new());
         let (a, b) = (code("1312345678"), code("1398765432"));
         for _ in 0..3 {
             assert_eq!(throttle.take_at(a, 0), Ok(()));
@@ -136,8 +141,19 @@ mod tests {
     }
 
     #[test]
-    fn no_budget_at_all_makes_no_throttle() {
-        assert!(Throttle::new(None, HashMap::new()).is_none());
+    fn no_budget_at_all_refuses_nothing_until_the_registry_gives_one() {
+        let throttle = Throttle::new(None, HashMap::new());
+        let a = code("1312345678");
+        for _ in 0..1000 {
+            assert_eq!(throttle.take_at(a, 0), Ok(()));
+        }
+        let one = Budget {
+            rate: 1.0,
+            burst: 1.0,
+        };
+        throttle.set_own(HashMap::from([(a, one)]));
+        assert_eq!(throttle.take_at(a, 0), Ok(()));
+        assert!(throttle.take_at(a, 0).is_err());
     }
 
     #[test]
@@ -148,7 +164,7 @@ mod tests {
         };
         let a = code("1312345678");
         // A budget of its own, and no limit for the others.
-        let throttle = Throttle::new(None, HashMap::from([(a, slow)])).unwrap();
+        let throttle = Throttle::new(None, HashMap::from([(a, slow)]));
         for _ in 0..100 {
             assert_eq!(throttle.take_at(code("1398765432"), 0), Ok(()));
         }
