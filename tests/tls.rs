@@ -824,3 +824,118 @@ fn sessions_resume_and_both_key_types_serve() {
     assert_ne!(code, 0, "{text}");
     assert!(text.contains("certificate revoked"), "{text}");
 }
+
+#[test]
+fn operators_authenticate_by_certificate_or_token_on_an_admin_listener_over_tls() {
+    let ca = OpensslCa::new();
+    ca.client("viewer", "sato");
+    ca.client("intruder", "suzuki");
+    let admin_token = "admin-token-0123456789abcdef";
+    let digest = |text: &str| -> String {
+        let hash = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        hash.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    };
+    let operators = format!(
+        "name,role,token_sha256,certificate_sha256\nsato,viewer,,{}\ntanaka,admin,{},\n",
+        ca.fingerprint("viewer"),
+        digest(admin_token)
+    );
+    std::fs::write(ca.path("operators.csv"), operators).unwrap();
+    let built = built();
+    let (cert, key, operator_ca, operators) = (
+        ca.arg("server.pem"),
+        ca.arg("server.key"),
+        ca.arg("ca.pem"),
+        ca.arg("operators.csv"),
+    );
+    let server = serve(
+        &built,
+        &ca,
+        &[
+            "--admin-tls-cert",
+            &cert,
+            "--admin-tls-key",
+            &key,
+            "--operator-ca",
+            &operator_ca,
+            "--operators",
+            &operators,
+        ],
+    );
+    let admin = |name: Option<&str>, method: &str, path: &str, token: Option<&str>| {
+        let url = format!("https://127.0.0.1:{}{path}", server.admin.port());
+        let (cacert, cert, key) = match name {
+            Some(name) => (
+                ca.arg("ca.pem"),
+                ca.arg(&format!("{name}.pem")),
+                ca.arg(&format!("{name}.key")),
+            ),
+            None => (ca.arg("ca.pem"), String::new(), String::new()),
+        };
+        let mut args = vec!["--cacert", &cacert, "-X", method, "-w", "\n%{http_code}"];
+        if name.is_some() {
+            args.extend_from_slice(&["--cert", &cert, "--key", &key]);
+        }
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+        if let Some(auth) = &auth {
+            args.extend_from_slice(&["-H", auth]);
+        }
+        args.push(&url);
+        let (code, text) = curl(&args);
+        assert_eq!(code, 0, "{text}");
+        text.rsplit('\n').next().unwrap().to_string()
+    };
+    assert_eq!(admin(Some("viewer"), "GET", "/admin/status", None), "200");
+    assert_eq!(
+        admin(Some("viewer"), "POST", "/admin/snapshot/rollback", None),
+        "403"
+    );
+    assert_eq!(
+        admin(Some("viewer"), "POST", "/admin/tls/reload", None),
+        "403"
+    );
+    assert_eq!(admin(Some("intruder"), "GET", "/admin/status", None), "401");
+    assert_eq!(admin(None, "GET", "/admin/status", None), "401");
+    assert_eq!(
+        admin(None, "POST", "/admin/tls/reload", Some(admin_token)),
+        "200"
+    );
+    // Plain HTTP is not spoken on a TLS listener.
+    let plain = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(format!(
+            "http://127.0.0.1:{}/admin/status",
+            server.admin.port()
+        ))
+        .output()
+        .unwrap();
+    assert!(!plain.status.success() || plain.stdout.is_empty());
+}
+
+#[test]
+fn with_optional_client_auth_a_token_alone_still_authenticates() {
+    let ca = OpensslCa::new();
+    ca.client("a", A);
+    let built = built();
+    let registry = ca.registry("");
+    let server = serve(
+        &built,
+        &ca,
+        &["--institutions", &registry, "--client-auth", "optional"],
+    );
+    let check = |name: Option<&str>, token: Option<&str>| {
+        let auth = token.map(|t| format!("Authorization: Bearer {t}"));
+        let body = check_body(A);
+        let mut extra = vec!["-d", &body];
+        if let Some(auth) = &auth {
+            extra.extend_from_slice(&["-H", auth]);
+        }
+        let (code, text) = curl_as(&ca, name, &server, "/v1/check/card", &extra);
+        assert_eq!(code, 0, "{text}");
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+    };
+    assert_eq!(check(None, Some(TOKEN_A))["status"], "ok");
+    assert_eq!(check(None, Some(TOKEN_B))["error"]["code"], "forbidden");
+    assert_eq!(check(None, None)["error"]["code"], "unauthorized");
+    assert_eq!(check(Some("a"), None)["status"], "ok");
+}

@@ -695,6 +695,80 @@ mod tests {
     }
 
     #[test]
+    fn tls_settings_that_do_not_belong_together_are_refused() {
+        let path = |name: &str| Some(PathBuf::from(name));
+        let cases = [
+            (
+                Settings {
+                    tls_cert: path("server.pem"),
+                    ..Settings::default()
+                },
+                "tls_cert: needs tls_key",
+            ),
+            (
+                Settings {
+                    client_ca: path("ca.pem"),
+                    ..Settings::default()
+                },
+                "client_ca: client certificates need TLS",
+            ),
+            (
+                Settings {
+                    tls_cert: path("server.pem"),
+                    tls_key: path("server-key.pem"),
+                    client_auth: Some("required".into()),
+                    ..Settings::default()
+                },
+                "client_auth: asking for client certificates needs client_ca",
+            ),
+            (
+                Settings {
+                    tls_cert: path("server.pem"),
+                    tls_key: path("server-key.pem"),
+                    client_ca: path("ca.pem"),
+                    require_token_with_certificate: Some(true),
+                    ..Settings::default()
+                },
+                "require_token_with_certificate: needs institutions",
+            ),
+            (
+                Settings {
+                    admin_tls_cert: path("admin.pem"),
+                    admin_tls_key: path("admin-key.pem"),
+                    operator_ca: path("ca.pem"),
+                    ..Settings::default()
+                },
+                "operator_ca: needs operators",
+            ),
+            (
+                Settings {
+                    client_identity: Some("email".into()),
+                    ..Settings::default()
+                },
+                "client_identity: `email`",
+            ),
+        ];
+        for (settings, expected) in cases {
+            let error = ServeConfig::from_settings(settings, false).unwrap_err();
+            assert!(error.starts_with(expected), "{error}");
+        }
+        let tls = ServeConfig::from_settings(
+            Settings {
+                tls_cert: path("server.pem"),
+                tls_key: path("server-key.pem"),
+                client_ca: path("ca.pem"),
+                ..Settings::default()
+            },
+            false,
+        )
+        .unwrap()
+        .tls
+        .unwrap();
+        assert_eq!(tls.client_auth, ClientAuth::Required, "a CA asks for certificates");
+        assert_eq!(tls.identity, IdentityAttribute::CommonName);
+    }
+
+    #[test]
     fn demo_data_is_served_at_all_hours_unless_told_otherwise() {
         let demo = ServeConfig::from_settings(Settings::default(), true).unwrap();
         assert_eq!(demo.service_hours, ServiceHours::Always);
