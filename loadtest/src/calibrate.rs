@@ -54,7 +54,7 @@ pub struct Calibration {
 
 pub fn calibrate(options: &CalibrateOptions) -> Result<Calibration> {
     let server = NullServer::start(None).context("cannot start the null server")?;
-    let endpoint = Endpoint::parse(&server.url(), None, "null server")?;
+    let endpoint = Endpoint::parse(&server.url(), None, "null server", None, "")?;
     let floor = loopback_floor(&server, options.seconds)?;
     let latency = run_constant(
         &endpoint,

@@ -1309,6 +1309,7 @@ mod tests {
                 }],
                 passed: false,
             }),
+            tls: None,
             interrupted: false,
             passed: false,
         }

@@ -26,3 +26,4 @@ pub mod runner;
 pub mod scenario;
 pub mod summary;
 pub mod thresholds;
+pub mod tls;

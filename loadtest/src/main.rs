@@ -114,6 +114,20 @@ struct RunArgs {
     /// keep-alive or new-connection.
     #[arg(long)]
     mode: Option<String>,
+    /// PEM bundle an https:// target's certificate chains to [scenario: target.ca_cert].
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for the checks' institution [scenario: target.client_cert].
+    #[arg(long, requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// Its private key (PEM) [scenario: target.client_key].
+    #[arg(long, requires = "client_cert")]
+    client_key: Option<PathBuf>,
+    /// A pool of client certificates, one institution each, taken in turn
+    /// by the connections: a clients.csv as `shikaku tls gen` writes it
+    /// [scenario: target.client_certs].
+    #[arg(long, conflicts_with = "client_cert")]
+    client_certs: Option<PathBuf>,
     /// Client runtime threads.
     #[arg(long)]
     threads: Option<usize>,
@@ -213,6 +227,10 @@ fn run(args: RunArgs) -> Result<bool> {
         connections: args.connections,
         threads: args.threads,
         mode: args.mode.clone(),
+        ca_cert: args.ca_cert.clone(),
+        client_cert: args.client_cert.clone(),
+        client_key: args.client_key.clone(),
+        client_certs: args.client_certs.clone(),
     };
     let scenario = scenario::parse(&name, &text, &overrides)?;
     let mut profile = scenario.profile()?;

@@ -62,6 +62,7 @@ pub fn summarize(
             send_lag: percentiles(&totals.send_lag),
         },
         snapshots: totals.snapshots.clone(),
+        tls: outcome.handshakes.clone(),
         intervals: recorder.intervals.clone(),
         actions: outcome.actions.clone(),
         interrupted: outcome.interrupted,
@@ -143,6 +144,13 @@ pub fn print_summary(summary: &Summary, out: &mut impl Write) -> std::io::Result
             out,
             "  {name:<12} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             p.p50, p.p90, p.p99, p.p99_9, p.p99_99, p.max
+        )?;
+    }
+    if let Some(tls) = &summary.tls {
+        writeln!(
+            out,
+            "  tls       handshakes full {}  resumed {}  failed {}  mean {:.2} ms  max {:.2} ms  ({} client identities)",
+            tls.full, tls.resumed, tls.failed, tls.mean_ms, tls.max_ms, tls.identities
         )?;
     }
     for (id, count) in &summary.snapshots {

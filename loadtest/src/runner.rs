@@ -17,16 +17,15 @@
 //! dropped and counted, never silently skipped.
 
 use crate::answers::{self, Read};
-use crate::client::{exchange, Endpoint, ExchangeError};
+use crate::client::{exchange, Connection, Endpoint, ExchangeError};
 use crate::corpus::Corpus;
 use crate::mix::Prepared;
 use crate::profile::Profile;
 use crate::recorder::{Failure, IntervalGauges, Recorder, Timing};
 use crate::summary::{ActionResult, Backlog};
+use crate::tls::HandshakeSummary;
 use anyhow::{anyhow, Result};
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
 use hyper::Method;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -90,6 +89,8 @@ pub struct TimedAction {
 /// What a run leaves behind.
 pub struct Outcome {
     pub recorder: Recorder,
+    /// TLS handshakes towards the API (https only).
+    pub handshakes: Option<HandshakeSummary>,
     /// The run was stopped by Ctrl-C before its schedule ended.
     pub interrupted: bool,
     pub actions: Vec<ActionResult>,
@@ -250,10 +251,9 @@ async fn run_async(
             max_outstanding: shared.gauges.max_outstanding.load(Relaxed),
         },
         elapsed,
+        handshakes: shared.settings.endpoint.handshakes(),
     })
 }
-
-type Connection = SendRequest<Full<Bytes>>;
 
 /// Opens the keep-alive pool before the clock starts (a target that cannot
 /// be reached fails the run at once); new-connection mode opens none.
@@ -430,11 +430,17 @@ async fn attempt(
     if connection.as_ref().is_none_or(|c| c.is_closed()) {
         *connection = Some(endpoint.connect().await.map_err(AttemptError::Connect)?);
     }
-    let Some(sender) = connection.as_mut() else {
+    let Some(connection) = connection.as_mut() else {
         unreachable!("connected just above")
     };
-    let request = endpoint.request(Method::POST, prepared.path, prepared.body.clone(), close);
-    exchange(sender, request)
+    let request = endpoint.request(
+        connection,
+        Method::POST,
+        prepared.path,
+        &prepared.body,
+        close,
+    );
+    exchange(connection, request)
         .await
         .map_err(AttemptError::Exchange)
 }

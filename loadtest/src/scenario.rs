@@ -8,6 +8,7 @@ use crate::client::Endpoint;
 use crate::mix::MixSpec;
 use crate::profile::{Profile, ProfileSpec};
 use crate::runner::{Action, ConnectionMode, Progress, RunSettings, TimedAction};
+use crate::tls::TlsSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -63,6 +64,24 @@ pub struct TargetSpec {
     pub token_env: Option<String>,
     /// Environment variable holding the admin API's bearer token.
     pub admin_token_env: Option<String>,
+    /// PEM bundle an https:// server's certificate chains to.
+    pub ca_cert: Option<PathBuf>,
+    /// One client certificate and key (PEM) for the checks' institution.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Or a pool of them, as `shikaku tls gen` lists them in clients.csv.
+    pub client_certs: Option<PathBuf>,
+}
+
+impl TargetSpec {
+    fn tls(&self) -> TlsSpec {
+        TlsSpec {
+            ca_cert: self.ca_cert.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            client_certs: self.client_certs.clone(),
+        }
+    }
 }
 
 impl Default for TargetSpec {
@@ -73,6 +92,10 @@ impl Default for TargetSpec {
             institution: "1312345678".into(),
             token_env: None,
             admin_token_env: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            client_certs: None,
         }
     }
 }
@@ -180,6 +203,10 @@ pub struct Overrides {
     pub connections: Option<usize>,
     pub threads: Option<usize>,
     pub mode: Option<String>,
+    pub ca_cert: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub client_certs: Option<PathBuf>,
 }
 
 /// The name and text of a shipped scenario, or of the file `name`.
@@ -255,6 +282,17 @@ impl Scenario {
         set(&mut self.target.admin_url, &o.admin_url);
         set(&mut self.target.institution, &o.institution);
         set(&mut self.connections.mode, &o.mode);
+        let t = &mut self.target;
+        for (field, value) in [
+            (&mut t.ca_cert, &o.ca_cert),
+            (&mut t.client_cert, &o.client_cert),
+            (&mut t.client_key, &o.client_key),
+            (&mut t.client_certs, &o.client_certs),
+        ] {
+            if value.is_some() {
+                *field = value.clone();
+            }
+        }
         if o.snapshot.is_some() || o.corpus.is_some() {
             self.corpus.snapshot = o.snapshot.clone();
             self.corpus.file = o.corpus.clone();
@@ -292,16 +330,21 @@ impl Scenario {
             bail!("report.interval: at least 10ms");
         }
         let t = &self.target;
+        let tls = t.tls();
         Ok(RunSettings {
             endpoint: Endpoint::parse(
                 &t.url,
                 token(&t.token_env, "target.token_env")?.as_deref(),
                 "target.url",
+                Some(&tls),
+                &t.institution,
             )?,
             admin: Some(Endpoint::parse(
                 &t.admin_url,
                 token(&t.admin_token_env, "target.admin_token_env")?.as_deref(),
                 "target.admin_url",
+                Some(&tls),
+                &t.institution,
             )?),
             mode,
             connections: c.count,

@@ -9,6 +9,7 @@
 //! request was actually written; "send lag" is the difference (the
 //! harness's own lateness plus any wait for a free connection).
 
+use crate::tls::HandshakeSummary;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -57,6 +58,9 @@ pub struct Summary {
     /// Stopped by Ctrl-C before the schedule ended (such a run never passes).
     #[serde(default)]
     pub interrupted: bool,
+    /// TLS handshakes towards the API, apart from the requests (https only).
+    #[serde(default)]
+    pub tls: Option<HandshakeSummary>,
     /// `true` when every threshold, every action and the baseline
     /// comparison passed, and the run was not interrupted.
     pub passed: bool,

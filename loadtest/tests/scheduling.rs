@@ -42,7 +42,7 @@ fn run_in(
 ) -> Outcome {
     let (corpus, requests) = calibrate::null_requests().unwrap();
     let settings = RunSettings {
-        endpoint: Endpoint::parse(&server.url(), None, "url").unwrap(),
+        endpoint: Endpoint::parse(&server.url(), None, "url", None, "").unwrap(),
         admin: None,
         mode,
         connections,
@@ -183,7 +183,8 @@ fn an_unreachable_target_fails_the_run_at_once() {
         .port();
     let (corpus, requests) = calibrate::null_requests().unwrap();
     let settings = RunSettings {
-        endpoint: Endpoint::parse(&format!("http://127.0.0.1:{port}"), None, "url").unwrap(),
+        endpoint: Endpoint::parse(&format!("http://127.0.0.1:{port}"), None, "url", None, "")
+            .unwrap(),
         admin: None,
         mode: ConnectionMode::KeepAlive,
         connections: 2,

@@ -764,7 +764,11 @@ mod tests {
         .unwrap()
         .tls
         .unwrap();
-        assert_eq!(tls.client_auth, ClientAuth::Required, "a CA asks for certificates");
+        assert_eq!(
+            tls.client_auth,
+            ClientAuth::Required,
+            "a CA asks for certificates"
+        );
         assert_eq!(tls.identity, IdentityAttribute::CommonName);
     }
 
