@@ -209,16 +209,26 @@ pub struct Overrides {
     pub client_certs: Option<PathBuf>,
 }
 
-/// The name and text of a shipped scenario, or of the file `name`.
+/// What the TLS variant of a shipped scenario (its name + `-tls`) adds:
+/// the API over mutual TLS with the PKI `shikaku tls gen --out tls` makes,
+/// each connection presenting another institution's certificate.
+const TLS_VARIANT: &str = "\n[target]\nurl = \"https://127.0.0.1:8080\"\nca_cert = \"tls/ca.pem\"\nclient_certs = \"tls/clients.csv\"\n";
+
+/// The name and text of a shipped scenario (or of its TLS variant,
+/// `NAME-tls`), or of the file `name`.
 pub fn source(name: &str) -> Result<(String, String)> {
     if let Some((shipped, text)) = SHIPPED.iter().find(|(n, _)| *n == name) {
         return Ok((shipped.to_string(), text.to_string()));
+    }
+    let base = name.strip_suffix("-tls").unwrap_or("");
+    if let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == base) {
+        return Ok((name.to_string(), format!("{text}{TLS_VARIANT}")));
     }
     let path = PathBuf::from(name);
     let text = std::fs::read_to_string(&path).with_context(|| {
         let names: Vec<_> = SHIPPED.iter().map(|(n, _)| *n).collect();
         format!(
-            "{name} is neither a scenario file nor a shipped scenario ({})",
+            "{name} is neither a scenario file nor a shipped scenario ({}, each also as NAME-tls)",
             names.join(", ")
         )
     })?;
@@ -398,15 +408,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_shipped_scenario_parses_and_compiles() {
-        for (name, text) in SHIPPED {
+    fn every_shipped_scenario_and_its_tls_variant_parses_and_compiles() {
+        let pki = tempfile::tempdir().unwrap();
+        let options = shikaku::gen::tls::TlsGenOptions {
+            institutions: 2,
+            revoked: 0,
+            valid_days: 1,
+        };
+        shikaku::gen::tls::write(pki.path(), &options).unwrap();
+        let variants = SHIPPED
+            .iter()
+            .flat_map(|(name, _)| [name.to_string(), format!("{name}-tls")]);
+        for name in variants {
+            let (name, text) = source(&name).unwrap();
             let overrides = Overrides {
                 activate_path: Some("snapshots/next".into()),
+                ca_cert: Some(pki.path().join("ca.pem")),
+                client_certs: Some(pki.path().join("clients.csv")),
                 ..Overrides::default()
             };
-            let scenario = parse(name, text, &overrides).unwrap();
+            let scenario = parse(&name, &text, &overrides).unwrap();
+            assert_eq!(
+                scenario
+                    .settings(Progress::Off)
+                    .unwrap()
+                    .endpoint
+                    .url()
+                    .starts_with("https"),
+                name.ends_with("-tls"),
+                "{name}"
+            );
             let profile = scenario.profile().unwrap();
-            scenario.settings(Progress::Off).unwrap();
             scenario.actions(profile.duration()).unwrap();
             for threshold in &scenario.report.thresholds {
                 threshold.parse::<crate::thresholds::Threshold>().unwrap();

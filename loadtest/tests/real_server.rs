@@ -246,3 +246,100 @@ fn a_failed_threshold_fails_the_run_and_is_named() {
     assert!(!summary.passed);
     assert_eq!(summary.thresholds.len(), 1);
 }
+
+/// A second server, over mutual TLS, with the PKI `shikaku tls gen` makes
+/// (8 institutions, the last revoked) and its registry.
+struct TlsTarget {
+    _dir: tempfile::TempDir,
+    pki: PathBuf,
+    public: std::net::SocketAddr,
+    admin: std::net::SocketAddr,
+}
+
+fn tls_target() -> &'static TlsTarget {
+    static TARGET: OnceLock<TlsTarget> = OnceLock::new();
+    TARGET.get_or_init(|| {
+        let first = target().first.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let pki = dir.path().join("pki");
+        let options = shikaku::gen::tls::TlsGenOptions {
+            institutions: 8,
+            revoked: 1,
+            valid_days: 30,
+        };
+        shikaku::gen::tls::write(&pki, &options).unwrap();
+        let settings = Settings {
+            snapshot: Some(first),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            admin_listen: Some("127.0.0.1:0".parse().unwrap()),
+            service_hours: Some("off".into()),
+            tls_cert: Some(pki.join("server.pem")),
+            tls_key: Some(pki.join("server-key.pem")),
+            client_ca: Some(pki.join("ca.pem")),
+            client_crl: Some(pki.join("crl.der")),
+            institutions: Some(pki.join("institutions.csv")),
+            ..Settings::default()
+        };
+        let config = ServeConfig::from_settings(settings, false).unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || server::run(config, |bound| sender.send(bound).unwrap()));
+        let bound = receiver.recv().unwrap();
+        TlsTarget {
+            _dir: dir,
+            pki,
+            public: bound.public,
+            admin: bound.admin,
+        }
+    })
+}
+
+#[test]
+fn a_pool_of_institution_certificates_checks_over_mutual_tls() {
+    let first = target().first.to_str().unwrap().to_string();
+    let target = tls_target();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let scenario = out.with_extension("toml");
+    let text = SCENARIO.replace("[[actions]]\nat = \"50%\"\n", "");
+    std::fs::write(&scenario, text).unwrap();
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_shikaku-load"))
+            .arg("run")
+            .arg(&scenario)
+            .args(["--url", &format!("https://{}", target.public)])
+            .args(["--admin-url", &format!("http://{}", target.admin)])
+            .args(["--snapshot", &first])
+            .arg("--ca-cert")
+            .arg(target.pki.join("ca.pem"))
+            .arg("--client-certs")
+            .arg(target.pki.join("clients.csv"))
+            .arg("--out")
+            .arg(&out)
+            .arg("--quiet")
+            .output()
+            .unwrap()
+    };
+    // The server may still be loading its snapshot: the first run can meet 503s.
+    let mut output = run();
+    for _ in 0..20 {
+        if output.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        output = run();
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{stderr}",
+        output.status
+    );
+    let summary = summary(&out);
+    assert_eq!(summary.errors.total, 0, "{:?}", summary.errors);
+    assert_eq!(summary.checks.mismatches, 0);
+    let tls = summary.tls.expect("handshakes reported");
+    assert_eq!(tls.identities, 7, "the revoked institution is left out");
+    assert_eq!(tls.failed, 0);
+    assert!(tls.full >= 7 && tls.full + tls.resumed >= 8, "{tls:?}");
+    assert!(summary.target.starts_with("https://"));
+}
