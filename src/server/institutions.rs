@@ -2,11 +2,12 @@
 //! authentication of each request against it.
 //!
 //! A check names its institution in the body; the request proves it with a
-//! credential. Today the credential is a bearer token from the registry; the
-//! mutual-TLS work adds a [`Credential`] variant carrying the institution code
-//! of a verified client certificate, and [`Access::authorize`] is the one
-//! place that decides. Tokens are kept only as 128-bit hashes and compared in
-//! constant time.
+//! credential: a bearer token from the registry, the verified client
+//! certificate of its TLS connection (identified by a fingerprint the
+//! registry pins, or by the institution code in its subject), or both when
+//! `require_token_with_certificate` asks for both. [`Access::authorize`] is
+//! the one place that decides. Tokens are kept only as SHA-256 hashes and
+//! compared in constant time.
 
 use crate::model::InstitutionCode;
 use crate::server::config::Budget;

@@ -169,15 +169,17 @@ async fn route(
         ),
         _ => ("snapshot.rollback", rollback(app).await),
     };
+    // What is served changed: record it for the next start (a reload
+    // changes who may ask, not what is served).
+    let changes_serving = !matches!(action, "tls.reload" | "institutions.reload");
     let result = match result {
-        Ok(report) if action.ends_with(".reload") => Ok(report),
-        Ok(mut report) => {
+        Ok(mut report) if changes_serving => {
             if let Some(failure) = app.record_state(action).await {
                 report["state_write_error"] = json!(failure);
             }
             Ok(report)
         }
-        refused => refused,
+        other => other,
     };
     let detail = match &result {
         Ok(value) => value.clone(),

@@ -54,6 +54,15 @@ pub enum ClientAuth {
 }
 
 impl ClientAuth {
+    /// The setting's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::Required => "required",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Off => "off",
+        }
+    }
+
     /// Parses the setting: `required`, `optional` or `off`.
     pub fn parse(text: &str) -> Result<ClientAuth, String> {
         match text {
@@ -96,8 +105,8 @@ pub(crate) enum PeerRefusal {
 impl std::fmt::Display for PeerRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PeerRefusal::Revoked => write!(f, "the client certificate is revoked by the CA's CRL"),
-            PeerRefusal::Expired => write!(f, "the client certificate has expired"),
+            PeerRefusal::Revoked => write!(f, "revoked by the CA's CRL; connect again with a current certificate"),
+            PeerRefusal::Expired => write!(f, "expired; connect again with a current certificate"),
             PeerRefusal::StaleList(next) => write!(
                 f,
                 "the client CA's CRL is past its nextUpdate ({next}) and stale_crl = refuse; the operator must load a current one"
@@ -349,7 +358,7 @@ impl Loaded {
             rustls::crypto::ring::Ticketer::new().map_err(|e| format!("TLS tickets: {e}"))?;
         let description = json!({
             "server_certificate": server,
-            "client_auth": format!("{:?}", files.client_auth).to_lowercase(),
+            "client_auth": files.client_auth.as_str(),
             "client_cas": cas,
         });
         Ok(Loaded {
