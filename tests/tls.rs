@@ -178,6 +178,32 @@ impl OpensslCa {
         std::fs::rename(dir.join("crl.der.new"), dir.join("crl.der")).unwrap();
     }
 
+    /// Writes a CRL to `crl.der` that was due for renewal on 2026-01-02.
+    fn stale_crl(&self) {
+        let dir = self.dir.path();
+        openssl(
+            dir,
+            &[
+                "ca",
+                "-config",
+                "ca.cnf",
+                "-gencrl",
+                "-crl_lastupdate",
+                "20260101000000Z",
+                "-crl_nextupdate",
+                "20260102000000Z",
+                "-out",
+                "crl.pem",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "crl", "-in", "crl.pem", "-outform", "DER", "-out", "crl.der",
+            ],
+        );
+    }
+
     /// SHA-256 fingerprint of `name.pem`, as openssl prints it (colons).
     fn fingerprint(&self, name: &str) -> String {
         let text = openssl(
@@ -750,7 +776,7 @@ fn sessions_resume_and_both_key_types_serve() {
 
     // ECDSA P-256 server key (made by `shikaku tls gen`).
     let made = tempfile::tempdir().unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_shikaku"))
+    let made_pki = Command::new(env!("CARGO_BIN_EXE_shikaku"))
         .args([
             "tls",
             "gen",
@@ -761,9 +787,9 @@ fn sessions_resume_and_both_key_types_serve() {
             "--revoked",
             "1",
         ])
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert!(made_pki.status.success(), "{made_pki:?}");
     let file = |name: &str| made.path().join(name).to_str().unwrap().to_string();
     let server = Server::start(&[
         "--snapshot",
@@ -938,4 +964,74 @@ fn with_optional_client_auth_a_token_alone_still_authenticates() {
     assert_eq!(check(None, Some(TOKEN_B))["error"]["code"], "forbidden");
     assert_eq!(check(None, None)["error"]["code"], "unauthorized");
     assert_eq!(check(Some("a"), None)["status"], "ok");
+}
+
+#[test]
+fn a_client_crl_past_its_next_update_raises_the_alarm_or_refuses() {
+    let ca = OpensslCa::new();
+    ca.client("a", A);
+    ca.client("ready", A);
+    ca.stale_crl();
+    let built = built();
+    let server = serve(&built, &ca, &[]);
+    let status = common::http::get(server.admin, "/admin/status").json();
+    let alarms = status["alarms"].to_string();
+    assert!(
+        alarms.contains("public listener TLS") && alarms.contains("past its nextUpdate"),
+        "{alarms}"
+    );
+    assert_eq!(status["tls"]["public"]["client_crl"]["stale"], true);
+    let (code, text) = curl_as(&ca, Some("a"), &server, "/metrics", &[]);
+    assert_eq!(code, 0, "alarm only: still served ({text})");
+    assert!(
+        text.contains("shikaku_tls_alarms{listener=\"public\"} 1"),
+        "{text}"
+    );
+    drop(server);
+
+    let (cert, key, client_ca, crl) = (
+        ca.arg("server.pem"),
+        ca.arg("server.key"),
+        ca.arg("ca.pem"),
+        ca.arg("crl.der"),
+    );
+    let refusing = Server::start(&[
+        "--snapshot",
+        built.out.to_str().unwrap(),
+        "--service-hours",
+        "off",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--client-ca",
+        &client_ca,
+        "--client-crl",
+        &crl,
+        "--stale-crl",
+        "refuse",
+    ]);
+    let started = Instant::now();
+    loop {
+        let status = common::http::get(refusing.admin, "/admin/status").json();
+        if !status["live"].is_null() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            refusing.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (code, text) = curl_as(&ca, Some("a"), &refusing, "/readyz", &[]);
+    assert_ne!(code, 0, "a stale CRL refuses every certificate: {text}");
+    assert!(
+        refusing
+            .output()
+            .iter()
+            .any(|l| l.contains("past its nextUpdate")),
+        "{:?}",
+        refusing.output()
+    );
 }

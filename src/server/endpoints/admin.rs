@@ -6,6 +6,7 @@
 //! presents that one token.
 
 use crate::model::ErrorCode;
+use crate::server::http::admission::peer_still_valid;
 use crate::server::http::body::read_body;
 use crate::server::http::response::{json, method_not_allowed, ApiError, Body};
 use crate::server::institutions::Credential;
@@ -14,7 +15,6 @@ use crate::server::serving::crl::CrlGeneration;
 use crate::server::serving::generation::Generation;
 use crate::server::serving::recheck::Recheck;
 use crate::server::serving::slot::ActivationError;
-use crate::server::tls::peer::PeerCertificate;
 use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
@@ -65,15 +65,7 @@ pub(crate) async fn handle(
 fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operator>, ApiError> {
     let header = request.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
     let credential = Credential::from_authorization(header);
-    let peer = request.extensions().get::<Arc<PeerCertificate>>();
-    if let (Some(peer), Some(tls)) = (peer, &app.admin_tls) {
-        tls.check_peer(peer).map_err(|refusal| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                format!("client certificate: {refusal}"),
-            )
-        })?;
-    }
+    let peer = peer_still_valid(app.admin_tls.as_deref(), request)?;
     if let Some(operators) = &app.operators {
         let by_certificate = peer.and_then(|peer| operators.find_certificate(&peer.fingerprint));
         let found = by_certificate.or_else(|| {

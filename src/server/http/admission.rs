@@ -10,6 +10,7 @@ use crate::server::http::response::ApiError;
 use crate::server::institutions::{CertificateId, Credential, Denied};
 use crate::server::metrics::InstitutionClass;
 use crate::server::tls::peer::PeerCertificate;
+use crate::server::tls::TlsEndpoint;
 use crate::server::App;
 use hyper::body::Incoming;
 use hyper::header::AUTHORIZATION;
@@ -106,15 +107,7 @@ pub(crate) fn admit(app: &Arc<App>, request: &Request<Incoming>) -> Result<Admit
 pub(crate) fn credential(app: &App, request: &Request<Incoming>) -> Result<Credential, ApiError> {
     let mut credential =
         Credential::from_authorization(request.headers().get(AUTHORIZATION).map(|v| v.as_bytes()));
-    if let Some(peer) = request.extensions().get::<Arc<PeerCertificate>>() {
-        if let Some(tls) = &app.public_tls {
-            tls.check_peer(peer).map_err(|refusal| {
-                ApiError::new(
-                    ErrorCode::Unauthorized,
-                    format!("client certificate: {refusal}"),
-                )
-            })?;
-        }
+    if let Some(peer) = peer_still_valid(app.public_tls.as_deref(), request)? {
         credential.certificate = Some(CertificateId {
             fingerprint: peer.fingerprint,
             institution: peer.institution,
@@ -128,6 +121,25 @@ pub(crate) fn credential(app: &App, request: &Request<Incoming>) -> Result<Crede
             "Authorization: send `Authorization: Bearer <token>` with your institution's registered token",
         ))
     }
+}
+
+/// The client certificate of the request's connection (TLS listeners
+/// only), refused (401) when it has been revoked or has expired since the
+/// handshake.
+pub(crate) fn peer_still_valid<'r>(
+    tls: Option<&TlsEndpoint>,
+    request: &'r Request<Incoming>,
+) -> Result<Option<&'r PeerCertificate>, ApiError> {
+    let (Some(tls), Some(peer)) = (tls, request.extensions().get::<Arc<PeerCertificate>>()) else {
+        return Ok(None);
+    };
+    tls.check_peer(peer).map_err(|refusal| {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            format!("client certificate: {refusal}"),
+        )
+    })?;
+    Ok(Some(peer))
 }
 
 pub(crate) fn no_snapshot() -> ApiError {
