@@ -680,6 +680,15 @@ fn a_kept_alive_connection_is_refused_once_a_reloaded_crl_revokes_it() {
     .unwrap();
     assert_eq!(after.status, 401, "{}", after.body);
     assert!(after.body.contains("revoked"), "{}", after.body);
+    assert_eq!(
+        after.header("connection"),
+        Some("close"),
+        "nothing more on it"
+    );
+    assert!(
+        send(&mut connection, "GET", "/readyz", &[], "").is_err(),
+        "the server closed the connection"
+    );
     assert!(
         client.get(server.public, "/readyz").is_err(),
         "a new handshake is refused too"

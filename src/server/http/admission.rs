@@ -124,8 +124,8 @@ pub(crate) fn credential(app: &App, request: &Request<Incoming>) -> Result<Crede
 }
 
 /// The client certificate of the request's connection (TLS listeners
-/// only), refused (401) when it has been revoked or has expired since the
-/// handshake.
+/// only), refused (401, and the connection closed after the answer) when
+/// it has been revoked or has expired since the handshake.
 pub(crate) fn peer_still_valid<'r>(
     tls: Option<&TlsEndpoint>,
     request: &'r Request<Incoming>,
@@ -133,8 +133,9 @@ pub(crate) fn peer_still_valid<'r>(
     let (Some(tls), Some(peer)) = (tls, request.extensions().get::<Arc<PeerCertificate>>()) else {
         return Ok(None);
     };
-    tls.check_peer(peer).map_err(|refusal| {
-        ApiError::new(
+    tls.check_peer(peer).map_err(|refusal| ApiError {
+        close_connection: true,
+        ..ApiError::new(
             ErrorCode::Unauthorized,
             format!("client certificate: {refusal}"),
         )

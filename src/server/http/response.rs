@@ -7,7 +7,7 @@ use crate::model::ErrorCode;
 use bytes::Bytes;
 use http_body_util::channel::Channel;
 use http_body_util::{Either, Full};
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Method, Response, StatusCode};
 
 /// A whole body, or a stream (bulk answers).
@@ -43,6 +43,9 @@ pub(crate) struct ApiError {
     /// Seconds for `Retry-After` when the server knows better than the
     /// configured default (e.g. until service hours begin).
     pub retry_after: Option<u32>,
+    /// Close the connection after this answer (`Connection: close`): its
+    /// client certificate no longer holds, so nothing more is taken on it.
+    pub close_connection: bool,
 }
 
 impl ApiError {
@@ -52,6 +55,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            close_connection: false,
         }
     }
 
@@ -62,6 +66,7 @@ impl ApiError {
             message: format!("{field}: {problem}"),
             field: Some(field),
             retry_after: None,
+            close_connection: false,
         }
     }
 
@@ -112,6 +117,9 @@ impl ApiError {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             _ => {}
+        }
+        if self.close_connection {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
