@@ -80,7 +80,8 @@ pub struct App {
     /// it, so none is answered with the snapshot's own CRL in between.
     starting: AtomicBool,
     /// Operator accounts of the admin API (with an `operators` setting).
-    operators: Option<operators::Operators>,
+    /// Swapped whole when `operators.csv` is reloaded.
+    operators: Option<ArcSwap<operators::Operators>>,
     metrics: Metrics,
     admission: http::admission::Admission,
     /// Each institution's budget of checks (`throttle_rate`, or the registry's).
@@ -117,6 +118,20 @@ impl App {
         let count = access.institution_count();
         self.access.store(Arc::new(access));
         Ok(serde_json::json!({ "institutions": count }))
+    }
+
+    /// Reads `operators.csv` again and, when every line is good, admin
+    /// requests are authenticated by it from the next one on; otherwise
+    /// the accounts in service stay and the reason is returned.
+    fn reload_operators(&self) -> Result<serde_json::Value, String> {
+        let (Some(path), Some(accounts)) = (&self.config.operators, &self.operators) else {
+            return Err("no operators setting: there are no operator accounts to reload".into());
+        };
+        let loaded = operators::Operators::load(path)
+            .map_err(|e| format!("operators {}: {e:#}", path.display()))?;
+        let count = loaded.len();
+        accounts.store(Arc::new(loaded));
+        Ok(serde_json::json!({ "operators": count }))
     }
 
     /// Reads the TLS files of both listeners again (see
@@ -335,10 +350,10 @@ async fn serve(config: ServeConfig, on_bound: impl FnOnce(Bound)) -> anyhow::Res
     let public_tls = load_tls(&config.tls)?;
     let admin_tls = load_tls(&config.admin_tls)?;
     let operators = match &config.operators {
-        Some(path) => Some(
+        Some(path) => Some(ArcSwap::from_pointee(
             operators::Operators::load(path)
                 .with_context(|| format!("operators {}", path.display()))?,
-        ),
+        )),
         None => None,
     };
     let bind = |address: SocketAddr, what: &'static str| async move {
@@ -476,9 +491,10 @@ fn start_check_log(config: &LogConfig, clock: &SharedClock) -> anyhow::Result<Ch
     Ok(log)
 }
 
-/// On SIGHUP, reloads the institution registry and the TLS files, as
-/// `POST /admin/institutions/reload` and `POST /admin/tls/reload` do; what
-/// cannot be reloaded is reported and keeps serving as it was.
+/// On SIGHUP, reloads the institution registry, the operator accounts and
+/// the TLS files, as `POST /admin/institutions/reload`,
+/// `/admin/operators/reload` and `/admin/tls/reload` do; what cannot be
+/// reloaded is reported and keeps serving as it was.
 async fn reload_on_hangup(app: Arc<App>) {
     let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
     else {

@@ -144,6 +144,19 @@ impl Operators {
         Ok(())
     }
 
+    /// Operators with an account.
+    pub(crate) fn len(&self) -> usize {
+        let mut names: Vec<&str> = self
+            .by_token
+            .values()
+            .chain(self.by_certificate.values())
+            .map(|o| o.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names.len()
+    }
+
     /// The operator whose token hashes to `token_sha256`, if any.
     pub(crate) fn find(&self, token_sha256: &[u8; 32]) -> Option<&Operator> {
         self.by_token.get(token_sha256)

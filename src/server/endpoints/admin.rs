@@ -67,6 +67,7 @@ fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operato
     let credential = Credential::from_authorization(header);
     let peer = peer_still_valid(app.admin_tls.as_deref(), request)?;
     if let Some(operators) = &app.operators {
+        let operators = operators.load();
         let by_certificate = peer.and_then(|peer| operators.find_certificate(&peer.fingerprint));
         let found = by_certificate.or_else(|| {
             credential
@@ -99,7 +100,9 @@ fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operato
 fn required_role(path: &str) -> Role {
     match path {
         "/admin/status" => Role::Viewer,
-        "/admin/tls/reload" | "/admin/institutions/reload" => Role::Admin,
+        "/admin/tls/reload" | "/admin/institutions/reload" | "/admin/operators/reload" => {
+            Role::Admin
+        }
         _ => Role::Operator,
     }
 }
@@ -119,7 +122,8 @@ async fn route(
         | "/admin/crl/rollback"
         | "/admin/updates"
         | "/admin/tls/reload"
-        | "/admin/institutions/reload" => Method::POST,
+        | "/admin/institutions/reload"
+        | "/admin/operators/reload" => Method::POST,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::NotFound,
@@ -159,11 +163,15 @@ async fn route(
             "institutions.reload",
             reload(app, App::reload_institutions).await,
         ),
+        "/admin/operators/reload" => ("operators.reload", reload(app, App::reload_operators).await),
         _ => ("snapshot.rollback", rollback(app).await),
     };
     // What is served changed: record it for the next start (a reload
     // changes who may ask, not what is served).
-    let changes_serving = !matches!(action, "tls.reload" | "institutions.reload");
+    let changes_serving = !matches!(
+        action,
+        "tls.reload" | "institutions.reload" | "operators.reload"
+    );
     let result = match result {
         Ok(mut report) if changes_serving => {
             if let Some(failure) = app.record_state(action).await {
