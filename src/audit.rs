@@ -19,6 +19,7 @@
 //! last line and appends under the lock, so the chain holds across them.
 
 use crate::model::clock::{japan_time_text, SharedClock};
+use crate::model::Sha256;
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
@@ -131,8 +132,7 @@ impl Drop for FileLock<'_> {
 
 /// The SHA-256 of a line (without its newline), as `prev` holds it.
 fn line_hash(line: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, line);
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::of(line).to_string()
 }
 
 /// The file's last line without its newline (`None` when it is empty),

@@ -3,6 +3,9 @@
 //! exactly as OpenSSL reads them, and OpenSSL verifies the ones `shikaku
 //! gen` makes. Needs `openssl` on the PATH (CI installs it when absent).
 
+mod common;
+
+use common::openssl::openssl;
 use shikaku::crl::certificate::{Judged, UserCertificate};
 use shikaku::crl::import;
 use shikaku::crl::trust::CaCertificate;
@@ -11,21 +14,6 @@ use shikaku::model::{Date, Serial};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-
-/// Runs `openssl args…` in `dir`; panics with its stderr on failure.
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command line is needed for this test (CI installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
-}
 
 /// What OpenSSL says a CRL lists: serial → reason text (empty if none).
 fn openssl_listing(dir: &Path, crl: &str) -> BTreeMap<Serial, String> {

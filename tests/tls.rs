@@ -8,10 +8,11 @@
 mod common;
 
 use common::http::{parse_reply, Reply, Server};
+use common::openssl::openssl;
 use common::{qualification, Built, Dataset};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,19 +21,6 @@ const A: &str = "1312345678";
 const B: &str = "2712345678";
 const TOKEN_A: &str = "token-of-1312345678-0123456789";
 const TOKEN_B: &str = "token-of-2712345678-0123456789";
-
-/// Runs `openssl args…` in `dir`; panics with its output on failure.
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command line is needed for this test (CI installs it)");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "openssl {args:?}: {text}");
-    text
-}
 
 const CA_CONFIG: &str = "[ ca ]\ndefault_ca = test\n[ test ]\ndatabase = index.txt\n\
 new_certs_dir = issued\nserial = serial\ncrlnumber = crlnumber\ncertificate = ca.pem\n\
@@ -237,29 +225,33 @@ fn built() -> Built {
         .build()
 }
 
-/// The server with TLS from `ca`, and `extra` settings.
-fn serve(built: &Built, ca: &OpensslCa, extra: &[&str]) -> Server {
-    let (cert, key, client_ca, crl) = (
-        ca.arg("server.pem"),
-        ca.arg("server.key"),
-        ca.arg("ca.pem"),
-        ca.arg("crl.der"),
-    );
-    let mut args = vec![
+/// `serve` arguments for `built` with TLS from `ca` (its RSA server key,
+/// its CA and CRL), then `extra`.
+fn tls_args(built: &Built, ca: &OpensslCa, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
         "--snapshot",
         built.out.to_str().unwrap(),
         "--service-hours",
         "off",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--client-ca",
-        &client_ca,
-        "--client-crl",
-        &crl,
-    ];
-    args.extend_from_slice(extra);
+    ]
+    .map(String::from)
+    .to_vec();
+    for (flag, file) in [
+        ("--tls-cert", "server.pem"),
+        ("--tls-key", "server.key"),
+        ("--client-ca", "ca.pem"),
+        ("--client-crl", "crl.der"),
+    ] {
+        args.extend([flag.to_string(), ca.arg(file)]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// The server with TLS from `ca`, and `extra` settings, once it answers.
+fn serve(built: &Built, ca: &OpensslCa, extra: &[&str]) -> Server {
+    let args = tls_args(built, ca, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = Server::start(&args);
     if !ca.path("ready.pem").exists() {
         ca.client("ready", A);
@@ -998,28 +990,8 @@ fn a_client_crl_past_its_next_update_raises_the_alarm_or_refuses() {
     );
     drop(server);
 
-    let (cert, key, client_ca, crl) = (
-        ca.arg("server.pem"),
-        ca.arg("server.key"),
-        ca.arg("ca.pem"),
-        ca.arg("crl.der"),
-    );
-    let refusing = Server::start(&[
-        "--snapshot",
-        built.out.to_str().unwrap(),
-        "--service-hours",
-        "off",
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-        "--client-ca",
-        &client_ca,
-        "--client-crl",
-        &crl,
-        "--stale-crl",
-        "refuse",
-    ]);
+    let args = tls_args(&built, &ca, &["--stale-crl", "refuse"]);
+    let refusing = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let started = Instant::now();
     loop {
         let status = common::http::get(refusing.admin, "/admin/status").json();

@@ -80,20 +80,25 @@ fn target() -> &'static Target {
 }
 
 fn wait_until_ready(bound: &Bound) {
+    wait_for(bound.public, "/readyz", "HTTP/1.1 200");
+}
+
+/// Polls `GET path` on `address` (plain HTTP) until the answer contains `expected`.
+fn wait_for(address: std::net::SocketAddr, path: &str, expected: &str) {
     use std::io::{Read, Write};
+    let request = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     for _ in 0..600 {
-        if let Ok(mut stream) = std::net::TcpStream::connect(bound.public) {
-            let _ =
-                stream.write_all(b"GET /readyz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        if let Ok(mut stream) = std::net::TcpStream::connect(address) {
+            let _ = stream.write_all(request.as_bytes());
             let mut reply = String::new();
             let _ = stream.read_to_string(&mut reply);
-            if reply.starts_with("HTTP/1.1 200") {
+            if reply.contains(expected) {
                 return;
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    panic!("the server did not become ready");
+    panic!("{address}{path} never answered {expected:?}");
 }
 
 const SCENARIO: &str = r#"
@@ -141,14 +146,26 @@ thresholds = ["errors == 0", "mismatches == 0", "dropped == 0", "achieved_rate >
 "#;
 
 fn run_harness(scenario_text: &str, out: &Path, extra: &[&str]) -> std::process::Output {
-    let target = target();
+    let bound = target().bound;
+    let url = format!("http://{}", bound.public);
+    run_harness_at(&url, bound.admin, scenario_text, out, extra)
+}
+
+/// `shikaku-load run` of `scenario_text` against `url` (and the admin API at `admin`).
+fn run_harness_at(
+    url: &str,
+    admin: std::net::SocketAddr,
+    scenario_text: &str,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     let scenario = out.with_extension("toml");
     std::fs::write(&scenario, scenario_text).unwrap();
     Command::new(env!("CARGO_BIN_EXE_shikaku-load"))
         .arg("run")
         .arg(&scenario)
-        .args(["--url", &format!("http://{}", target.bound.public)])
-        .args(["--admin-url", &format!("http://{}", target.bound.admin)])
+        .args(["--url", url])
+        .args(["--admin-url", &format!("http://{admin}")])
         .arg("--out")
         .arg(out)
         .arg("--quiet")
@@ -159,6 +176,20 @@ fn run_harness(scenario_text: &str, out: &Path, extra: &[&str]) -> std::process:
 
 fn summary(out: &Path) -> Summary {
     serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The summary of a run that passed, with no error and no mismatch.
+fn clean_summary(output: &std::process::Output, out: &Path) -> Summary {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "exit {:?}\n{stderr}",
+        output.status
+    );
+    let summary = summary(out);
+    assert_eq!(summary.errors.total, 0, "{:?}", summary.errors);
+    assert_eq!(summary.checks.mismatches, 0);
+    summary
 }
 
 #[test]
@@ -173,15 +204,7 @@ fn a_short_scenario_passes_with_every_answer_verified_across_a_swap() {
         &out,
         &["--snapshot", first, "--activate-path", second],
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "exit {:?}\n{stderr}",
-        output.status
-    );
-    let summary = summary(&out);
-    assert_eq!(summary.errors.total, 0, "{:?}", summary.errors);
-    assert_eq!(summary.checks.mismatches, 0);
+    let summary = clean_summary(&output, &out);
     assert!(summary.requests.completed > 400, "{:?}", summary.requests);
     assert_eq!(summary.requests.scheduled, summary.requests.completed);
     assert!(summary.passed);
@@ -284,6 +307,9 @@ fn tls_target() -> &'static TlsTarget {
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || server::run(config, |bound| sender.send(bound).unwrap()));
         let bound = receiver.recv().unwrap();
+        // The public listener asks for a certificate: readiness is read
+        // from the (plain) admin listener.
+        wait_for(bound.admin, "/admin/status", "\"live\": {");
         TlsTarget {
             _dir: dir,
             pki,
@@ -299,44 +325,19 @@ fn a_pool_of_institution_certificates_checks_over_mutual_tls() {
     let target = tls_target();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let scenario = out.with_extension("toml");
     let text = SCENARIO.replace("[[actions]]\nat = \"50%\"\n", "");
-    std::fs::write(&scenario, text).unwrap();
-    let run = || {
-        Command::new(env!("CARGO_BIN_EXE_shikaku-load"))
-            .arg("run")
-            .arg(&scenario)
-            .args(["--url", &format!("https://{}", target.public)])
-            .args(["--admin-url", &format!("http://{}", target.admin)])
-            .args(["--snapshot", &first])
-            .arg("--ca-cert")
-            .arg(target.pki.join("ca.pem"))
-            .arg("--client-certs")
-            .arg(target.pki.join("clients.csv"))
-            .arg("--out")
-            .arg(&out)
-            .arg("--quiet")
-            .output()
-            .unwrap()
-    };
-    // The server may still be loading its snapshot: the first run can meet 503s.
-    let mut output = run();
-    for _ in 0..20 {
-        if output.status.success() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-        output = run();
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "exit {:?}\n{stderr}",
-        output.status
-    );
-    let summary = summary(&out);
-    assert_eq!(summary.errors.total, 0, "{:?}", summary.errors);
-    assert_eq!(summary.checks.mismatches, 0);
+    let (ca, clients) = (target.pki.join("ca.pem"), target.pki.join("clients.csv"));
+    let extra = [
+        "--snapshot",
+        &first,
+        "--ca-cert",
+        ca.to_str().unwrap(),
+        "--client-certs",
+        clients.to_str().unwrap(),
+    ];
+    let url = format!("https://{}", target.public);
+    let output = run_harness_at(&url, target.admin, &text, &out, &extra);
+    let summary = clean_summary(&output, &out);
     let tls = summary.tls.expect("handshakes reported");
     assert_eq!(tls.identities, 7, "the revoked institution is left out");
     assert_eq!(tls.failed, 0);

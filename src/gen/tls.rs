@@ -16,7 +16,7 @@
 //! - `crl.der`: the CA's CRL (valid seven days) listing the revoked ones;
 //! - `institutions.csv`: the registry, tokens and pinned fingerprints.
 
-use crate::model::InstitutionCode;
+use crate::model::{InstitutionCode, Sha256};
 use anyhow::{anyhow, Context, Result};
 use rand::RngCore;
 use rcgen::{
@@ -100,8 +100,7 @@ impl Ca {
         let certificate = params
             .signed_by(&key, &Issuer::from_params(&self.params, &self.key))
             .map_err(|e| anyhow!("cannot issue certificate {serial}: {e}"))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, certificate.der());
-        let sha256 = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let sha256 = Sha256::of(certificate.der()).to_string();
         Ok((certificate.pem(), key.serialize_pem(), sha256))
     }
 

@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod date;
+pub mod digest;
 pub mod ids;
 pub mod outcome;
 pub mod record;
@@ -15,6 +16,7 @@ pub mod verdict;
 
 pub use clock::{Clock, FixedClock, JapanTime, SystemClock};
 pub use date::{Date, DateError};
+pub use digest::Sha256;
 pub use ids::{
     BranchNumber, CardBranch, CardFaceKey, IdError, InstitutionCode, InsurerCode, InsurerNumber,
     LinkageNo, MunicipalId, OnlineNumber, Scheme, Serial,

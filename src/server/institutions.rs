@@ -9,9 +9,8 @@
 //! the one place that decides. Tokens are kept only as SHA-256 hashes and
 //! compared in constant time.
 
-use crate::model::InstitutionCode;
+use crate::model::{InstitutionCode, Sha256};
 use crate::server::config::Budget;
-use crate::server::tls::peer::parse_sha256;
 use crate::source::csv_input::{refuse_bad_lines, CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,24 +23,21 @@ pub(super) const MIN_TOKEN_BYTES: usize = 16;
 /// that the registry in memory holds no token and a lookup by hash reveals
 /// nothing an attacker could steer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(super) struct TokenHash([u8; 32]);
+pub(super) struct TokenHash(Sha256);
 
 impl TokenHash {
     pub(super) fn of(token: &str) -> TokenHash {
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        let mut hash = [0u8; 32];
-        hash.copy_from_slice(digest.as_ref());
-        TokenHash(hash)
+        TokenHash(Sha256::of(token.as_bytes()))
     }
 
-    /// The hash's bytes (to find an operator by, see `server::operators`).
-    pub(super) fn bytes(&self) -> &[u8; 32] {
+    /// The hash (to find an operator by, see `server::operators`).
+    pub(super) fn digest(&self) -> &Sha256 {
         &self.0
     }
 
     /// Equality in time that does not depend on where the hashes differ.
     fn same_as(&self, other: &TokenHash) -> bool {
-        self.0.ct_eq(&other.0).into()
+        self.0.bytes().ct_eq(other.0.bytes()).into()
     }
 }
 
@@ -57,7 +53,7 @@ pub(super) struct Credential {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct CertificateId {
     /// SHA-256 of the certificate (what `certificate_sha256` pins).
-    pub fingerprint: [u8; 32],
+    pub fingerprint: Sha256,
     /// The institution code the configured subject attribute carries.
     pub institution: Option<InstitutionCode>,
 }
@@ -203,7 +199,7 @@ struct Entry {
     /// certificate only.
     token: Option<TokenHash>,
     /// The one certificate that may act for it, when pinned.
-    pinned: Option<[u8; 32]>,
+    pinned: Option<Sha256>,
 }
 
 /// The registered institutions, by code, by token hash and by pinned
@@ -214,7 +210,7 @@ pub(super) struct Registry {
     /// and `prefecture` columns are required but not kept).
     by_code: HashMap<InstitutionCode, Entry>,
     by_token: HashMap<TokenHash, InstitutionCode>,
-    by_certificate: HashMap<[u8; 32], InstitutionCode>,
+    by_certificate: HashMap<Sha256, InstitutionCode>,
     /// Budgets of checks given on an institution's line (optional columns
     /// `throttle_rate`, `throttle_burst`), instead of the settings'.
     budgets: HashMap<InstitutionCode, Budget>,
@@ -264,7 +260,7 @@ impl Registry {
                 };
                 let pinned = match row.get("certificate_sha256").trim() {
                     "" => None,
-                    text => Some(parse_sha256(text).ok_or_else(|| {
+                    text => Some(Sha256::parse(text).ok_or_else(|| {
                         row.bad("certificate_sha256: 64 hex digits (colons allowed), the SHA-256 of the institution's certificate".into())
                     })?),
                 };
@@ -345,7 +341,7 @@ mod tests {
         let hash = TokenHash::of("s3cret-token-0001");
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
         assert_eq!(
-            TokenHash::of("abc").0[..4],
+            TokenHash::of("abc").0.bytes()[..4],
             [0xba, 0x78, 0x16, 0xbf],
             "the token hash is SHA-256"
         );

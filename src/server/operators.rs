@@ -9,7 +9,7 @@
 //! before it: `viewer` (status), `operator` (activations, rollbacks, CRLs,
 //! updates), `admin` (everything, including what later reloads settings).
 
-use crate::server::tls::peer::parse_sha256;
+use crate::model::Sha256;
 use crate::source::csv_input::{refuse_bad_lines, CsvSource, Encoding};
 use std::collections::HashMap;
 use std::path::Path;
@@ -51,15 +51,15 @@ pub(crate) struct Operator {
 /// The operators, by the SHA-256 of their token and of their certificate.
 #[derive(Debug, Default)]
 pub(crate) struct Operators {
-    by_token: HashMap<[u8; 32], Operator>,
-    by_certificate: HashMap<[u8; 32], Operator>,
+    by_token: HashMap<Sha256, Operator>,
+    by_certificate: HashMap<Sha256, Operator>,
 }
 
 /// One operator's line, read: the account and its credentials.
 struct Line {
     operator: Operator,
-    token: Option<[u8; 32]>,
-    certificate: Option<[u8; 32]>,
+    token: Option<Sha256>,
+    certificate: Option<Sha256>,
     line: u64,
 }
 
@@ -86,7 +86,7 @@ impl Operators {
                     .ok_or_else(|| row.bad("role: one of viewer, operator, admin".into()))?;
                 let hash = |column: &str, of: &str| match row.get(column).trim() {
                     "" => Ok(None),
-                    text => parse_sha256(text).map(Some).ok_or_else(|| {
+                    text => Sha256::parse(text).map(Some).ok_or_else(|| {
                         row.bad(format!("{column}: 64 hex digits, the SHA-256 of the operator's {of}"))
                     }),
                 };
@@ -124,8 +124,8 @@ impl Operators {
     fn insert(
         &mut self,
         operator: Operator,
-        token: Option<[u8; 32]>,
-        certificate: Option<[u8; 32]>,
+        token: Option<Sha256>,
+        certificate: Option<Sha256>,
     ) -> Result<(), String> {
         if token.is_some_and(|t| self.by_token.contains_key(&t)) {
             return Err("token_sha256: the same token is given to two operators".into());
@@ -158,12 +158,12 @@ impl Operators {
     }
 
     /// The operator whose token hashes to `token_sha256`, if any.
-    pub(crate) fn find(&self, token_sha256: &[u8; 32]) -> Option<&Operator> {
+    pub(crate) fn find(&self, token_sha256: &Sha256) -> Option<&Operator> {
         self.by_token.get(token_sha256)
     }
 
     /// The operator whose client certificate has SHA-256 `fingerprint`.
-    pub(crate) fn find_certificate(&self, fingerprint: &[u8; 32]) -> Option<&Operator> {
+    pub(crate) fn find_certificate(&self, fingerprint: &Sha256) -> Option<&Operator> {
         self.by_certificate.get(fingerprint)
     }
 }
@@ -179,18 +179,13 @@ mod tests {
         Operators::load(file.path())
     }
 
-    fn sha256_hex(token: &str) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     // SHA-256("abc"), FIPS 180-2 appendix B.1.
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
     #[test]
     fn a_token_finds_its_operator_and_role() {
         let loaded = operators(&format!("name,role,token_sha256\nsato,viewer,{ABC}\n")).unwrap();
-        let hash = |token: &str| parse_sha256(&sha256_hex(token)).unwrap();
+        let hash = |token: &str| Sha256::of(token.as_bytes());
         assert_eq!(
             loaded.find(&hash("abc")),
             Some(&Operator {

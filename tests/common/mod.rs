@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod http;
+pub(crate) mod openssl;
 
 use shikaku::model::Date;
 use shikaku::snapshot::write::{build, BuildOptions, BuildReport};

@@ -72,7 +72,7 @@ fn authenticate(app: &App, request: &Request<Incoming>) -> Result<Option<Operato
         let found = by_certificate.or_else(|| {
             credential
                 .token
-                .and_then(|hash| operators.find(hash.bytes()))
+                .and_then(|hash| operators.find(hash.digest()))
         });
         return match found {
             Some(operator) => Ok(Some(operator.clone())),

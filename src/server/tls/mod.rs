@@ -125,6 +125,14 @@ pub(crate) struct ClientRevocations {
     stale_logged: AtomicBool,
 }
 
+impl std::fmt::Debug for ClientRevocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRevocations")
+            .field("stale", &self.stale)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClientRevocations {
     /// Whether `serial` may still be used: not listed, and the list usable.
     pub(crate) fn judge(&self, serial: &crate::model::Serial) -> Result<(), PeerRefusal> {
@@ -399,7 +407,7 @@ fn describe_certificate(der: &CertificateDer<'_>) -> Value {
         Ok(certificate) => json!({
             "subject": certificate.subject,
             "not_after": certificate.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "sha256": peer::hex(&certificate.fingerprint),
+            "sha256": certificate.fingerprint.to_string(),
         }),
         Err(problem) => json!({ "problem": problem }),
     }

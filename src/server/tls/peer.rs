@@ -4,7 +4,7 @@
 //! and the institution code in its subject.
 
 use crate::crl::reader::serial_from_integer;
-use crate::model::{InstitutionCode, Serial};
+use crate::model::{InstitutionCode, Serial, Sha256};
 use chrono::{DateTime, Utc};
 use der::asn1::{ObjectIdentifier, PrintableStringRef, Utf8StringRef};
 use der::Decode;
@@ -54,7 +54,7 @@ pub struct PeerCertificate {
     /// The serial number, searched in the institution CRL.
     pub serial: Serial,
     /// SHA-256 of the certificate's DER (what `certificate_sha256` pins).
-    pub fingerprint: [u8; 32],
+    pub fingerprint: Sha256,
     /// The institution code its subject carries, if the attribute holds one.
     pub institution: Option<InstitutionCode>,
     /// End of validity.
@@ -70,21 +70,25 @@ impl PeerCertificate {
             Certificate::from_der(der).map_err(|e| format!("client certificate: {e}"))?;
         let tbs = certificate.tbs_certificate;
         let serial = serial_from_integer(tbs.serial_number.as_bytes())?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, der);
-        let mut fingerprint = [0u8; 32];
-        fingerprint.copy_from_slice(digest.as_ref());
         let institution = identity
             .oid()
             .and_then(|oid| attribute(&tbs.subject, oid))
             .and_then(|text| InstitutionCode::parse(text.trim()).ok());
         Ok(PeerCertificate {
             serial,
-            fingerprint,
+            fingerprint: Sha256::of(der),
             institution,
             not_after: DateTime::<Utc>::from(tbs.validity.not_after.to_system_time()),
             subject: tbs.subject.to_string(),
         })
     }
+}
+
+/// The serial number of a DER certificate, and nothing else (what the
+/// handshake searches the CRL for).
+pub fn serial_of(der: &[u8]) -> Result<Serial, String> {
+    let certificate = Certificate::from_der(der).map_err(|e| format!("client certificate: {e}"))?;
+    serial_from_integer(certificate.tbs_certificate.serial_number.as_bytes())
 }
 
 /// The first value of attribute `oid` in `name`, as text.
@@ -101,25 +105,6 @@ fn attribute(name: &x509_cert::name::Name, oid: ObjectIdentifier) -> Option<Stri
                 })
                 .ok()
         })
-}
-
-/// Lower-case hex of a fingerprint.
-pub fn hex(fingerprint: &[u8; 32]) -> String {
-    fingerprint.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A SHA-256 given as 64 hex digits, upper or lower case, optionally with
-/// colons between bytes (as `openssl x509 -fingerprint -sha256` prints it).
-pub fn parse_sha256(text: &str) -> Option<[u8; 32]> {
-    let digits: String = text.chars().filter(|&c| c != ':').collect();
-    if digits.len() != 64 || !digits.is_ascii() {
-        return None;
-    }
-    let mut hash = [0u8; 32];
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(hash)
 }
 
 #[cfg(test)]
@@ -147,27 +132,15 @@ mod tests {
         let by_cn = PeerCertificate::parse(&der, IdentityAttribute::CommonName).unwrap();
         assert_eq!(by_cn.institution.unwrap().to_string(), "1312345678");
         assert_eq!(by_cn.serial, Serial::from_u64(0x0123));
+        assert_eq!(serial_of(&der), Ok(Serial::from_u64(0x0123)));
         let by_serial = PeerCertificate::parse(&der, IdentityAttribute::SerialNumber).unwrap();
         assert_eq!(by_serial.institution.unwrap().to_string(), "2712345678");
         let pinned_only = PeerCertificate::parse(&der, IdentityAttribute::Fingerprint).unwrap();
         assert_eq!(pinned_only.institution, None);
-        let digest = ring::digest::digest(&ring::digest::SHA256, &der);
-        assert_eq!(pinned_only.fingerprint.as_slice(), digest.as_ref());
+        assert_eq!(pinned_only.fingerprint, Sha256::of(&der));
         let not_a_code = certificate(&[(rcgen::DnType::CommonName, "clinic.example")]);
         let parsed = PeerCertificate::parse(&not_a_code, IdentityAttribute::CommonName).unwrap();
         assert_eq!(parsed.institution, None);
         assert!(PeerCertificate::parse(b"\x30\x03junk", IdentityAttribute::CommonName).is_err());
-    }
-
-    #[test]
-    fn fingerprints_are_read_with_or_without_colons() {
-        let plain = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        let hash = parse_sha256(plain).unwrap();
-        assert_eq!(hex(&hash), plain);
-        let colons: Vec<String> = hash.iter().map(|b| format!("{b:02X}")).collect();
-        assert_eq!(parse_sha256(&colons.join(":")), Some(hash));
-        assert_eq!(parse_sha256("abc"), None);
-        assert_eq!(parse_sha256(&"zz".repeat(32)), None);
-        assert_eq!(parse_sha256(&"é".repeat(32)), None);
     }
 }

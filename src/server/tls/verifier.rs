@@ -4,7 +4,7 @@
 //! so that the handshake and every later request judge revocation by the
 //! same list and the same code.
 
-use super::peer::{IdentityAttribute, PeerCertificate};
+use super::peer::serial_of;
 use super::{ClientAuth, ClientRevocations, PeerRefusal};
 use crate::crl::trust::CaCertificate;
 use rustls::client::danger::HandshakeSignatureValid;
@@ -46,14 +46,6 @@ struct RevocationChecking {
     revocations: Arc<ClientRevocations>,
 }
 
-impl std::fmt::Debug for ClientRevocations {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientRevocations")
-            .field("stale", &self.stale)
-            .finish_non_exhaustive()
-    }
-}
-
 impl ClientCertVerifier for RevocationChecking {
     fn offer_client_auth(&self) -> bool {
         self.chain.offer_client_auth()
@@ -76,9 +68,9 @@ impl ClientCertVerifier for RevocationChecking {
         let verified = self
             .chain
             .verify_client_cert(end_entity, intermediates, now)?;
-        let certificate = PeerCertificate::parse(end_entity, IdentityAttribute::Fingerprint)
+        let serial = serial_of(end_entity)
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
-        match self.revocations.judge(&certificate.serial) {
+        match self.revocations.judge(&serial) {
             Ok(()) => Ok(verified),
             Err(PeerRefusal::Revoked) => Err(Error::InvalidCertificate(CertificateError::Revoked)),
             Err(PeerRefusal::Expired) => Err(Error::InvalidCertificate(CertificateError::Expired)),
